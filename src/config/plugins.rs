@@ -1,0 +1,159 @@
+//! The `plugin-<Name>` entries (SPEC §3.8): which names exist, which option keys each one
+//! takes, and which of them this program implements yet. Plugins are built-in modules here,
+//! selected by the same keys as the C original's `htm_<Name>.so` files.
+
+/// Every plugin name the C honeytrap (upstream and T-Pot's forks) shipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Plugin {
+    SaveFile,
+    FtpDownload,
+    TftpDownload,
+    HttpDownload,
+    VncDownload,
+    B64Decode,
+    DeUnicode,
+    MagicPe,
+    SpamSum,
+    ClamAv,
+    CpuEmu,
+    Cspm,
+    Xmatch,
+    SubmitMwserv,
+    SubmitNebula,
+    SubmitPostgres,
+    LogAttacker,
+    LogJson,
+}
+
+impl Plugin {
+    /// All plugins, in the order of SPEC §3.8.
+    pub const ALL: [Plugin; 18] = [
+        Plugin::SaveFile,
+        Plugin::FtpDownload,
+        Plugin::TftpDownload,
+        Plugin::HttpDownload,
+        Plugin::VncDownload,
+        Plugin::B64Decode,
+        Plugin::DeUnicode,
+        Plugin::MagicPe,
+        Plugin::SpamSum,
+        Plugin::ClamAv,
+        Plugin::CpuEmu,
+        Plugin::Cspm,
+        Plugin::Xmatch,
+        Plugin::SubmitMwserv,
+        Plugin::SubmitNebula,
+        Plugin::SubmitPostgres,
+        Plugin::LogAttacker,
+        Plugin::LogJson,
+    ];
+
+    /// The `<Name>` of `plugin-<Name>` (case-sensitive, as the original's file glob).
+    pub fn key_name(self) -> &'static str {
+        match self {
+            Plugin::SaveFile => "SaveFile",
+            Plugin::FtpDownload => "ftpDownload",
+            Plugin::TftpDownload => "tftpDownload",
+            Plugin::HttpDownload => "httpDownload",
+            Plugin::VncDownload => "vncDownload",
+            Plugin::B64Decode => "b64Decode",
+            Plugin::DeUnicode => "deUnicode",
+            Plugin::MagicPe => "magicPE",
+            Plugin::SpamSum => "SpamSum",
+            Plugin::ClamAv => "ClamAV",
+            Plugin::CpuEmu => "cpuEmu",
+            Plugin::Cspm => "cspm",
+            Plugin::Xmatch => "xmatch",
+            Plugin::SubmitMwserv => "submitMWserv",
+            Plugin::SubmitNebula => "submitNebula",
+            Plugin::SubmitPostgres => "submitPostgres",
+            Plugin::LogAttacker => "logAttacker",
+            Plugin::LogJson => "logJSON",
+        }
+    }
+
+    /// The internal module name the original used in its log lines.
+    pub fn module_name(self) -> &'static str {
+        match self {
+            Plugin::CpuEmu => "htm_cpuEmu",
+            Plugin::SubmitMwserv => "submitMwserv",
+            Plugin::LogAttacker => "logattacker",
+            Plugin::LogJson => "logjson",
+            p => p.key_name(),
+        }
+    }
+
+    /// Version string printed in `Loading plugin <module_name> v<version>`.
+    pub fn version(self) -> &'static str {
+        match self {
+            Plugin::LogAttacker => "1.0.2",
+            Plugin::LogJson => "1.1.0",
+            _ => "1.0.1",
+        }
+    }
+
+    pub fn from_key_name(name: &str) -> Option<Plugin> {
+        Plugin::ALL.iter().copied().find(|p| p.key_name() == name)
+    }
+
+    /// The option keys the plugin understands.
+    pub fn option_keys(self) -> &'static [&'static str] {
+        match self {
+            Plugin::SaveFile => &["attacks_dir", "downloads_dir"],
+            Plugin::FtpDownload => &["ftp_host"],
+            Plugin::HttpDownload => &["http_program", "http_options"],
+            Plugin::SpamSum => &["md5sum_sigfile", "spamsum_sigfile"],
+            Plugin::ClamAv => &["temp_dir", "clamdb_path"],
+            Plugin::CpuEmu => &["execute_shellcode", "createprocess_cmd"],
+            Plugin::Cspm => &["shellcode_sigfile"],
+            Plugin::Xmatch => &["xpattern_file"],
+            Plugin::SubmitMwserv => &["mwserv_url", "guid", "maintainer", "secret", "timeout"],
+            Plugin::SubmitNebula => &["host", "port", "secret"],
+            Plugin::SubmitPostgres => {
+                &["db_host", "db_name", "db_user", "db_pass", "db_port", "sensor_id"]
+            }
+            Plugin::LogAttacker | Plugin::LogJson => &["logfile"],
+            Plugin::TftpDownload
+            | Plugin::VncDownload
+            | Plugin::B64Decode
+            | Plugin::DeUnicode
+            | Plugin::MagicPe => &[],
+        }
+    }
+
+    /// Whether the original rejected unknown option keys (`Invalid configuration option for
+    /// plugin <module_name>: <key>`). Plugins without an option parser accepted and ignored
+    /// any key; so do we, with a warning.
+    pub fn validates_options(self) -> bool {
+        !matches!(
+            self,
+            Plugin::FtpDownload
+                | Plugin::TftpDownload
+                | Plugin::B64Decode
+                | Plugin::DeUnicode
+                | Plugin::VncDownload
+                | Plugin::MagicPe
+        )
+    }
+
+    /// Whether this program implements the plugin yet. A configured plugin that is not
+    /// implemented is accepted with a warning naming it.
+    pub fn implemented(self) -> bool {
+        false
+    }
+}
+
+/// One `plugin-<Name>` entry of the configuration, in load order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginConfig {
+    pub plugin: Plugin,
+    /// Option keys and values in file order (first value of a key wins).
+    pub options: Vec<(String, String)>,
+    pub span: super::Span,
+}
+
+impl PluginConfig {
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}

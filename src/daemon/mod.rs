@@ -1,0 +1,1 @@
+//! Daemon life cycle (being written)

@@ -1,0 +1,26 @@
+//! honeytrap-rs: a memory-safe re-implementation of honeytrap, the low-interaction honeypot
+//! by Tillmann Werner. The binary is a thin shell around [`run`].
+//!
+//! Data flows one way (see ARCHITECTURE.md): command line and configuration file become one
+//! typed [`config::Config`]; the daemon module detaches, writes the pid file, drops
+//! privileges and starts the signal thread; the monitor loop then waits for connection
+//! attempts.
+#![deny(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod log;
+pub mod monitor;
+pub mod sys;
+
+/// Name and version as printed by `-v` and in the start-up banner.
+pub const PACKAGE: &str = "honeytrap";
+/// Our version; `-v` prints `honeytrap <VERSION>` in the one-line format of the C original.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Runs the program with the process's arguments and returns the exit status.
+pub fn run() -> i32 {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    cli::main(args)
+}

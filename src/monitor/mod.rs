@@ -1,0 +1,1 @@
+//! Connection monitors (being written)
