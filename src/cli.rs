@@ -1,2 +1,561 @@
-//! Command line (being written)
-pub fn main(_args: Vec<std::ffi::OsString>) -> i32 { 0 }
+//! The command line (SPEC §2): every option of the C original, declared once in [`OPTIONS`]
+//! (from which the usage text is made and against which the man page is tested), parsed with
+//! getopts in GNU style (options may follow the trailing BPF expression; `--` ends options),
+//! plus `--check-config`. Also the precedence of the command line over the configuration
+//! file (`-L -P -u -g -p`) and the choice of the configuration file, including the embedded
+//! default. Exit statuses as §2.4: usage problems 0, configuration errors 1.
+
+use crate::config::{self, Config, GroupSpec, MonitorKind, UserSpec};
+use crate::log::Level;
+use crate::sys::user;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// One command-line option: short letter (or long name), argument name, help text.
+pub struct OptSpec {
+    /// The short letter, or "" for a long-only option.
+    pub short: &'static str,
+    /// The long name, or "" for a short-only option.
+    pub long: &'static str,
+    /// Name of the argument, if the option takes one.
+    pub arg: Option<&'static str>,
+    pub help: &'static str,
+}
+
+/// Every option, in the order of the usage text.
+pub const OPTIONS: &[OptSpec] = &[
+    OptSpec { short: "a", long: "", arg: Some("address"), help: "ip address or hostname (normally not needed)" },
+    OptSpec { short: "g", long: "", arg: Some("group"), help: "group" },
+    OptSpec { short: "h", long: "", arg: None, help: "this output" },
+    OptSpec { short: "i", long: "", arg: Some("interface"), help: "interface, defaults to first usable device" },
+    OptSpec { short: "l", long: "", arg: Some("seconds"), help: "listen timeout (sec), default is 120" },
+    OptSpec { short: "m", long: "", arg: None, help: "enable mirror mode (accepted, no effect: use portconf)" },
+    OptSpec { short: "p", long: "", arg: None, help: "enable promiscuous mode" },
+    OptSpec { short: "r", long: "", arg: Some("seconds"), help: "read timeout (sec), default is 1" },
+    OptSpec { short: "t", long: "", arg: Some("level"), help: "log level (0-6), default is 3 (LOG_NOTICE)" },
+    OptSpec { short: "u", long: "", arg: Some("user"), help: "user" },
+    OptSpec { short: "v", long: "", arg: None, help: "print version number" },
+    OptSpec { short: "?", long: "", arg: None, help: "this output" },
+    OptSpec { short: "C", long: "", arg: Some("file"), help: "configuration file" },
+    OptSpec { short: "D", long: "", arg: None, help: "don't daemonize" },
+    OptSpec { short: "L", long: "", arg: Some("file"), help: "logfile" },
+    OptSpec { short: "P", long: "", arg: Some("file"), help: "pid file" },
+    OptSpec {
+        short: "",
+        long: "check-config",
+        arg: None,
+        help: "check the configuration (-C file), print problems or 'configuration OK', exit",
+    },
+];
+
+/// Default listen timeout (`-l`, seconds a dynamic server waits for a new connection).
+pub const DEFAULT_LISTEN_TIMEOUT: u8 = 120;
+/// Default read timeout (`-r`, normal-mode idle interval).
+pub const DEFAULT_READ_TIMEOUT: u8 = 1;
+
+/// The parsed command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    pub argv0: String,
+    pub log_level: Level,
+    pub config_file: Option<PathBuf>,
+    pub foreground: bool,
+    pub logfile: Option<PathBuf>,
+    pub pidfile: Option<PathBuf>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub listen_timeout: u8,
+    pub read_timeout: u8,
+    pub promisc: bool,
+    pub interface: Option<String>,
+    pub address: Option<String>,
+    /// `-m`: accepted for compatibility; mirror mode is configured per port.
+    pub mirror: bool,
+    /// Trailing words joined with single spaces (pcap filter addition).
+    pub bpf: Option<String>,
+    pub check_config: bool,
+}
+
+impl Options {
+    /// Options with every default and no arguments.
+    pub fn new(argv0: &str) -> Options {
+        Options {
+            argv0: argv0.to_string(),
+            log_level: crate::log::DEFAULT_LEVEL,
+            config_file: None,
+            foreground: false,
+            logfile: None,
+            pidfile: None,
+            user: None,
+            group: None,
+            listen_timeout: DEFAULT_LISTEN_TIMEOUT,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            promisc: false,
+            interface: None,
+            address: None,
+            mirror: false,
+            bpf: None,
+            check_config: false,
+        }
+    }
+
+    /// Which monitor runs: pcap when an interface or address is given on the command line or
+    /// the configuration says so; nfq otherwise (T-Pot's choice).
+    pub fn monitor(&self, cfg: &Config) -> MonitorKind {
+        if self.interface.is_some() || self.address.is_some() {
+            return MonitorKind::Pcap;
+        }
+        cfg.monitor.unwrap_or(MonitorKind::Nfq)
+    }
+}
+
+/// What parsing decided.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    Run(Options),
+    /// Print `stdout` and `stderr`, then exit with `status`.
+    Exit { status: i32, stdout: String, stderr: String },
+}
+
+/// The usage text (`-h`, `-?`, and after a bad option).
+pub fn usage(argv0: &str) -> String {
+    let mut s = format!(
+        "Usage: {argv0} [ -Dpmv ] [ -i interface ] [ -a ip address ] [ -l seconds ]\n\
+         \t\t[ -r seconds ] [ -t log level ] [ -u user ] [ -g group ]\n\
+         \t\t[ -C file ] [ -L file ] [ -P file ] [ --check-config ] [ bpf expression ]\n"
+    );
+    for o in OPTIONS {
+        if o.short == "?" {
+            continue;
+        }
+        if o.short.is_empty() {
+            s.push_str(&format!("\t--{}:\t{}\n", o.long, o.help));
+        } else {
+            s.push_str(&format!("\t-{}:\t{}\n", o.short, o.help));
+        }
+    }
+    s
+}
+
+/// C `atoi`: leading blanks, optional sign, decimal digits; anything else ends the number;
+/// no digits gives 0. Saturates instead of overflowing.
+pub fn atoi(s: &str) -> i64 {
+    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let mut n: i64 = 0;
+    for b in t.bytes().take_while(u8::is_ascii_digit) {
+        n = n.saturating_mul(10).saturating_add((b - b'0') as i64);
+    }
+    if neg {
+        -n
+    } else {
+        n
+    }
+}
+
+/// C `strtoul(s, NULL, 0)`: blanks, optional sign, `0x` hex / `0` octal / decimal; stops at
+/// the first invalid character; a minus sign negates modulo 2^64 (so "-1" is huge).
+pub fn strtoul0(s: &str) -> u64 {
+    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let b = t.as_bytes();
+    let (radix, digits) = if b.len() >= 2 && b[0] == b'0' && (b[1] | 0x20) == b'x' && b.get(2).is_some_and(u8::is_ascii_hexdigit) {
+        (16, &t[2..])
+    } else if b.first() == Some(&b'0') {
+        (8, t)
+    } else {
+        (10, t)
+    };
+    let mut n: u64 = 0;
+    for c in digits.chars() {
+        match c.to_digit(radix) {
+            Some(d) => n = n.saturating_mul(radix as u64).saturating_add(d as u64),
+            None => break,
+        }
+    }
+    if neg {
+        n.wrapping_neg()
+    } else {
+        n
+    }
+}
+
+fn getopts_spec() -> getopts::Options {
+    let mut o = getopts::Options::new();
+    o.parsing_style(getopts::ParsingStyle::FloatingFrees);
+    for spec in OPTIONS {
+        match spec.arg {
+            // optmulti: a repeated option is no error; the last one wins, as with getopt.
+            Some(a) => o.optmulti(spec.short, spec.long, spec.help, a),
+            None => o.optflagmulti(spec.short, spec.long, spec.help),
+        };
+    }
+    o
+}
+
+fn getopt_message(prog: &str, f: &getopts::Fail) -> String {
+    use getopts::Fail::*;
+    let dashless = |n: &str| n.trim_start_matches('-').to_string();
+    match f {
+        UnrecognizedOption(n) if n.chars().count() > 1 => format!("{prog}: unrecognized option '--{}'", dashless(n)),
+        UnrecognizedOption(n) => format!("{prog}: invalid option -- '{}'", dashless(n)),
+        ArgumentMissing(n) if n.chars().count() > 1 => format!("{prog}: option '--{}' requires an argument", dashless(n)),
+        ArgumentMissing(n) => format!("{prog}: option requires an argument -- '{}'", dashless(n)),
+        UnexpectedArgument(n) => format!("{prog}: option '--{}' doesn't allow an argument", dashless(n)),
+        other => format!("{prog}: {other}"),
+    }
+}
+
+fn err_exit(status: i32, msg: String) -> Parsed {
+    Parsed::Exit { status, stdout: String::new(), stderr: msg }
+}
+
+/// Parses the arguments (argv[0] included).
+pub fn parse(args: &[OsString]) -> Parsed {
+    let argv0 = args.first().map_or_else(|| "honeytrap".to_string(), |a| a.to_string_lossy().into_owned());
+    let prog = Path::new(&argv0).file_name().map_or("honeytrap".into(), |n| n.to_string_lossy().into_owned());
+    let rest: Vec<String> = args.iter().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    let m = match getopts_spec().parse(&rest) {
+        Ok(m) => m,
+        Err(f) => {
+            return Parsed::Exit { status: 0, stdout: usage(&argv0), stderr: format!("{}\n", getopt_message(&prog, &f)) };
+        }
+    };
+    let last = |n: &str| m.opt_strs(n).pop();
+
+    // Pass 1 of the original: -t, -v, -h/-? in command-line order.
+    let mut first: Vec<(usize, &str)> = Vec::new();
+    for n in ["t", "v", "h", "?"] {
+        if let Some(&p) = m.opt_positions(n).first() {
+            first.push((p, n));
+        }
+    }
+    first.sort();
+    let mut opts = Options::new(&argv0);
+    for (_, n) in first {
+        match n {
+            "t" => {
+                let v = atoi(&last("t").unwrap_or_default());
+                match u8::try_from(v).ok().and_then(Level::from_u8) {
+                    Some(l) => opts.log_level = l,
+                    None => return err_exit(1, "  Error - Log level must be a value between 0 and 6.\n".into()),
+                }
+            }
+            "v" => {
+                return Parsed::Exit { status: 0, stdout: format!("{} {}\n", crate::PACKAGE, crate::VERSION), stderr: String::new() }
+            }
+            _ => return Parsed::Exit { status: 0, stdout: usage(&argv0), stderr: String::new() },
+        }
+    }
+
+    opts.config_file = last("C").map(PathBuf::from);
+    opts.foreground = m.opt_present("D");
+    opts.logfile = last("L").map(PathBuf::from);
+    opts.pidfile = last("P").map(PathBuf::from);
+    opts.user = last("u");
+    opts.group = last("g");
+    opts.promisc = m.opt_present("p");
+    opts.interface = last("i");
+    opts.address = last("a");
+    opts.mirror = m.opt_present("m");
+    opts.check_config = m.opt_present("check-config");
+    for (letter, what) in [("l", "Listen"), ("r", "Read")] {
+        if let Some(v) = last(letter) {
+            match u8::try_from(strtoul0(&v)) {
+                Ok(n) if letter == "l" => opts.listen_timeout = n,
+                Ok(n) => opts.read_timeout = n,
+                Err(_) => {
+                    return err_exit(1, format!("  Error - {what} timeout must be a value between 0 and 255.\n"));
+                }
+            }
+        }
+    }
+    if !m.free.is_empty() {
+        opts.bpf = Some(m.free.join(" "));
+    }
+    Parsed::Run(opts)
+}
+
+/// Resolves `-u` / `-g` names (names only, as the original).
+fn resolve_user(name: &str) -> Result<UserSpec, String> {
+    match user::user_by_name(name) {
+        Ok(Some(p)) => Ok(UserSpec { name: name.to_string(), uid: p.uid, gid: p.gid }),
+        Ok(None) => Err(format!("User {name} not found.")),
+        Err(e) => Err(format!("Invalid user: {e}.")),
+    }
+}
+
+fn resolve_group(name: &str) -> Result<GroupSpec, String> {
+    match user::group_by_name(name) {
+        Ok(Some(gid)) => Ok(GroupSpec { name: name.to_string(), gid }),
+        Ok(None) => Err(format!("Group {name} not found.")),
+        Err(e) => Err(format!("Invalid group: {e}.")),
+    }
+}
+
+/// The embedded default configuration: everything under `./honeytrap-data` of the start-up
+/// directory, pcap monitor, normal mode for every port but 22/tcp.
+pub const EMBEDDED_CONFIG: &str = include_str!("default.conf");
+
+/// Where the configuration comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    /// No `-C` and no file at the default path.
+    Embedded,
+}
+
+impl Options {
+    pub fn config_source(&self) -> ConfigSource {
+        match &self.config_file {
+            Some(p) => ConfigSource::File(p.clone()),
+            None if Path::new(config::DEFAULT_CONFIG_FILE).exists() => ConfigSource::File(config::DEFAULT_CONFIG_FILE.into()),
+            None => ConfigSource::Embedded,
+        }
+    }
+}
+
+/// Loads the configuration and applies the command line on top (`-L -P -u -g -p`).
+/// The error is the complete text to print (without the `  Error - ` prefix).
+pub fn load_config(opts: &Options, base_dir: &Path) -> Result<Config, String> {
+    let mut cfg = match opts.config_source() {
+        ConfigSource::File(p) => config::load(&p, base_dir).map_err(|e| e.to_string())?,
+        ConfigSource::Embedded => {
+            config::load_str(EMBEDDED_CONFIG, Path::new("<built-in default>"), base_dir).map_err(|e| e.to_string())?
+        }
+    };
+    let abs = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base_dir.join(p) };
+    if let Some(l) = &opts.logfile {
+        cfg.logfile = abs(l);
+    }
+    if let Some(p) = &opts.pidfile {
+        cfg.pidfile = abs(p);
+    }
+    if let Some(u) = &opts.user {
+        cfg.user = Some(resolve_user(u)?);
+    }
+    if let Some(g) = &opts.group {
+        cfg.group = Some(resolve_group(g)?);
+    }
+    if opts.promisc {
+        cfg.promisc = true;
+    }
+    Ok(cfg)
+}
+
+/// Checks what must exist before the daemon starts (SPEC §3.5: the response directory).
+pub fn check_environment(cfg: &Config) -> Result<(), String> {
+    std::fs::read_dir(&cfg.response_dir)
+        .map(drop)
+        .map_err(|e| format!("Unable to open response directory {}: {}", cfg.response_dir.display(), crate::sys::strerror(&e)))
+}
+
+/// The user and group the daemon will run as: (uid, gid) or `None` to keep the current ids.
+/// Without a group the user's primary group is used.
+pub fn run_ids(cfg: &Config) -> Option<(u32, u32)> {
+    match (&cfg.user, &cfg.group) {
+        (None, None) => None,
+        (Some(u), g) => Some((u.uid, g.as_ref().map_or(u.gid, |g| g.gid))),
+        (None, Some(g)) => Some((crate::sys::creds::getresuid().1, g.gid)),
+    }
+}
+
+/// Entry point of the program after `main`: parse, then check or run.
+pub fn main(args: Vec<OsString>) -> i32 {
+    let opts = match parse(&args) {
+        Parsed::Run(o) => o,
+        Parsed::Exit { status, stdout, stderr } => {
+            print!("{stdout}");
+            eprint!("{stderr}");
+            return status;
+        }
+    };
+    crate::log::set_level(opts.log_level);
+    let base_dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    if opts.check_config {
+        return check_config(&opts, &base_dir);
+    }
+    crate::daemon::run(opts, base_dir)
+}
+
+/// `--check-config`: load, validate, report; never touches the network.
+fn check_config(opts: &Options, base_dir: &Path) -> i32 {
+    let source = opts.config_source();
+    let cfg = match load_config(opts, base_dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("  Error - {e}");
+            return 1;
+        }
+    };
+    for w in &cfg.warnings {
+        eprintln!("  Warning - {w}");
+    }
+    if let Err(e) = check_environment(&cfg) {
+        eprintln!("  Error - {e}");
+        return 1;
+    }
+    match source {
+        ConfigSource::File(p) => println!("{}: configuration OK", p.display()),
+        ConfigSource::Embedded => println!("<built-in default>: configuration OK"),
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &[&str]) -> Vec<OsString> {
+        std::iter::once("honeytrap").chain(s.iter().copied()).map(OsString::from).collect()
+    }
+
+    fn run(s: &[&str]) -> Options {
+        match parse(&args(s)) {
+            Parsed::Run(o) => o,
+            other => panic!("{s:?} -> {other:?}"),
+        }
+    }
+
+    fn exit(s: &[&str]) -> (i32, String, String) {
+        match parse(&args(s)) {
+            Parsed::Exit { status, stdout, stderr } => (status, stdout, stderr),
+            other => panic!("{s:?} -> {other:?}"),
+        }
+    }
+
+    #[test]
+    fn c_number_parsing() {
+        for (s, n) in [("3", 3), (" 4x", 4), ("abc", 0), ("-2", -2), ("+6", 6), ("", 0)] {
+            assert_eq!(atoi(s), n, "{s:?}");
+        }
+        for (s, n) in [("120", 120), ("0x10", 16), ("0X1f", 31), ("010", 8), ("09", 0), ("abc", 0), ("12abc", 12), ("0x", 0)] {
+            assert_eq!(strtoul0(s), n, "{s:?}");
+        }
+        assert_eq!(strtoul0("-1"), u64::MAX);
+    }
+
+    #[test]
+    fn defaults() {
+        let o = run(&[]);
+        assert_eq!(o, Options::new("honeytrap"));
+        assert_eq!((o.listen_timeout, o.read_timeout, o.log_level), (120, 1, Level::Notice));
+    }
+
+    #[test]
+    fn every_option() {
+        let o = run(&[
+            "-D", "-p", "-m", "-t", "5", "-C", "/x.conf", "-L", "/l", "-P", "/p", "-u", "nobody", "-g", "nogroup", "-l", "0x20",
+            "-r", "7", "-i", "lo", "-a", "127.0.0.1", "--check-config",
+        ]);
+        assert!(o.foreground && o.promisc && o.mirror && o.check_config);
+        assert_eq!(o.log_level, Level::Noisy);
+        assert_eq!(o.config_file.as_deref(), Some(Path::new("/x.conf")));
+        assert_eq!(o.logfile.as_deref(), Some(Path::new("/l")));
+        assert_eq!(o.pidfile.as_deref(), Some(Path::new("/p")));
+        assert_eq!((o.user.as_deref(), o.group.as_deref()), (Some("nobody"), Some("nogroup")));
+        assert_eq!((o.listen_timeout, o.read_timeout), (32, 7));
+        assert_eq!((o.interface.as_deref(), o.address.as_deref()), (Some("lo"), Some("127.0.0.1")));
+        assert_eq!(o.bpf, None);
+    }
+
+    #[test]
+    fn attached_arguments_and_bundles() {
+        let o = run(&["-t6", "-Dp", "-ilo"]);
+        assert_eq!(o.log_level, Level::Debug);
+        assert!(o.foreground && o.promisc);
+        assert_eq!(o.interface.as_deref(), Some("lo"));
+    }
+
+    #[test]
+    fn permutation_and_double_dash() {
+        let o = run(&["not", "port", "22", "-D", "-t", "2"]);
+        assert_eq!(o.bpf.as_deref(), Some("not port 22"));
+        assert!(o.foreground);
+        assert_eq!(o.log_level, Level::Warn);
+        let o = run(&["-D", "--", "-t", "tcp"]);
+        assert_eq!(o.bpf.as_deref(), Some("-t tcp"));
+        assert_eq!(o.log_level, Level::Notice);
+    }
+
+    #[test]
+    fn last_repeated_option_wins() {
+        let o = run(&["-L", "/a", "-L", "/b"]);
+        assert_eq!(o.logfile.as_deref(), Some(Path::new("/b")));
+    }
+
+    #[test]
+    fn version_and_usage() {
+        assert_eq!(exit(&["-v"]), (0, format!("honeytrap {}\n", crate::VERSION), String::new()));
+        let (st, out, err) = exit(&["-h"]);
+        assert_eq!((st, err.as_str()), (0, ""));
+        assert!(out.starts_with("Usage: honeytrap [ -Dpmv ] [ -i interface ]"));
+        assert!(out.contains("\t-l:\tlisten timeout (sec), default is 120\n"));
+        assert!(out.contains("\t--check-config:\t"));
+        assert_eq!(exit(&["-?"]).1, out);
+        // -v wins over everything after it, even a bad -t
+        assert_eq!(exit(&["-v", "-t", "9"]).0, 0);
+        assert_eq!(exit(&["-t", "9", "-v"]).0, 1);
+    }
+
+    #[test]
+    fn log_level_errors() {
+        let e = (1, String::new(), "  Error - Log level must be a value between 0 and 6.\n".to_string());
+        assert_eq!(exit(&["-t", "7"]), e);
+        assert_eq!(exit(&["-t", "-1"]), e);
+        assert_eq!(run(&["-t", "abc"]).log_level, Level::Off);
+        assert_eq!(run(&["-t", "0"]).log_level, Level::Off);
+    }
+
+    #[test]
+    fn timeout_errors() {
+        assert_eq!(exit(&["-l", "256"]).2, "  Error - Listen timeout must be a value between 0 and 255.\n");
+        assert_eq!(exit(&["-r", "-1"]).2, "  Error - Read timeout must be a value between 0 and 255.\n");
+        assert_eq!(exit(&["-l", "300"]).0, 1);
+        assert_eq!(run(&["-l", "x"]).listen_timeout, 0);
+        assert_eq!(run(&["-r", "0377"]).read_timeout, 255);
+    }
+
+    #[test]
+    fn bad_options_print_usage_and_exit_zero() {
+        let (st, out, err) = exit(&["-Z"]);
+        assert_eq!(st, 0);
+        assert_eq!(err, "honeytrap: invalid option -- 'Z'\n");
+        assert!(out.starts_with("Usage: honeytrap "));
+        let (st, _, err) = exit(&["-l"]);
+        assert_eq!((st, err.as_str()), (0, "honeytrap: option requires an argument -- 'l'\n"));
+        let (st, _, err) = exit(&["--bogus"]);
+        assert_eq!((st, err.as_str()), (0, "honeytrap: unrecognized option '--bogus'\n"));
+    }
+
+    #[test]
+    fn monitor_choice() {
+        let cfg = Config::default();
+        assert_eq!(run(&[]).monitor(&cfg), MonitorKind::Nfq);
+        assert_eq!(run(&["-i", "lo"]).monitor(&cfg), MonitorKind::Pcap);
+        assert_eq!(run(&["-a", "10.0.0.1"]).monitor(&cfg), MonitorKind::Pcap);
+        assert_eq!(run(&["-p"]).monitor(&cfg), MonitorKind::Nfq);
+        let cfg = Config { monitor: Some(MonitorKind::Pcap), ..Config::default() };
+        assert_eq!(run(&[]).monitor(&cfg), MonitorKind::Pcap);
+    }
+
+    #[test]
+    fn run_ids_rules() {
+        let u = UserSpec { name: "nobody".into(), uid: 65534, gid: 65534 };
+        let g = GroupSpec { name: "x".into(), gid: 7 };
+        let mut cfg = Config::default();
+        assert_eq!(run_ids(&cfg), None);
+        cfg.user = Some(u);
+        assert_eq!(run_ids(&cfg), Some((65534, 65534)));
+        cfg.group = Some(g);
+        assert_eq!(run_ids(&cfg), Some((65534, 7)));
+    }
+}

@@ -1,1 +1,237 @@
-//! Logging (being written)
+//! The log: levels 0–6, the C original's line format, the log file and the `-D` copy to
+//! stdout, reopening by name on SIGHUP (SPEC §9).
+//!
+//! Every line is formatted completely and written with one `write()` to a file opened
+//! `O_APPEND`, so threads never interleave inside a line and copy-truncate rotation loses
+//! nothing. The untimestamped start-up banner is the only line without a time stamp.
+//! Plugin outputs (attacker.log, attackers.json) are not this module's business.
+
+use crate::sys::time;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Mutex;
+
+/// Log levels; a message is written when its level is at most the configured one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Level {
+    Off = 0,
+    Err = 1,
+    Warn = 2,
+    Notice = 3,
+    Info = 4,
+    Noisy = 5,
+    Debug = 6,
+}
+
+impl Level {
+    pub fn from_u8(n: u8) -> Option<Level> {
+        Some(match n {
+            0 => Level::Off,
+            1 => Level::Err,
+            2 => Level::Warn,
+            3 => Level::Notice,
+            4 => Level::Info,
+            5 => Level::Noisy,
+            6 => Level::Debug,
+            _ => return None,
+        })
+    }
+}
+
+/// Default level (`LOG_NOTICE`).
+pub const DEFAULT_LEVEL: Level = Level::Notice;
+
+/// Longest line written (the original truncated at 4068 bytes); longer messages are cut and
+/// still end with a newline.
+pub const MAX_LINE: usize = 8192;
+
+static LEVEL: AtomicU8 = AtomicU8::new(DEFAULT_LEVEL as u8);
+
+struct Sink {
+    file: Option<File>,
+    path: Option<PathBuf>,
+    stdout: bool,
+}
+
+static SINK: Mutex<Sink> = Mutex::new(Sink { file: None, path: None, stdout: false });
+
+fn sink() -> std::sync::MutexGuard<'static, Sink> {
+    // A panic while holding the lock cannot leave the sink inconsistent: keep logging.
+    SINK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn set_level(level: Level) {
+    LEVEL.store(level as u8, Ordering::Relaxed);
+}
+
+pub fn level() -> Level {
+    Level::from_u8(LEVEL.load(Ordering::Relaxed)).unwrap_or(DEFAULT_LEVEL)
+}
+
+pub fn enabled(level: Level) -> bool {
+    level != Level::Off && level <= self::level()
+}
+
+/// Whether every line is also copied to stdout (`-D`).
+pub fn set_stdout(on: bool) {
+    sink().stdout = on;
+}
+
+/// Opens a log file the way the C original did: `O_CREAT|O_NOCTTY|O_APPEND|O_WRONLY`,
+/// mode 0644 (minus umask).
+pub fn open_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Makes `file` (opened from `path`) the log file, replacing any previous one.
+pub fn set_file(path: &Path, file: File) {
+    let mut s = sink();
+    s.file = Some(file);
+    s.path = Some(path.to_path_buf());
+}
+
+/// The current log file path, if any.
+pub fn path() -> Option<PathBuf> {
+    sink().path.clone()
+}
+
+/// The raw descriptor of the log file (kept open across daemonizing).
+pub fn file_fd() -> Option<std::os::fd::RawFd> {
+    use std::os::fd::AsRawFd;
+    sink().file.as_ref().map(|f| f.as_raw_fd())
+}
+
+/// Reopens the log file by name (SIGHUP), possibly under a new name. On failure the old
+/// descriptor stays in use and the error is returned.
+pub fn reopen(path: &Path) -> io::Result<()> {
+    let file = open_file(path)?;
+    set_file(path, file);
+    Ok(())
+}
+
+/// Formats one timestamped line: `[YYYY-MM-DD HH:MM:SS] ` + (level 6: `%5d  ` thread id) +
+/// message + newline.
+pub fn format_line(now: i64, tid: Option<i32>, msg: fmt::Arguments<'_>) -> Vec<u8> {
+    let t = time::local(now);
+    let mut line = format!(
+        "[{:04}-{:02}-{:02} {:02}:{:02}:{:02}] ",
+        t.year, t.month, t.day, t.hour, t.min, t.sec
+    );
+    if let Some(tid) = tid {
+        line.push_str(&format!("{:5}  ", tid));
+    }
+    let _ = fmt::write(&mut line, msg);
+    let mut bytes = line.into_bytes();
+    while bytes.last() == Some(&b'\n') {
+        bytes.pop();
+    }
+    bytes.truncate(MAX_LINE - 1);
+    bytes.push(b'\n');
+    bytes
+}
+
+fn emit(bytes: &[u8]) {
+    let s = sink();
+    if let Some(mut f) = s.file.as_ref() {
+        if let Err(e) = f.write_all(bytes) {
+            let _ = writeln!(io::stderr(), "Error while writing logfile: {}", e);
+        }
+    }
+    if s.stdout {
+        let mut out = io::stdout().lock();
+        let _ = out.write_all(bytes);
+        let _ = out.flush();
+    }
+}
+
+/// Writes a message at `level` if enabled. Use the `log_*!` macros.
+pub fn write(level: Level, msg: fmt::Arguments<'_>) {
+    if !enabled(level) {
+        return;
+    }
+    let tid = (self::level() == Level::Debug).then(time::gettid);
+    emit(&format_line(time::now_secs(), tid, msg));
+}
+
+/// The start-up banner line (no time stamp), written at any level above 0.
+pub fn banner() -> String {
+    format!("\n{} v{} (honeytrap-rs, a re-implementation of honeytrap by Tillmann Werner)\n", crate::PACKAGE, crate::VERSION)
+}
+
+/// Writes the banner to the log (and stdout with `-D`).
+pub fn write_banner() {
+    if level() != Level::Off {
+        emit(banner().as_bytes());
+    }
+}
+
+#[macro_export]
+macro_rules! log_err { ($($a:tt)*) => { $crate::log::write($crate::log::Level::Err, format_args!($($a)*)) } }
+#[macro_export]
+macro_rules! log_warn { ($($a:tt)*) => { $crate::log::write($crate::log::Level::Warn, format_args!($($a)*)) } }
+#[macro_export]
+macro_rules! log_notice { ($($a:tt)*) => { $crate::log::write($crate::log::Level::Notice, format_args!($($a)*)) } }
+#[macro_export]
+macro_rules! log_info { ($($a:tt)*) => { $crate::log::write($crate::log::Level::Info, format_args!($($a)*)) } }
+#[macro_export]
+macro_rules! log_noisy { ($($a:tt)*) => { $crate::log::write($crate::log::Level::Noisy, format_args!($($a)*)) } }
+#[macro_export]
+macro_rules! log_debug { ($($a:tt)*) => { $crate::log::write($crate::log::Level::Debug, format_args!($($a)*)) } }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(tid: Option<i32>, msg: &str) -> String {
+        // Local time of the epoch depends on TZ; check the shape and the tail.
+        String::from_utf8(format_line(0, tid, format_args!("{}", msg))).unwrap()
+    }
+
+    #[test]
+    fn line_format() {
+        let l = line(None, "---- Trapping attacks via NFQ. ----");
+        assert_eq!(l.len(), 22 + 35 + 1);
+        assert!(l.starts_with('[') && &l[20..22] == "] ", "{l:?}");
+        assert!(l.ends_with("] ---- Trapping attacks via NFQ. ----\n"));
+        let b = l.as_bytes();
+        for i in [5, 8] {
+            assert_eq!(b[i], b'-');
+        }
+        assert_eq!(b[11], b' ');
+        assert_eq!((b[14], b[17]), (b':', b':'));
+    }
+
+    #[test]
+    fn pid_column_at_debug() {
+        let l = line(Some(42), "x");
+        assert_eq!(&l[22..], "   42  x\n");
+        let l = line(Some(123456), "y");
+        assert_eq!(&l[22..], "123456  y\n");
+    }
+
+    #[test]
+    fn one_newline_and_cap() {
+        assert!(line(None, "a\n").ends_with("] a\n"));
+        let long = "z".repeat(MAX_LINE * 2);
+        let l = line(None, &long);
+        assert_eq!(l.len(), MAX_LINE);
+        assert!(l.ends_with("z\n"));
+    }
+
+    #[test]
+    fn levels() {
+        assert_eq!(Level::from_u8(5), Some(Level::Noisy));
+        assert_eq!(Level::from_u8(7), None);
+        assert!(Level::Err < Level::Debug);
+    }
+}

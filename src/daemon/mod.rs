@@ -1,1 +1,332 @@
-//! Daemon life cycle (being written)
+//! The daemon's life cycle (SPEC §4, §10): start-up console output, log file, detaching,
+//! pid file, privilege drop, monitor, signal thread, the main loop with SIGHUP reload, and a
+//! clean stop. Replaces the C original's main(), configure() re-runs, daemonize(),
+//! create_pid_file() and clean_exit().
+//!
+//! Order of start-up (each step fatal with a non-zero status when it fails):
+//! configuration → console lines → log file → banner → detach (unless `-D`) → signals
+//! registered → pid file → privileges dropped → monitor opened → signal thread → ready line.
+
+pub mod control;
+pub mod detach;
+pub mod pidfile;
+pub mod privileges;
+
+use crate::cli::{self, ConfigSource, Options};
+use crate::config::{Config, MonitorKind};
+use crate::monitor::{self, Monitor};
+use crate::sys::{creds, process, strerror};
+use crate::{log, log_err, log_notice, log_warn};
+use control::Control;
+use detach::{Detached, Notifier};
+use pidfile::PidFile;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long the main loop sleeps at most between checks.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Everything a start-up failure needs to clean up and report.
+struct Startup {
+    foreground: bool,
+    notifier: Notifier,
+    pidfile: Option<PidFile>,
+}
+
+impl Startup {
+    /// Logs `msg` as an error, tells whoever waits for us, removes the pid file, returns 1.
+    fn fail(&mut self, msg: &str) -> i32 {
+        log_err!("Error - {}", msg);
+        if self.foreground {
+            eprintln!("  Error - {msg}");
+        }
+        self.notifier.failed(1, &format!("  Error - {msg}\n"));
+        if let Some(p) = self.pidfile.take() {
+            p.remove();
+        }
+        1
+    }
+}
+
+/// The settings of a configuration that need privileges or a restart to change.
+fn fixed_settings(cfg: &Config) -> (Option<(u32, u32)>, PathBuf, Option<MonitorKind>) {
+    (cli::run_ids(cfg), cfg.pidfile.clone(), cfg.monitor)
+}
+
+/// Prints the console lines of the original's start-up (§4) for `cfg`.
+fn console_report(cfg: &Config) {
+    let name_or_null = |n: Option<&str>| n.unwrap_or("(null)").to_string();
+    let (uid, gid) = cli::run_ids(cfg).unwrap_or((0, 0));
+    println!("  Servers will run as user {} ({}).", name_or_null(cfg.user.as_ref().map(|u| u.name.as_str())), uid);
+    let gname = cfg.group.as_ref().map(|g| g.name.clone()).or_else(|| cfg.user.as_ref().map(|_| gid.to_string()));
+    println!("  Servers will run as group {} ({}).", name_or_null(gname.as_deref()), gid);
+    println!("  Connections will be handled in {} mode by default.", cfg.portconf_default);
+    for (proto, port, p) in cfg.ports.iter() {
+        match &p.proxy {
+            Some(t) => println!(
+                "  Port {}/{} is configured to be handled in proxy mode with target {}:{}/{}.",
+                port,
+                proto,
+                t.host,
+                t.port,
+                t.protocol.map_or("tcp", |p| p.name())
+            ),
+            None => println!("  Port {}/{} is configured to be handled in {} mode.", port, proto, p.mode),
+        }
+    }
+    if cfg.promisc {
+        println!("  Promiscuous mode enabled.");
+    }
+}
+
+/// Creates the directories of the embedded default configuration (`./honeytrap-data`).
+fn bootstrap_embedded(cfg: &Config) -> std::io::Result<()> {
+    for dir in [cfg.logfile.parent(), cfg.pidfile.parent(), Some(cfg.response_dir.as_path())].into_iter().flatten() {
+        std::fs::create_dir_all(dir)?;
+    }
+    Ok(())
+}
+
+/// Runs the daemon; returns the exit status.
+pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
+    println!("\n{} v{} - Initializing.", crate::PACKAGE, crate::VERSION);
+    let source = opts.config_source();
+    let mut cfg = match cli::load_config(&opts, &base_dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("  Error - {e}");
+            return 1;
+        }
+    };
+    if source == ConfigSource::Embedded {
+        println!(
+            "  No configuration file {} found, using the built-in default configuration.",
+            crate::config::DEFAULT_CONFIG_FILE
+        );
+        if let Err(e) = bootstrap_embedded(&cfg) {
+            eprintln!("  Error - Unable to create the data directories of the built-in configuration: {}.", strerror(&e));
+            return 1;
+        }
+    }
+    for w in &cfg.warnings {
+        eprintln!("  Warning - {w}");
+    }
+    if let Err(e) = cli::check_environment(&cfg) {
+        eprintln!("  Error - {e}");
+        return 1;
+    }
+    console_report(&cfg);
+    let kind = opts.monitor(&cfg);
+    let mut settings = monitor::Settings {
+        kind,
+        interface: opts.interface.clone(),
+        address: opts.address.clone(),
+        promisc: cfg.promisc,
+        bpf: opts.bpf.clone(),
+    };
+    if kind == MonitorKind::Pcap && settings.interface.is_none() {
+        match monitor::pcap::default_device() {
+            Ok(d) => {
+                println!("  Default device is {d}.");
+                settings.interface = Some(d);
+            }
+            Err(e) => {
+                eprintln!("  Error - {e}");
+                return 1;
+            }
+        }
+    }
+    if kind == MonitorKind::Nfq && (opts.promisc || opts.bpf.is_some()) {
+        eprintln!("  Warning - -p and a filter expression only apply to the pcap monitor; ignored.");
+    }
+
+    // Log file, opened with the start-up identity.
+    let logfile = match log::open_file(&cfg.logfile) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("  Error - Unable to open logfile {}: {}.", cfg.logfile.display(), strerror(&e));
+            return 1;
+        }
+    };
+    if let Some((uid, gid)) = cli::run_ids(&cfg) {
+        // Let the run user reopen its log after rotation; only for a file we may give away.
+        if creds::getresuid().1 == 0 {
+            let _ = process::fchown(&logfile, uid, gid);
+        }
+    }
+    log::set_file(&cfg.logfile, logfile);
+    println!("  Logging to {}.", cfg.logfile.display());
+    println!("  Core module initialized.");
+    log::set_stdout(opts.foreground);
+    log::write_banner();
+
+    let notifier = if opts.foreground {
+        Notifier::none()
+    } else {
+        let keep: Vec<_> = log::file_fd().into_iter().collect();
+        match detach::detach(&log::banner(), &keep) {
+            Ok(Detached::Parent(status)) => return status,
+            Ok(Detached::Daemon(n)) => n,
+            Err(e) => {
+                eprintln!("  Error - Unable to daemonize: {}.", strerror(&e));
+                return 1;
+            }
+        }
+    };
+    let mut st = Startup { foreground: opts.foreground, notifier, pidfile: None };
+
+    let ctl = match Control::new() {
+        Ok(c) => Arc::new(c),
+        Err(e) => return st.fail(&format!("Unable to create the control pipe: {}.", strerror(&e))),
+    };
+    let signals = match control::register() {
+        Ok(s) => s,
+        Err(e) => return st.fail(&format!("Unable to install signal handlers: {}.", strerror(&e))),
+    };
+
+    let pf = match PidFile::create(&cfg.pidfile, process::getpid()) {
+        Ok(p) => p,
+        Err(e) => return st.fail(&e.to_string()),
+    };
+    let ids = cli::run_ids(&cfg);
+    if let Some((uid, gid)) = ids {
+        let _ = pf.chown(uid, gid);
+        let dir = cfg.pidfile.parent().unwrap_or(Path::new("/"));
+        if !dir_writable_by(dir, uid, gid) {
+            log_warn!(
+                "Warning - The pid file directory {} is not writable by the run user; the pid file will be emptied, not removed, at exit.",
+                dir.display()
+            );
+        }
+    }
+    st.pidfile = Some(pf);
+
+    let keep_caps = match kind {
+        MonitorKind::Nfq => [creds::CAP_NET_BIND_SERVICE, creds::CAP_NET_ADMIN],
+        MonitorKind::Pcap => [creds::CAP_NET_BIND_SERVICE, creds::CAP_NET_RAW],
+    };
+    match privileges::drop_privileges(ids, &keep_caps) {
+        Ok(d) => {
+            if ids.is_none() && d.uid == 0 {
+                log_warn!("Warning - No user and group configured: honeytrap keeps running as root.");
+            } else {
+                log_notice!(
+                    "Running as uid {} gid {} with capabilities: {}.",
+                    d.uid,
+                    d.gid,
+                    privileges::cap_names(d.caps)
+                );
+            }
+        }
+        Err(e) => return st.fail(&e),
+    }
+
+    let mut mon = match Monitor::open(&settings) {
+        Ok(m) => m,
+        Err(e) => return st.fail(&e),
+    };
+
+    log_notice!("Initializing plugins.");
+    log_plugins(&cfg);
+
+    if let Err(e) = control::spawn(signals, Arc::clone(&ctl)) {
+        return st.fail(&format!("Unable to start the signal thread: {}.", strerror(&e)));
+    }
+    log_notice!("{}", mon.ready_line());
+    st.notifier.ready();
+
+    let status = main_loop(&opts, &base_dir, &mut cfg, &mut mon, &ctl);
+    log_notice!("---- honeytrap stopped ----");
+    if let Some(msg) = st.pidfile.take().and_then(PidFile::remove) {
+        log_warn!("{}", msg);
+    }
+    status
+}
+
+/// Whether `dir` lets user `uid` / group `gid` create and remove entries (mode bits only).
+fn dir_writable_by(dir: &Path, uid: u32, gid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(dir) else { return false };
+    let mode = m.mode();
+    if uid == 0 {
+        return true;
+    }
+    if m.uid() == uid {
+        return mode & 0o300 == 0o300;
+    }
+    if m.gid() == gid {
+        return mode & 0o030 == 0o030;
+    }
+    mode & 0o003 == 0o003
+}
+
+fn log_plugins(cfg: &Config) {
+    for p in &cfg.plugins {
+        if p.plugin.implemented() {
+            log_notice!("Loading plugin {} v{}", p.plugin.module_name(), p.plugin.version());
+        } else {
+            log_warn!(
+                "Warning - Plugin {} is not implemented in this version; plugin-{} has no effect.",
+                p.plugin.key_name(),
+                p.plugin.key_name()
+            );
+        }
+    }
+}
+
+/// Waits for monitor events and control requests until shutdown.
+fn main_loop(opts: &Options, base_dir: &Path, cfg: &mut Config, mon: &mut Monitor, ctl: &Control) -> i32 {
+    loop {
+        if ctl.is_shutdown() {
+            return 0;
+        }
+        if ctl.take_reload() {
+            reload(opts, base_dir, cfg);
+        }
+        let ready = match process::poll_readable(&[mon.fd(), ctl.wake_fd()], Some(TICK)) {
+            Ok(r) => r,
+            Err(e) => {
+                log_err!("Error - Waiting for events failed: {}.", strerror(&e));
+                return 1;
+            }
+        };
+        if ready[1] {
+            ctl.drain();
+        }
+        if ready[0] {
+            if let Err(e) = mon.service() {
+                log_err!("Error - {}", e);
+                return 1;
+            }
+        }
+    }
+}
+
+/// SIGHUP: re-read the configuration (same file, same command line on top), reopen the log
+/// file by name. A configuration that fails to load is reported and the old one kept (the
+/// original exited). Settings that need privileges keep their start-up values.
+fn reload(opts: &Options, base_dir: &Path, cfg: &mut Config) {
+    log_notice!("---- Reloading configuration ----");
+    match cli::load_config(opts, base_dir).and_then(|c| cli::check_environment(&c).map(|_| c)) {
+        Ok(mut new) => {
+            for w in &new.warnings {
+                log_warn!("Warning - {}", w);
+            }
+            if fixed_settings(&new) != fixed_settings(cfg) {
+                log_warn!("Warning - user, group, pidfile and monitor changes take effect only after a restart.");
+                new.user = cfg.user.clone();
+                new.group = cfg.group.clone();
+                new.pidfile = cfg.pidfile.clone();
+                new.monitor = cfg.monitor;
+            }
+            *cfg = new;
+            log_plugins(cfg);
+        }
+        Err(e) => log_err!("Error - Reloading the configuration failed, keeping the current one: {}", e),
+    }
+    if let Err(e) = log::reopen(&cfg.logfile) {
+        log_err!("Error - Unable to reopen logfile {}: {}. Logging continues to the old file.", cfg.logfile.display(), strerror(&e));
+    }
+    log_notice!("---- honeytrap reconfigured ----");
+}

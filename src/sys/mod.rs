@@ -32,3 +32,23 @@ impl_is_minus_one! { i32 i64 isize }
 pub fn cstring(s: &str) -> io::Result<CString> {
     CString::new(s).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "embedded NUL byte"))
 }
+
+pub mod creds;
+pub mod process;
+pub mod time;
+
+/// The C library's text for an error (`strerror`), without Rust's " (os error N)" suffix.
+pub fn strerror(e: &io::Error) -> String {
+    let s = e.to_string();
+    match (e.raw_os_error(), s.rfind(" (os error ")) {
+        (Some(_), Some(i)) => s[..i].to_string(),
+        _ => s,
+    }
+}
+
+/// Borrows a raw descriptor for as long as `owner` (which keeps it open) is borrowed.
+pub fn borrow_fd<T: ?Sized>(fd: std::os::fd::RawFd, _owner: &T) -> std::os::fd::BorrowedFd<'_> {
+    // SAFETY: `owner` owns the descriptor and outlives the returned borrow, which is tied
+    // to it by the signature.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}

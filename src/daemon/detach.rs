@@ -1,0 +1,90 @@
+//! Detaching from the terminal (SPEC §10.1) with a readiness report: the process that the
+//! shell started waits until the daemon has written its pid file, dropped privileges and
+//! opened its monitor, and exits with the daemon's start-up status (the C original's parent
+//! always exited 0, before the daemon had even started). Start-up errors that happen after
+//! detaching reach the terminal through the same pipe.
+
+use crate::sys::process::{self, Fork};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+
+/// The daemon's end of the readiness pipe.
+pub struct Notifier {
+    pipe: Option<File>,
+}
+
+impl Notifier {
+    /// For a foreground process: reports nothing.
+    pub fn none() -> Notifier {
+        Notifier { pipe: None }
+    }
+
+    pub fn fd(&self) -> Option<RawFd> {
+        self.pipe.as_ref().map(|f| f.as_raw_fd())
+    }
+
+    /// Start-up complete: the waiting parent exits 0.
+    pub fn ready(&mut self) {
+        if let Some(mut p) = self.pipe.take() {
+            let _ = p.write_all(&[0]);
+        }
+    }
+
+    /// Start-up failed: the waiting parent prints `msg` to stderr and exits `status`.
+    pub fn failed(&mut self, status: u8, msg: &str) {
+        if let Some(mut p) = self.pipe.take() {
+            let mut buf = vec![status.max(1)];
+            buf.extend_from_slice(msg.as_bytes());
+            let _ = p.write_all(&buf);
+        }
+    }
+}
+
+/// What the caller of [`detach`] is.
+pub enum Detached {
+    /// The original process: exit with this status.
+    Parent(i32),
+    /// The daemon.
+    Daemon(Notifier),
+}
+
+/// Double fork, new session, `/` as working directory, standard descriptors on /dev/null,
+/// every other descriptor closed except `keep`. The intermediate process prints `banner`.
+/// Must be called while the process has one thread.
+pub fn detach(banner: &str, keep: &[RawFd]) -> io::Result<Detached> {
+    let (mut r, w) = process::pipe()?;
+    match process::fork()? {
+        Fork::Parent(_) => {
+            drop(w);
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            return Ok(Detached::Parent(match buf.split_first() {
+                Some((0, _)) => 0,
+                Some((&status, msg)) => {
+                    eprint!("{}", String::from_utf8_lossy(msg));
+                    status as i32
+                }
+                // The daemon died before reporting.
+                None => {
+                    eprintln!("  Error - The daemon exited during start-up; see the log file.");
+                    1
+                }
+            }));
+        }
+        Fork::Child => drop(r),
+    }
+    process::setsid()?;
+    if let Fork::Parent(_) = process::fork()? {
+        print!("{banner}");
+        let _ = io::stdout().flush();
+        std::process::exit(0);
+    }
+    process::umask(0o022);
+    process::chdir(std::path::Path::new("/"))?;
+    process::stdio_to_devnull()?;
+    let mut keep = keep.to_vec();
+    keep.push(w.as_raw_fd());
+    process::close_fds_except(&keep);
+    Ok(Detached::Daemon(Notifier { pipe: Some(w) }))
+}

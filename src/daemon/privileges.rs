@@ -1,0 +1,102 @@
+//! Dropping privileges once, for the whole process, before any thread starts (SPEC §6.1,
+//! §13.5, §15.1 "process identity").
+//!
+//! The C original switched ids in every forked server and kept the master as root; a failed
+//! switch was only a warning and supplementary groups were kept. Here the one process switches
+//! to the configured user and group, resets the supplementary groups to that group, and keeps
+//! exactly the capabilities it still needs: CAP_NET_BIND_SERVICE (bind ports < 1024 on
+//! demand) and the monitor's capability (CAP_NET_ADMIN for nfq, CAP_NET_RAW for pcap). The
+//! bounding and ambient sets are trimmed too, and no_new_privs is set. A process that already
+//! runs as the target user (T-Pot: non-root with the file capability cap_net_admin) only trims
+//! its capabilities. Any failure is fatal.
+
+use crate::sys::creds::{self, Cap, CapSets};
+use crate::sys::strerror;
+
+/// What the drop did, for the log.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Dropped {
+    pub uid: u32,
+    pub gid: u32,
+    /// Capabilities left in the permitted and effective sets.
+    pub caps: u64,
+    /// Whether the ids were switched (false: already running as the target).
+    pub switched: bool,
+}
+
+/// Switches to `ids` (uid, gid) if given and keeps only `keep` (those of them the process
+/// holds at all). With `ids == None` a root process stays root with all its capabilities, as
+/// the C original did when no user was configured.
+pub fn drop_privileges(ids: Option<(u32, u32)>, keep: &[Cap]) -> Result<Dropped, String> {
+    let (ruid, euid, suid) = creds::getresuid();
+    let (rgid, egid, sgid) = creds::getresgid();
+    let before = creds::capget().map_err(|e| format!("Unable to read capabilities: {}.", strerror(&e)))?;
+    let keep_mask = creds::mask(keep) & before.permitted;
+
+    let Some((uid, gid)) = ids else {
+        if euid == 0 {
+            return Ok(Dropped { uid: 0, gid: egid, caps: before.permitted, switched: false });
+        }
+        trim(keep_mask)?;
+        return Ok(Dropped { uid: euid, gid: egid, caps: keep_mask, switched: false });
+    };
+
+    let already = (ruid, euid, suid) == (uid, uid, uid) && (rgid, egid, sgid) == (gid, gid, gid);
+    if already {
+        if before.has_permitted(6) {
+            // CAP_SETGID: reset supplementary groups as well.
+            let _ = creds::switch_ids(uid, gid);
+        }
+        trim(keep_mask)?;
+        return Ok(Dropped { uid, gid, caps: keep_mask, switched: false });
+    }
+
+    // Trim the bounding set while CAP_SETPCAP is still there; a container without it keeps
+    // its bounding set, which is harmless once the permitted set is reduced.
+    if before.has_permitted(creds::CAP_SETPCAP) {
+        creds::drop_bounding_except(keep_mask)
+            .map_err(|e| format!("Unable to drop capabilities from the bounding set: {}.", strerror(&e)))?;
+    }
+    creds::set_keepcaps(true).map_err(|e| format!("Unable to keep capabilities: {}.", strerror(&e)))?;
+    creds::switch_ids(uid, gid).map_err(|e| {
+        format!("Unable to switch to user id {} and group id {}: {}.", uid, gid, strerror(&e))
+    })?;
+    let _ = creds::set_keepcaps(false);
+    trim(keep_mask)?;
+    if creds::getresuid() != (uid, uid, uid) || creds::getresgid() != (gid, gid, gid) {
+        return Err(format!("Unable to switch to user id {uid} and group id {gid}: ids did not change."));
+    }
+    Ok(Dropped { uid, gid, caps: keep_mask, switched: true })
+}
+
+/// Leaves exactly `keep` in the effective and permitted sets, nothing inheritable or
+/// ambient, and forbids gaining privileges through exec.
+fn trim(keep: u64) -> Result<(), String> {
+    creds::capset(CapSets { effective: keep, permitted: keep, inheritable: 0 })
+        .map_err(|e| format!("Unable to set capabilities: {}.", strerror(&e)))?;
+    creds::clear_ambient();
+    crate::sys::process::set_no_new_privs().map_err(|e| format!("Unable to set no_new_privs: {}.", strerror(&e)))?;
+    let now = creds::capget().map_err(|e| format!("Unable to read capabilities: {}.", strerror(&e)))?;
+    if now.permitted != keep || now.effective != keep {
+        return Err(format!("Capabilities not as requested: permitted {:#x}, wanted {:#x}.", now.permitted, keep));
+    }
+    Ok(())
+}
+
+/// Names of the capabilities in a mask, for the log.
+pub fn cap_names(mask: u64) -> String {
+    let names: Vec<String> = (0..64u32)
+        .filter(|c| mask & (1u64 << c) != 0)
+        .map(|c| match c {
+            creds::CAP_NET_BIND_SERVICE => "cap_net_bind_service".to_string(),
+            creds::CAP_NET_ADMIN => "cap_net_admin".to_string(),
+            creds::CAP_NET_RAW => "cap_net_raw".to_string(),
+            other => format!("cap_{other}"),
+        })
+        .collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}

@@ -1,0 +1,160 @@
+//! Process calls: fork and session for daemonizing, descriptors, liveness checks, `poll`,
+//! `lockf`, pipes.
+
+use super::cvt;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, RawFd};
+use std::time::Duration;
+
+/// Result of [`fork`].
+pub enum Fork {
+    Parent(i32),
+    Child,
+}
+
+/// `fork()`. Only to be called while the process has a single thread.
+pub fn fork() -> io::Result<Fork> {
+    // SAFETY: the callers fork before any thread is spawned, so the child is a complete copy.
+    let pid = cvt(unsafe { libc::fork() })?;
+    Ok(if pid == 0 { Fork::Child } else { Fork::Parent(pid) })
+}
+
+/// `setsid()`: new session, no controlling terminal.
+pub fn setsid() -> io::Result<()> {
+    // SAFETY: no pointers involved.
+    cvt(unsafe { libc::setsid() }).map(drop)
+}
+
+/// Sets the file mode creation mask and returns the old one.
+pub fn umask(mask: u32) -> u32 {
+    // SAFETY: no pointers involved; cannot fail.
+    unsafe { libc::umask(mask as libc::mode_t) as u32 }
+}
+
+pub fn getpid() -> i32 {
+    // SAFETY: cannot fail.
+    unsafe { libc::getpid() }
+}
+
+/// Whether a process with this pid exists (signal 0; EPERM also means it exists).
+pub fn process_exists(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks for existence and permission.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Points descriptors 0, 1 and 2 at /dev/null.
+pub fn stdio_to_devnull() -> io::Result<()> {
+    let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null")?;
+    for fd in 0..=2 {
+        // SAFETY: both descriptors are valid; dup2 atomically replaces `fd`.
+        cvt(unsafe { libc::dup2(null.as_raw_fd(), fd) })?;
+    }
+    Ok(())
+}
+
+/// Closes every descriptor >= 3 except those in `keep`.
+pub fn close_fds_except(keep: &[RawFd]) {
+    let fds: Vec<RawFd> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .filter(|fd| *fd > 2 && !keep.contains(fd))
+            .collect(),
+        Err(_) => (3..1024).filter(|fd| !keep.contains(fd)).collect(),
+    };
+    for fd in fds {
+        // SAFETY: closing a descriptor this process does not use any more (the listing's own
+        // directory descriptor is already closed; EBADF is harmless).
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// A pipe with both ends close-on-exec: (read end, write end).
+pub fn pipe() -> io::Result<(File, File)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 returned two fresh descriptors that nothing else owns.
+    Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
+}
+
+/// Sets `O_NONBLOCK` on a descriptor.
+pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: fcntl on a valid descriptor.
+    let flags = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    // SAFETY: as above.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) }).map(drop)
+}
+
+/// Waits until one of `fds` is readable or `timeout` passes. Returns one flag per descriptor
+/// (readable, or hung up / in error, so that the caller's read reports it). EINTR counts as
+/// a timeout with nothing ready.
+pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> io::Result<Vec<bool>> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 })
+        .collect();
+    let ms = timeout.map_or(-1, |d| d.as_millis().min(i32::MAX as u128) as libc::c_int);
+    // SAFETY: `pfds` is a valid array of the given length.
+    let rc = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+    if rc == -1 {
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::Interrupted {
+            return Ok(vec![false; fds.len()]);
+        }
+        return Err(err);
+    }
+    Ok(pfds.iter().map(|p| p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0).collect())
+}
+
+/// `lockf(F_TLOCK)`: an exclusive, non-blocking record lock on the whole file (the lock the
+/// C original takes on its pid file, so both programs see each other's lock).
+pub fn try_lock(file: &File) -> io::Result<bool> {
+    // SAFETY: lockf on a valid descriptor opened for writing.
+    let rc = unsafe { libc::lockf(file.as_raw_fd(), libc::F_TLOCK, 0) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EACCES) | Some(libc::EAGAIN) => Ok(false),
+        _ => Err(err),
+    }
+}
+
+/// Changes the owner of an open file.
+pub fn fchown(file: &File, uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: fchown on a valid descriptor.
+    cvt(unsafe { libc::fchown(file.as_raw_fd(), uid, gid) }).map(drop)
+}
+
+/// Whether the calling process could write into `dir` with its real ids (`access(W_OK|X_OK)`).
+pub fn can_write_dir(dir: &std::path::Path) -> bool {
+    let Ok(c) = super::cstring(&dir.to_string_lossy()) else { return false };
+    // SAFETY: `c` is a valid NUL-terminated string.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
+}
+
+/// `PR_SET_NO_NEW_PRIVS`: exec can never grant privileges again.
+pub fn set_no_new_privs() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    cvt(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+/// `chdir`.
+pub fn chdir(dir: &std::path::Path) -> io::Result<()> {
+    std::env::set_current_dir(dir)
+}
+
+/// Sets a signal's disposition to "ignore".
+pub fn ignore_signal(sig: i32) -> io::Result<()> {
+    // SAFETY: SIG_IGN is a valid disposition; no handler code runs.
+    if unsafe { libc::signal(sig, libc::SIG_IGN) } == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! Shared helpers of the integration tests: scratch directories, network namespaces the test
+//! creates and deletes itself, the real `honeytrap` binary started in them, bounded waits.
+//! Every process started here is killed by PID when its guard is dropped.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_honeytrap");
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn unique(prefix: &str) -> String {
+    format!("{}-{}-{}", prefix, std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+}
+
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
+        .unwrap_or(false)
+}
+
+pub fn have(cmd: &str) -> bool {
+    Command::new("sh").arg("-c").arg(format!("command -v {cmd}")).stdout(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// Returns false (after saying why) when a root-only test cannot run here.
+pub fn root_or_skip(test: &str, tools: &[&str]) -> bool {
+    if !is_root() {
+        eprintln!("SKIP {test}: needs root (CI runs it as root)");
+        return false;
+    }
+    for t in tools {
+        if !have(t) {
+            eprintln!("SKIP {test}: needs the `{t}` command");
+            return false;
+        }
+    }
+    true
+}
+
+/// A scratch directory, removed on drop. Mode 0777 so a de-privileged daemon can use it.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let p = std::env::temp_dir().join(unique(&format!("ht-{name}")));
+        std::fs::create_dir_all(&p).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o777)).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A network namespace with `lo` up, deleted on drop.
+pub struct NetNs(pub String);
+
+impl NetNs {
+    pub fn new() -> NetNs {
+        let name = unique("htns");
+        run_ok("ip", &["netns", "add", &name]);
+        let ns = NetNs(name);
+        run_ok("ip", &["netns", "exec", &ns.0, "ip", "link", "set", "lo", "up"]);
+        ns
+    }
+    /// A command that runs inside the namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.0, program]);
+        c
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "delete", &self.0]).status();
+    }
+}
+
+pub fn run_ok(program: &str, args: &[&str]) {
+    let st = Command::new(program).args(args).status().unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(st.success(), "{program} {args:?} failed: {st}");
+}
+
+/// A started daemon (killed by PID on drop if still running).
+pub struct Daemon {
+    pub child: Child,
+}
+
+impl Daemon {
+    pub fn spawn(mut cmd: Command) -> Daemon {
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        Daemon { child: cmd.spawn().expect("start honeytrap") }
+    }
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+    pub fn signal(&self, sig: &str) {
+        run_ok("kill", &[&format!("-{sig}"), &self.pid().to_string()]);
+    }
+    /// Waits (bounded) for the exit status.
+    pub fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+    pub fn output(&mut self) -> (String, String) {
+        let mut out = String::new();
+        let mut err = String::new();
+        if let Some(mut o) = self.child.stdout.take() {
+            let _ = o.read_to_string(&mut out);
+        }
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        (out, err)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Kills a process by PID (for daemons that detached) and waits until it is gone.
+pub struct PidGuard(pub i32);
+
+impl Drop for PidGuard {
+    fn drop(&mut self) {
+        if Path::new(&format!("/proc/{}", self.0)).exists() {
+            let _ = Command::new("kill").args(["-KILL", &self.0.to_string()]).status();
+        }
+    }
+}
+
+/// Waits (bounded) until `cond` holds.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Waits (bounded) until `file` contains `needle`.
+pub fn wait_for_text(file: &Path, needle: &str, timeout: Duration) -> bool {
+    wait_until(timeout, || std::fs::read_to_string(file).is_ok_and(|s| s.contains(needle)))
+}
+
+pub fn read(file: &Path) -> String {
+    std::fs::read_to_string(file).unwrap_or_default()
+}
+
+/// A field of /proc/<pid>/status (e.g. "Uid", "CapEff").
+pub fn proc_status(pid: i32, field: &str) -> Option<String> {
+    proc_status_of(&format!("/proc/{pid}/status"), field)
+}
+
+pub fn proc_status_of(path: &str, field: &str) -> Option<String> {
+    let s = std::fs::read_to_string(path).ok()?;
+    s.lines().find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))
+}
+
+/// A minimal configuration whose files all live in `dir`.
+pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
+    std::fs::create_dir_all(dir.join("responses")).unwrap();
+    let conf = dir.join("honeytrap.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "logfile = \"{d}/honeytrap.log\"\npidfile = \"{d}/honeytrap.pid\"\nresponse_dir = \"{d}/responses\"\n\
+             portconf_default = \"normal\"\n{extra}\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    conf
+}

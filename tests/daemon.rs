@@ -1,0 +1,298 @@
+//! Scenario tests of the daemon's life cycle with the real binary (issue 2): command line,
+//! `--check-config`, pid file, SIGHUP reload, SIGTERM exit, detaching, privilege drop.
+//! Tests that start the monitor need root and run in a network namespace of their own.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(15);
+
+fn honeytrap(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).output().expect("run honeytrap");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn version_usage_and_bad_options() {
+    let (st, out, err) = honeytrap(&["-v"]);
+    assert_eq!((st, out.as_str(), err.as_str()), (0, "honeytrap 1.2.0\n", ""));
+    let (st, out, _) = honeytrap(&["-h"]);
+    assert_eq!(st, 0);
+    assert!(out.starts_with("Usage: "), "{out}");
+    let (st, out, err) = honeytrap(&["-X"]);
+    assert_eq!(st, 0);
+    assert!(err.contains("invalid option -- 'X'"), "{err}");
+    assert!(out.starts_with("Usage: "));
+    let (st, _, err) = honeytrap(&["-t", "8"]);
+    assert_eq!((st, err.as_str()), (1, "  Error - Log level must be a value between 0 and 6.\n"));
+}
+
+#[test]
+fn check_config_reports_ok_and_errors_with_position() {
+    let d = TempDir::new("check");
+    let conf = write_config(d.path(), "plugin-SaveFile = { attacks_dir = \"/tmp\" }");
+    let (st, out, _) = honeytrap(&["--check-config", "-C", conf.to_str().unwrap()]);
+    assert_eq!(st, 0, "{out}");
+    assert!(out.contains("configuration OK"), "{out}");
+
+    let bad = d.join("bad.conf");
+    std::fs::write(&bad, "logfile = \"/x\"\nread_limit = 20\n").unwrap();
+    let (st, out, err) = honeytrap(&["--check-config", "-C", bad.to_str().unwrap()]);
+    assert_eq!(st, 1);
+    assert!(!out.contains("configuration OK"));
+    assert!(err.contains(&format!("{}:2:14", bad.display())), "{err}");
+
+    let (st, _, err) = honeytrap(&["--check-config", "-C", "/nonexistent.conf"]);
+    assert_eq!(st, 1);
+    assert!(err.contains("/nonexistent.conf") && err.contains("No such file or directory"), "{err}");
+
+    // The response directory must exist.
+    std::fs::remove_dir(d.join("responses")).unwrap();
+    let (st, _, err) = honeytrap(&["--check-config", "-C", conf.to_str().unwrap()]);
+    assert_eq!(st, 1);
+    assert!(err.contains("Unable to open response directory"), "{err}");
+}
+
+#[test]
+fn check_config_applies_command_line_users() {
+    let d = TempDir::new("checku");
+    let conf = write_config(d.path(), "");
+    let (st, _, err) = honeytrap(&["--check-config", "-C", conf.to_str().unwrap(), "-u", "no-such-user-ht"]);
+    assert_eq!((st, err.as_str()), (1, "  Error - User no-such-user-ht not found.\n"));
+    let (st, _, err) = honeytrap(&["--check-config", "-C", conf.to_str().unwrap(), "-g", "no-such-group-ht"]);
+    assert_eq!((st, err.as_str()), (1, "  Error - Group no-such-group-ht not found.\n"));
+}
+
+#[test]
+fn unwritable_log_file_is_a_start_up_failure() {
+    let d = TempDir::new("nolog");
+    let conf = write_config(d.path(), "");
+    let (st, _, err) = honeytrap(&["-D", "-C", conf.to_str().unwrap(), "-L", "/nonexistent-dir-ht/x.log", "-i", "lo"]);
+    assert_eq!(st, 1);
+    assert!(err.contains("Unable to open logfile /nonexistent-dir-ht/x.log: No such file or directory."), "{err}");
+}
+
+/// Starts the daemon in the foreground inside `ns` and waits for its ready line.
+fn start(ns: &NetNs, d: &TempDir, args: &[&str]) -> Daemon {
+    let conf = d.join("honeytrap.conf");
+    let mut cmd = ns.command(BIN);
+    cmd.args(["-D", "-C", conf.to_str().unwrap(), "-i", "lo"]).args(args);
+    let mut daemon = Daemon::spawn(cmd);
+    let log = d.join("honeytrap.log");
+    if !wait_for_text(&log, "Trapping attacks on device 'lo' via PCAP.", T) {
+        let _ = daemon.wait(Duration::from_millis(200));
+        let _ = daemon.child.kill();
+        let (out, err) = daemon.output();
+        panic!("no ready line; log:\n{}\nstdout:\n{out}\nstderr:\n{err}", read(&log));
+    }
+    daemon
+}
+
+#[test]
+fn pid_file_life_cycle_and_sigterm() {
+    if !root_or_skip("pid_file_life_cycle_and_sigterm", &["ip"]) {
+        return;
+    }
+    let ns = NetNs::new();
+    let d = TempDir::new("pid");
+    write_config(d.path(), "");
+    let pid_path = d.join("honeytrap.pid");
+    // A stale pid file (no such process, nobody holds its lock) is replaced.
+    std::fs::write(&pid_path, "2147483646").unwrap();
+    let mut daemon = start(&ns, &d, &[]);
+    assert_eq!(read(&pid_path), daemon.pid().to_string(), "pid file: decimal, no newline");
+
+    // A second instance with the same pid file refuses to start, exit status 1.
+    let mut second = ns.command(BIN);
+    second.args(["-D", "-C", d.join("honeytrap.conf").to_str().unwrap(), "-i", "lo", "-L", d.join("second.log").to_str().unwrap()]);
+    let out = second.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("already running with pid {}", daemon.pid())), "{err}");
+    assert_eq!(read(&pid_path), daemon.pid().to_string(), "the live pid file is untouched");
+
+    daemon.signal("TERM");
+    let st = daemon.wait(T).expect("exits on SIGTERM");
+    assert_eq!(st.code(), Some(0));
+    assert!(!pid_path.exists(), "pid file removed");
+    let log = read(&d.join("honeytrap.log"));
+    assert!(log.contains("---- honeytrap stopped ----"), "{log}");
+    let (out, _) = daemon.output();
+    assert!(out.contains("---- honeytrap stopped ----"), "-D copies log lines to stdout: {out}");
+}
+
+#[test]
+fn sigint_and_sigquit_also_stop_cleanly() {
+    if !root_or_skip("sigint_and_sigquit_also_stop_cleanly", &["ip"]) {
+        return;
+    }
+    let ns = NetNs::new();
+    for sig in ["INT", "QUIT"] {
+        let d = TempDir::new("sig");
+        write_config(d.path(), "");
+        let mut daemon = start(&ns, &d, &[]);
+        daemon.signal(sig);
+        assert_eq!(daemon.wait(T).expect("exits").code(), Some(0), "SIG{sig}");
+        assert!(!d.join("honeytrap.pid").exists());
+    }
+}
+
+#[test]
+fn sighup_reloads_config_and_reopens_log() {
+    if !root_or_skip("sighup_reloads_config_and_reopens_log", &["ip"]) {
+        return;
+    }
+    let ns = NetNs::new();
+    let d = TempDir::new("hup");
+    write_config(d.path(), "");
+    let mut daemon = start(&ns, &d, &[]);
+    let log = d.join("honeytrap.log");
+
+    // Rotation by rename, then HUP: the daemon writes to a new file of the old name.
+    std::fs::rename(&log, d.join("honeytrap.log.1")).unwrap();
+    daemon.signal("HUP");
+    assert!(wait_for_text(&log, "---- honeytrap reconfigured ----", T), "{}", read(&log));
+    assert!(read(&d.join("honeytrap.log.1")).contains("---- Reloading configuration ----"));
+
+    // A changed configuration is read again: a new log file name takes effect.
+    let conf = d.join("honeytrap.conf");
+    let text = read(&conf).replace("honeytrap.log", "renamed.log");
+    std::fs::write(&conf, text).unwrap();
+    daemon.signal("HUP");
+    let renamed = d.join("renamed.log");
+    assert!(wait_for_text(&renamed, "---- honeytrap reconfigured ----", T));
+
+    // A broken configuration is reported and the running one kept.
+    std::fs::write(&conf, "logfile = \n").unwrap();
+    daemon.signal("HUP");
+    assert!(wait_for_text(&renamed, "keeping the current one", T), "{}", read(&renamed));
+    assert!(daemon.child.try_wait().unwrap().is_none(), "still running after a bad reload");
+
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(T).expect("exits").code(), Some(0));
+    assert!(!d.join("honeytrap.pid").exists());
+}
+
+fn caps_mask(caps: &[u32]) -> String {
+    format!("{:016x}", caps.iter().fold(0u64, |m, c| m | (1 << c)))
+}
+
+#[test]
+fn privilege_drop_to_nobody_keeps_only_needed_capabilities() {
+    if !root_or_skip("privilege_drop_to_nobody_keeps_only_needed_capabilities", &["ip"]) {
+        return;
+    }
+    let ns = NetNs::new();
+    let d = TempDir::new("nobody");
+    write_config(d.path(), "");
+    let mut daemon = start(&ns, &d, &["-u", "nobody", "-g", "nogroup"]);
+    let pid = daemon.pid();
+    let want = caps_mask(&[10, 13]); // CAP_NET_BIND_SERVICE, CAP_NET_RAW (pcap)
+    // Every thread of the process, the signal thread included, has the same identity.
+    let tasks: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(tasks.len() >= 2, "main and signal thread: {tasks:?}");
+    for t in tasks {
+        let f = format!("{}/status", t.display());
+        assert_eq!(proc_status_of(&f, "Uid").unwrap(), "65534\t65534\t65534\t65534", "{f}");
+        assert_eq!(proc_status_of(&f, "Gid").unwrap(), "65534\t65534\t65534\t65534");
+        assert_eq!(proc_status_of(&f, "Groups").unwrap(), "65534");
+        assert_eq!(proc_status_of(&f, "CapPrm").unwrap(), want);
+        assert_eq!(proc_status_of(&f, "CapEff").unwrap(), want);
+        assert_eq!(proc_status_of(&f, "CapInh").unwrap(), caps_mask(&[]));
+        assert_eq!(proc_status_of(&f, "CapAmb").unwrap(), caps_mask(&[]));
+        assert_eq!(proc_status_of(&f, "CapBnd").unwrap(), want);
+        assert_eq!(proc_status_of(&f, "NoNewPrivs").unwrap(), "1");
+    }
+    let log = read(&d.join("honeytrap.log"));
+    assert!(log.contains("Running as uid 65534 gid 65534 with capabilities: cap_net_bind_service, cap_net_raw."), "{log}");
+
+    // Still alive and working after HUP; TERM removes the pid file (its directory is
+    // writable by nobody).
+    daemon.signal("HUP");
+    assert!(wait_for_text(&d.join("honeytrap.log"), "---- honeytrap reconfigured ----", T));
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(T).expect("exits").code(), Some(0));
+    assert!(!d.join("honeytrap.pid").exists());
+}
+
+#[test]
+fn pid_file_in_root_only_directory_is_emptied_at_exit() {
+    if !root_or_skip("pid_file_in_root_only_directory_is_emptied_at_exit", &["ip"]) {
+        return;
+    }
+    let ns = NetNs::new();
+    let d = TempDir::new("rootpid");
+    let conf = write_config(d.path(), "");
+    let piddir = d.join("run");
+    std::fs::create_dir(&piddir).unwrap(); // 0755 root: nobody cannot remove entries
+    let pid_path = piddir.join("ht.pid");
+    let mut daemon = start(&ns, &d, &["-u", "nobody", "-g", "nogroup", "-P", pid_path.to_str().unwrap()]);
+    assert_eq!(read(&pid_path), daemon.pid().to_string());
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(T).expect("exits").code(), Some(0));
+    assert_eq!(read(&pid_path), "", "emptied");
+    let log = read(&d.join("honeytrap.log"));
+    assert!(log.contains("is not writable by the run user"), "{log}");
+    assert!(log.contains("It was emptied instead."), "{log}");
+    // An empty pid file is stale: the next start replaces it.
+    let mut again = start(&ns, &d, &["-P", pid_path.to_str().unwrap()]);
+    assert_eq!(read(&pid_path), again.pid().to_string());
+    again.signal("TERM");
+    assert_eq!(again.wait(T).expect("exits").code(), Some(0));
+    drop(conf);
+}
+
+#[test]
+fn detaches_and_reports_start_up_status() {
+    if !root_or_skip("detaches_and_reports_start_up_status", &["ip"]) {
+        return;
+    }
+    let ns = NetNs::new();
+    let d = TempDir::new("detach");
+    let conf = write_config(d.path(), "");
+    let pid_path = d.join("honeytrap.pid");
+    // Without -D the launched process returns once the daemon is ready, with status 0.
+    let out = ns.command(BIN).args(["-C", conf.to_str().unwrap(), "-i", "lo"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let pid: i32 = read(&pid_path).parse().expect("pid file written before the parent returned");
+    let _guard = PidGuard(pid);
+    assert!(read(&d.join("honeytrap.log")).contains("Trapping attacks on device 'lo' via PCAP."));
+    // The daemon is in a new session (not its leader, after the second fork) without a
+    // controlling terminal, and its working directory is /.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+    let own_sid = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let own_sid = own_sid.rsplit(')').next().unwrap().split_whitespace().nth(3).unwrap().to_string();
+    assert_ne!(fields[3], own_sid, "new session");
+    assert_ne!(fields[3], pid.to_string(), "not a session leader");
+    assert_eq!(fields[4], "0", "no controlling terminal");
+    assert_eq!(std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(), std::path::Path::new("/"));
+    // A second start fails, and the launching process now reports it with status 1.
+    let out = ns.command(BIN).args(["-C", conf.to_str().unwrap(), "-i", "lo", "-L", d.join("b.log").to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already running"));
+    run_ok("kill", &["-TERM", &pid.to_string()]);
+    assert!(wait_until(T, || !pid_path.exists()), "pid file removed after TERM");
+    assert!(wait_until(T, || !std::path::Path::new(&format!("/proc/{pid}")).exists()));
+}
+
+#[test]
+fn bad_interface_fails_start_up() {
+    if !root_or_skip("bad_interface_fails_start_up", &["ip"]) {
+        return;
+    }
+    let ns = NetNs::new();
+    let d = TempDir::new("badif");
+    let conf = write_config(d.path(), "");
+    let out = ns.command(BIN).args(["-D", "-C", conf.to_str().unwrap(), "-i", "nosuchif0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No such interface: nosuchif0."));
+    assert!(!d.join("honeytrap.pid").exists(), "no pid file left behind");
+}
