@@ -80,10 +80,17 @@ fn console_report(cfg: &Config) {
     }
 }
 
-/// Creates the directories of the embedded default configuration (`./honeytrap-data`).
+/// Creates the directories of the embedded default configuration (`./honeytrap-data`). Those
+/// it creates are given to the run user, so that it can remove its pid file at exit.
 fn bootstrap_embedded(cfg: &Config) -> std::io::Result<()> {
     for dir in [cfg.logfile.parent(), cfg.pidfile.parent(), Some(cfg.response_dir.as_path())].into_iter().flatten() {
+        if dir.exists() {
+            continue;
+        }
         std::fs::create_dir_all(dir)?;
+        if let (Some((uid, gid)), 0) = (cli::run_ids(cfg), creds::getresuid().1) {
+            std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
+        }
     }
     Ok(())
 }

@@ -1,0 +1,72 @@
+# honeytrap-rs: build, test and install.
+#
+#   make                 release build (cargo build --release --locked)
+#   make test            formatting, lints and every test (root-only tests skip when not root)
+#   make bench           benchmarks
+#   make install         install under $(PREFIX); DESTDIR for staging; never overwrites an
+#                        existing honeytrap.conf or ports.conf
+#   make uninstall       remove what install put there (configuration files are kept)
+
+PREFIX        ?= /usr/local
+SBINDIR       ?= $(PREFIX)/sbin
+MANDIR        ?= $(PREFIX)/share/man
+DATADIR       ?= $(PREFIX)/share
+SYSCONFDIR    ?= $(PREFIX)/etc
+LOCALSTATEDIR ?= $(PREFIX)/var
+LOGDIR        ?= $(LOCALSTATEDIR)/log
+RUNDIR        ?= $(LOCALSTATEDIR)/run
+DESTDIR       ?=
+
+CARGO   ?= cargo
+INSTALL ?= install
+BIN      = target/release/honeytrap
+CONFDIR  = $(SYSCONFDIR)/honeytrap
+SHAREDIR = $(DATADIR)/honeytrap
+STATEDIR = $(LOCALSTATEDIR)/lib/honeytrap
+
+SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	-e 's|@LOCALSTATEDIR@|$(LOCALSTATEDIR)|g' -e 's|@LOGDIR@|$(LOGDIR)|g' -e 's|@RUNDIR@|$(RUNDIR)|g'
+
+.PHONY: all build test lint bench install uninstall clean
+
+all: build
+
+build:
+	$(CARGO) build --release --locked
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+test: lint
+	$(CARGO) test --locked -- --test-threads=2
+
+bench:
+	@echo "No benchmarks yet: they come with the capture engine."
+
+install: build
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(CONFDIR)/responses $(DESTDIR)$(SHAREDIR) \
+		$(DESTDIR)$(STATEDIR)/attacks $(DESTDIR)$(STATEDIR)/downloads $(DESTDIR)$(LOGDIR)/honeytrap
+	$(INSTALL) -m 0755 $(BIN) $(DESTDIR)$(SBINDIR)/honeytrap
+	$(INSTALL) -m 0644 man/honeytrap.8 $(DESTDIR)$(MANDIR)/man8/honeytrap.8
+	$(INSTALL) -m 0644 man/honeytrap.conf.5 $(DESTDIR)$(MANDIR)/man5/honeytrap.conf.5
+	for f in contrib/responses/*_tcp contrib/responses/*_udp; do \
+		[ -f "$$f" ] && $(INSTALL) -m 0644 "$$f" $(DESTDIR)$(CONFDIR)/responses/ ; done; true
+	for f in honeytrap.conf ports.conf; do \
+		$(SUBST) contrib/$$f.dist > $(DESTDIR)$(CONFDIR)/$$f.dist && chmod 0644 $(DESTDIR)$(CONFDIR)/$$f.dist; \
+		[ -e $(DESTDIR)$(CONFDIR)/$$f ] || $(INSTALL) -m 0644 $(DESTDIR)$(CONFDIR)/$$f.dist $(DESTDIR)$(CONFDIR)/$$f; \
+	done
+	for f in honeytrap.init honeytrap.service honeytrap.logrotate honeytrap.sysusers honeytrap.tmpfiles; do \
+		[ -f contrib/$$f ] && $(SUBST) contrib/$$f > $(DESTDIR)$(SHAREDIR)/$$f ; done; true
+	chmod 0755 $(DESTDIR)$(SHAREDIR)/honeytrap.init 2>/dev/null || true
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/honeytrap $(DESTDIR)$(MANDIR)/man8/honeytrap.8 $(DESTDIR)$(MANDIR)/man5/honeytrap.conf.5
+	rm -f $(DESTDIR)$(CONFDIR)/honeytrap.conf.dist $(DESTDIR)$(CONFDIR)/ports.conf.dist
+	rm -rf $(DESTDIR)$(CONFDIR)/responses $(DESTDIR)$(SHAREDIR)
+	-rmdir $(DESTDIR)$(STATEDIR)/attacks $(DESTDIR)$(STATEDIR)/downloads $(DESTDIR)$(STATEDIR) 2>/dev/null
+	@echo "Kept $(DESTDIR)$(CONFDIR)/honeytrap.conf and ports.conf, if present."
+
+clean:
+	$(CARGO) clean
