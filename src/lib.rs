@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod log;
 pub mod monitor;
 pub mod sys;
+pub mod wire;
 
 /// Name and version as printed by `-v` and in the start-up banner.
 pub const PACKAGE: &str = "honeytrap";

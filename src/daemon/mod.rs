@@ -291,7 +291,7 @@ fn main_loop(opts: &Options, base_dir: &Path, cfg: &mut Config, mon: &mut Monito
         if ctl.take_reload() {
             reload(opts, base_dir, cfg);
         }
-        let ready = match process::poll_readable(&[mon.fd(), ctl.wake_fd()], Some(TICK)) {
+        let ready = match crate::sys::poll::poll_readable(&[mon.fd(), ctl.wake_fd()], Some(TICK)) {
             Ok(r) => r,
             Err(e) => {
                 log_err!("Error - Waiting for events failed: {}.", strerror(&e));

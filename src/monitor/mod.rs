@@ -3,6 +3,7 @@
 //! queue 0) and pcap (the kernel's RST / ICMP port unreachable). This module opens the chosen
 //! one and drives it from the main loop.
 
+pub mod nfq;
 pub mod pcap;
 
 use crate::config::MonitorKind;
@@ -24,7 +25,11 @@ pub struct Settings {
 /// An open monitor.
 pub enum Monitor {
     Pcap(pcap::PcapMonitor),
+    Nfq(nfq::NfqQueue),
 }
+
+/// NFQUEUE queue number (hard-coded 0 in every C snapshot).
+pub const NFQ_QUEUE: u16 = 0;
 
 impl Monitor {
     /// Opens the monitor. Errors are the texts to log.
@@ -48,7 +53,19 @@ impl Monitor {
                 crate::log_debug!("Packet filter: {}", filter);
                 Ok(Monitor::Pcap(pcap::PcapMonitor::open(&dev, &filter, s.promisc)?))
             }
-            MonitorKind::Nfq => Err("The nfq monitor is not available in this build.".into()),
+            MonitorKind::Nfq => match nfq::NfqQueue::open(NFQ_QUEUE) {
+                Ok(q) => {
+                    if !q.fail_open() {
+                        crate::log_warn!("Warning - This kernel does not support fail-open queues; packets are dropped when the queue is full.");
+                    }
+                    Ok(Monitor::Nfq(q))
+                }
+                Err(e) => Err(format!(
+                    "Could not bind NFQ queue {}: {}. Do you have root privileges (CAP_NET_ADMIN), and is no other program using the queue?",
+                    NFQ_QUEUE,
+                    crate::sys::strerror(&e)
+                )),
+            },
         }
     }
 
@@ -56,12 +73,14 @@ impl Monitor {
     pub fn ready_line(&self) -> String {
         match self {
             Monitor::Pcap(p) => format!("---- Trapping attacks on device '{}' via PCAP. ----", p.device),
+            Monitor::Nfq(_) => "---- Trapping attacks via NFQ. ----".to_string(),
         }
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
         match self {
             Monitor::Pcap(p) => p.fd(),
+            Monitor::Nfq(q) => q.fd(),
         }
     }
 
@@ -70,6 +89,17 @@ impl Monitor {
         match self {
             Monitor::Pcap(p) => {
                 p.drain(256, |pkt| crate::log_debug!("pcap: {} bytes captured.", pkt.len()))?;
+            }
+            // Until the capture engine decides per packet, every queued packet is accepted at
+            // once, so the kernel handles it as if honeytrap were not there.
+            Monitor::Nfq(q) => {
+                let packets = q.recv(Some(std::time::Duration::ZERO)).map_err(|e| {
+                    format!("Could not read from the NFQ queue: {}.", crate::sys::strerror(&e))
+                })?;
+                for p in packets {
+                    crate::log_debug!("nfq: packet {} ({} bytes) queued.", p.id, p.payload.len());
+                    q.verdict(p.id, true).map_err(|_| "Could not set verdict on packet.".to_string())?;
+                }
             }
         }
         Ok(())

@@ -6,6 +6,8 @@
 use std::ffi::CString;
 use std::io;
 
+pub mod netlink;
+pub mod poll;
 pub mod user;
 
 /// Turns a libc return value of -1 into the current `errno` as an `io::Error`.
