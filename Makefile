@@ -19,7 +19,9 @@ DESTDIR       ?=
 
 CARGO   ?= cargo
 INSTALL ?= install
-BIN      = target/release/honeytrap
+# The binary to install and the target that makes it (tests install a debug build: BUILD=).
+BIN     ?= target/release/honeytrap
+BUILD   ?= build
 CONFDIR  = $(SYSCONFDIR)/honeytrap
 SHAREDIR = $(DATADIR)/honeytrap
 STATEDIR = $(LOCALSTATEDIR)/lib/honeytrap
@@ -44,7 +46,7 @@ test: lint
 bench:
 	@echo "No benchmarks yet: they come with the capture engine."
 
-install: build
+install: $(BUILD)
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(CONFDIR)/responses $(DESTDIR)$(SHAREDIR) \
 		$(DESTDIR)$(STATEDIR)/attacks $(DESTDIR)$(STATEDIR)/downloads $(DESTDIR)$(LOGDIR)/honeytrap

@@ -296,3 +296,71 @@ fn bad_interface_fails_start_up() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("No such interface: nosuchif0."));
     assert!(!d.join("honeytrap.pid").exists(), "no pid file left behind");
 }
+
+#[test]
+fn runs_as_non_root_user_holding_only_cap_net_admin() {
+    // T-Pot's way: an unprivileged user, the binary carrying the file capability
+    // cap_net_admin, nfq monitor, `-u`/`-g` naming the user it already is.
+    if !root_or_skip("runs_as_non_root_user_holding_only_cap_net_admin", &["ip", "setcap", "setpriv"]) {
+        return;
+    }
+    let ns = NetNs::new();
+    let d = TempDir::new("tpot");
+    let conf = write_config(d.path(), "");
+    let bin = d.join("honeytrap");
+    std::fs::copy(BIN, &bin).unwrap();
+    run_ok("setcap", &["cap_net_admin=ep", bin.to_str().unwrap()]);
+    let pid_dir = d.join("run");
+    std::fs::create_dir(&pid_dir).unwrap();
+    std::os::unix::fs::chown(&pid_dir, Some(65534), Some(65534)).unwrap();
+    let pid_path = pid_dir.join("honeytrap.pid");
+    let mut cmd = ns.command("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin.to_str().unwrap()]).args([
+        "-D",
+        "-C",
+        conf.to_str().unwrap(),
+        "-P",
+        pid_path.to_str().unwrap(),
+        "-t",
+        "5",
+        "-u",
+        "nobody",
+        "-g",
+        "nogroup",
+    ]);
+    let mut daemon = Daemon::spawn(cmd);
+    let log = d.join("honeytrap.log");
+    if !wait_for_text(&log, "---- Trapping attacks via NFQ. ----", T) {
+        let _ = daemon.child.kill();
+        let (out, err) = daemon.output();
+        panic!("no ready line; log:\n{}\nstdout:\n{out}\nstderr:\n{err}", read(&log));
+    }
+    let pid = daemon.pid();
+    assert_eq!(read(&pid_path), pid.to_string());
+    assert_eq!(proc_status(pid, "Uid").unwrap(), "65534\t65534\t65534\t65534");
+    assert_eq!(proc_status(pid, "CapPrm").unwrap(), caps_mask(&[12]));
+    assert_eq!(proc_status(pid, "CapEff").unwrap(), caps_mask(&[12]));
+    daemon.signal("HUP");
+    assert!(wait_for_text(&log, "---- honeytrap reconfigured ----", T));
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(T).expect("exits").code(), Some(0));
+    assert!(!pid_path.exists());
+}
+
+#[test]
+fn nfq_monitor_as_root_dropping_to_nobody() {
+    if !root_or_skip("nfq_monitor_as_root_dropping_to_nobody", &["ip"]) {
+        return;
+    }
+    let ns = NetNs::new();
+    let d = TempDir::new("nfqroot");
+    let conf = write_config(d.path(), "monitor = \"nfq\"");
+    let mut cmd = ns.command(BIN);
+    cmd.args(["-D", "-C", conf.to_str().unwrap(), "-u", "nobody", "-g", "nogroup"]);
+    let mut daemon = Daemon::spawn(cmd);
+    let log = d.join("honeytrap.log");
+    assert!(wait_for_text(&log, "---- Trapping attacks via NFQ. ----", T), "{}", read(&log));
+    assert_eq!(proc_status(daemon.pid(), "CapEff").unwrap(), caps_mask(&[10, 12]));
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(T).expect("exits").code(), Some(0));
+}
