@@ -18,10 +18,16 @@ pub mod lexer;
 pub mod parser;
 pub mod plugins;
 pub mod portconf;
+mod process;
+#[cfg(test)]
+mod testutil;
 pub mod tree;
+pub mod values;
 
 pub use plugins::{Plugin, PluginConfig};
 pub use portconf::{Mode, PortPolicy, PortTable, Proto, ProxyTarget};
+pub use tree::{PORTCONF_KEYS, TOP_LEVEL_KEYS};
+pub use values::inet_aton;
 
 /// Built-in default paths of the C original (they do not follow the install prefix).
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/honeytrap/honeytrap.conf";
@@ -126,7 +132,7 @@ pub struct Config {
     pub promisc: bool,
     pub user: Option<UserSpec>,
     pub group: Option<GroupSpec>,
-    /// `None` when the key is absent: the C original then behaves like normal.
+    /// `Mode::None` when the key is absent: the C original then behaves like normal.
     pub portconf_default: Mode,
     pub ports: PortTable,
     /// In load order (= order of execution within a pipeline stage).
