@@ -84,9 +84,11 @@ fn start(ns: &NetNs, d: &TempDir, args: &[&str]) -> Daemon {
     let conf = d.join("honeytrap.conf");
     let mut cmd = ns.command(BIN);
     cmd.args(["-D", "-C", conf.to_str().unwrap(), "-i", "lo"]).args(args);
-    let mut daemon = Daemon::spawn(cmd);
     let log = d.join("honeytrap.log");
-    if !wait_for_text(&log, "Trapping attacks on device 'lo' via PCAP.", T) {
+    let ready = "Trapping attacks on device 'lo' via PCAP.";
+    let before = read(&log).matches(ready).count();
+    let mut daemon = Daemon::spawn(cmd);
+    if !wait_until(T, || read(&log).matches(ready).count() > before) {
         let _ = daemon.wait(Duration::from_millis(200));
         let _ = daemon.child.kill();
         let (out, err) = daemon.output();
