@@ -58,7 +58,11 @@ struct Sink {
     stdout: bool,
 }
 
-static SINK: Mutex<Sink> = Mutex::new(Sink { file: None, path: None, stdout: false });
+static SINK: Mutex<Sink> = Mutex::new(Sink {
+    file: None,
+    path: None,
+    stdout: false,
+});
 
 fn sink() -> std::sync::MutexGuard<'static, Sink> {
     // A panic while holding the lock cannot leave the sink inconsistent: keep logging.
@@ -165,7 +169,11 @@ pub fn write(level: Level, msg: fmt::Arguments<'_>) {
 
 /// The start-up banner line (no time stamp), written at any level above 0.
 pub fn banner() -> String {
-    format!("\n{} v{} (honeytrap-rs, a re-implementation of honeytrap by Tillmann Werner)\n", crate::PACKAGE, crate::VERSION)
+    format!(
+        "\n{} v{} (honeytrap-rs, a re-implementation of honeytrap by Tillmann Werner)\n",
+        crate::PACKAGE,
+        crate::VERSION
+    )
 }
 
 /// Writes the banner to the log (and stdout with `-D`).

@@ -34,7 +34,11 @@ fn every_option_is_in_honeytrap_8_and_usage() {
 
 fn has_key(man: &str, key: &str) -> bool {
     let k = roff(key);
-    man.lines().any(|l| l.trim_end() == format!(".B {k}") || l.contains(&format!("\\fB{k}\\fR")) || l.starts_with(&format!(".B {k} ")))
+    man.lines().any(|l| {
+        l.trim_end() == format!(".B {k}")
+            || l.contains(&format!("\\fB{k}\\fR"))
+            || l.starts_with(&format!(".B {k} "))
+    })
 }
 
 #[test]
@@ -47,7 +51,11 @@ fn every_key_and_plugin_is_in_honeytrap_conf_5() {
         let name = format!("plugin\\-{}", p.key_name());
         assert!(man.contains(&name), "honeytrap.conf.5 lacks {name}");
         for k in p.option_keys() {
-            assert!(has_key(&man, k), "honeytrap.conf.5 lacks option {k} of {}", p.key_name());
+            assert!(
+                has_key(&man, k),
+                "honeytrap.conf.5 lacks option {k} of {}",
+                p.key_name()
+            );
         }
     }
 }
@@ -60,9 +68,18 @@ fn pages_render_without_warnings() {
     }
     for name in ["honeytrap.8", "honeytrap.conf.5"] {
         let path = format!("{}/man/{name}", env!("CARGO_MANIFEST_DIR"));
-        let out = Command::new("man").args(["--warnings", "-l", &path]).env("MANWIDTH", "80").env("MAN_KEEP_FORMATTING", "0").output().unwrap();
+        let out = Command::new("man")
+            .args(["--warnings", "-l", &path])
+            .env("MANWIDTH", "80")
+            .env("MAN_KEEP_FORMATTING", "0")
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{name}: {:?}", out.status);
-        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{name} renders with warnings");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "",
+            "{name} renders with warnings"
+        );
         assert!(out.stdout.len() > 2000, "{name} renders to text");
     }
 }

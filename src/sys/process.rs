@@ -16,7 +16,11 @@ pub enum Fork {
 pub fn fork() -> io::Result<Fork> {
     // SAFETY: the callers fork before any thread is spawned, so the child is a complete copy.
     let pid = cvt(unsafe { libc::fork() })?;
-    Ok(if pid == 0 { Fork::Child } else { Fork::Parent(pid) })
+    Ok(if pid == 0 {
+        Fork::Child
+    } else {
+        Fork::Parent(pid)
+    })
 }
 
 /// `setsid()`: new session, no controlling terminal.
@@ -48,7 +52,10 @@ pub fn process_exists(pid: i32) -> bool {
 
 /// Points descriptors 0, 1 and 2 at /dev/null.
 pub fn stdio_to_devnull() -> io::Result<()> {
-    let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null")?;
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
     for fd in 0..=2 {
         // SAFETY: both descriptors are valid; dup2 atomically replaces `fd`.
         cvt(unsafe { libc::dup2(null.as_raw_fd(), fd) })?;
@@ -112,7 +119,9 @@ pub fn fchown(file: &File, uid: u32, gid: u32) -> io::Result<()> {
 
 /// Whether the calling process could write into `dir` with its real ids (`access(W_OK|X_OK)`).
 pub fn can_write_dir(dir: &std::path::Path) -> bool {
-    let Ok(c) = super::cstring(&dir.to_string_lossy()) else { return false };
+    let Ok(c) = super::cstring(&dir.to_string_lossy()) else {
+        return false;
+    };
     // SAFETY: `c` is a valid NUL-terminated string.
     unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
 }

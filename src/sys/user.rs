@@ -22,7 +22,13 @@ pub fn user_by_name(name: &str) -> io::Result<Option<Passwd>> {
         let mut result: *mut libc::passwd = std::ptr::null_mut();
         // SAFETY: every pointer is valid for the call; `buf` is writable for its length.
         let rc = unsafe {
-            libc::getpwnam_r(cname.as_ptr(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result)
+            libc::getpwnam_r(
+                cname.as_ptr(),
+                &mut pwd,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+            )
         };
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 4, 0);
@@ -35,8 +41,14 @@ pub fn user_by_name(name: &str) -> io::Result<Option<Passwd>> {
             return Ok(None);
         }
         // SAFETY: on success pw_name points to a NUL-terminated string inside `buf`.
-        let pname = unsafe { CStr::from_ptr(pwd.pw_name) }.to_string_lossy().into_owned();
-        return Ok(Some(Passwd { name: pname, uid: pwd.pw_uid, gid: pwd.pw_gid }));
+        let pname = unsafe { CStr::from_ptr(pwd.pw_name) }
+            .to_string_lossy()
+            .into_owned();
+        return Ok(Some(Passwd {
+            name: pname,
+            uid: pwd.pw_uid,
+            gid: pwd.pw_gid,
+        }));
     }
 }
 
@@ -50,7 +62,13 @@ pub fn group_by_name(name: &str) -> io::Result<Option<u32>> {
         let mut result: *mut libc::group = std::ptr::null_mut();
         // SAFETY: every pointer is valid for the call; `buf` is writable for its length.
         let rc = unsafe {
-            libc::getgrnam_r(cname.as_ptr(), &mut grp, buf.as_mut_ptr(), buf.len(), &mut result)
+            libc::getgrnam_r(
+                cname.as_ptr(),
+                &mut grp,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+            )
         };
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 4, 0);
@@ -78,7 +96,11 @@ pub fn user_name(uid: u32) -> Option<String> {
         return None;
     }
     // SAFETY: on success pw_name points to a NUL-terminated string inside `buf`.
-    Some(unsafe { CStr::from_ptr(pwd.pw_name) }.to_string_lossy().into_owned())
+    Some(
+        unsafe { CStr::from_ptr(pwd.pw_name) }
+            .to_string_lossy()
+            .into_owned(),
+    )
 }
 
 #[cfg(test)]
