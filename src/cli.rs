@@ -24,102 +24,22 @@ pub struct OptSpec {
 
 /// Every option, in the order of the usage text.
 pub const OPTIONS: &[OptSpec] = &[
-    OptSpec {
-        short: "a",
-        long: "",
-        arg: Some("address"),
-        help: "ip address or hostname (normally not needed)",
-    },
-    OptSpec {
-        short: "g",
-        long: "",
-        arg: Some("group"),
-        help: "group",
-    },
-    OptSpec {
-        short: "h",
-        long: "",
-        arg: None,
-        help: "this output",
-    },
-    OptSpec {
-        short: "i",
-        long: "",
-        arg: Some("interface"),
-        help: "interface, defaults to first usable device",
-    },
-    OptSpec {
-        short: "l",
-        long: "",
-        arg: Some("seconds"),
-        help: "listen timeout (sec), default is 120",
-    },
-    OptSpec {
-        short: "m",
-        long: "",
-        arg: None,
-        help: "enable mirror mode (accepted, no effect: use portconf)",
-    },
-    OptSpec {
-        short: "p",
-        long: "",
-        arg: None,
-        help: "enable promiscuous mode",
-    },
-    OptSpec {
-        short: "r",
-        long: "",
-        arg: Some("seconds"),
-        help: "read timeout (sec), default is 1",
-    },
-    OptSpec {
-        short: "t",
-        long: "",
-        arg: Some("level"),
-        help: "log level (0-6), default is 3 (LOG_NOTICE)",
-    },
-    OptSpec {
-        short: "u",
-        long: "",
-        arg: Some("user"),
-        help: "user",
-    },
-    OptSpec {
-        short: "v",
-        long: "",
-        arg: None,
-        help: "print version number",
-    },
-    OptSpec {
-        short: "?",
-        long: "",
-        arg: None,
-        help: "this output",
-    },
-    OptSpec {
-        short: "C",
-        long: "",
-        arg: Some("file"),
-        help: "configuration file",
-    },
-    OptSpec {
-        short: "D",
-        long: "",
-        arg: None,
-        help: "don't daemonize",
-    },
-    OptSpec {
-        short: "L",
-        long: "",
-        arg: Some("file"),
-        help: "logfile",
-    },
-    OptSpec {
-        short: "P",
-        long: "",
-        arg: Some("file"),
-        help: "pid file",
-    },
+    OptSpec { short: "a", long: "", arg: Some("address"), help: "ip address or hostname (normally not needed)" },
+    OptSpec { short: "g", long: "", arg: Some("group"), help: "group" },
+    OptSpec { short: "h", long: "", arg: None, help: "this output" },
+    OptSpec { short: "i", long: "", arg: Some("interface"), help: "interface, defaults to first usable device" },
+    OptSpec { short: "l", long: "", arg: Some("seconds"), help: "listen timeout (sec), default is 120" },
+    OptSpec { short: "m", long: "", arg: None, help: "enable mirror mode (accepted, no effect: use portconf)" },
+    OptSpec { short: "p", long: "", arg: None, help: "enable promiscuous mode" },
+    OptSpec { short: "r", long: "", arg: Some("seconds"), help: "read timeout (sec), default is 1" },
+    OptSpec { short: "t", long: "", arg: Some("level"), help: "log level (0-6), default is 3 (LOG_NOTICE)" },
+    OptSpec { short: "u", long: "", arg: Some("user"), help: "user" },
+    OptSpec { short: "v", long: "", arg: None, help: "print version number" },
+    OptSpec { short: "?", long: "", arg: None, help: "this output" },
+    OptSpec { short: "C", long: "", arg: Some("file"), help: "configuration file" },
+    OptSpec { short: "D", long: "", arg: None, help: "don't daemonize" },
+    OptSpec { short: "L", long: "", arg: Some("file"), help: "logfile" },
+    OptSpec { short: "P", long: "", arg: Some("file"), help: "pid file" },
     OptSpec {
         short: "",
         long: "check-config",
@@ -251,17 +171,14 @@ pub fn strtoul0(s: &str) -> u64 {
         _ => (false, t),
     };
     let b = t.as_bytes();
-    let (radix, digits) = if b.len() >= 2
-        && b[0] == b'0'
-        && (b[1] | 0x20) == b'x'
-        && b.get(2).is_some_and(u8::is_ascii_hexdigit)
-    {
-        (16, &t[2..])
-    } else if b.first() == Some(&b'0') {
-        (8, t)
-    } else {
-        (10, t)
-    };
+    let (radix, digits) =
+        if b.len() >= 2 && b[0] == b'0' && (b[1] | 0x20) == b'x' && b.get(2).is_some_and(u8::is_ascii_hexdigit) {
+            (16, &t[2..])
+        } else if b.first() == Some(&b'0') {
+            (8, t)
+        } else {
+            (10, t)
+        };
     let mut n: u64 = 0;
     for c in digits.chars() {
         match c.to_digit(radix) {
@@ -301,36 +218,20 @@ fn getopt_message(prog: &str, f: &getopts::Fail) -> String {
             format!("{prog}: option '--{}' requires an argument", dashless(n))
         }
         ArgumentMissing(n) => format!("{prog}: option requires an argument -- '{}'", dashless(n)),
-        UnexpectedArgument(n) => format!(
-            "{prog}: option '--{}' doesn't allow an argument",
-            dashless(n)
-        ),
+        UnexpectedArgument(n) => format!("{prog}: option '--{}' doesn't allow an argument", dashless(n)),
         other => format!("{prog}: {other}"),
     }
 }
 
 fn err_exit(status: i32, msg: String) -> Parsed {
-    Parsed::Exit {
-        status,
-        stdout: String::new(),
-        stderr: msg,
-    }
+    Parsed::Exit { status, stdout: String::new(), stderr: msg }
 }
 
 /// Parses the arguments (argv[0] included).
 pub fn parse(args: &[OsString]) -> Parsed {
-    let argv0 = args.first().map_or_else(
-        || "honeytrap".to_string(),
-        |a| a.to_string_lossy().into_owned(),
-    );
-    let prog = Path::new(&argv0)
-        .file_name()
-        .map_or("honeytrap".into(), |n| n.to_string_lossy().into_owned());
-    let rest: Vec<String> = args
-        .iter()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+    let argv0 = args.first().map_or_else(|| "honeytrap".to_string(), |a| a.to_string_lossy().into_owned());
+    let prog = Path::new(&argv0).file_name().map_or("honeytrap".into(), |n| n.to_string_lossy().into_owned());
+    let rest: Vec<String> = args.iter().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
     let m = match getopts_spec().parse(&rest) {
         Ok(m) => m,
         Err(f) => {
@@ -358,12 +259,7 @@ pub fn parse(args: &[OsString]) -> Parsed {
                 let v = atoi(&last("t").unwrap_or_default());
                 match u8::try_from(v).ok().and_then(Level::from_u8) {
                     Some(l) => opts.log_level = l,
-                    None => {
-                        return err_exit(
-                            1,
-                            "  Error - Log level must be a value between 0 and 6.\n".into(),
-                        )
-                    }
+                    None => return err_exit(1, "  Error - Log level must be a value between 0 and 6.\n".into()),
                 }
             }
             "v" => {
@@ -373,13 +269,7 @@ pub fn parse(args: &[OsString]) -> Parsed {
                     stderr: String::new(),
                 }
             }
-            _ => {
-                return Parsed::Exit {
-                    status: 0,
-                    stdout: usage(&argv0),
-                    stderr: String::new(),
-                }
-            }
+            _ => return Parsed::Exit { status: 0, stdout: usage(&argv0), stderr: String::new() },
         }
     }
 
@@ -400,10 +290,7 @@ pub fn parse(args: &[OsString]) -> Parsed {
                 Ok(n) if letter == "l" => opts.listen_timeout = n,
                 Ok(n) => opts.read_timeout = n,
                 Err(_) => {
-                    return err_exit(
-                        1,
-                        format!("  Error - {what} timeout must be a value between 0 and 255.\n"),
-                    );
+                    return err_exit(1, format!("  Error - {what} timeout must be a value between 0 and 255.\n"));
                 }
             }
         }
@@ -417,11 +304,7 @@ pub fn parse(args: &[OsString]) -> Parsed {
 /// Resolves `-u` / `-g` names (names only, as the original).
 fn resolve_user(name: &str) -> Result<UserSpec, String> {
     match user::user_by_name(name) {
-        Ok(Some(p)) => Ok(UserSpec {
-            name: name.to_string(),
-            uid: p.uid,
-            gid: p.gid,
-        }),
+        Ok(Some(p)) => Ok(UserSpec { name: name.to_string(), uid: p.uid, gid: p.gid }),
         Ok(None) => Err(format!("User {name} not found.")),
         Err(e) => Err(format!("Invalid user: {e}.")),
     }
@@ -429,10 +312,7 @@ fn resolve_user(name: &str) -> Result<UserSpec, String> {
 
 fn resolve_group(name: &str) -> Result<GroupSpec, String> {
     match user::group_by_name(name) {
-        Ok(Some(gid)) => Ok(GroupSpec {
-            name: name.to_string(),
-            gid,
-        }),
+        Ok(Some(gid)) => Ok(GroupSpec { name: name.to_string(), gid }),
         Ok(None) => Err(format!("Group {name} not found.")),
         Err(e) => Err(format!("Invalid group: {e}.")),
     }
@@ -468,8 +348,7 @@ pub fn load_config(opts: &Options, base_dir: &Path) -> Result<Config, String> {
     let mut cfg = match opts.config_source() {
         ConfigSource::File(p) => config::load(&p, base_dir).map_err(|e| e.to_string())?,
         ConfigSource::Embedded => {
-            config::load_str(EMBEDDED_CONFIG, Path::new("<built-in default>"), base_dir)
-                .map_err(|e| e.to_string())?
+            config::load_str(EMBEDDED_CONFIG, Path::new("<built-in default>"), base_dir).map_err(|e| e.to_string())?
         }
     };
     let abs = |p: &Path| {
@@ -500,11 +379,7 @@ pub fn load_config(opts: &Options, base_dir: &Path) -> Result<Config, String> {
 /// Checks what must exist before the daemon starts (SPEC §3.5: the response directory).
 pub fn check_environment(cfg: &Config) -> Result<(), String> {
     std::fs::read_dir(&cfg.response_dir).map(drop).map_err(|e| {
-        format!(
-            "Unable to open response directory {}: {}",
-            cfg.response_dir.display(),
-            crate::sys::strerror(&e)
-        )
+        format!("Unable to open response directory {}: {}", cfg.response_dir.display(), crate::sys::strerror(&e))
     })
 }
 
@@ -522,11 +397,7 @@ pub fn run_ids(cfg: &Config) -> Option<(u32, u32)> {
 pub fn main(args: Vec<OsString>) -> i32 {
     let opts = match parse(&args) {
         Parsed::Run(o) => o,
-        Parsed::Exit {
-            status,
-            stdout,
-            stderr,
-        } => {
+        Parsed::Exit { status, stdout, stderr } => {
             print!("{stdout}");
             eprint!("{stderr}");
             return status;
@@ -569,10 +440,7 @@ mod tests {
     use super::*;
 
     fn args(s: &[&str]) -> Vec<OsString> {
-        std::iter::once("honeytrap")
-            .chain(s.iter().copied())
-            .map(OsString::from)
-            .collect()
+        std::iter::once("honeytrap").chain(s.iter().copied()).map(OsString::from).collect()
     }
 
     fn run(s: &[&str]) -> Options {
@@ -584,37 +452,19 @@ mod tests {
 
     fn exit(s: &[&str]) -> (i32, String, String) {
         match parse(&args(s)) {
-            Parsed::Exit {
-                status,
-                stdout,
-                stderr,
-            } => (status, stdout, stderr),
+            Parsed::Exit { status, stdout, stderr } => (status, stdout, stderr),
             other => panic!("{s:?} -> {other:?}"),
         }
     }
 
     #[test]
     fn c_number_parsing() {
-        for (s, n) in [
-            ("3", 3),
-            (" 4x", 4),
-            ("abc", 0),
-            ("-2", -2),
-            ("+6", 6),
-            ("", 0),
-        ] {
+        for (s, n) in [("3", 3), (" 4x", 4), ("abc", 0), ("-2", -2), ("+6", 6), ("", 0)] {
             assert_eq!(atoi(s), n, "{s:?}");
         }
-        for (s, n) in [
-            ("120", 120),
-            ("0x10", 16),
-            ("0X1f", 31),
-            ("010", 8),
-            ("09", 0),
-            ("abc", 0),
-            ("12abc", 12),
-            ("0x", 0),
-        ] {
+        for (s, n) in
+            [("120", 120), ("0x10", 16), ("0X1f", 31), ("010", 8), ("09", 0), ("abc", 0), ("12abc", 12), ("0x", 0)]
+        {
             assert_eq!(strtoul0(s), n, "{s:?}");
         }
         assert_eq!(strtoul0("-1"), u64::MAX);
@@ -624,10 +474,7 @@ mod tests {
     fn defaults() {
         let o = run(&[]);
         assert_eq!(o, Options::new("honeytrap"));
-        assert_eq!(
-            (o.listen_timeout, o.read_timeout, o.log_level),
-            (120, 1, Level::Notice)
-        );
+        assert_eq!((o.listen_timeout, o.read_timeout, o.log_level), (120, 1, Level::Notice));
     }
 
     #[test]
@@ -663,15 +510,9 @@ mod tests {
         assert_eq!(o.config_file.as_deref(), Some(Path::new("/x.conf")));
         assert_eq!(o.logfile.as_deref(), Some(Path::new("/l")));
         assert_eq!(o.pidfile.as_deref(), Some(Path::new("/p")));
-        assert_eq!(
-            (o.user.as_deref(), o.group.as_deref()),
-            (Some("nobody"), Some("nogroup"))
-        );
+        assert_eq!((o.user.as_deref(), o.group.as_deref()), (Some("nobody"), Some("nogroup")));
         assert_eq!((o.listen_timeout, o.read_timeout), (32, 7));
-        assert_eq!(
-            (o.interface.as_deref(), o.address.as_deref()),
-            (Some("lo"), Some("127.0.0.1"))
-        );
+        assert_eq!((o.interface.as_deref(), o.address.as_deref()), (Some("lo"), Some("127.0.0.1")));
         assert_eq!(o.bpf, None);
     }
 
@@ -702,10 +543,7 @@ mod tests {
 
     #[test]
     fn version_and_usage() {
-        assert_eq!(
-            exit(&["-v"]),
-            (0, format!("honeytrap {}\n", crate::VERSION), String::new())
-        );
+        assert_eq!(exit(&["-v"]), (0, format!("honeytrap {}\n", crate::VERSION), String::new()));
         let (st, out, err) = exit(&["-h"]);
         assert_eq!((st, err.as_str()), (0, ""));
         assert!(out.starts_with("Usage: honeytrap [ -Dpmv ] [ -i interface ]"));
@@ -719,11 +557,7 @@ mod tests {
 
     #[test]
     fn log_level_errors() {
-        let e = (
-            1,
-            String::new(),
-            "  Error - Log level must be a value between 0 and 6.\n".to_string(),
-        );
+        let e = (1, String::new(), "  Error - Log level must be a value between 0 and 6.\n".to_string());
         assert_eq!(exit(&["-t", "7"]), e);
         assert_eq!(exit(&["-t", "-1"]), e);
         assert_eq!(run(&["-t", "abc"]).log_level, Level::Off);
@@ -732,14 +566,8 @@ mod tests {
 
     #[test]
     fn timeout_errors() {
-        assert_eq!(
-            exit(&["-l", "256"]).2,
-            "  Error - Listen timeout must be a value between 0 and 255.\n"
-        );
-        assert_eq!(
-            exit(&["-r", "-1"]).2,
-            "  Error - Read timeout must be a value between 0 and 255.\n"
-        );
+        assert_eq!(exit(&["-l", "256"]).2, "  Error - Listen timeout must be a value between 0 and 255.\n");
+        assert_eq!(exit(&["-r", "-1"]).2, "  Error - Read timeout must be a value between 0 and 255.\n");
         assert_eq!(exit(&["-l", "300"]).0, 1);
         assert_eq!(run(&["-l", "x"]).listen_timeout, 0);
         assert_eq!(run(&["-r", "0377"]).read_timeout, 255);
@@ -752,15 +580,9 @@ mod tests {
         assert_eq!(err, "honeytrap: invalid option -- 'Z'\n");
         assert!(out.starts_with("Usage: honeytrap "));
         let (st, _, err) = exit(&["-l"]);
-        assert_eq!(
-            (st, err.as_str()),
-            (0, "honeytrap: option requires an argument -- 'l'\n")
-        );
+        assert_eq!((st, err.as_str()), (0, "honeytrap: option requires an argument -- 'l'\n"));
         let (st, _, err) = exit(&["--bogus"]);
-        assert_eq!(
-            (st, err.as_str()),
-            (0, "honeytrap: unrecognized option '--bogus'\n")
-        );
+        assert_eq!((st, err.as_str()), (0, "honeytrap: unrecognized option '--bogus'\n"));
     }
 
     #[test]
@@ -770,24 +592,14 @@ mod tests {
         assert_eq!(run(&["-i", "lo"]).monitor(&cfg), MonitorKind::Pcap);
         assert_eq!(run(&["-a", "10.0.0.1"]).monitor(&cfg), MonitorKind::Pcap);
         assert_eq!(run(&["-p"]).monitor(&cfg), MonitorKind::Nfq);
-        let cfg = Config {
-            monitor: Some(MonitorKind::Pcap),
-            ..Config::default()
-        };
+        let cfg = Config { monitor: Some(MonitorKind::Pcap), ..Config::default() };
         assert_eq!(run(&[]).monitor(&cfg), MonitorKind::Pcap);
     }
 
     #[test]
     fn run_ids_rules() {
-        let u = UserSpec {
-            name: "nobody".into(),
-            uid: 65534,
-            gid: 65534,
-        };
-        let g = GroupSpec {
-            name: "x".into(),
-            gid: 7,
-        };
+        let u = UserSpec { name: "nobody".into(), uid: 65534, gid: 65534 };
+        let g = GroupSpec { name: "x".into(), gid: 7 };
         let mut cfg = Config::default();
         assert_eq!(run_ids(&cfg), None);
         cfg.user = Some(u);

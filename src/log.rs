@@ -58,11 +58,7 @@ struct Sink {
     stdout: bool,
 }
 
-static SINK: Mutex<Sink> = Mutex::new(Sink {
-    file: None,
-    path: None,
-    stdout: false,
-});
+static SINK: Mutex<Sink> = Mutex::new(Sink { file: None, path: None, stdout: false });
 
 fn sink() -> std::sync::MutexGuard<'static, Sink> {
     // A panic while holding the lock cannot leave the sink inconsistent: keep logging.
@@ -89,12 +85,7 @@ pub fn set_stdout(on: bool) {
 /// Opens a log file the way the C original did: `O_CREAT|O_NOCTTY|O_APPEND|O_WRONLY`,
 /// mode 0644 (minus umask).
 pub fn open_file(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o644)
-        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
-        .open(path)
+    OpenOptions::new().append(true).create(true).mode(0o644).custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC).open(path)
 }
 
 /// Makes `file` (opened from `path`) the log file, replacing any previous one.
@@ -127,10 +118,7 @@ pub fn reopen(path: &Path) -> io::Result<()> {
 /// message + newline.
 pub fn format_line(now: i64, tid: Option<i32>, msg: fmt::Arguments<'_>) -> Vec<u8> {
     let t = time::local(now);
-    let mut line = format!(
-        "[{:04}-{:02}-{:02} {:02}:{:02}:{:02}] ",
-        t.year, t.month, t.day, t.hour, t.min, t.sec
-    );
+    let mut line = format!("[{:04}-{:02}-{:02} {:02}:{:02}:{:02}] ", t.year, t.month, t.day, t.hour, t.min, t.sec);
     if let Some(tid) = tid {
         line.push_str(&format!("{:5}  ", tid));
     }

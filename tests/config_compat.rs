@@ -20,8 +20,7 @@ fn compat(name: &str) -> Option<(PathBuf, String)> {
         return None;
     }
     let path = dir.join(name);
-    let text =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {}", path.display(), e));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {}", path.display(), e));
     Some((path, text))
 }
 
@@ -30,10 +29,7 @@ fn with_root_user(text: &str) -> String {
     let mut out = String::new();
     let mut replaced = 0;
     for line in text.lines() {
-        let word = line
-            .split(|c: char| c.is_whitespace() || c == '=')
-            .next()
-            .unwrap_or("");
+        let word = line.split(|c: char| c.is_whitespace() || c == '=').next().unwrap_or("");
         if word == "user" || word == "group" {
             out.push_str(&format!("{} = \"root\"", word));
             replaced += 1;
@@ -47,23 +43,11 @@ fn with_root_user(text: &str) -> String {
 }
 
 fn load_as_root(path: &Path, text: &str) -> Config {
-    config::load_str(&with_root_user(text), path, Path::new("/"))
-        .unwrap_or_else(|e| panic!("{}", e))
+    config::load_str(&with_root_user(text), path, Path::new("/")).unwrap_or_else(|e| panic!("{}", e))
 }
 
 fn plugins(c: &Config) -> Vec<(Plugin, Vec<(&str, &str)>)> {
-    c.plugins
-        .iter()
-        .map(|p| {
-            (
-                p.plugin,
-                p.options
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect(),
-            )
-        })
-        .collect()
+    c.plugins.iter().map(|p| (p.plugin, p.options.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())).collect()
 }
 
 fn ports(c: &Config) -> Vec<String> {
@@ -88,11 +72,7 @@ fn ports(c: &Config) -> Vec<String> {
 /// Only the "not implemented yet" remarks for the plugins, nothing else.
 fn assert_only_plugin_warnings(c: &Config) {
     for w in &c.warnings {
-        assert!(
-            w.msg.contains("is not implemented yet"),
-            "unexpected warning: {}",
-            w
-        );
+        assert!(w.msg.contains("is not implemented yet"), "unexpected warning: {}", w);
     }
 }
 
@@ -116,26 +96,14 @@ fn upstream_honeytrap_conf_dist() {
     assert_eq!(c.source, path);
     assert_eq!(c.logfile, Path::new("/opt/honeytrap/honeytrap.log"));
     assert_eq!(c.pidfile, Path::new("/var/run/honeytrap.pid"));
-    assert_eq!(
-        c.response_dir,
-        Path::new("/opt/honeytrap/etc/honeytrap/responses")
-    );
-    assert_eq!(
-        c.plugin_dir,
-        Path::new("/opt/honeytrap/etc/honeytrap/plugins")
-    );
+    assert_eq!(c.response_dir, Path::new("/opt/honeytrap/etc/honeytrap/responses"));
+    assert_eq!(c.plugin_dir, Path::new("/opt/honeytrap/etc/honeytrap/plugins"));
     assert!(!c.replace_private_ips);
     assert!(!c.promisc);
     assert_eq!(c.bind_address, Ipv4Addr::UNSPECIFIED);
     assert_eq!(c.read_limit, 20971520);
-    assert_eq!(
-        c.user.as_ref().map(|u| (u.name.as_str(), u.uid)),
-        Some(("root", 0))
-    );
-    assert_eq!(
-        c.group.as_ref().map(|g| (g.name.as_str(), g.gid)),
-        Some(("root", 0))
-    );
+    assert_eq!(c.user.as_ref().map(|u| (u.name.as_str(), u.uid)), Some(("root", 0)));
+    assert_eq!(c.group.as_ref().map(|g| (g.name.as_str(), g.gid)), Some(("root", 0)));
     assert_eq!(c.monitor, None);
     assert_eq!(
         plugins(&c),
@@ -179,10 +147,7 @@ fn tpot_honeytrap_conf() {
     let c = load_as_root(&path, &text);
     assert_eq!(c.logfile, Path::new("/opt/honeytrap/var/log/honeytrap.log"));
     assert_eq!(c.pidfile, Path::new("/var/run/honeytrap.pid"));
-    assert_eq!(
-        c.response_dir,
-        Path::new("/opt/honeytrap/etc/honeytrap/responses")
-    );
+    assert_eq!(c.response_dir, Path::new("/opt/honeytrap/etc/honeytrap/responses"));
     assert_eq!(c.read_limit, 20971520);
     assert!(!c.replace_private_ips);
     assert_eq!(
@@ -195,19 +160,10 @@ fn tpot_honeytrap_conf() {
             (Plugin::VncDownload, vec![]),
             (
                 Plugin::SaveFile,
-                vec![
-                    ("attacks_dir", "/opt/honeytrap/var/attacks"),
-                    ("downloads_dir", "/opt/honeytrap/var/downloads"),
-                ]
+                vec![("attacks_dir", "/opt/honeytrap/var/attacks"), ("downloads_dir", "/opt/honeytrap/var/downloads"),]
             ),
-            (
-                Plugin::LogAttacker,
-                vec![("logfile", "/opt/honeytrap/var/log/attacker.log")]
-            ),
-            (
-                Plugin::LogJson,
-                vec![("logfile", "/opt/honeytrap/var/log/attackers.json")]
-            ),
+            (Plugin::LogAttacker, vec![("logfile", "/opt/honeytrap/var/log/attacker.log")]),
+            (Plugin::LogJson, vec![("logfile", "/opt/honeytrap/var/log/attackers.json")]),
         ]
     );
     assert_eq!(c.portconf_default, Mode::Normal);
@@ -232,11 +188,7 @@ fn verbatim_files_fail_only_on_missing_users() {
         let group_ok = group_by_name(group).ok().flatten().is_some();
         match result {
             Ok(c) => {
-                assert!(
-                    user_ok && group_ok,
-                    "{}: loaded without the user/group",
-                    name
-                );
+                assert!(user_ok && group_ok, "{}: loaded without the user/group", name);
                 assert_eq!(c.user.unwrap().name, user);
             }
             Err(ConfigError::At { span, msg }) if !user_ok => {
@@ -258,10 +210,9 @@ fn verbatim_files_fail_only_on_missing_users() {
 /// a warning says why. Put before it, the two portconf blocks merge.
 #[test]
 fn template_with_ports_conf_included() {
-    let (Some((main_path, main)), Some((ports_path, _))) = (
-        compat("upstream-1.1-honeytrap.conf.dist"),
-        compat("upstream-1.1-ports.conf.dist"),
-    ) else {
+    let (Some((main_path, main)), Some((ports_path, _))) =
+        (compat("upstream-1.1-honeytrap.conf.dist"), compat("upstream-1.1-ports.conf.dist"))
+    else {
         return;
     };
     let main = with_root_user(&main);
@@ -269,15 +220,10 @@ fn template_with_ports_conf_included() {
 
     let after = main.replace("//include = \"ports.conf\"", include_line.trim_end());
     assert_ne!(after, main);
-    let c =
-        config::load_str(&after, &main_path, Path::new("/")).unwrap_or_else(|e| panic!("{}", e));
+    let c = config::load_str(&after, &main_path, Path::new("/")).unwrap_or_else(|e| panic!("{}", e));
     assert_eq!(ports(&c), vec!["22/tcp ignore"]);
-    let late: Vec<String> = c
-        .warnings
-        .iter()
-        .filter(|w| !w.msg.contains("is not implemented yet"))
-        .map(|w| w.to_string())
-        .collect();
+    let late: Vec<String> =
+        c.warnings.iter().filter(|w| !w.msg.contains("is not implemented yet")).map(|w| w.to_string()).collect();
     assert_eq!(
         late,
         vec![format!(
@@ -288,17 +234,12 @@ fn template_with_ports_conf_included() {
     );
 
     let before = format!("{}{}", include_line, main);
-    let c =
-        config::load_str(&before, &main_path, Path::new("/")).unwrap_or_else(|e| panic!("{}", e));
+    let c = config::load_str(&before, &main_path, Path::new("/")).unwrap_or_else(|e| panic!("{}", e));
     let mut want = vec!["22/tcp ignore".to_string()];
     want.extend(PORTS_CONF_ENTRIES.iter().map(|s| s.to_string()));
     assert_eq!(ports(&c), want);
     // The included `protocol = "tcp"` of the ignore block is a dropped duplicate.
-    let dropped: Vec<&config::Warning> = c
-        .warnings
-        .iter()
-        .filter(|w| w.msg.contains("already defined"))
-        .collect();
+    let dropped: Vec<&config::Warning> = c.warnings.iter().filter(|w| w.msg.contains("already defined")).collect();
     assert_eq!(dropped.len(), 1, "{:?}", c.warnings);
     assert_eq!(dropped[0].span.file, ports_path);
 }
@@ -326,7 +267,5 @@ fn every_key_name_is_exported() {
     }
     assert_eq!(config::TOP_LEVEL_KEYS.len(), 14);
     assert_eq!(config::PORTCONF_KEYS.len(), 9);
-    assert!(!config::TOP_LEVEL_KEYS
-        .iter()
-        .any(|k| k.starts_with("plugin-")));
+    assert!(!config::TOP_LEVEL_KEYS.iter().any(|k| k.starts_with("plugin-")));
 }

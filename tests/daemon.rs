@@ -11,10 +11,7 @@ use std::time::Duration;
 const T: Duration = Duration::from_secs(15);
 
 fn honeytrap(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run honeytrap");
+    let out = Command::new(BIN).args(args).output().expect("run honeytrap");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -25,10 +22,7 @@ fn honeytrap(args: &[&str]) -> (i32, String, String) {
 #[test]
 fn version_usage_and_bad_options() {
     let (st, out, err) = honeytrap(&["-v"]);
-    assert_eq!(
-        (st, out.as_str(), err.as_str()),
-        (0, "honeytrap 1.2.0\n", "")
-    );
+    assert_eq!((st, out.as_str(), err.as_str()), (0, "honeytrap 1.2.0\n", ""));
     let (st, out, _) = honeytrap(&["-h"]);
     assert_eq!(st, 0);
     assert!(out.starts_with("Usage: "), "{out}");
@@ -37,10 +31,7 @@ fn version_usage_and_bad_options() {
     assert!(err.contains("invalid option -- 'X'"), "{err}");
     assert!(out.starts_with("Usage: "));
     let (st, _, err) = honeytrap(&["-t", "8"]);
-    assert_eq!(
-        (st, err.as_str()),
-        (1, "  Error - Log level must be a value between 0 and 6.\n")
-    );
+    assert_eq!((st, err.as_str()), (1, "  Error - Log level must be a value between 0 and 6.\n"));
 }
 
 #[test]
@@ -60,10 +51,7 @@ fn check_config_reports_ok_and_errors_with_position() {
 
     let (st, _, err) = honeytrap(&["--check-config", "-C", "/nonexistent.conf"]);
     assert_eq!(st, 1);
-    assert!(
-        err.contains("/nonexistent.conf") && err.contains("No such file or directory"),
-        "{err}"
-    );
+    assert!(err.contains("/nonexistent.conf") && err.contains("No such file or directory"), "{err}");
 
     // The response directory must exist.
     std::fs::remove_dir(d.join("responses")).unwrap();
@@ -76,58 +64,26 @@ fn check_config_reports_ok_and_errors_with_position() {
 fn check_config_applies_command_line_users() {
     let d = TempDir::new("checku");
     let conf = write_config(d.path(), "");
-    let (st, _, err) = honeytrap(&[
-        "--check-config",
-        "-C",
-        conf.to_str().unwrap(),
-        "-u",
-        "no-such-user-ht",
-    ]);
-    assert_eq!(
-        (st, err.as_str()),
-        (1, "  Error - User no-such-user-ht not found.\n")
-    );
-    let (st, _, err) = honeytrap(&[
-        "--check-config",
-        "-C",
-        conf.to_str().unwrap(),
-        "-g",
-        "no-such-group-ht",
-    ]);
-    assert_eq!(
-        (st, err.as_str()),
-        (1, "  Error - Group no-such-group-ht not found.\n")
-    );
+    let (st, _, err) = honeytrap(&["--check-config", "-C", conf.to_str().unwrap(), "-u", "no-such-user-ht"]);
+    assert_eq!((st, err.as_str()), (1, "  Error - User no-such-user-ht not found.\n"));
+    let (st, _, err) = honeytrap(&["--check-config", "-C", conf.to_str().unwrap(), "-g", "no-such-group-ht"]);
+    assert_eq!((st, err.as_str()), (1, "  Error - Group no-such-group-ht not found.\n"));
 }
 
 #[test]
 fn unwritable_log_file_is_a_start_up_failure() {
     let d = TempDir::new("nolog");
     let conf = write_config(d.path(), "");
-    let (st, _, err) = honeytrap(&[
-        "-D",
-        "-C",
-        conf.to_str().unwrap(),
-        "-L",
-        "/nonexistent-dir-ht/x.log",
-        "-i",
-        "lo",
-    ]);
+    let (st, _, err) = honeytrap(&["-D", "-C", conf.to_str().unwrap(), "-L", "/nonexistent-dir-ht/x.log", "-i", "lo"]);
     assert_eq!(st, 1);
-    assert!(
-        err.contains(
-            "Unable to open logfile /nonexistent-dir-ht/x.log: No such file or directory."
-        ),
-        "{err}"
-    );
+    assert!(err.contains("Unable to open logfile /nonexistent-dir-ht/x.log: No such file or directory."), "{err}");
 }
 
 /// Starts the daemon in the foreground inside `ns` and waits for its ready line.
 fn start(ns: &NetNs, d: &TempDir, args: &[&str]) -> Daemon {
     let conf = d.join("honeytrap.conf");
     let mut cmd = ns.command(BIN);
-    cmd.args(["-D", "-C", conf.to_str().unwrap(), "-i", "lo"])
-        .args(args);
+    cmd.args(["-D", "-C", conf.to_str().unwrap(), "-i", "lo"]).args(args);
     let log = d.join("honeytrap.log");
     let ready = "Trapping attacks on device 'lo' via PCAP.";
     let before = read(&log).matches(ready).count();
@@ -136,10 +92,7 @@ fn start(ns: &NetNs, d: &TempDir, args: &[&str]) -> Daemon {
         let _ = daemon.wait(Duration::from_millis(200));
         let _ = daemon.child.kill();
         let (out, err) = daemon.output();
-        panic!(
-            "no ready line; log:\n{}\nstdout:\n{out}\nstderr:\n{err}",
-            read(&log)
-        );
+        panic!("no ready line; log:\n{}\nstdout:\n{out}\nstderr:\n{err}", read(&log));
     }
     daemon
 }
@@ -156,11 +109,7 @@ fn pid_file_life_cycle_and_sigterm() {
     // A stale pid file (no such process, nobody holds its lock) is replaced.
     std::fs::write(&pid_path, "2147483646").unwrap();
     let mut daemon = start(&ns, &d, &[]);
-    assert_eq!(
-        read(&pid_path),
-        daemon.pid().to_string(),
-        "pid file: decimal, no newline"
-    );
+    assert_eq!(read(&pid_path), daemon.pid().to_string(), "pid file: decimal, no newline");
 
     // A second instance with the same pid file refuses to start, exit status 1.
     let mut second = ns.command(BIN);
@@ -176,15 +125,8 @@ fn pid_file_life_cycle_and_sigterm() {
     let out = second.output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains(&format!("already running with pid {}", daemon.pid())),
-        "{err}"
-    );
-    assert_eq!(
-        read(&pid_path),
-        daemon.pid().to_string(),
-        "the live pid file is untouched"
-    );
+    assert!(err.contains(&format!("already running with pid {}", daemon.pid())), "{err}");
+    assert_eq!(read(&pid_path), daemon.pid().to_string(), "the live pid file is untouched");
 
     daemon.signal("TERM");
     let st = daemon.wait(T).expect("exits on SIGTERM");
@@ -193,10 +135,7 @@ fn pid_file_life_cycle_and_sigterm() {
     let log = read(&d.join("honeytrap.log"));
     assert!(log.contains("---- honeytrap stopped ----"), "{log}");
     let (out, _) = daemon.output();
-    assert!(
-        out.contains("---- honeytrap stopped ----"),
-        "-D copies log lines to stdout: {out}"
-    );
+    assert!(out.contains("---- honeytrap stopped ----"), "-D copies log lines to stdout: {out}");
 }
 
 #[test]
@@ -229,11 +168,7 @@ fn sighup_reloads_config_and_reopens_log() {
     // Rotation by rename, then HUP: the daemon writes to a new file of the old name.
     std::fs::rename(&log, d.join("honeytrap.log.1")).unwrap();
     daemon.signal("HUP");
-    assert!(
-        wait_for_text(&log, "---- honeytrap reconfigured ----", T),
-        "{}",
-        read(&log)
-    );
+    assert!(wait_for_text(&log, "---- honeytrap reconfigured ----", T), "{}", read(&log));
     assert!(read(&d.join("honeytrap.log.1")).contains("---- Reloading configuration ----"));
 
     // A changed configuration is read again: a new log file name takes effect.
@@ -242,24 +177,13 @@ fn sighup_reloads_config_and_reopens_log() {
     std::fs::write(&conf, text).unwrap();
     daemon.signal("HUP");
     let renamed = d.join("renamed.log");
-    assert!(wait_for_text(
-        &renamed,
-        "---- honeytrap reconfigured ----",
-        T
-    ));
+    assert!(wait_for_text(&renamed, "---- honeytrap reconfigured ----", T));
 
     // A broken configuration is reported and the running one kept.
     std::fs::write(&conf, "logfile = \n").unwrap();
     daemon.signal("HUP");
-    assert!(
-        wait_for_text(&renamed, "keeping the current one", T),
-        "{}",
-        read(&renamed)
-    );
-    assert!(
-        daemon.child.try_wait().unwrap().is_none(),
-        "still running after a bad reload"
-    );
+    assert!(wait_for_text(&renamed, "keeping the current one", T), "{}", read(&renamed));
+    assert!(daemon.child.try_wait().unwrap().is_none(), "still running after a bad reload");
 
     daemon.signal("TERM");
     assert_eq!(daemon.wait(T).expect("exits").code(), Some(0));
@@ -272,10 +196,7 @@ fn caps_mask(caps: &[u32]) -> String {
 
 #[test]
 fn privilege_drop_to_nobody_keeps_only_needed_capabilities() {
-    if !root_or_skip(
-        "privilege_drop_to_nobody_keeps_only_needed_capabilities",
-        &["ip"],
-    ) {
+    if !root_or_skip("privilege_drop_to_nobody_keeps_only_needed_capabilities", &["ip"]) {
         return;
     }
     let ns = NetNs::new();
@@ -285,22 +206,12 @@ fn privilege_drop_to_nobody_keeps_only_needed_capabilities() {
     let pid = daemon.pid();
     let want = caps_mask(&[10, 13]); // CAP_NET_BIND_SERVICE, CAP_NET_RAW (pcap)
                                      // Every thread of the process, the signal thread included, has the same identity.
-    let tasks: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let tasks: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().map(|e| e.unwrap().path()).collect();
     assert!(tasks.len() >= 2, "main and signal thread: {tasks:?}");
     for t in tasks {
         let f = format!("{}/status", t.display());
-        assert_eq!(
-            proc_status_of(&f, "Uid").unwrap(),
-            "65534\t65534\t65534\t65534",
-            "{f}"
-        );
-        assert_eq!(
-            proc_status_of(&f, "Gid").unwrap(),
-            "65534\t65534\t65534\t65534"
-        );
+        assert_eq!(proc_status_of(&f, "Uid").unwrap(), "65534\t65534\t65534\t65534", "{f}");
+        assert_eq!(proc_status_of(&f, "Gid").unwrap(), "65534\t65534\t65534\t65534");
         assert_eq!(proc_status_of(&f, "Groups").unwrap(), "65534");
         assert_eq!(proc_status_of(&f, "CapPrm").unwrap(), want);
         assert_eq!(proc_status_of(&f, "CapEff").unwrap(), want);
@@ -311,20 +222,14 @@ fn privilege_drop_to_nobody_keeps_only_needed_capabilities() {
     }
     let log = read(&d.join("honeytrap.log"));
     assert!(
-        log.contains(
-            "Running as uid 65534 gid 65534 with capabilities: cap_net_bind_service, cap_net_raw."
-        ),
+        log.contains("Running as uid 65534 gid 65534 with capabilities: cap_net_bind_service, cap_net_raw."),
         "{log}"
     );
 
     // Still alive and working after HUP; TERM removes the pid file (its directory is
     // writable by nobody).
     daemon.signal("HUP");
-    assert!(wait_for_text(
-        &d.join("honeytrap.log"),
-        "---- honeytrap reconfigured ----",
-        T
-    ));
+    assert!(wait_for_text(&d.join("honeytrap.log"), "---- honeytrap reconfigured ----", T));
     daemon.signal("TERM");
     assert_eq!(daemon.wait(T).expect("exits").code(), Some(0));
     assert!(!d.join("honeytrap.pid").exists());
@@ -332,10 +237,7 @@ fn privilege_drop_to_nobody_keeps_only_needed_capabilities() {
 
 #[test]
 fn pid_file_in_root_only_directory_is_emptied_at_exit() {
-    if !root_or_skip(
-        "pid_file_in_root_only_directory_is_emptied_at_exit",
-        &["ip"],
-    ) {
+    if !root_or_skip("pid_file_in_root_only_directory_is_emptied_at_exit", &["ip"]) {
         return;
     }
     let ns = NetNs::new();
@@ -344,18 +246,7 @@ fn pid_file_in_root_only_directory_is_emptied_at_exit() {
     let piddir = d.join("run");
     std::fs::create_dir(&piddir).unwrap(); // 0755 root: nobody cannot remove entries
     let pid_path = piddir.join("ht.pid");
-    let mut daemon = start(
-        &ns,
-        &d,
-        &[
-            "-u",
-            "nobody",
-            "-g",
-            "nogroup",
-            "-P",
-            pid_path.to_str().unwrap(),
-        ],
-    );
+    let mut daemon = start(&ns, &d, &["-u", "nobody", "-g", "nogroup", "-P", pid_path.to_str().unwrap()]);
     assert_eq!(read(&pid_path), daemon.pid().to_string());
     daemon.signal("TERM");
     assert_eq!(daemon.wait(T).expect("exits").code(), Some(0));
@@ -381,71 +272,32 @@ fn detaches_and_reports_start_up_status() {
     let conf = write_config(d.path(), "");
     let pid_path = d.join("honeytrap.pid");
     // Without -D the launched process returns once the daemon is ready, with status 0.
-    let out = ns
-        .command(BIN)
-        .args(["-C", conf.to_str().unwrap(), "-i", "lo"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let pid: i32 = read(&pid_path)
-        .parse()
-        .expect("pid file written before the parent returned");
+    let out = ns.command(BIN).args(["-C", conf.to_str().unwrap(), "-i", "lo"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let pid: i32 = read(&pid_path).parse().expect("pid file written before the parent returned");
     let _guard = PidGuard(pid);
     assert!(read(&d.join("honeytrap.log")).contains("Trapping attacks on device 'lo' via PCAP."));
     // The daemon is in a new session (not its leader, after the second fork) without a
     // controlling terminal, and its working directory is /.
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
     let own_sid = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let own_sid = own_sid
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(3)
-        .unwrap()
-        .to_string();
+    let own_sid = own_sid.rsplit(')').next().unwrap().split_whitespace().nth(3).unwrap().to_string();
     assert_ne!(fields[3], own_sid, "new session");
     assert_ne!(fields[3], pid.to_string(), "not a session leader");
     assert_eq!(fields[4], "0", "no controlling terminal");
-    assert_eq!(
-        std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(),
-        std::path::Path::new("/")
-    );
+    assert_eq!(std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(), std::path::Path::new("/"));
     // A second start fails, and the launching process now reports it with status 1.
     let out = ns
         .command(BIN)
-        .args([
-            "-C",
-            conf.to_str().unwrap(),
-            "-i",
-            "lo",
-            "-L",
-            d.join("b.log").to_str().unwrap(),
-        ])
+        .args(["-C", conf.to_str().unwrap(), "-i", "lo", "-L", d.join("b.log").to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already running"));
     run_ok("kill", &["-TERM", &pid.to_string()]);
-    assert!(
-        wait_until(T, || !pid_path.exists()),
-        "pid file removed after TERM"
-    );
-    assert!(wait_until(T, || !std::path::Path::new(&format!(
-        "/proc/{pid}"
-    ))
-    .exists()));
+    assert!(wait_until(T, || !pid_path.exists()), "pid file removed after TERM");
+    assert!(wait_until(T, || !std::path::Path::new(&format!("/proc/{pid}")).exists()));
 }
 
 #[test]
@@ -456,11 +308,7 @@ fn bad_interface_fails_start_up() {
     let ns = NetNs::new();
     let d = TempDir::new("badif");
     let conf = write_config(d.path(), "");
-    let out = ns
-        .command(BIN)
-        .args(["-D", "-C", conf.to_str().unwrap(), "-i", "nosuchif0"])
-        .output()
-        .unwrap();
+    let out = ns.command(BIN).args(["-D", "-C", conf.to_str().unwrap(), "-i", "nosuchif0"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("No such interface: nosuchif0."));
     assert!(!d.join("honeytrap.pid").exists(), "no pid file left behind");
@@ -470,10 +318,7 @@ fn bad_interface_fails_start_up() {
 fn runs_as_non_root_user_holding_only_cap_net_admin() {
     // T-Pot's way: an unprivileged user, the binary carrying the file capability
     // cap_net_admin, nfq monitor, `-u`/`-g` naming the user it already is.
-    if !root_or_skip(
-        "runs_as_non_root_user_holding_only_cap_net_admin",
-        &["ip", "setcap", "setpriv"],
-    ) {
+    if !root_or_skip("runs_as_non_root_user_holding_only_cap_net_admin", &["ip", "setcap", "setpriv"]) {
         return;
     }
     let ns = NetNs::new();
@@ -487,13 +332,7 @@ fn runs_as_non_root_user_holding_only_cap_net_admin() {
     std::os::unix::fs::chown(&pid_dir, Some(65534), Some(65534)).unwrap();
     let pid_path = pid_dir.join("honeytrap.pid");
     let mut cmd = ns.command("setpriv");
-    cmd.args([
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        bin.to_str().unwrap(),
-    ])
-    .args([
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin.to_str().unwrap()]).args([
         "-D",
         "-C",
         conf.to_str().unwrap(),
@@ -511,17 +350,11 @@ fn runs_as_non_root_user_holding_only_cap_net_admin() {
     if !wait_for_text(&log, "---- Trapping attacks via NFQ. ----", T) {
         let _ = daemon.child.kill();
         let (out, err) = daemon.output();
-        panic!(
-            "no ready line; log:\n{}\nstdout:\n{out}\nstderr:\n{err}",
-            read(&log)
-        );
+        panic!("no ready line; log:\n{}\nstdout:\n{out}\nstderr:\n{err}", read(&log));
     }
     let pid = daemon.pid();
     assert_eq!(read(&pid_path), pid.to_string());
-    assert_eq!(
-        proc_status(pid, "Uid").unwrap(),
-        "65534\t65534\t65534\t65534"
-    );
+    assert_eq!(proc_status(pid, "Uid").unwrap(), "65534\t65534\t65534\t65534");
     assert_eq!(proc_status(pid, "CapPrm").unwrap(), caps_mask(&[12]));
     assert_eq!(proc_status(pid, "CapEff").unwrap(), caps_mask(&[12]));
     daemon.signal("HUP");
@@ -540,26 +373,11 @@ fn nfq_monitor_as_root_dropping_to_nobody() {
     let d = TempDir::new("nfqroot");
     let conf = write_config(d.path(), "monitor = \"nfq\"");
     let mut cmd = ns.command(BIN);
-    cmd.args([
-        "-D",
-        "-C",
-        conf.to_str().unwrap(),
-        "-u",
-        "nobody",
-        "-g",
-        "nogroup",
-    ]);
+    cmd.args(["-D", "-C", conf.to_str().unwrap(), "-u", "nobody", "-g", "nogroup"]);
     let mut daemon = Daemon::spawn(cmd);
     let log = d.join("honeytrap.log");
-    assert!(
-        wait_for_text(&log, "---- Trapping attacks via NFQ. ----", T),
-        "{}",
-        read(&log)
-    );
-    assert_eq!(
-        proc_status(daemon.pid(), "CapEff").unwrap(),
-        caps_mask(&[10, 12])
-    );
+    assert!(wait_for_text(&log, "---- Trapping attacks via NFQ. ----", T), "{}", read(&log));
+    assert_eq!(proc_status(daemon.pid(), "CapEff").unwrap(), caps_mask(&[10, 12]));
     daemon.signal("TERM");
     assert_eq!(daemon.wait(T).expect("exits").code(), Some(0));
 }

@@ -49,61 +49,35 @@ fn install_tree_keeps_existing_configuration() {
     ] {
         assert!(root.join(f).is_file(), "missing {f}");
     }
-    for d in [
-        "var/lib/honeytrap/attacks",
-        "var/lib/honeytrap/downloads",
-        "var/log/honeytrap",
-    ] {
+    for d in ["var/lib/honeytrap/attacks", "var/lib/honeytrap/downloads", "var/log/honeytrap"] {
         assert!(root.join(d).is_dir(), "missing {d}");
     }
     use std::os::unix::fs::PermissionsExt;
-    let mode = |f: &str| {
-        std::fs::metadata(root.join(f))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777
-    };
+    let mode = |f: &str| std::fs::metadata(root.join(f)).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode("sbin/honeytrap"), 0o755);
     assert_eq!(mode("etc/honeytrap/honeytrap.conf"), 0o644);
     assert_eq!(mode("share/honeytrap/honeytrap.init"), 0o755);
 
     // Placeholders are substituted with the prefix's paths.
     let conf = read(&root.join("etc/honeytrap/honeytrap.conf"));
-    assert!(
-        !conf.contains('@'),
-        "unsubstituted placeholder in honeytrap.conf"
-    );
-    assert!(
-        conf.contains("/opt/honeytrap/etc/honeytrap/responses"),
-        "{conf}"
-    );
-    for f in [
-        "share/honeytrap/honeytrap.init",
-        "share/honeytrap/honeytrap.service",
-    ] {
+    for ph in ["@SBINDIR@", "@SYSCONFDIR@", "@LOCALSTATEDIR@", "@LOGDIR@", "@RUNDIR@"] {
+        assert!(!conf.contains(ph), "unsubstituted {ph} in honeytrap.conf");
+    }
+    assert!(conf.contains("/opt/honeytrap/etc/honeytrap/responses"), "{conf}");
+    for f in ["share/honeytrap/honeytrap.init", "share/honeytrap/honeytrap.service"] {
         let t = read(&root.join(f));
-        assert!(
-            !t.contains("@SBINDIR@") && t.contains("/opt/honeytrap/sbin/honeytrap"),
-            "{f}"
-        );
+        assert!(!t.contains("@SBINDIR@") && t.contains("/opt/honeytrap/sbin/honeytrap"), "{f}");
     }
 
     // The installed binary is the one built.
-    let out = Command::new(root.join("sbin/honeytrap"))
-        .arg("-v")
-        .output()
-        .unwrap();
+    let out = Command::new(root.join("sbin/honeytrap")).arg("-v").output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "honeytrap 1.2.0\n");
 
     // A second install keeps an edited configuration; the .dist is renewed.
     std::fs::write(root.join("etc/honeytrap/honeytrap.conf"), "// mine\n").unwrap();
     std::fs::write(root.join("etc/honeytrap/honeytrap.conf.dist"), "old").unwrap();
     make(dest, "install", "/opt/honeytrap");
-    assert_eq!(
-        read(&root.join("etc/honeytrap/honeytrap.conf")),
-        "// mine\n"
-    );
+    assert_eq!(read(&root.join("etc/honeytrap/honeytrap.conf")), "// mine\n");
     assert_eq!(read(&root.join("etc/honeytrap/honeytrap.conf.dist")), conf);
 
     // uninstall removes the program and keeps the configuration.

@@ -35,9 +35,7 @@ fn every_option_is_in_honeytrap_8_and_usage() {
 fn has_key(man: &str, key: &str) -> bool {
     let k = roff(key);
     man.lines().any(|l| {
-        l.trim_end() == format!(".B {k}")
-            || l.contains(&format!("\\fB{k}\\fR"))
-            || l.starts_with(&format!(".B {k} "))
+        l.trim_end() == format!(".B {k}") || l.contains(&format!("\\fB{k}\\fR")) || l.starts_with(&format!(".B {k} "))
     })
 }
 
@@ -51,11 +49,7 @@ fn every_key_and_plugin_is_in_honeytrap_conf_5() {
         let name = format!("plugin\\-{}", p.key_name());
         assert!(man.contains(&name), "honeytrap.conf.5 lacks {name}");
         for k in p.option_keys() {
-            assert!(
-                has_key(&man, k),
-                "honeytrap.conf.5 lacks option {k} of {}",
-                p.key_name()
-            );
+            assert!(has_key(&man, k), "honeytrap.conf.5 lacks option {k} of {}", p.key_name());
         }
     }
 }
@@ -75,11 +69,7 @@ fn pages_render_without_warnings() {
             .output()
             .unwrap();
         assert!(out.status.success(), "{name}: {:?}", out.status);
-        assert_eq!(
-            String::from_utf8_lossy(&out.stderr),
-            "",
-            "{name} renders with warnings"
-        );
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{name} renders with warnings");
         assert!(out.stdout.len() > 2000, "{name} renders to text");
     }
 }

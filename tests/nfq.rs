@@ -44,9 +44,7 @@ fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|uid| uid == "0"))
+            s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(2).map(|uid| uid == "0"))
         })
         .unwrap_or(false)
 }
@@ -60,18 +58,11 @@ fn find_tool(name: &str) -> Option<PathBuf> {
 }
 
 fn run(cmd: &mut Command) -> Result<(), String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{cmd:?}: {e}"))?;
+    let out = cmd.stdin(Stdio::null()).output().map_err(|e| format!("{cmd:?}: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "{cmd:?}: {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(format!("{cmd:?}: {}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()))
     }
 }
 
@@ -115,19 +106,7 @@ fn outer() {
 
     run(ns.exec(&ns.ip).args(["link", "set", "lo", "up"])).unwrap();
     let port = PORT.to_string();
-    let rule = [
-        "-w",
-        "-A",
-        "INPUT",
-        "-p",
-        "udp",
-        "--dport",
-        &port,
-        "-j",
-        "NFQUEUE",
-        "--queue-num",
-        "0",
-    ];
+    let rule = ["-w", "-A", "INPUT", "-p", "udp", "--dport", &port, "-j", "NFQUEUE", "--queue-num", "0"];
     run(ns.exec(&iptables).args(rule)).unwrap();
 
     let exe = std::env::current_exe().unwrap();
@@ -150,14 +129,8 @@ fn outer() {
 fn wait_bounded(child: &mut Child, limit: Duration) -> (bool, String) {
     let mut readers = Vec::new();
     for pipe in [
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
     ]
     .into_iter()
     .flatten()
@@ -180,10 +153,7 @@ fn wait_bounded(child: &mut Child, limit: Duration) -> (bool, String) {
             }
         }
     };
-    let output: String = readers
-        .into_iter()
-        .map(|r| r.join().unwrap_or_default())
-        .collect();
+    let output: String = readers.into_iter().map(|r| r.join().unwrap_or_default()).collect();
     (status.is_some_and(|s| s.success()), output)
 }
 
@@ -211,10 +181,7 @@ fn check_udp_to_port(ip: &[u8], data: &[u8]) -> Result<(), String> {
         return Err(format!("destination port {dport}"));
     }
     if &udp[8..] != data {
-        return Err(format!(
-            "UDP payload {:?}",
-            String::from_utf8_lossy(&udp[8..])
-        ));
+        return Err(format!("UDP payload {:?}", String::from_utf8_lossy(&udp[8..])));
     }
     Ok(())
 }
@@ -247,10 +214,7 @@ fn wait_for(q: &mut NfqQueue, data: &[u8]) -> Packet {
             }
         }
     }
-    panic!(
-        "no queued packet with {:?} within {PACKET_TIMEOUT:?}",
-        String::from_utf8_lossy(data)
-    );
+    panic!("no queued packet with {:?} within {PACKET_TIMEOUT:?}", String::from_utf8_lossy(data));
 }
 
 fn inner() {
@@ -278,38 +242,22 @@ fn inner() {
     let stats = q.stats();
     assert_eq!(stats.kernel_errors, 1, "{stats:?}");
     assert_eq!(stats.last_errno, libc::ENOENT, "{stats:?}");
-    receiver
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
+    receiver.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
     let mut buf = [0u8; 64];
-    let err = receiver
-        .recv_from(&mut buf)
-        .expect_err("dropped datagram arrived");
-    assert!(
-        matches!(
-            err.kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-        ),
-        "{err}"
-    );
+    let err = receiver.recv_from(&mut buf).expect_err("dropped datagram arrived");
+    assert!(matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut), "{err}");
 
     // Accepted from another thread: delivered.
     send_from_thread(b"accept-me");
     let p = wait_for(&mut q, b"accept-me");
     let sender = q.verdict_sender();
-    thread::spawn(move || sender.verdict(p.id, true).unwrap())
-        .join()
-        .unwrap();
+    thread::spawn(move || sender.verdict(p.id, true).unwrap()).join().unwrap();
     receiver.set_read_timeout(Some(PACKET_TIMEOUT)).unwrap();
     let (n, _) = receiver.recv_from(&mut buf).expect("accepted datagram");
     assert_eq!(&buf[..n], b"accept-me");
 
     let stats = q.stats();
     assert_eq!((stats.packets, stats.kernel_errors), (2, 1), "{stats:?}");
-    assert_eq!(
-        stats.malformed + stats.truncated + stats.foreign,
-        0,
-        "{stats:?}"
-    );
+    assert_eq!(stats.malformed + stats.truncated + stats.foreign, 0, "{stats:?}");
     println!("{INNER_OK}");
 }

@@ -85,13 +85,7 @@ pub struct Lexer<'a> {
 impl<'a> Lexer<'a> {
     /// `file` is only used in error positions.
     pub fn new(src: &'a [u8], file: &'a Path) -> Lexer<'a> {
-        Lexer {
-            src,
-            file,
-            pos: 0,
-            line: 1,
-            col: 1,
-        }
+        Lexer { src, file, pos: 0, line: 1, col: 1 }
     }
 
     /// The file name given to [`Lexer::new`].
@@ -101,18 +95,11 @@ impl<'a> Lexer<'a> {
 
     /// A span in this lexer's file.
     pub fn span(&self, line: u32, col: u32) -> Span {
-        Span {
-            file: self.file.to_path_buf(),
-            line,
-            col,
-        }
+        Span { file: self.file.to_path_buf(), line, col }
     }
 
     fn error(&self, line: u32, col: u32, msg: impl Into<String>) -> ConfigError {
-        ConfigError::At {
-            span: self.span(line, col),
-            msg: msg.into(),
-        }
+        ConfigError::At { span: self.span(line, col), msg: msg.into() }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -255,11 +242,7 @@ impl<'a> Lexer<'a> {
                             } else {
                                 format!("'\\' followed by byte 0x{:02x}", other)
                             };
-                            return Err(self.error(
-                                bline,
-                                bcol,
-                                format!("invalid string escape sequence {}", shown),
-                            ));
+                            return Err(self.error(bline, bcol, format!("invalid string escape sequence {}", shown)));
                         }
                     };
                     out.push(decoded);
@@ -360,19 +343,12 @@ mod tests {
                 Tok::Eof
             ]
         );
-        assert_eq!(
-            toks("plugin-ftpDownload=\"\""),
-            vec![id("plugin-ftpDownload"), Tok::Eq, s(""), Tok::Eof]
-        );
+        assert_eq!(toks("plugin-ftpDownload=\"\""), vec![id("plugin-ftpDownload"), Tok::Eq, s(""), Tok::Eof]);
         assert_eq!(toks("a_b-c9 Z"), vec![id("a_b-c9"), id("Z"), Tok::Eof]);
         // Identifiers have no dots: the dot is an error right after "a".
         assert_eq!(
             err(b"a.b = \"x\""),
-            (
-                1,
-                2,
-                "unexpected character '.' (0x2e); values must be quoted strings".into()
-            )
+            (1, 2, "unexpected character '.' (0x2e); values must be quoted strings".into())
         );
         assert_eq!(toks(""), vec![Tok::Eof]);
         assert_eq!(toks(" \t\r\n "), vec![Tok::Eof]);
@@ -410,10 +386,7 @@ mod tests {
             vec![id("a"), Tok::Eq, s("1"), id("b"), Tok::Eq, s("2"), Tok::Eof]
         );
         // Not nested: the first "*/" closes; the second is garbage.
-        assert_eq!(
-            err(b"/* a /* b */ c */"),
-            (1, 16, "unexpected character '*' (0x2a)".into())
-        );
+        assert_eq!(err(b"/* a /* b */ c */"), (1, 16, "unexpected character '*' (0x2a)".into()));
         assert_eq!(toks("// only a comment"), vec![Tok::Eof]);
         assert_eq!(toks("/**/"), vec![Tok::Eof]);
     }
@@ -438,107 +411,41 @@ mod tests {
             (b"a = \"x\ny", 1, 5, "unterminated string"),
             (b"a = \"x\\", 1, 5, "unterminated string"),
             (b"a = \"\\q\"", 1, 6, "invalid string escape sequence '\\q'"),
-            (
-                b"\n  \"ok \\'\"",
-                2,
-                7,
-                "invalid string escape sequence '\\''",
-            ),
-            (
-                b"\"\\\x01\"",
-                1,
-                2,
-                "invalid string escape sequence '\\' followed by byte 0x01",
-            ),
-            (
-                b"\"\\x4\"",
-                1,
-                2,
-                "invalid hex escape sequence (\\x needs exactly two hex digits)",
-            ),
-            (
-                b"\"\\xg0\"",
-                1,
-                2,
-                "invalid hex escape sequence (\\x needs exactly two hex digits)",
-            ),
-            (
-                b"\"\\x",
-                1,
-                2,
-                "invalid hex escape sequence (\\x needs exactly two hex digits)",
-            ),
-            (
-                b"port = 22",
-                1,
-                8,
-                "unexpected character '2' (0x32); values must be quoted strings",
-            ),
-            (
-                b"a = 'x'",
-                1,
-                5,
-                "unexpected character ''' (0x27); strings must be enclosed in double quotes",
-            ),
-            (
-                b"a = \"x\";",
-                1,
-                8,
-                "unexpected character ';' (0x3b); entries are not terminated by ';'",
-            ),
-            (
-                b"a / b",
-                1,
-                3,
-                "unexpected character '/' (0x2f); comments start with // or /*",
-            ),
-            (
-                b"\xef\xbb\xbfa = \"x\"",
-                1,
-                1,
-                "unexpected byte 0xef (a UTF-8 byte order mark is not allowed)",
-            ),
+            (b"\n  \"ok \\'\"", 2, 7, "invalid string escape sequence '\\''"),
+            (b"\"\\\x01\"", 1, 2, "invalid string escape sequence '\\' followed by byte 0x01"),
+            (b"\"\\x4\"", 1, 2, "invalid hex escape sequence (\\x needs exactly two hex digits)"),
+            (b"\"\\xg0\"", 1, 2, "invalid hex escape sequence (\\x needs exactly two hex digits)"),
+            (b"\"\\x", 1, 2, "invalid hex escape sequence (\\x needs exactly two hex digits)"),
+            (b"port = 22", 1, 8, "unexpected character '2' (0x32); values must be quoted strings"),
+            (b"a = 'x'", 1, 5, "unexpected character ''' (0x27); strings must be enclosed in double quotes"),
+            (b"a = \"x\";", 1, 8, "unexpected character ';' (0x3b); entries are not terminated by ';'"),
+            (b"a / b", 1, 3, "unexpected character '/' (0x2f); comments start with // or /*"),
+            (b"\xef\xbb\xbfa = \"x\"", 1, 1, "unexpected byte 0xef (a UTF-8 byte order mark is not allowed)"),
             (b"a = \"x\" \xc3\xa9", 1, 9, "unexpected byte 0xc3"),
             (b"\x00", 1, 1, "unexpected byte 0x00"),
             (b"_a", 1, 1, "unexpected character '_' (0x5f)"),
-            (
-                b"1abc",
-                1,
-                1,
-                "unexpected character '1' (0x31); values must be quoted strings",
-            ),
+            (b"1abc", 1, 1, "unexpected character '1' (0x31); values must be quoted strings"),
             (b"x\n\n  /* never closed", 3, 3, "unterminated comment"),
             (b"/*/", 1, 1, "unterminated comment"),
             (b"a = \"\xff\"", 1, 5, "string is not valid UTF-8"),
             (b"a = \"\\xff\"", 1, 5, "string is not valid UTF-8"),
         ];
         for (src, line, col, msg) in cases {
-            assert_eq!(
-                err(src),
-                (*line, *col, msg.to_string()),
-                "input {:?}",
-                String::from_utf8_lossy(src)
-            );
+            assert_eq!(err(src), (*line, *col, msg.to_string()), "input {:?}", String::from_utf8_lossy(src));
         }
     }
 
     #[test]
     fn error_display_has_file_line_col() {
         let e = tokenize(b"\n x = 5", Path::new("/etc/h.conf")).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "/etc/h.conf:2:6: unexpected character '5' (0x35); values must be quoted strings"
-        );
+        assert_eq!(e.to_string(), "/etc/h.conf:2:6: unexpected character '5' (0x35); values must be quoted strings");
     }
 
     #[test]
     fn token_names_in_messages() {
         assert_eq!(id("abc").to_string(), "identifier 'abc'");
         assert_eq!(s("a\"b\n").to_string(), "string \"a\\\"b\\n\"");
-        assert_eq!(
-            s(&"x".repeat(50)).to_string(),
-            format!("string \"{}...\"", "x".repeat(40))
-        );
+        assert_eq!(s(&"x".repeat(50)).to_string(), format!("string \"{}...\"", "x".repeat(40)));
         assert_eq!(Tok::Eof.to_string(), "end of file");
         assert_eq!(Tok::RBrace.to_string(), "'}'");
     }

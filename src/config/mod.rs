@@ -57,11 +57,7 @@ impl fmt::Display for Span {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
     /// A file could not be read (`span` is the `include` that named it, if any).
-    Io {
-        path: PathBuf,
-        reason: String,
-        span: Option<Span>,
-    },
+    Io { path: PathBuf, reason: String, span: Option<Span> },
     /// Syntax or semantic error at a position.
     At { span: Span, msg: String },
 }
@@ -69,18 +65,10 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::Io {
-                path,
-                reason,
-                span: None,
-            } => {
+            ConfigError::Io { path, reason, span: None } => {
                 write!(f, "Unable to parse {}: open(): {}", path.display(), reason)
             }
-            ConfigError::Io {
-                path,
-                reason,
-                span: Some(s),
-            } => {
+            ConfigError::Io { path, reason, span: Some(s) } => {
                 write!(f, "{}: Unable to include {}: {}", s, path.display(), reason)
             }
             ConfigError::At { span, msg } => write!(f, "{}: {}", span, msg),

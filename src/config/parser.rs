@@ -56,19 +56,14 @@ impl ValueKind {
 
 /// Parses a whole file. `file` is used in error positions and spans.
 pub fn parse(src: &[u8], file: &Path) -> Result<Vec<Entry>, ConfigError> {
-    let mut p = Parser {
-        lexer: Lexer::new(src, file),
-        depth: 0,
-    };
+    let mut p = Parser { lexer: Lexer::new(src, file), depth: 0 };
     let mut entries = Vec::new();
     loop {
         let t = p.next()?;
         match t.tok {
             Tok::Eof => return Ok(entries),
             Tok::Ident(key) => entries.push(p.entry(key, t.line, t.col)?),
-            other => {
-                return Err(p.error(&(t.line, t.col), format!("expected a key, found {}", other)))
-            }
+            other => return Err(p.error(&(t.line, t.col), format!("expected a key, found {}", other))),
         }
     }
 }
@@ -88,10 +83,7 @@ impl Parser<'_> {
     }
 
     fn error(&self, pos: &(u32, u32), msg: String) -> ConfigError {
-        ConfigError::At {
-            span: self.span(pos.0, pos.1),
-            msg,
-        }
+        ConfigError::At { span: self.span(pos.0, pos.1), msg }
     }
 
     /// The rest of an entry whose key (at `line`:`col`) has just been read.
@@ -100,27 +92,18 @@ impl Parser<'_> {
         match t.tok {
             Tok::Eq => {}
             Tok::Eof => {
-                return Err(self.error(
-                    &(t.line, t.col),
-                    format!("premature end of file, expected '=' after key '{}'", key),
-                ))
+                return Err(
+                    self.error(&(t.line, t.col), format!("premature end of file, expected '=' after key '{}'", key))
+                )
             }
             other => {
-                return Err(self.error(
-                    &(t.line, t.col),
-                    format!("expected '=' after key '{}', found {}", key, other),
-                ))
+                return Err(self.error(&(t.line, t.col), format!("expected '=' after key '{}', found {}", key, other)))
             }
         }
         let t = self.next()?;
         let value = match t.tok {
             Tok::Str(_) | Tok::LBracket | Tok::LBrace => self.value(t)?,
-            Tok::Eof => {
-                return Err(self.error(
-                    &(t.line, t.col),
-                    "premature end of file, expected a value".to_string(),
-                ))
-            }
+            Tok::Eof => return Err(self.error(&(t.line, t.col), "premature end of file, expected a value".to_string())),
             Tok::Ident(ref word) => {
                 return Err(self.error(
                     &(t.line, t.col),
@@ -131,17 +114,10 @@ impl Parser<'_> {
                 ))
             }
             other => {
-                return Err(self.error(
-                    &(t.line, t.col),
-                    format!("expected a value after '{} =', found {}", key, other),
-                ))
+                return Err(self.error(&(t.line, t.col), format!("expected a value after '{} =', found {}", key, other)))
             }
         };
-        Ok(Entry {
-            key,
-            key_span: self.span(line, col),
-            value,
-        })
+        Ok(Entry { key, key_span: self.span(line, col), value })
     }
 
     /// A value starting with token `t`, which is a string, `[` or `{`.
@@ -162,22 +138,16 @@ impl Parser<'_> {
                 ValueKind::Block(entries)
             }
             // Callers only pass the three tokens above.
-            other => {
-                return Err(self.error(
-                    &(t.line, t.col),
-                    format!("expected a value, found {}", other),
-                ))
-            }
+            other => return Err(self.error(&(t.line, t.col), format!("expected a value, found {}", other))),
         };
         Ok(Value { kind, span })
     }
 
     fn enter(&mut self, open: &Token) -> Result<(), ConfigError> {
         if self.depth >= MAX_NESTING {
-            return Err(self.error(
-                &(open.line, open.col),
-                format!("nesting too deep (more than {} levels)", MAX_NESTING),
-            ));
+            return Err(
+                self.error(&(open.line, open.col), format!("nesting too deep (more than {} levels)", MAX_NESTING))
+            );
         }
         self.depth += 1;
         Ok(())
@@ -201,10 +171,9 @@ impl Parser<'_> {
                     ))
                 }
                 other => {
-                    return Err(self.error(
-                        &(t.line, t.col),
-                        format!("expected a list item, ',' or ']', found {}", other),
-                    ))
+                    return Err(
+                        self.error(&(t.line, t.col), format!("expected a list item, ',' or ']', found {}", other))
+                    )
                 }
             }
         }
@@ -226,12 +195,7 @@ impl Parser<'_> {
                         ),
                     ))
                 }
-                other => {
-                    return Err(self.error(
-                        &(t.line, t.col),
-                        format!("expected a key or '}}', found {}", other),
-                    ))
-                }
+                other => return Err(self.error(&(t.line, t.col), format!("expected a key or '}}', found {}", other))),
             }
         }
     }
@@ -245,27 +209,17 @@ mod tests {
     fn render_value(v: &Value) -> String {
         match &v.kind {
             ValueKind::Str(s) => format!("{:?}", s),
-            ValueKind::List(items) => format!(
-                "[{}]",
-                items.iter().map(render_value).collect::<Vec<_>>().join(" ")
-            ),
+            ValueKind::List(items) => format!("[{}]", items.iter().map(render_value).collect::<Vec<_>>().join(" ")),
             ValueKind::Block(entries) => format!("{{{}}}", render(entries)),
         }
     }
 
     fn render(entries: &[Entry]) -> String {
-        entries
-            .iter()
-            .map(|e| format!("{}={}", e.key, render_value(&e.value)))
-            .collect::<Vec<_>>()
-            .join(" ")
+        entries.iter().map(|e| format!("{}={}", e.key, render_value(&e.value))).collect::<Vec<_>>().join(" ")
     }
 
     fn ok(src: &str) -> String {
-        render(
-            &parse(src.as_bytes(), Path::new("p.conf"))
-                .unwrap_or_else(|e| panic!("{}: {}", src, e)),
-        )
+        render(&parse(src.as_bytes(), Path::new("p.conf")).unwrap_or_else(|e| panic!("{}: {}", src, e)))
     }
 
     fn err(src: &str) -> (u32, u32, String) {
@@ -289,14 +243,8 @@ mod tests {
             ("a = []", "a=[]"),
             ("a = {}", "a={}"),
             ("a = { b = \"1\" c = [\"2\"] }", "a={b=\"1\" c=[\"2\"]}"),
-            (
-                "a = { b = { c = { d = \"deep\" } } }",
-                "a={b={c={d=\"deep\"}}}",
-            ),
-            (
-                "a = [[\"x\"] {b=\"y\"} \"z\"]",
-                "a=[[\"x\"] {b=\"y\"} \"z\"]",
-            ),
+            ("a = { b = { c = { d = \"deep\" } } }", "a={b={c={d=\"deep\"}}}"),
+            ("a = [[\"x\"] {b=\"y\"} \"z\"]", "a=[[\"x\"] {b=\"y\"} \"z\"]"),
             (
                 "portconf = { proxy = { proxy-http = { port = [\"80\"] } } }",
                 "portconf={proxy={proxy-http={port=[\"80\"]}}}",
@@ -313,14 +261,10 @@ mod tests {
         let e = parse(b"\n  key = [\n \"v\" ]\nb={c=\"d\"}", Path::new("s.conf")).unwrap();
         assert_eq!((e[0].key_span.line, e[0].key_span.col), (2, 3));
         assert_eq!((e[0].value.span.line, e[0].value.span.col), (2, 9));
-        let ValueKind::List(items) = &e[0].value.kind else {
-            panic!()
-        };
+        let ValueKind::List(items) = &e[0].value.kind else { panic!() };
         assert_eq!((items[0].span.line, items[0].span.col), (3, 2));
         assert_eq!(e[0].key_span.file, Path::new("s.conf"));
-        let ValueKind::Block(inner) = &e[1].value.kind else {
-            panic!()
-        };
+        let ValueKind::Block(inner) = &e[1].value.kind else { panic!() };
         assert_eq!((inner[0].key_span.line, inner[0].key_span.col), (4, 4));
         assert_eq!((inner[0].value.span.line, inner[0].value.span.col), (4, 6));
     }
@@ -328,12 +272,7 @@ mod tests {
     #[test]
     fn errors_with_positions() {
         let cases: &[(&str, u32, u32, &str)] = &[
-            (
-                "logfile \"x\"",
-                1,
-                9,
-                "expected '=' after key 'logfile', found string \"x\"",
-            ),
+            ("logfile \"x\"", 1, 9, "expected '=' after key 'logfile', found string \"x\""),
             ("logfile", 1, 8, "premature end of file, expected '=' after key 'logfile'"),
             ("logfile =", 1, 10, "premature end of file, expected a value"),
             ("a =\n", 2, 1, "premature end of file, expected a value"),
@@ -353,12 +292,7 @@ mod tests {
             ("a = [\"x\" b]", 1, 10, "expected a list item, ',' or ']', found identifier 'b'"),
             ("a = [\"x\" = ]", 1, 10, "expected a list item, ',' or ']', found '='"),
             ("a = [\"x\" }", 1, 10, "expected a list item, ',' or ']', found '}'"),
-            (
-                "a = [\n\"x\"",
-                2,
-                4,
-                "premature end of file, expected ']' to close the list opened at line 1, col 5",
-            ),
+            ("a = [\n\"x\"", 2, 4, "premature end of file, expected ']' to close the list opened at line 1, col 5"),
             ("a = { \"x\" }", 1, 7, "expected a key or '}', found string \"x\""),
             ("a = { b = \"x\" ] }", 1, 15, "expected a key or '}', found ']'"),
             ("a = { b = \"x\", c = \"y\" }", 1, 14, "expected a key or '}', found ','"),
@@ -382,24 +316,12 @@ mod tests {
     fn nesting_is_bounded() {
         let ok_depth = format!("a = {}{}", "[".repeat(MAX_NESTING), "]".repeat(MAX_NESTING));
         assert!(parse(ok_depth.as_bytes(), Path::new("n")).is_ok());
-        let too_deep = format!(
-            "a = {}{}",
-            "[".repeat(MAX_NESTING + 1),
-            "]".repeat(MAX_NESTING + 1)
-        );
+        let too_deep = format!("a = {}{}", "[".repeat(MAX_NESTING + 1), "]".repeat(MAX_NESTING + 1));
         assert_eq!(
             err(&too_deep),
-            (
-                1,
-                5 + MAX_NESTING as u32,
-                format!("nesting too deep (more than {} levels)", MAX_NESTING)
-            )
+            (1, 5 + MAX_NESTING as u32, format!("nesting too deep (more than {} levels)", MAX_NESTING))
         );
-        let blocks = format!(
-            "a = {}{}",
-            "{ b = ".repeat(MAX_NESTING + 1),
-            "}".repeat(MAX_NESTING + 1)
-        );
+        let blocks = format!("a = {}{}", "{ b = ".repeat(MAX_NESTING + 1), "}".repeat(MAX_NESTING + 1));
         assert!(err(&blocks).2.starts_with("nesting too deep"));
         // A huge unbalanced input fails cleanly instead of overflowing the stack.
         let huge = format!("a = {}", "[".repeat(100_000));

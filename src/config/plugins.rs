@@ -109,20 +109,9 @@ impl Plugin {
             Plugin::Xmatch => &["xpattern_file"],
             Plugin::SubmitMwserv => &["mwserv_url", "guid", "maintainer", "secret", "timeout"],
             Plugin::SubmitNebula => &["host", "port", "secret"],
-            Plugin::SubmitPostgres => &[
-                "db_host",
-                "db_name",
-                "db_user",
-                "db_pass",
-                "db_port",
-                "sensor_id",
-            ],
+            Plugin::SubmitPostgres => &["db_host", "db_name", "db_user", "db_pass", "db_port", "sensor_id"],
             Plugin::LogAttacker | Plugin::LogJson => &["logfile"],
-            Plugin::TftpDownload
-            | Plugin::VncDownload
-            | Plugin::B64Decode
-            | Plugin::DeUnicode
-            | Plugin::MagicPe => &[],
+            Plugin::TftpDownload | Plugin::VncDownload | Plugin::B64Decode | Plugin::DeUnicode | Plugin::MagicPe => &[],
         }
     }
 
@@ -159,9 +148,6 @@ pub struct PluginConfig {
 
 impl PluginConfig {
     pub fn option(&self, key: &str) -> Option<&str> {
-        self.options
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.options.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 }

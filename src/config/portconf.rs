@@ -102,12 +102,7 @@ pub struct PortTable {
 
 impl PortTable {
     /// Adds an entry; returns the existing one if the (protocol, port) is already configured.
-    pub fn insert(
-        &mut self,
-        proto: Proto,
-        port: u16,
-        policy: PortPolicy,
-    ) -> Result<(), &PortPolicy> {
+    pub fn insert(&mut self, proto: Proto, port: u16, policy: PortPolicy) -> Result<(), &PortPolicy> {
         if self.entries.contains_key(&(proto, port)) {
             return Err(&self.entries[&(proto, port)]);
         }
@@ -122,9 +117,7 @@ impl PortTable {
 
     /// Entries in configuration order.
     pub fn iter(&self) -> impl Iterator<Item = (Proto, u16, &PortPolicy)> {
-        self.order
-            .iter()
-            .map(move |&(pr, po)| (pr, po, &self.entries[&(pr, po)]))
+        self.order.iter().map(move |&(pr, po)| (pr, po, &self.entries[&(pr, po)]))
     }
 
     pub fn len(&self) -> usize {

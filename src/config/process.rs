@@ -10,75 +10,45 @@
 use super::tree::{resolve, strerror, Node, TOP_LEVEL_KEYS};
 use super::values::{inet_aton, parse_port, parse_proto, parse_read_limit};
 use super::{
-    Config, ConfigError, GroupSpec, Mode, MonitorKind, Plugin, PluginConfig, PortPolicy, Proto,
-    ProxyTarget, Span, UserSpec, Warning,
+    Config, ConfigError, GroupSpec, Mode, MonitorKind, Plugin, PluginConfig, PortPolicy, Proto, ProxyTarget, Span,
+    UserSpec, Warning,
 };
 use crate::sys::user::{group_by_name, user_by_name};
 use std::path::{Path, PathBuf};
 
 fn at(span: &Span, msg: impl Into<String>) -> ConfigError {
-    ConfigError::At {
-        span: span.clone(),
-        msg: msg.into(),
-    }
+    ConfigError::At { span: span.clone(), msg: msg.into() }
 }
 
 fn warn(cfg: &mut Config, span: &Span, msg: impl Into<String>) {
-    cfg.warnings.push(Warning {
-        span: span.clone(),
-        msg: msg.into(),
-    });
+    cfg.warnings.push(Warning { span: span.clone(), msg: msg.into() });
 }
 
 /// Where to point for a node that has no value (`key = ""` or `key = []`).
 pub(crate) fn empty_span(node: &Node) -> &Span {
-    node.string_span
-        .as_ref()
-        .or(node.list_span.as_ref())
-        .unwrap_or(&node.span)
+    node.string_span.as_ref().or(node.list_span.as_ref()).unwrap_or(&node.span)
 }
 
 /// The string values of a node for a handler that runs once per value: `("", span)` once
 /// when the node has no value. A block, or a list or block inside a list, is an error.
 pub(crate) fn string_values(node: &Node) -> Result<Vec<(&str, &Span)>, ConfigError> {
     if let Some(s) = &node.block_span {
-        return Err(at(
-            s,
-            format!("expected a string value for '{}', found a block", node.path),
-        ));
+        return Err(at(s, format!("expected a string value for '{}', found a block", node.path)));
     }
     if let Some((s, kind)) = node.bad_items.first() {
-        return Err(at(
-            s,
-            format!(
-                "expected a string value for '{}', found {} inside the list",
-                node.path, kind
-            ),
-        ));
+        return Err(at(s, format!("expected a string value for '{}', found {} inside the list", node.path, kind)));
     }
     if node.values.is_empty() {
         return Ok(vec![("", empty_span(node))]);
     }
-    Ok(node
-        .values
-        .iter()
-        .map(|v| (v.text.as_str(), &v.span))
-        .collect())
+    Ok(node.values.iter().map(|v| (v.text.as_str(), &v.span)).collect())
 }
 
 /// A single-valued key given several values: every value is applied in turn (as in the C
 /// original), so the last one wins; say so.
 fn warn_several(cfg: &mut Config, node: &Node, values: &[(&str, &Span)]) {
     if values.len() > 1 {
-        warn(
-            cfg,
-            values[1].1,
-            format!(
-                "'{}' is given {} values; the last one is used",
-                node.path,
-                values.len()
-            ),
-        );
+        warn(cfg, values[1].1, format!("'{}' is given {} values; the last one is used", node.path, values.len()));
     }
 }
 
@@ -90,19 +60,13 @@ fn expect_block(node: &Node) -> Result<(), ConfigError> {
         (None, None) => None,
     };
     match found {
-        Some((s, what)) => Err(at(
-            s,
-            format!("expected a block for '{}', found {}", node.path, what),
-        )),
+        Some((s, what)) => Err(at(s, format!("expected a block for '{}', found {}", node.path, what))),
         None => Ok(()),
     }
 }
 
 fn invalid_keyword(node: &Node) -> ConfigError {
-    at(
-        &node.span,
-        format!("Invalid keyword in configuration file: {}", node.name),
-    )
+    at(&node.span, format!("Invalid keyword in configuration file: {}", node.name))
 }
 
 /// Runs the handler of one top-level node (`include` is handled by tree.rs).
@@ -143,32 +107,22 @@ fn path_value(key: &str, text: &str, span: &Span, base_dir: &Path) -> Result<Pat
 }
 
 fn invalid_value(key: &str, text: &str, span: &Span) -> ConfigError {
-    at(
-        span,
-        format!("Invalid value '{}' for option '{}'.", text, key),
-    )
+    at(span, format!("Invalid value '{}' for option '{}'.", text, key))
 }
 
 /// One value of a scalar top-level key.
-fn scalar(
-    key: &str,
-    text: &str,
-    span: &Span,
-    cfg: &mut Config,
-    base_dir: &Path,
-) -> Result<(), ConfigError> {
+fn scalar(key: &str, text: &str, span: &Span, cfg: &mut Config, base_dir: &Path) -> Result<(), ConfigError> {
     match key {
         "logfile" => cfg.logfile = path_value(key, text, span, base_dir)?,
         "pidfile" => cfg.pidfile = path_value(key, text, span, base_dir)?,
         "response_dir" => cfg.response_dir = path_value(key, text, span, base_dir)?,
         "plugin_dir" => cfg.plugin_dir = path_value(key, text, span, base_dir)?,
         "read_limit" => {
-            cfg.read_limit = parse_read_limit(text)
-                .ok_or_else(|| at(span, "Read limit must be a positive value."))?
+            cfg.read_limit = parse_read_limit(text).ok_or_else(|| at(span, "Read limit must be a positive value."))?
         }
         "bind_address" => {
-            cfg.bind_address = inet_aton(text)
-                .ok_or_else(|| at(span, "Unable to convert IP address: Invalid argument."))?
+            cfg.bind_address =
+                inet_aton(text).ok_or_else(|| at(span, "Unable to convert IP address: Invalid argument."))?
         }
         "replace_private_ips" => {
             cfg.replace_private_ips = match text {
@@ -194,38 +148,17 @@ fn scalar(
         "user" => {
             let name = name_value(key, text, span)?;
             match user_by_name(name) {
-                Ok(Some(pw)) => {
-                    cfg.user = Some(UserSpec {
-                        name: name.to_string(),
-                        uid: pw.uid,
-                        gid: pw.gid,
-                    })
-                }
+                Ok(Some(pw)) => cfg.user = Some(UserSpec { name: name.to_string(), uid: pw.uid, gid: pw.gid }),
                 Ok(None) => return Err(at(span, format!("User {} not found.", name))),
-                Err(e) => {
-                    return Err(at(
-                        span,
-                        format!("Invalid user '{}': {}.", name, strerror(&e)),
-                    ))
-                }
+                Err(e) => return Err(at(span, format!("Invalid user '{}': {}.", name, strerror(&e)))),
             }
         }
         "group" => {
             let name = name_value(key, text, span)?;
             match group_by_name(name) {
-                Ok(Some(gid)) => {
-                    cfg.group = Some(GroupSpec {
-                        name: name.to_string(),
-                        gid,
-                    })
-                }
+                Ok(Some(gid)) => cfg.group = Some(GroupSpec { name: name.to_string(), gid }),
                 Ok(None) => return Err(at(span, format!("Group {} not found.", name))),
-                Err(e) => {
-                    return Err(at(
-                        span,
-                        format!("Invalid group '{}': {}.", name, strerror(&e)),
-                    ))
-                }
+                Err(e) => return Err(at(span, format!("Invalid group '{}': {}.", name, strerror(&e)))),
             }
         }
         "portconf_default" => {
@@ -234,26 +167,13 @@ fn scalar(
                 "normal" => Mode::Normal,
                 "mirror" => Mode::Mirror,
                 "proxy" => {
-                    return Err(at(
-                        span,
-                        "Proxy mode as default port configuration is currently not supported.",
-                    ))
+                    return Err(at(span, "Proxy mode as default port configuration is currently not supported."))
                 }
-                _ => {
-                    return Err(at(
-                        span,
-                        format!("Unsupported default port configuration: {} .", text),
-                    ))
-                }
+                _ => return Err(at(span, format!("Unsupported default port configuration: {} .", text))),
             }
         }
         // TOP_LEVEL_KEYS and this match list the same keys.
-        _ => {
-            return Err(at(
-                span,
-                format!("Invalid keyword in configuration file: {}", key),
-            ))
-        }
+        _ => return Err(at(span, format!("Invalid keyword in configuration file: {}", key))),
     }
     Ok(())
 }
@@ -286,8 +206,7 @@ impl<'a> PortSet<'a> {
         match child.name.as_str() {
             "port" => {
                 for (text, span) in string_values(child)? {
-                    let port = parse_port(text)
-                        .ok_or_else(|| at(span, format!("Invalid port '{}'.", text)))?;
+                    let port = parse_port(text).ok_or_else(|| at(span, format!("Invalid port '{}'.", text)))?;
                     self.ports.push((port, span));
                 }
             }
@@ -314,49 +233,23 @@ impl<'a> PortSet<'a> {
             protocols.push(proto);
         }
         if protocols.is_empty() && !self.ports.is_empty() {
-            warn(
-                cfg,
-                &block.span,
-                format!(
-                    "'{}' lists ports but no protocol; no port entry is created",
-                    block.path
-                ),
-            );
+            warn(cfg, &block.span, format!("'{}' lists ports but no protocol; no port entry is created", block.path));
         }
         if self.ports.is_empty() && !protocols.is_empty() {
-            warn(
-                cfg,
-                &block.span,
-                format!(
-                    "'{}' has a protocol but no port; no port entry is created",
-                    block.path
-                ),
-            );
+            warn(cfg, &block.span, format!("'{}' has a protocol but no port; no port entry is created", block.path));
         }
         for &proto in &protocols {
             for &(port, span) in &self.ports {
                 if cfg.ports.get(proto, port).is_some() {
-                    return Err(at(
-                        span,
-                        format!("Duplicate configuration for port {}/{}.", port, proto),
-                    ));
+                    return Err(at(span, format!("Duplicate configuration for port {}/{}.", port, proto)));
                 }
                 if mode == Mode::Proxy && target.is_none() {
-                    return Err(at(
-                        span,
-                        format!("Proxy target for port {}/{} missing.", port, proto),
-                    ));
+                    return Err(at(span, format!("Proxy target for port {}/{} missing.", port, proto)));
                 }
-                let policy = PortPolicy {
-                    mode,
-                    proxy: target.cloned(),
-                };
+                let policy = PortPolicy { mode, proxy: target.cloned() };
                 if cfg.ports.insert(proto, port, policy).is_err() {
                     // Checked above; kept as an error rather than a panic.
-                    return Err(at(
-                        span,
-                        format!("Duplicate configuration for port {}/{}.", port, proto),
-                    ));
+                    return Err(at(span, format!("Duplicate configuration for port {}/{}.", port, proto)));
                 }
             }
         }
@@ -397,35 +290,22 @@ fn proxy(node: &Node, cfg: &mut Config) -> Result<(), ConfigError> {
             for (text, span) in values {
                 match child.name.as_str() {
                     "target_host" if text.is_empty() => host = None,
-                    "target_host" => {
-                        host = Some(name_value("target_host", text, span)?.to_string())
-                    }
+                    "target_host" => host = Some(name_value("target_host", text, span)?.to_string()),
                     "target_port" if text.is_empty() => port = None,
                     "target_port" => {
-                        port = Some(
-                            parse_port(text)
-                                .ok_or_else(|| at(span, format!("Invalid port '{}'.", text)))?,
-                        )
+                        port = Some(parse_port(text).ok_or_else(|| at(span, format!("Invalid port '{}'.", text)))?)
                     }
                     _ if text.is_empty() => protocol = None,
                     _ => {
                         protocol = Some(parse_proto(text).ok_or_else(|| {
-                            at(
-                                span,
-                                format!("Invalid protocol type '{}' for target_protocol.", text),
-                            )
+                            at(span, format!("Invalid protocol type '{}' for target_protocol.", text))
                         })?)
                     }
                 }
             }
         }
         let target = match (host, port) {
-            (Some(host), Some(port)) => Some(ProxyTarget {
-                map: map.name.clone(),
-                host,
-                port,
-                protocol,
-            }),
+            (Some(host), Some(port)) => Some(ProxyTarget { map: map.name.clone(), host, port, protocol }),
             _ => None,
         };
         set.create(map, Mode::Proxy, target.as_ref(), cfg)?;
@@ -436,21 +316,12 @@ fn proxy(node: &Node, cfg: &mut Config) -> Result<(), ConfigError> {
 /// A `plugin-<Name>` entry (SPEC §3.8).
 fn plugin(node: &Node, name: &str, cfg: &mut Config) -> Result<(), ConfigError> {
     let Some(plugin) = Plugin::from_key_name(name) else {
-        return Err(at(
-            &node.span,
-            format!("Unable to load plugin htm_{}.so: no such plugin", name),
-        ));
+        return Err(at(&node.span, format!("Unable to load plugin htm_{}.so: no such plugin", name)));
     };
-    let not_a_block = node
-        .list_span
-        .as_ref()
-        .or(node.values.first().map(|v| &v.span))
-        .or(node.bad_items.first().map(|(s, _)| s));
+    let not_a_block =
+        node.list_span.as_ref().or(node.values.first().map(|v| &v.span)).or(node.bad_items.first().map(|(s, _)| s));
     if let Some(span) = not_a_block {
-        return Err(at(
-            span,
-            format!("expected \"\" or an option block for plugin-{}", name),
-        ));
+        return Err(at(span, format!("expected \"\" or an option block for plugin-{}", name)));
     }
     let mut options = Vec::new();
     for opt in &node.children {
@@ -460,54 +331,29 @@ fn plugin(node: &Node, name: &str, cfg: &mut Config) -> Result<(), ConfigError> 
             (None, None) => None,
         };
         if let Some((span, what)) = nested {
-            return Err(at(
-                span,
-                format!(
-                    "option '{}' of plugin-{} must be a string, found {}",
-                    opt.name, name, what
-                ),
-            ));
+            return Err(at(span, format!("option '{}' of plugin-{} must be a string, found {}", opt.name, name, what)));
         }
         if !plugin.option_keys().contains(&opt.name.as_str()) {
             if plugin.validates_options() {
                 return Err(at(
                     &opt.span,
-                    format!(
-                        "Invalid configuration option for plugin {}: {}",
-                        plugin.module_name(),
-                        opt.name
-                    ),
+                    format!("Invalid configuration option for plugin {}: {}", plugin.module_name(), opt.name),
                 ));
             }
-            warn(
-                cfg,
-                &opt.span,
-                format!("option '{}' is ignored by plugin {}", opt.name, name),
-            );
+            warn(cfg, &opt.span, format!("option '{}' is ignored by plugin {}", opt.name, name));
             continue;
         }
-        let value = opt
-            .values
-            .first()
-            .map(|v| v.text.clone())
-            .unwrap_or_default();
+        let value = opt.values.first().map(|v| v.text.clone()).unwrap_or_default();
         options.push((opt.name.clone(), value));
     }
     if !plugin.implemented() {
         warn(
             cfg,
             &node.span,
-            format!(
-                "plugin {} is not implemented yet; the entry is accepted and has no effect",
-                name
-            ),
+            format!("plugin {} is not implemented yet; the entry is accepted and has no effect", name),
         );
     }
-    cfg.plugins.push(PluginConfig {
-        plugin,
-        options,
-        span: node.span.clone(),
-    });
+    cfg.plugins.push(PluginConfig { plugin, options, span: node.span.clone() });
     Ok(())
 }
 
@@ -542,10 +388,7 @@ mod tests {
     #[test]
     fn defaults() {
         let c = ok("");
-        let d = Config {
-            source: PathBuf::from("c.conf"),
-            ..Config::default()
-        };
+        let d = Config { source: PathBuf::from("c.conf"), ..Config::default() };
         assert_eq!(c, d);
         assert_eq!(c.logfile, Path::new(DEFAULT_LOGFILE));
         assert_eq!(c.read_limit, 0);
@@ -563,49 +406,25 @@ mod tests {
                 "response_dir" => c.response_dir.clone(),
                 _ => c.plugin_dir.clone(),
             };
-            assert_eq!(
-                get(&ok(&format!("{key} = \"/abs/x\""))),
-                Path::new("/abs/x")
-            );
-            assert_eq!(
-                get(&ok(&format!("{key} = \"rel/x\""))),
-                Path::new("/base/rel/x")
-            );
-            assert_eq!(
-                get(&ok(&format!("{key} = \"/a\" {key} = \"/b\""))),
-                Path::new("/a")
-            );
-            assert_eq!(
-                err(&format!("{key} = \"\"")),
-                format!("c.conf:1:{}: {key} must not be empty", key.len() + 4)
-            );
+            assert_eq!(get(&ok(&format!("{key} = \"/abs/x\""))), Path::new("/abs/x"));
+            assert_eq!(get(&ok(&format!("{key} = \"rel/x\""))), Path::new("/base/rel/x"));
+            assert_eq!(get(&ok(&format!("{key} = \"/a\" {key} = \"/b\""))), Path::new("/a"));
+            assert_eq!(err(&format!("{key} = \"\"")), format!("c.conf:1:{}: {key} must not be empty", key.len() + 4));
             assert_eq!(
                 err(&format!("{key} = \"/a\\0b\"")),
-                format!(
-                    "c.conf:1:{}: {key} must not contain a NUL byte",
-                    key.len() + 4
-                )
+                format!("c.conf:1:{}: {key} must not contain a NUL byte", key.len() + 4)
             );
             assert_eq!(
                 err(&format!("{key} = {{ a = \"b\" }}")),
-                format!(
-                    "c.conf:1:{}: expected a string value for '{key}', found a block",
-                    key.len() + 4
-                )
+                format!("c.conf:1:{}: expected a string value for '{key}', found a block", key.len() + 4)
             );
         }
         // Several values: each applied, the last wins, with a warning.
         let c = ok("logfile = [\"/a\", \"/b\"]");
         assert_eq!(c.logfile, Path::new("/b"));
-        assert_eq!(
-            warnings(&c),
-            vec!["c.conf:1:18: 'logfile' is given 2 values; the last one is used"]
-        );
+        assert_eq!(warnings(&c), vec!["c.conf:1:18: 'logfile' is given 2 values; the last one is used"]);
         // plugin_dir need not exist.
-        assert_eq!(
-            ok("plugin_dir = \"/no/such/dir\"").plugin_dir,
-            Path::new("/no/such/dir")
-        );
+        assert_eq!(ok("plugin_dir = \"/no/such/dir\"").plugin_dir, Path::new("/no/such/dir"));
     }
 
     #[test]
@@ -623,26 +442,11 @@ mod tests {
 
     #[test]
     fn bind_address() {
-        assert_eq!(
-            ok("bind_address = \"127.0.0.1\"").bind_address,
-            Ipv4Addr::new(127, 0, 0, 1)
-        );
-        assert_eq!(
-            ok("bind_address = \"127.1\"").bind_address,
-            Ipv4Addr::new(127, 0, 0, 1)
-        );
-        assert_eq!(
-            ok("bind_address = \"0x7f.0.0.1\"").bind_address,
-            Ipv4Addr::new(127, 0, 0, 1)
-        );
-        assert_eq!(
-            ok("bind_address = \"0177.0.0.1\"").bind_address,
-            Ipv4Addr::new(127, 0, 0, 1)
-        );
-        assert_eq!(
-            ok("bind_address = \"16909060\"").bind_address,
-            Ipv4Addr::new(1, 2, 3, 4)
-        );
+        assert_eq!(ok("bind_address = \"127.0.0.1\"").bind_address, Ipv4Addr::new(127, 0, 0, 1));
+        assert_eq!(ok("bind_address = \"127.1\"").bind_address, Ipv4Addr::new(127, 0, 0, 1));
+        assert_eq!(ok("bind_address = \"0x7f.0.0.1\"").bind_address, Ipv4Addr::new(127, 0, 0, 1));
+        assert_eq!(ok("bind_address = \"0177.0.0.1\"").bind_address, Ipv4Addr::new(127, 0, 0, 1));
+        assert_eq!(ok("bind_address = \"16909060\"").bind_address, Ipv4Addr::new(1, 2, 3, 4));
         for bad in ["", "localhost", "1.2.3.256", "1.2.3.4.5", "::1"] {
             assert_eq!(
                 err(&format!("bind_address = \"{bad}\"")),
@@ -675,10 +479,7 @@ mod tests {
         for (key, bad) in cases {
             assert_eq!(
                 err(&format!("{key} = \"{bad}\"")),
-                format!(
-                    "c.conf:1:{}: Invalid value '{bad}' for option '{key}'.",
-                    key.len() + 4
-                )
+                format!("c.conf:1:{}: Invalid value '{bad}' for option '{key}'.", key.len() + 4)
             );
         }
     }
@@ -686,21 +487,8 @@ mod tests {
     #[test]
     fn user_and_group() {
         let c = ok("user = \"root\"\ngroup = \"root\"");
-        assert_eq!(
-            c.user,
-            Some(UserSpec {
-                name: "root".into(),
-                uid: 0,
-                gid: 0
-            })
-        );
-        assert_eq!(
-            c.group,
-            Some(GroupSpec {
-                name: "root".into(),
-                gid: 0
-            })
-        );
+        assert_eq!(c.user, Some(UserSpec { name: "root".into(), uid: 0, gid: 0 }));
+        assert_eq!(c.group, Some(GroupSpec { name: "root".into(), gid: 0 }));
         assert_eq!(
             err("user = \"no-such-user-honeytrap-cfg\""),
             "c.conf:1:8: User no-such-user-honeytrap-cfg not found."
@@ -711,59 +499,29 @@ mod tests {
         );
         assert_eq!(err("user = \"\""), "c.conf:1:8: user must not be empty");
         assert_eq!(err("group = \"\""), "c.conf:1:9: group must not be empty");
-        assert_eq!(
-            err("user = \"ro\\0ot\""),
-            "c.conf:1:8: user must not contain a NUL byte"
-        );
-        assert_eq!(
-            err("group = \"ro\\0ot\""),
-            "c.conf:1:9: group must not contain a NUL byte"
-        );
+        assert_eq!(err("user = \"ro\\0ot\""), "c.conf:1:8: user must not contain a NUL byte");
+        assert_eq!(err("group = \"ro\\0ot\""), "c.conf:1:9: group must not contain a NUL byte");
     }
 
     #[test]
     fn portconf_default() {
-        assert_eq!(
-            ok("portconf_default = \"ignore\"").portconf_default,
-            Mode::Ignore
-        );
-        assert_eq!(
-            ok("portconf_default = \"normal\"").portconf_default,
-            Mode::Normal
-        );
-        assert_eq!(
-            ok("portconf_default = \"mirror\"").portconf_default,
-            Mode::Mirror
-        );
+        assert_eq!(ok("portconf_default = \"ignore\"").portconf_default, Mode::Ignore);
+        assert_eq!(ok("portconf_default = \"normal\"").portconf_default, Mode::Normal);
+        assert_eq!(ok("portconf_default = \"mirror\"").portconf_default, Mode::Mirror);
         assert_eq!(
             err("portconf_default = \"proxy\""),
             "c.conf:1:20: Proxy mode as default port configuration is currently not supported."
         );
-        assert_eq!(
-            err("portconf_default = \"none\""),
-            "c.conf:1:20: Unsupported default port configuration: none ."
-        );
-        assert_eq!(
-            err("portconf_default = \"\""),
-            "c.conf:1:20: Unsupported default port configuration:  ."
-        );
+        assert_eq!(err("portconf_default = \"none\""), "c.conf:1:20: Unsupported default port configuration: none .");
+        assert_eq!(err("portconf_default = \"\""), "c.conf:1:20: Unsupported default port configuration:  .");
     }
 
     #[test]
     fn unknown_and_misshapen_top_level_keys() {
-        assert_eq!(
-            err("\n  bogus = \"x\""),
-            "c.conf:2:3: Invalid keyword in configuration file: bogus"
-        );
-        assert_eq!(
-            err("ignore = { port = \"1\" }"),
-            "c.conf:1:1: Invalid keyword in configuration file: ignore"
-        );
+        assert_eq!(err("\n  bogus = \"x\""), "c.conf:2:3: Invalid keyword in configuration file: bogus");
+        assert_eq!(err("ignore = { port = \"1\" }"), "c.conf:1:1: Invalid keyword in configuration file: ignore");
         // Keys are case-sensitive.
-        assert_eq!(
-            err("LogFile = \"/x\""),
-            "c.conf:1:1: Invalid keyword in configuration file: LogFile"
-        );
+        assert_eq!(err("LogFile = \"/x\""), "c.conf:1:1: Invalid keyword in configuration file: LogFile");
         assert_eq!(
             err("read_limit = [[\"1\"]]"),
             "c.conf:1:15: expected a string value for 'read_limit', found a list inside the list"
@@ -772,21 +530,12 @@ mod tests {
             err("user = [{ a = \"b\" }]"),
             "c.conf:1:9: expected a string value for 'user', found a block inside the list"
         );
-        assert_eq!(
-            err("portconf = \"x\""),
-            "c.conf:1:12: expected a block for 'portconf', found a string"
-        );
-        assert_eq!(
-            err("portconf = [\"x\"]"),
-            "c.conf:1:12: expected a block for 'portconf', found a list"
-        );
+        assert_eq!(err("portconf = \"x\""), "c.conf:1:12: expected a block for 'portconf', found a string");
+        assert_eq!(err("portconf = [\"x\"]"), "c.conf:1:12: expected a block for 'portconf', found a list");
         // Every listed key is accepted by the processor (none falls through to the
         // "Invalid keyword" arm of `scalar`).
         for key in TOP_LEVEL_KEYS {
-            let e = load(&format!("{key} = \"\""))
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
+            let e = load(&format!("{key} = \"\"")).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(!e.contains("Invalid keyword"), "{key}: {e}");
         }
     }
@@ -836,28 +585,14 @@ mod tests {
             ]
         );
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
-        assert_eq!(
-            c.ports.mode_for(Mode::Normal, Proto::Tcp, 1433),
-            Mode::Ignore
-        );
-        assert_eq!(
-            c.ports.mode_for(Mode::Mirror, Proto::Udp, 1433),
-            Mode::Mirror
-        );
+        assert_eq!(c.ports.mode_for(Mode::Normal, Proto::Tcp, 1433), Mode::Ignore);
+        assert_eq!(c.ports.mode_for(Mode::Mirror, Proto::Udp, 1433), Mode::Mirror);
     }
 
     #[test]
     fn portconf_combinations_protocol_outer_and_repeated_blocks() {
         let c = ok(r#"portconf = { normal = { port = ["1", "2"] protocol = ["udp", "tcp"] } }"#);
-        assert_eq!(
-            ports(&c),
-            vec![
-                "1/udp normal",
-                "2/udp normal",
-                "1/tcp normal",
-                "2/tcp normal"
-            ]
-        );
+        assert_eq!(ports(&c), vec!["1/udp normal", "2/udp normal", "1/tcp normal", "2/tcp normal"]);
         // Two blocks for the same mode: list items form the union.
         let c = ok(r#"portconf = { ignore = { protocol = "tcp" port = ["1"] } }
                       portconf = { ignore = { port = ["2"] } }"#);
@@ -870,9 +605,7 @@ mod tests {
         assert_eq!(ports(&c), vec!["1/tcp ignore"]);
         assert_eq!(c.warnings.len(), 1);
         // Empty blocks are fine.
-        assert!(ok("portconf = { } portconf = { proxy = { } ignore = { } }")
-            .ports
-            .is_empty());
+        assert!(ok("portconf = { } portconf = { proxy = { } ignore = { } }").ports.is_empty());
     }
 
     #[test]
@@ -1002,16 +735,7 @@ mod tests {
         let c = ok(
             r#"portconf = { proxy = { m = { protocol = "tcp" port = "80" target_host = ["a", "b"] target_port = "8" } } }"#,
         );
-        assert_eq!(
-            c.ports
-                .get(Proto::Tcp, 80)
-                .unwrap()
-                .proxy
-                .as_ref()
-                .unwrap()
-                .host,
-            "b"
-        );
+        assert_eq!(c.ports.get(Proto::Tcp, 80).unwrap().proxy.as_ref().unwrap().host, "b");
         assert_eq!(
             warnings(&c),
             vec!["c.conf:1:79: 'portconf.proxy.m.target_host' is given 2 values; the last one is used"]
@@ -1037,22 +761,13 @@ mod tests {
             plugin-SaveFile = { attacks_dir = "rel/attacks" downloads_dir = "/d" }
             plugin-logJSON = { }
             plugin-logAttacker = { logfile = "" }"#);
-        let got: Vec<(&str, Vec<(String, String)>)> = c
-            .plugins
-            .iter()
-            .map(|p| (p.plugin.key_name(), p.options.clone()))
-            .collect();
+        let got: Vec<(&str, Vec<(String, String)>)> =
+            c.plugins.iter().map(|p| (p.plugin.key_name(), p.options.clone())).collect();
         assert_eq!(
             got,
             vec![
                 ("ftpDownload", vec![]),
-                (
-                    "SaveFile",
-                    vec![
-                        ("attacks_dir".into(), "rel/attacks".into()),
-                        ("downloads_dir".into(), "/d".into())
-                    ]
-                ),
+                ("SaveFile", vec![("attacks_dir".into(), "rel/attacks".into()), ("downloads_dir".into(), "/d".into())]),
                 ("logJSON", vec![]),
                 ("logAttacker", vec![("logfile".into(), "".into())]),
             ]
@@ -1070,16 +785,8 @@ mod tests {
     #[test]
     fn every_plugin_name_and_option_is_accepted() {
         for p in Plugin::ALL {
-            let opts: Vec<String> = p
-                .option_keys()
-                .iter()
-                .map(|k| format!("{k} = \"v-{k}\""))
-                .collect();
-            let c = ok(&format!(
-                "plugin-{} = {{ {} }}",
-                p.key_name(),
-                opts.join(" ")
-            ));
+            let opts: Vec<String> = p.option_keys().iter().map(|k| format!("{k} = \"v-{k}\"")).collect();
+            let c = ok(&format!("plugin-{} = {{ {} }}", p.key_name(), opts.join(" ")));
             assert_eq!(c.plugins.len(), 1);
             assert_eq!(c.plugins[0].plugin, p);
             assert_eq!(c.plugins[0].options.len(), p.option_keys().len());
@@ -1092,15 +799,10 @@ mod tests {
     #[test]
     fn plugin_rules() {
         // Options in file order, first value of a key wins (warned).
-        let c = ok(
-            r#"plugin-SaveFile = { downloads_dir = "/d1" attacks_dir = "/a" downloads_dir = "/d2" }"#,
-        );
+        let c = ok(r#"plugin-SaveFile = { downloads_dir = "/d1" attacks_dir = "/a" downloads_dir = "/d2" }"#);
         assert_eq!(
             c.plugins[0].options,
-            vec![
-                ("downloads_dir".into(), "/d1".into()),
-                ("attacks_dir".into(), "/a".into())
-            ]
+            vec![("downloads_dir".into(), "/d1".into()), ("attacks_dir".into(), "/a".into())]
         );
         assert!(warnings(&c)[0].contains("'plugin-SaveFile.downloads_dir' is already defined"));
         // A plugin configured twice: the first entry wins.
@@ -1114,10 +816,7 @@ mod tests {
         // Unknown options: ignored with a warning by plugins without an option parser.
         let c = ok("plugin-ftpDownload = { whatever = \"x\" }");
         assert!(c.plugins[0].options.is_empty());
-        assert_eq!(
-            warnings(&c)[0],
-            "c.conf:1:24: option 'whatever' is ignored by plugin ftpDownload"
-        );
+        assert_eq!(warnings(&c)[0], "c.conf:1:24: option 'whatever' is ignored by plugin ftpDownload");
     }
 
     #[test]
@@ -1129,18 +828,9 @@ mod tests {
             ),
             ("plugin-savefile = \"\"", "c.conf:1:1: Unable to load plugin htm_savefile.so: no such plugin"),
             ("plugin- = \"\"", "c.conf:1:1: Unable to load plugin htm_.so: no such plugin"),
-            (
-                "plugin-SaveFile = \"x\"",
-                "c.conf:1:19: expected \"\" or an option block for plugin-SaveFile",
-            ),
-            (
-                "plugin-SaveFile = [\"x\"]",
-                "c.conf:1:19: expected \"\" or an option block for plugin-SaveFile",
-            ),
-            (
-                "plugin-SaveFile = []",
-                "c.conf:1:19: expected \"\" or an option block for plugin-SaveFile",
-            ),
+            ("plugin-SaveFile = \"x\"", "c.conf:1:19: expected \"\" or an option block for plugin-SaveFile"),
+            ("plugin-SaveFile = [\"x\"]", "c.conf:1:19: expected \"\" or an option block for plugin-SaveFile"),
+            ("plugin-SaveFile = []", "c.conf:1:19: expected \"\" or an option block for plugin-SaveFile"),
             (
                 "plugin-SaveFile = { attacks_dir = { a = \"b\" } }",
                 "c.conf:1:35: option 'attacks_dir' of plugin-SaveFile must be a string, found a block",
@@ -1153,10 +843,7 @@ mod tests {
                 "plugin-SaveFile = { attack_dir = \"/a\" }",
                 "c.conf:1:21: Invalid configuration option for plugin SaveFile: attack_dir",
             ),
-            (
-                "plugin-cpuEmu = { foo = \"1\" }",
-                "c.conf:1:19: Invalid configuration option for plugin htm_cpuEmu: foo",
-            ),
+            ("plugin-cpuEmu = { foo = \"1\" }", "c.conf:1:19: Invalid configuration option for plugin htm_cpuEmu: foo"),
             (
                 "plugin-logJSON = { logfile = \"/a\" path = \"/b\" }",
                 "c.conf:1:35: Invalid configuration option for plugin logjson: path",

@@ -11,12 +11,7 @@ impl TempDir {
     pub(crate) fn new(tag: &str) -> TempDir {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let path = std::env::temp_dir().join(format!(
-            "honeytrap-config-test-{}-{}-{}",
-            std::process::id(),
-            tag,
-            n
-        ));
+        let path = std::env::temp_dir().join(format!("honeytrap-config-test-{}-{}-{}", std::process::id(), tag, n));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("create temp dir");
         // Canonical, so that paths in messages compare equal to those built by the tests.

@@ -45,17 +45,8 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
 ];
 
 /// Every key accepted inside the `portconf` block, at any level (SPEC §3.6).
-pub const PORTCONF_KEYS: &[&str] = &[
-    "ignore",
-    "normal",
-    "mirror",
-    "proxy",
-    "port",
-    "protocol",
-    "target_host",
-    "target_port",
-    "target_protocol",
-];
+pub const PORTCONF_KEYS: &[&str] =
+    &["ignore", "normal", "mirror", "proxy", "port", "protocol", "target_host", "target_port", "target_protocol"];
 
 /// Largest configuration file read (main or included); protects against `include =
 /// "/dev/zero"` and the like.
@@ -100,11 +91,7 @@ pub(crate) struct Node {
 
 impl Node {
     fn new(name: &str, parent_path: &str, span: Span) -> Node {
-        let path = if parent_path.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}.{}", parent_path, name)
-        };
+        let path = if parent_path.is_empty() { name.to_string() } else { format!("{}.{}", parent_path, name) };
         Node {
             name: name.to_string(),
             path,
@@ -121,15 +108,7 @@ impl Node {
     }
 
     fn root() -> Node {
-        Node::new(
-            "",
-            "",
-            Span {
-                file: PathBuf::new(),
-                line: 0,
-                col: 0,
-            },
-        )
+        Node::new("", "", Span { file: PathBuf::new(), line: 0, col: 0 })
     }
 
     fn child_index(&self, name: &str) -> Option<usize> {
@@ -182,10 +161,7 @@ fn insert(parent: &mut Node, entry: &Entry, warnings: &mut Vec<Warning>) {
             let node = parent.get_or_create(&entry.key, &entry.key_span);
             node.string_span = Some(value.span.clone());
             if !s.is_empty() {
-                node.values.push(Val {
-                    text: s.clone(),
-                    span: value.span.clone(),
-                });
+                node.values.push(Val { text: s.clone(), span: value.span.clone() });
             }
         }
         ValueKind::List(items) => {
@@ -193,10 +169,7 @@ fn insert(parent: &mut Node, entry: &Entry, warnings: &mut Vec<Warning>) {
             node.list_span.get_or_insert_with(|| value.span.clone());
             for item in items {
                 match &item.kind {
-                    ValueKind::Str(s) => node.values.push(Val {
-                        text: s.clone(),
-                        span: item.span.clone(),
-                    }),
+                    ValueKind::Str(s) => node.values.push(Val { text: s.clone(), span: item.span.clone() }),
                     other => node.bad_items.push((item.span.clone(), other.describe())),
                 }
             }
@@ -217,10 +190,7 @@ enum Work {
     Top(usize),
     /// The `include` key of an included file, with the chain of files that led to it
     /// (canonical paths, main file first).
-    NestedInclude {
-        node: Box<Node>,
-        chain: Vec<PathBuf>,
-    },
+    NestedInclude { node: Box<Node>, chain: Vec<PathBuf> },
 }
 
 struct Loader<'a> {
@@ -299,32 +269,20 @@ impl Loader<'_> {
     fn include(&mut self, target: Val, chain: &[PathBuf]) -> Result<(), ConfigError> {
         let Val { text, span } = target;
         if text.is_empty() {
-            return Err(ConfigError::At {
-                span,
-                msg: "include must not be empty".into(),
-            });
+            return Err(ConfigError::At { span, msg: "include must not be empty".into() });
         }
         if text.contains('\0') {
-            return Err(ConfigError::At {
-                span,
-                msg: "include must not contain a NUL byte".into(),
-            });
+            return Err(ConfigError::At { span, msg: "include must not contain a NUL byte".into() });
         }
         let path = resolve(self.base_dir, &text);
         let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
         if chain.contains(&canonical) {
-            return Err(ConfigError::At {
-                span,
-                msg: format!("include cycle: {}", path.display()),
-            });
+            return Err(ConfigError::At { span, msg: format!("include cycle: {}", path.display()) });
         }
         if chain.len() > INCLUDE_LIMIT {
             return Err(ConfigError::At {
                 span,
-                msg: format!(
-                    "include nested too deeply (more than {} levels)",
-                    INCLUDE_LIMIT
-                ),
+                msg: format!("include nested too deeply (more than {} levels)", INCLUDE_LIMIT),
             });
         }
         self.included_files += 1;
@@ -363,10 +321,7 @@ impl Loader<'_> {
 fn include_targets(node: &Node) -> Result<Vec<Val>, ConfigError> {
     Ok(process::string_values(node)?
         .into_iter()
-        .map(|(text, span)| Val {
-            text: text.to_string(),
-            span: span.clone(),
-        })
+        .map(|(text, span)| Val { text: text.to_string(), span: span.clone() })
         .collect())
 }
 
@@ -394,9 +349,7 @@ pub(crate) fn strerror(e: &std::io::Error) -> String {
 fn read_config_file(path: &Path) -> Result<Vec<u8>, String> {
     let file = File::open(path).map_err(|e| strerror(&e))?;
     let mut buf = Vec::new();
-    file.take(MAX_FILE_SIZE + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| strerror(&e))?;
+    file.take(MAX_FILE_SIZE + 1).read_to_end(&mut buf).map_err(|e| strerror(&e))?;
     if buf.len() as u64 > MAX_FILE_SIZE {
         return Err(format!("file is larger than {} bytes", MAX_FILE_SIZE));
     }
@@ -413,10 +366,7 @@ fn load_bytes(bytes: &[u8], name: &Path, base_dir: &Path) -> Result<Config, Conf
         base_dir,
         root: Node::root(),
         queue: VecDeque::new(),
-        cfg: Config {
-            source: name.to_path_buf(),
-            ..Config::default()
-        },
+        cfg: Config { source: name.to_path_buf(), ..Config::default() },
         included_files: 0,
     };
     for entry in &entries {
@@ -457,10 +407,7 @@ pub(crate) mod tests {
         for e in &entries {
             insert(&mut root, e, &mut warnings);
         }
-        (
-            render(&root.children),
-            warnings.iter().map(|w| w.to_string()).collect(),
-        )
+        (render(&root.children), warnings.iter().map(|w| w.to_string()).collect())
     }
 
     /// `key="v","w"{sub ...}`; a node without values or children is just its key.
@@ -471,8 +418,7 @@ pub(crate) mod tests {
                 let mut s = n.name.clone();
                 if !n.values.is_empty() {
                     s.push('=');
-                    let vals: Vec<String> =
-                        n.values.iter().map(|v| format!("{:?}", v.text)).collect();
+                    let vals: Vec<String> = n.values.iter().map(|v| format!("{:?}", v.text)).collect();
                     s.push_str(&vals.join(","));
                 }
                 if !n.children.is_empty() {
@@ -509,11 +455,7 @@ pub(crate) mod tests {
             // empty list and empty block create the node
             ("a = [] b = {}", "a b", 0),
             // order of first appearance
-            (
-                r#"b = "1" a = "2" b = ["3"] c = { x = "y" } a = "4""#,
-                r#"b="1","3" a="2" c{x="y"}"#,
-                1,
-            ),
+            (r#"b = "1" a = "2" b = ["3"] c = { x = "y" } a = "4""#, r#"b="1","3" a="2" c{x="y"}"#, 1),
             // a scalar after a block of the same name is dropped
             (r#"a = { b = "1" } a = "x""#, r#"a{b="1"}"#, 1),
             // a block after a scalar merges (the handler reports the mix)
@@ -578,8 +520,7 @@ pub(crate) mod tests {
         let c = load("logfile = [\"/a\", \"/b\"]").unwrap();
         assert_eq!(c.logfile, Path::new("/b"));
         // Plugins load in order of appearance.
-        let c = load("plugin-b64Decode = \"\"\nplugin-ftpDownload = \"\"\nplugin-b64Decode = \"\"")
-            .unwrap();
+        let c = load("plugin-b64Decode = \"\"\nplugin-ftpDownload = \"\"\nplugin-b64Decode = \"\"").unwrap();
         let names: Vec<&str> = c.plugins.iter().map(|p| p.plugin.key_name()).collect();
         assert_eq!(names, vec!["b64Decode", "ftpDownload"]);
     }
@@ -595,10 +536,7 @@ pub(crate) mod tests {
                 span: None
             }
         );
-        assert_eq!(
-            e.to_string(),
-            "Unable to parse no-such.conf: open(): No such file or directory"
-        );
+        assert_eq!(e.to_string(), "Unable to parse no-such.conf: open(): No such file or directory");
     }
 
     #[test]
@@ -609,34 +547,21 @@ pub(crate) mod tests {
         assert_eq!(c.source, Path::new("h.conf"));
         assert_eq!(c.logfile, d.path().join("x.log"));
         let e = load_file(d.path(), Path::new("/")).unwrap_err();
-        assert!(
-            matches!(&e, ConfigError::Io { reason, .. } if reason == "Is a directory"),
-            "{e}"
-        );
+        assert!(matches!(&e, ConfigError::Io { reason, .. } if reason == "Is a directory"), "{e}");
     }
 
     #[test]
     fn include_before_portconf_merges() {
         let d = TempDir::new("incbefore");
-        d.write(
-            "ports.conf",
-            r#"portconf = { ignore = { protocol = "tcp" port = ["25"] } }"#,
-        );
+        d.write("ports.conf", r#"portconf = { ignore = { protocol = "tcp" port = ["25"] } }"#);
         let c = load_text(
             "include = \"ports.conf\"\nportconf = { ignore = { protocol = \"tcp\" port = [\"22\"] } }",
             Path::new("main.conf"),
             d.path(),
         )
         .unwrap();
-        let ports: Vec<(Proto, u16, Mode)> =
-            c.ports.iter().map(|(pr, po, p)| (pr, po, p.mode)).collect();
-        assert_eq!(
-            ports,
-            vec![
-                (Proto::Tcp, 22, Mode::Ignore),
-                (Proto::Tcp, 25, Mode::Ignore)
-            ]
-        );
+        let ports: Vec<(Proto, u16, Mode)> = c.ports.iter().map(|(pr, po, p)| (pr, po, p.mode)).collect();
+        assert_eq!(ports, vec![(Proto::Tcp, 22, Mode::Ignore), (Proto::Tcp, 25, Mode::Ignore)]);
         // The included scalar 'protocol' was dropped (first wins), with a warning in the
         // included file.
         assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
@@ -683,18 +608,11 @@ pub(crate) mod tests {
         let d = TempDir::new("inctwo");
         d.write("a.conf", "pidfile = \"/a.pid\"");
         d.write("b.conf", "logfile = \"/b.log\"");
-        let c = load_text(
-            "include = \"a.conf\"\ninclude = \"b.conf\"",
-            Path::new("main.conf"),
-            d.path(),
-        )
-        .unwrap();
+        let c = load_text("include = \"a.conf\"\ninclude = \"b.conf\"", Path::new("main.conf"), d.path()).unwrap();
         assert_eq!(c.pidfile, Path::new("/a.pid"));
         assert_eq!(c.logfile, Path::new(crate::config::DEFAULT_LOGFILE));
         assert_eq!(c.warnings.len(), 1);
-        assert!(c.warnings[0]
-            .msg
-            .starts_with("'include' is already defined"));
+        assert!(c.warnings[0].msg.starts_with("'include' is already defined"));
         assert_eq!((c.warnings[0].span.line, c.warnings[0].span.col), (2, 1));
     }
 
@@ -702,10 +620,7 @@ pub(crate) mod tests {
     fn include_list_includes_all_in_order() {
         let d = TempDir::new("inclist");
         d.write("a.conf", "pidfile = \"/a.pid\"\nplugin-b64Decode = \"\"");
-        d.write(
-            "b.conf",
-            "pidfile = \"/b.pid\"\nlogfile = \"/b.log\"\nplugin-deUnicode = \"\"",
-        );
+        d.write("b.conf", "pidfile = \"/b.pid\"\nlogfile = \"/b.log\"\nplugin-deUnicode = \"\"");
         let abs_b = d.path().join("b.conf");
         let c = load_text(
             &format!("include = [\"a.conf\", \"{}\"]", abs_b.display()),
@@ -722,26 +637,15 @@ pub(crate) mod tests {
     #[test]
     fn nested_include_is_processed_after_the_including_file() {
         let d = TempDir::new("incnested");
-        d.write(
-            "a.conf",
-            "include = \"b.conf\"\nplugin-b64Decode = \"\"\ninclude = \"ignored.conf\"",
-        );
+        d.write("a.conf", "include = \"b.conf\"\nplugin-b64Decode = \"\"\ninclude = \"ignored.conf\"");
         d.write("b.conf", "plugin-deUnicode = \"\"\nlogfile = \"/b.log\"");
-        let c = load_text(
-            "include = \"a.conf\"\nplugin-ftpDownload = \"\"",
-            Path::new("main.conf"),
-            d.path(),
-        )
-        .unwrap();
+        let c = load_text("include = \"a.conf\"\nplugin-ftpDownload = \"\"", Path::new("main.conf"), d.path()).unwrap();
         let names: Vec<&str> = c.plugins.iter().map(|p| p.plugin.key_name()).collect();
         assert_eq!(names, vec!["ftpDownload", "b64Decode", "deUnicode"]);
         assert_eq!(c.logfile, Path::new("/b.log"));
         // The second include line of a.conf was dropped (first wins).
-        let dropped: Vec<&Warning> = c
-            .warnings
-            .iter()
-            .filter(|w| w.msg.contains("'include' is already defined"))
-            .collect();
+        let dropped: Vec<&Warning> =
+            c.warnings.iter().filter(|w| w.msg.contains("'include' is already defined")).collect();
         assert_eq!(dropped.len(), 1);
         assert_eq!(dropped[0].span.file, d.path().join("a.conf"));
     }
@@ -751,26 +655,14 @@ pub(crate) mod tests {
         let d = TempDir::new("incdepth");
         // f1 includes f2 ... f(LIMIT) includes f(LIMIT+1).
         for i in 1..=INCLUDE_LIMIT + 1 {
-            d.write(
-                &format!("f{}.conf", i),
-                &format!("include = \"f{}.conf\"", i + 1),
-            );
+            d.write(&format!("f{}.conf", i), &format!("include = \"f{}.conf\"", i + 1));
         }
-        d.write(
-            &format!("f{}.conf", INCLUDE_LIMIT),
-            "logfile = \"/deepest.log\"",
-        );
+        d.write(&format!("f{}.conf", INCLUDE_LIMIT), "logfile = \"/deepest.log\"");
         let c = load_text("include = \"f1.conf\"", Path::new("main.conf"), d.path()).unwrap();
         assert_eq!(c.logfile, Path::new("/deepest.log"));
 
-        d.write(
-            &format!("f{}.conf", INCLUDE_LIMIT),
-            &format!("include = \"f{}.conf\"", INCLUDE_LIMIT + 1),
-        );
-        d.write(
-            &format!("f{}.conf", INCLUDE_LIMIT + 1),
-            "logfile = \"/too-deep.log\"",
-        );
+        d.write(&format!("f{}.conf", INCLUDE_LIMIT), &format!("include = \"f{}.conf\"", INCLUDE_LIMIT + 1));
+        d.write(&format!("f{}.conf", INCLUDE_LIMIT + 1), "logfile = \"/too-deep.log\"");
         let e = load_text("include = \"f1.conf\"", Path::new("main.conf"), d.path()).unwrap_err();
         assert_eq!(
             e.to_string(),
@@ -788,48 +680,23 @@ pub(crate) mod tests {
         d.write("self.conf", "include = \"self.conf\"");
         let e = load_text("include = \"self.conf\"", Path::new("main.conf"), d.path()).unwrap_err();
         let selfp = d.path().join("self.conf");
-        assert_eq!(
-            e.to_string(),
-            format!(
-                "{}:1:11: include cycle: {}",
-                selfp.display(),
-                selfp.display()
-            )
-        );
+        assert_eq!(e.to_string(), format!("{}:1:11: include cycle: {}", selfp.display(), selfp.display()));
         d.write("a.conf", "include = \"b.conf\"");
         d.write("b.conf", "include = [\"a.conf\"]");
         let e = load_text("include = \"a.conf\"", Path::new("main.conf"), d.path()).unwrap_err();
         assert_eq!(
             e.to_string(),
-            format!(
-                "{}:1:12: include cycle: {}",
-                d.path().join("b.conf").display(),
-                d.path().join("a.conf").display()
-            )
+            format!("{}:1:12: include cycle: {}", d.path().join("b.conf").display(), d.path().join("a.conf").display())
         );
         // The main file including itself.
         d.write("main.conf", "include = \"main.conf\"");
         let e = load_file(Path::new("main.conf"), d.path()).unwrap_err();
-        assert!(
-            e.to_string().ends_with(&format!(
-                "include cycle: {}",
-                d.path().join("main.conf").display()
-            )),
-            "{e}"
-        );
+        assert!(e.to_string().ends_with(&format!("include cycle: {}", d.path().join("main.conf").display())), "{e}");
         // Including the same file twice side by side is not a cycle.
         d.write("p.conf", "plugin-b64Decode = \"\"");
-        let c = load_text(
-            "include = [\"p.conf\", \"p.conf\"]",
-            Path::new("main.conf"),
-            d.path(),
-        )
-        .unwrap();
+        let c = load_text("include = [\"p.conf\", \"p.conf\"]", Path::new("main.conf"), d.path()).unwrap();
         assert_eq!(c.plugins.len(), 1);
-        assert!(c
-            .warnings
-            .iter()
-            .any(|w| w.msg.contains("configured more than once")));
+        assert!(c.warnings.iter().any(|w| w.msg.contains("configured more than once")));
     }
 
     #[test]
@@ -848,17 +715,9 @@ pub(crate) mod tests {
         let e = load_text("include = \"sem.conf\"", Path::new("main.conf"), d.path()).unwrap_err();
         assert_eq!(
             e.to_string(),
-            format!(
-                "{}:2:14: Read limit must be a positive value.",
-                d.path().join("sem.conf").display()
-            )
+            format!("{}:2:14: Read limit must be a positive value.", d.path().join("sem.conf").display())
         );
-        let e = load_text(
-            "\ninclude = \"missing.conf\"",
-            Path::new("main.conf"),
-            d.path(),
-        )
-        .unwrap_err();
+        let e = load_text("\ninclude = \"missing.conf\"", Path::new("main.conf"), d.path()).unwrap_err();
         assert_eq!(
             e.to_string(),
             format!(
@@ -866,18 +725,9 @@ pub(crate) mod tests {
                 d.path().join("missing.conf").display()
             )
         );
-        assert_eq!(
-            load_err("include = \"\""),
-            "main.conf:1:11: include must not be empty"
-        );
-        assert_eq!(
-            load_err("include = []"),
-            "main.conf:1:11: include must not be empty"
-        );
-        assert_eq!(
-            load_err("include = \"a\\0b\""),
-            "main.conf:1:11: include must not contain a NUL byte"
-        );
+        assert_eq!(load_err("include = \"\""), "main.conf:1:11: include must not be empty");
+        assert_eq!(load_err("include = []"), "main.conf:1:11: include must not be empty");
+        assert_eq!(load_err("include = \"a\\0b\""), "main.conf:1:11: include must not contain a NUL byte");
         assert_eq!(
             load_err("include = { a = \"b\" }"),
             "main.conf:1:11: expected a string value for 'include', found a block"

@@ -26,12 +26,7 @@ impl Control {
         let (r, w) = process::pipe()?;
         process::set_nonblocking(r.as_fd())?;
         process::set_nonblocking(w.as_fd())?;
-        Ok(Control {
-            shutdown: AtomicBool::new(false),
-            reload: AtomicBool::new(false),
-            wake_r: r,
-            wake_w: w,
-        })
+        Ok(Control { shutdown: AtomicBool::new(false), reload: AtomicBool::new(false), wake_r: r, wake_w: w })
     }
 
     fn wake(&self) {
@@ -84,17 +79,15 @@ pub fn register() -> io::Result<Signals> {
 
 /// Starts the signal thread.
 pub fn spawn(mut signals: Signals, ctl: Arc<Control>) -> io::Result<thread::JoinHandle<()>> {
-    thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            for sig in signals.forever() {
-                match sig {
-                    SIGHUP => ctl.request_reload(),
-                    _ => {
-                        crate::log_debug!("Signal {} received, stopping.", sig);
-                        ctl.shutdown();
-                    }
+    thread::Builder::new().name("signals".into()).spawn(move || {
+        for sig in signals.forever() {
+            match sig {
+                SIGHUP => ctl.request_reload(),
+                _ => {
+                    crate::log_debug!("Signal {} received, stopping.", sig);
+                    ctl.shutdown();
                 }
             }
-        })
+        }
+    })
 }

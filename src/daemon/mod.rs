@@ -7,6 +7,7 @@
 //! configuration → console lines → log file → banner → detach (unless `-D`) → signals
 //! registered → pid file → privileges dropped → monitor opened → signal thread → ready line.
 
+pub mod bootstrap;
 pub mod control;
 pub mod detach;
 pub mod pidfile;
@@ -58,25 +59,10 @@ fn fixed_settings(cfg: &Config) -> (Option<(u32, u32)>, PathBuf, Option<MonitorK
 fn console_report(cfg: &Config) {
     let name_or_null = |n: Option<&str>| n.unwrap_or("(null)").to_string();
     let (uid, gid) = cli::run_ids(cfg).unwrap_or((0, 0));
-    println!(
-        "  Servers will run as user {} ({}).",
-        name_or_null(cfg.user.as_ref().map(|u| u.name.as_str())),
-        uid
-    );
-    let gname = cfg
-        .group
-        .as_ref()
-        .map(|g| g.name.clone())
-        .or_else(|| cfg.user.as_ref().map(|_| gid.to_string()));
-    println!(
-        "  Servers will run as group {} ({}).",
-        name_or_null(gname.as_deref()),
-        gid
-    );
-    println!(
-        "  Connections will be handled in {} mode by default.",
-        cfg.portconf_default
-    );
+    println!("  Servers will run as user {} ({}).", name_or_null(cfg.user.as_ref().map(|u| u.name.as_str())), uid);
+    let gname = cfg.group.as_ref().map(|g| g.name.clone()).or_else(|| cfg.user.as_ref().map(|_| gid.to_string()));
+    println!("  Servers will run as group {} ({}).", name_or_null(gname.as_deref()), gid);
+    println!("  Connections will be handled in {} mode by default.", cfg.portconf_default);
     for (proto, port, p) in cfg.ports.iter() {
         match &p.proxy {
             Some(t) => println!(
@@ -87,37 +73,12 @@ fn console_report(cfg: &Config) {
                 t.port,
                 t.protocol.map_or("tcp", |p| p.name())
             ),
-            None => println!(
-                "  Port {}/{} is configured to be handled in {} mode.",
-                port, proto, p.mode
-            ),
+            None => println!("  Port {}/{} is configured to be handled in {} mode.", port, proto, p.mode),
         }
     }
     if cfg.promisc {
         println!("  Promiscuous mode enabled.");
     }
-}
-
-/// Creates the directories of the embedded default configuration (`./honeytrap-data`). Those
-/// it creates are given to the run user, so that it can remove its pid file at exit.
-fn bootstrap_embedded(cfg: &Config) -> std::io::Result<()> {
-    for dir in [
-        cfg.logfile.parent(),
-        cfg.pidfile.parent(),
-        Some(cfg.response_dir.as_path()),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if dir.exists() {
-            continue;
-        }
-        std::fs::create_dir_all(dir)?;
-        if let (Some((uid, gid)), 0) = (cli::run_ids(cfg), creds::getresuid().1) {
-            std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
-        }
-    }
-    Ok(())
 }
 
 /// Runs the daemon; returns the exit status.
@@ -136,8 +97,11 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
             "  No configuration file {} found, using the built-in default configuration.",
             crate::config::DEFAULT_CONFIG_FILE
         );
-        if let Err(e) = bootstrap_embedded(&cfg) {
-            eprintln!("  Error - Unable to create the data directories of the built-in configuration: {}.", strerror(&e));
+        if let Err(e) = bootstrap::embedded(&cfg) {
+            eprintln!(
+                "  Error - Unable to create the data directories of the built-in configuration: {}.",
+                strerror(&e)
+            );
             return 1;
         }
     }
@@ -170,20 +134,14 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
         }
     }
     if kind == MonitorKind::Nfq && (opts.promisc || opts.bpf.is_some()) {
-        eprintln!(
-            "  Warning - -p and a filter expression only apply to the pcap monitor; ignored."
-        );
+        eprintln!("  Warning - -p and a filter expression only apply to the pcap monitor; ignored.");
     }
 
     // Log file, opened with the start-up identity.
     let logfile = match log::open_file(&cfg.logfile) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!(
-                "  Error - Unable to open logfile {}: {}.",
-                cfg.logfile.display(),
-                strerror(&e)
-            );
+            eprintln!("  Error - Unable to open logfile {}: {}.", cfg.logfile.display(), strerror(&e));
             return 1;
         }
     };
@@ -215,29 +173,15 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
             }
         }
     };
-    let mut st = Startup {
-        foreground: opts.foreground,
-        notifier,
-        pidfile: None,
-    };
+    let mut st = Startup { foreground: opts.foreground, notifier, pidfile: None };
 
     let ctl = match Control::new() {
         Ok(c) => Arc::new(c),
-        Err(e) => {
-            return st.fail(&format!(
-                "Unable to create the control pipe: {}.",
-                strerror(&e)
-            ))
-        }
+        Err(e) => return st.fail(&format!("Unable to create the control pipe: {}.", strerror(&e))),
     };
     let signals = match control::register() {
         Ok(s) => s,
-        Err(e) => {
-            return st.fail(&format!(
-                "Unable to install signal handlers: {}.",
-                strerror(&e)
-            ))
-        }
+        Err(e) => return st.fail(&format!("Unable to install signal handlers: {}.", strerror(&e))),
     };
 
     let pf = match PidFile::create(&cfg.pidfile, process::getpid()) {
@@ -264,9 +208,7 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     match privileges::drop_privileges(ids, &keep_caps) {
         Ok(d) => {
             if ids.is_none() && d.uid == 0 {
-                log_warn!(
-                    "Warning - No user and group configured: honeytrap keeps running as root."
-                );
+                log_warn!("Warning - No user and group configured: honeytrap keeps running as root.");
             } else {
                 log_notice!(
                     "Running as uid {} gid {} with capabilities: {}.",
@@ -288,10 +230,7 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     log_plugins(&cfg);
 
     if let Err(e) = control::spawn(signals, Arc::clone(&ctl)) {
-        return st.fail(&format!(
-            "Unable to start the signal thread: {}.",
-            strerror(&e)
-        ));
+        return st.fail(&format!("Unable to start the signal thread: {}.", strerror(&e)));
     }
     log_notice!("{}", mon.ready_line());
     st.notifier.ready();
@@ -326,22 +265,12 @@ fn dir_writable_by(dir: &Path, uid: u32, gid: u32) -> bool {
 /// Logs the plugins that run (those not implemented yet were warned about by the loader).
 fn log_plugins(cfg: &Config) {
     for p in cfg.plugins.iter().filter(|p| p.plugin.implemented()) {
-        log_notice!(
-            "Loading plugin {} v{}",
-            p.plugin.module_name(),
-            p.plugin.version()
-        );
+        log_notice!("Loading plugin {} v{}", p.plugin.module_name(), p.plugin.version());
     }
 }
 
 /// Waits for monitor events and control requests until shutdown.
-fn main_loop(
-    opts: &Options,
-    base_dir: &Path,
-    cfg: &mut Config,
-    mon: &mut Monitor,
-    ctl: &Control,
-) -> i32 {
+fn main_loop(opts: &Options, base_dir: &Path, cfg: &mut Config, mon: &mut Monitor, ctl: &Control) -> i32 {
     loop {
         if ctl.is_shutdown() {
             return 0;
@@ -388,10 +317,7 @@ fn reload(opts: &Options, base_dir: &Path, cfg: &mut Config) {
             *cfg = new;
             log_plugins(cfg);
         }
-        Err(e) => log_err!(
-            "Error - Reloading the configuration failed, keeping the current one: {}",
-            e
-        ),
+        Err(e) => log_err!("Error - Reloading the configuration failed, keeping the current one: {}", e),
     }
     if let Err(e) = log::reopen(&cfg.logfile) {
         log_err!(

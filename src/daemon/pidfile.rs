@@ -31,30 +31,15 @@ pub enum PidFileError {
 impl std::fmt::Display for PidFileError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PidFileError::Running {
-                path,
-                pid: Some(pid),
-            } => {
-                write!(
-                    f,
-                    "Unable to open pid file {}: honeytrap is already running with pid {}.",
-                    path.display(),
-                    pid
-                )
+            PidFileError::Running { path, pid: Some(pid) } => {
+                write!(f, "Unable to open pid file {}: honeytrap is already running with pid {}.", path.display(), pid)
             }
             PidFileError::Running { path, pid: None } => {
-                write!(
-                    f,
-                    "Unable to open pid file {}: it is locked by a running process.",
-                    path.display()
-                )
+                write!(f, "Unable to open pid file {}: it is locked by a running process.", path.display())
             }
-            PidFileError::Io { path, err } => write!(
-                f,
-                "Unable to open pid file {}: {}.",
-                path.display(),
-                strerror(err)
-            ),
+            PidFileError::Io { path, err } => {
+                write!(f, "Unable to open pid file {}: {}.", path.display(), strerror(err))
+            }
         }
     }
 }
@@ -84,40 +69,23 @@ fn create_exclusive(path: &Path) -> io::Result<File> {
 impl PidFile {
     /// Creates the pid file for process `pid`, replacing a stale one.
     pub fn create(path: &Path, pid: i32) -> Result<PidFile, PidFileError> {
-        let io_err = |err| PidFileError::Io {
-            path: path.to_path_buf(),
-            err,
-        };
+        let io_err = |err| PidFileError::Io { path: path.to_path_buf(), err };
         let file = match create_exclusive(path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 Self::check_stale(path)?;
                 std::fs::remove_file(path)
-                    .or_else(|e| {
-                        if e.kind() == io::ErrorKind::NotFound {
-                            Ok(())
-                        } else {
-                            Err(e)
-                        }
-                    })
+                    .or_else(|e| if e.kind() == io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
                     .map_err(io_err)?;
                 create_exclusive(path).map_err(io_err)?
             }
             Err(e) => return Err(io_err(e)),
         };
         if !process::try_lock(&file).map_err(io_err)? {
-            return Err(PidFileError::Running {
-                path: path.to_path_buf(),
-                pid: None,
-            });
+            return Err(PidFileError::Running { path: path.to_path_buf(), pid: None });
         }
-        let mut pf = PidFile {
-            path: path.to_path_buf(),
-            file,
-        };
-        pf.file
-            .write_all(pid.to_string().as_bytes())
-            .map_err(io_err)?;
+        let mut pf = PidFile { path: path.to_path_buf(), file };
+        pf.file.write_all(pid.to_string().as_bytes()).map_err(io_err)?;
         Ok(pf)
     }
 
@@ -131,16 +99,10 @@ impl PidFile {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(_) => {
                 // Cannot open it for writing: judge by the pid alone.
-                let pid = std::fs::read_to_string(path)
-                    .ok()
-                    .as_deref()
-                    .and_then(parse_pid);
+                let pid = std::fs::read_to_string(path).ok().as_deref().and_then(parse_pid);
                 return match pid {
                     Some(p) if process::process_exists(p) && p != process::getpid() => {
-                        Err(PidFileError::Running {
-                            path: path.to_path_buf(),
-                            pid: Some(p),
-                        })
+                        Err(PidFileError::Running { path: path.to_path_buf(), pid: Some(p) })
                     }
                     _ => Ok(()),
                 };
@@ -151,14 +113,8 @@ impl PidFile {
         match process::try_lock(&file) {
             // We got the lock: nobody holds it; the file is stale (closing drops our lock).
             Ok(true) => Ok(()),
-            Ok(false) => Err(PidFileError::Running {
-                path: path.to_path_buf(),
-                pid,
-            }),
-            Err(e) => Err(PidFileError::Io {
-                path: path.to_path_buf(),
-                err: e,
-            }),
+            Ok(false) => Err(PidFileError::Running { path: path.to_path_buf(), pid }),
+            Err(e) => Err(PidFileError::Io { path: path.to_path_buf(), err: e }),
         }
     }
 

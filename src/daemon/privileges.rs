@@ -30,26 +30,15 @@ pub struct Dropped {
 pub fn drop_privileges(ids: Option<(u32, u32)>, keep: &[Cap]) -> Result<Dropped, String> {
     let (ruid, euid, suid) = creds::getresuid();
     let (rgid, egid, sgid) = creds::getresgid();
-    let before =
-        creds::capget().map_err(|e| format!("Unable to read capabilities: {}.", strerror(&e)))?;
+    let before = creds::capget().map_err(|e| format!("Unable to read capabilities: {}.", strerror(&e)))?;
     let keep_mask = creds::mask(keep) & before.permitted;
 
     let Some((uid, gid)) = ids else {
         if euid == 0 {
-            return Ok(Dropped {
-                uid: 0,
-                gid: egid,
-                caps: before.permitted,
-                switched: false,
-            });
+            return Ok(Dropped { uid: 0, gid: egid, caps: before.permitted, switched: false });
         }
         trim(keep_mask)?;
-        return Ok(Dropped {
-            uid: euid,
-            gid: egid,
-            caps: keep_mask,
-            switched: false,
-        });
+        return Ok(Dropped { uid: euid, gid: egid, caps: keep_mask, switched: false });
     };
 
     let already = (ruid, euid, suid) == (uid, uid, uid) && (rgid, egid, sgid) == (gid, gid, gid);
@@ -59,68 +48,36 @@ pub fn drop_privileges(ids: Option<(u32, u32)>, keep: &[Cap]) -> Result<Dropped,
             let _ = creds::switch_ids(uid, gid);
         }
         trim(keep_mask)?;
-        return Ok(Dropped {
-            uid,
-            gid,
-            caps: keep_mask,
-            switched: false,
-        });
+        return Ok(Dropped { uid, gid, caps: keep_mask, switched: false });
     }
 
     // Trim the bounding set while CAP_SETPCAP is still there; a container without it keeps
     // its bounding set, which is harmless once the permitted set is reduced.
     if before.has_permitted(creds::CAP_SETPCAP) {
-        creds::drop_bounding_except(keep_mask).map_err(|e| {
-            format!(
-                "Unable to drop capabilities from the bounding set: {}.",
-                strerror(&e)
-            )
-        })?;
+        creds::drop_bounding_except(keep_mask)
+            .map_err(|e| format!("Unable to drop capabilities from the bounding set: {}.", strerror(&e)))?;
     }
-    creds::set_keepcaps(true)
-        .map_err(|e| format!("Unable to keep capabilities: {}.", strerror(&e)))?;
-    creds::switch_ids(uid, gid).map_err(|e| {
-        format!(
-            "Unable to switch to user id {} and group id {}: {}.",
-            uid,
-            gid,
-            strerror(&e)
-        )
-    })?;
+    creds::set_keepcaps(true).map_err(|e| format!("Unable to keep capabilities: {}.", strerror(&e)))?;
+    creds::switch_ids(uid, gid)
+        .map_err(|e| format!("Unable to switch to user id {} and group id {}: {}.", uid, gid, strerror(&e)))?;
     let _ = creds::set_keepcaps(false);
     trim(keep_mask)?;
     if creds::getresuid() != (uid, uid, uid) || creds::getresgid() != (gid, gid, gid) {
-        return Err(format!(
-            "Unable to switch to user id {uid} and group id {gid}: ids did not change."
-        ));
+        return Err(format!("Unable to switch to user id {uid} and group id {gid}: ids did not change."));
     }
-    Ok(Dropped {
-        uid,
-        gid,
-        caps: keep_mask,
-        switched: true,
-    })
+    Ok(Dropped { uid, gid, caps: keep_mask, switched: true })
 }
 
 /// Leaves exactly `keep` in the effective and permitted sets, nothing inheritable or
 /// ambient, and forbids gaining privileges through exec.
 fn trim(keep: u64) -> Result<(), String> {
-    creds::capset(CapSets {
-        effective: keep,
-        permitted: keep,
-        inheritable: 0,
-    })
-    .map_err(|e| format!("Unable to set capabilities: {}.", strerror(&e)))?;
+    creds::capset(CapSets { effective: keep, permitted: keep, inheritable: 0 })
+        .map_err(|e| format!("Unable to set capabilities: {}.", strerror(&e)))?;
     creds::clear_ambient();
-    crate::sys::process::set_no_new_privs()
-        .map_err(|e| format!("Unable to set no_new_privs: {}.", strerror(&e)))?;
-    let now =
-        creds::capget().map_err(|e| format!("Unable to read capabilities: {}.", strerror(&e)))?;
+    crate::sys::process::set_no_new_privs().map_err(|e| format!("Unable to set no_new_privs: {}.", strerror(&e)))?;
+    let now = creds::capget().map_err(|e| format!("Unable to read capabilities: {}.", strerror(&e)))?;
     if now.permitted != keep || now.effective != keep {
-        return Err(format!(
-            "Capabilities not as requested: permitted {:#x}, wanted {:#x}.",
-            now.permitted, keep
-        ));
+        return Err(format!("Capabilities not as requested: permitted {:#x}, wanted {:#x}.", now.permitted, keep));
     }
     Ok(())
 }

@@ -72,10 +72,7 @@ impl Monitor {
     /// The line logged once the monitor runs.
     pub fn ready_line(&self) -> String {
         match self {
-            Monitor::Pcap(p) => format!(
-                "---- Trapping attacks on device '{}' via PCAP. ----",
-                p.device
-            ),
+            Monitor::Pcap(p) => format!("---- Trapping attacks on device '{}' via PCAP. ----", p.device),
             Monitor::Nfq(_) => "---- Trapping attacks via NFQ. ----".to_string(),
         }
     }
@@ -91,23 +88,17 @@ impl Monitor {
     pub fn service(&mut self) -> Result<(), String> {
         match self {
             Monitor::Pcap(p) => {
-                p.drain(256, |pkt| {
-                    crate::log_debug!("pcap: {} bytes captured.", pkt.len())
-                })?;
+                p.drain(256, |pkt| crate::log_debug!("pcap: {} bytes captured.", pkt.len()))?;
             }
             // Until the capture engine decides per packet, every queued packet is accepted at
             // once, so the kernel handles it as if honeytrap were not there.
             Monitor::Nfq(q) => {
-                let packets = q.recv(Some(std::time::Duration::ZERO)).map_err(|e| {
-                    format!(
-                        "Could not read from the NFQ queue: {}.",
-                        crate::sys::strerror(&e)
-                    )
-                })?;
+                let packets = q
+                    .recv(Some(std::time::Duration::ZERO))
+                    .map_err(|e| format!("Could not read from the NFQ queue: {}.", crate::sys::strerror(&e)))?;
                 for p in packets {
                     crate::log_debug!("nfq: packet {} ({} bytes) queued.", p.id, p.payload.len());
-                    q.verdict(p.id, true)
-                        .map_err(|_| "Could not set verdict on packet.".to_string())?;
+                    q.verdict(p.id, true).map_err(|_| "Could not set verdict on packet.".to_string())?;
                 }
             }
         }

@@ -24,9 +24,7 @@
 
 use crate::sys::netlink::{NetlinkSocket, Received, NETLINK_NETFILTER};
 use crate::sys::poll::poll_readable;
-use crate::wire::nfnetlink::{
-    self as nfnl, Config, ConfigCmd, CopyMode, Message, Verdict, NFQA_CFG_F_FAIL_OPEN,
-};
+use crate::wire::nfnetlink::{self as nfnl, Config, ConfigCmd, CopyMode, Message, Verdict, NFQA_CFG_F_FAIL_OPEN};
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -106,14 +104,7 @@ impl Shared {
 
     fn verdict(&self, packet_id: u32, verdict: Verdict) -> io::Result<()> {
         let mut msg = Vec::with_capacity(32);
-        nfnl::emit_verdict(
-            &mut msg,
-            self.next_seq(),
-            false,
-            self.queue,
-            packet_id,
-            verdict,
-        );
+        nfnl::emit_verdict(&mut msg, self.next_seq(), false, self.queue, packet_id, verdict);
         self.sock.send(&msg)
     }
 }
@@ -171,11 +162,7 @@ impl NfqQueue {
         let _ = sock.set_recv_buffer(SOCKET_BUFFER_LEN);
         let _ = sock.set_no_enobufs(true);
         let mut q = NfqQueue {
-            shared: Arc::new(Shared {
-                sock,
-                queue: queue_num,
-                seq: AtomicU32::new(1),
-            }),
+            shared: Arc::new(Shared { sock, queue: queue_num, seq: AtomicU32::new(1) }),
             buf: vec![0; RECV_BUFFER_LEN],
             pending: VecDeque::new(),
             stats: NfqStats::default(),
@@ -190,17 +177,11 @@ impl NfqQueue {
             }
         }
 
-        let bind = Config {
-            cmd: Some(ConfigCmd::Bind),
-            params: Some((CopyMode::Packet, COPY_RANGE)),
-            ..Config::default()
-        };
+        let bind =
+            Config { cmd: Some(ConfigCmd::Bind), params: Some((CopyMode::Packet, COPY_RANGE)), ..Config::default() };
         q.configure(&bind)?.map_err(io::Error::from_raw_os_error)?;
 
-        let fail_open = Config {
-            flags: Some((NFQA_CFG_F_FAIL_OPEN, NFQA_CFG_F_FAIL_OPEN)),
-            ..Config::default()
-        };
+        let fail_open = Config { flags: Some((NFQA_CFG_F_FAIL_OPEN, NFQA_CFG_F_FAIL_OPEN)), ..Config::default() };
         match q.configure(&fail_open)? {
             Ok(()) => q.fail_open = true,
             // Kernels before 3.6 know no flags; the queue works without.
@@ -232,9 +213,7 @@ impl NfqQueue {
 
     /// A handle that gives verdicts from another thread.
     pub fn verdict_sender(&self) -> VerdictSender {
-        VerdictSender {
-            shared: Arc::clone(&self.shared),
-        }
+        VerdictSender { shared: Arc::clone(&self.shared) }
     }
 
     /// Lets the packet continue (`accept`) or drops it.
@@ -245,12 +224,8 @@ impl NfqQueue {
     /// Sets how many packets the kernel holds before it drops (or, with fail-open,
     /// accepts) new ones; the kernel default is 1024.
     pub fn set_queue_maxlen(&mut self, maxlen: u32) -> io::Result<()> {
-        let config = Config {
-            queue_maxlen: Some(maxlen),
-            ..Config::default()
-        };
-        self.configure(&config)?
-            .map_err(io::Error::from_raw_os_error)
+        let config = Config { queue_maxlen: Some(maxlen), ..Config::default() };
+        self.configure(&config)?.map_err(io::Error::from_raw_os_error)
     }
 
     /// Waits up to `timeout` (`None`: forever) for held packets and returns them, oldest
@@ -290,10 +265,7 @@ impl NfqQueue {
                 return Ok(answer);
             }
         }
-        Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "no answer from the kernel to an NFQUEUE configuration request",
-        ))
+        Err(io::Error::new(io::ErrorKind::TimedOut, "no answer from the kernel to an NFQUEUE configuration request"))
     }
 
     /// Reads one datagram without blocking. Packets go to `pending`; the answer to
@@ -328,10 +300,7 @@ impl AsRawFd for NfqQueue {
 }
 
 fn cmd(cmd: ConfigCmd) -> Config {
-    Config {
-        cmd: Some(cmd),
-        ..Config::default()
-    }
+    Config { cmd: Some(cmd), ..Config::default() }
 }
 
 /// Sorts the messages of one datagram: packets into `pending`, counters into `stats`, and
@@ -381,11 +350,7 @@ mod tests {
     use crate::wire::nfnetlink::QueuedPacket;
 
     fn kernel(len: usize) -> Received {
-        Received {
-            len,
-            truncated: false,
-            sender: 0,
-        }
+        Received { len, truncated: false, sender: 0 }
     }
 
     fn packet(id: u32, payload: &[u8]) -> Vec<u8> {
@@ -393,14 +358,7 @@ mod tests {
         nfnl::emit_packet(
             &mut out,
             0,
-            &QueuedPacket {
-                queue: 0,
-                family: 2,
-                packet_id: id,
-                hw_protocol: 0x0800,
-                hook: 1,
-                payload,
-            },
+            &QueuedPacket { queue: 0, family: 2, packet_id: id, hw_protocol: 0x0800, hook: 1, payload },
         );
         out
     }
@@ -443,19 +401,13 @@ mod tests {
         let data = packet(1, b"x");
         let mut pending = VecDeque::new();
         let mut stats = NfqStats::default();
-        let foreign = Received {
-            sender: 4242,
-            ..kernel(data.len())
-        };
+        let foreign = Received { sender: 4242, ..kernel(data.len()) };
         assert_eq!(absorb(&data, foreign, None, &mut pending, &mut stats), None);
         assert!(pending.is_empty());
         assert_eq!(stats.foreign, 1);
 
         let cut = &data[..data.len() - 4];
-        let truncated = Received {
-            truncated: true,
-            ..kernel(cut.len())
-        };
+        let truncated = Received { truncated: true, ..kernel(cut.len()) };
         assert_eq!(absorb(cut, truncated, None, &mut pending, &mut stats), None);
         assert!(pending.is_empty());
         assert_eq!(stats.truncated, 1);

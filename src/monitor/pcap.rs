@@ -6,8 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs};
 
 /// The original's capture filter, before the address and user clauses.
-pub const BASE_FILTER: &str =
-    "((tcp[13] & 0x04 != 0 and tcp[4:4] == 0) or (icmp[0] == 3 and icmp[1] == 3))";
+pub const BASE_FILTER: &str = "((tcp[13] & 0x04 != 0 and tcp[4:4] == 0) or (icmp[0] == 3 and icmp[1] == 3))";
 
 /// Snap length and read timeout of the original.
 pub const SNAPLEN: i32 = 8192;
@@ -66,10 +65,7 @@ pub fn device_addresses(dev: &str) -> Result<Vec<Ipv4Addr>, String> {
     if dev == "any" {
         return Ok(devs.iter().flat_map(v4).collect());
     }
-    devs.iter()
-        .find(|d| d.name == dev)
-        .map(v4)
-        .ok_or_else(|| format!("No such interface: {dev}."))
+    devs.iter().find(|d| d.name == dev).map(v4).ok_or_else(|| format!("No such interface: {dev}."))
 }
 
 /// An open capture.
@@ -83,26 +79,11 @@ impl PcapMonitor {
     /// Opens `device` with the filter. Errors carry the original's message texts.
     pub fn open(device: &str, filter: &str, promisc: bool) -> Result<PcapMonitor, String> {
         let cap = pcap::Capture::from_device(device)
-            .and_then(|c| {
-                c.promisc(promisc)
-                    .snaplen(SNAPLEN)
-                    .timeout(READ_TIMEOUT_MS)
-                    .immediate_mode(true)
-                    .open()
-            })
-            .map_err(|e| {
-                format!("Could not open {device} for sniffing: {e}. Do you have root privileges?")
-            })?;
-        let mut cap = cap
-            .setnonblock()
-            .map_err(|e| format!("Could not set {device} non-blocking: {e}."))?;
-        cap.filter(filter, true)
-            .map_err(|e| format!("Unable to set packet filter '{filter}': {e}."))?;
-        Ok(PcapMonitor {
-            device: device.to_string(),
-            filter: filter.to_string(),
-            cap,
-        })
+            .and_then(|c| c.promisc(promisc).snaplen(SNAPLEN).timeout(READ_TIMEOUT_MS).immediate_mode(true).open())
+            .map_err(|e| format!("Could not open {device} for sniffing: {e}. Do you have root privileges?"))?;
+        let mut cap = cap.setnonblock().map_err(|e| format!("Could not set {device} non-blocking: {e}."))?;
+        cap.filter(filter, true).map_err(|e| format!("Unable to set packet filter '{filter}': {e}."))?;
+        Ok(PcapMonitor { device: device.to_string(), filter: filter.to_string(), cap })
     }
 
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
@@ -138,11 +119,7 @@ mod tests {
             "((tcp[13] & 0x04 != 0 and tcp[4:4] == 0) or (icmp[0] == 3 and icmp[1] == 3)) and (src host (127.0.0.1))"
         );
         assert_eq!(
-            build_filter(
-                None,
-                &[Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(192, 168, 1, 2)],
-                Some("not port 22")
-            ),
+            build_filter(None, &[Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(192, 168, 1, 2)], Some("not port 22")),
             format!("{BASE_FILTER} and (src host (10.0.0.1 or 192.168.1.2)) and (not port 22)")
         );
         assert_eq!(
@@ -160,11 +137,7 @@ mod tests {
 
     #[test]
     fn loopback_has_an_address() {
-        assert!(device_addresses("lo")
-            .unwrap()
-            .contains(&Ipv4Addr::LOCALHOST));
-        assert!(device_addresses("no-such-if0")
-            .unwrap_err()
-            .contains("No such interface: no-such-if0."));
+        assert!(device_addresses("lo").unwrap().contains(&Ipv4Addr::LOCALHOST));
+        assert!(device_addresses("no-such-if0").unwrap_err().contains("No such interface: no-such-if0."));
     }
 }

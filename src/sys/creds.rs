@@ -50,19 +50,10 @@ pub fn mask(caps: &[Cap]) -> u64 {
 
 /// `capget` for the calling thread.
 pub fn capget() -> io::Result<CapSets> {
-    let mut hdr = CapHeader {
-        version: LINUX_CAPABILITY_VERSION_3,
-        pid: 0,
-    };
+    let mut hdr = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
     let mut data = [CapData::default(); 2];
     // SAFETY: header and a two-element data array, as version 3 requires.
-    cvt(unsafe {
-        libc::syscall(
-            libc::SYS_capget,
-            &mut hdr as *mut CapHeader,
-            data.as_mut_ptr(),
-        )
-    })?;
+    cvt(unsafe { libc::syscall(libc::SYS_capget, &mut hdr as *mut CapHeader, data.as_mut_ptr()) })?;
     let join = |lo: u32, hi: u32| (lo as u64) | ((hi as u64) << 32);
     Ok(CapSets {
         effective: join(data[0].effective, data[1].effective),
@@ -73,37 +64,22 @@ pub fn capget() -> io::Result<CapSets> {
 
 /// `capset` for the calling thread.
 pub fn capset(sets: CapSets) -> io::Result<()> {
-    let mut hdr = CapHeader {
-        version: LINUX_CAPABILITY_VERSION_3,
-        pid: 0,
-    };
+    let mut hdr = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
     let split = |m: u64| (m as u32, (m >> 32) as u32);
     let (e0, e1) = split(sets.effective);
     let (p0, p1) = split(sets.permitted);
     let (i0, i1) = split(sets.inheritable);
     let data = [
-        CapData {
-            effective: e0,
-            permitted: p0,
-            inheritable: i0,
-        },
-        CapData {
-            effective: e1,
-            permitted: p1,
-            inheritable: i1,
-        },
+        CapData { effective: e0, permitted: p0, inheritable: i0 },
+        CapData { effective: e1, permitted: p1, inheritable: i1 },
     ];
     // SAFETY: header and a two-element data array, as version 3 requires.
-    cvt(unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) })
-        .map(drop)
+    cvt(unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) }).map(drop)
 }
 
 /// Highest capability number the kernel knows (from /proc, else 40).
 pub fn last_cap() -> Cap {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40)
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40)
 }
 
 /// Removes every capability not in `keep` from the bounding set (needs CAP_SETPCAP).
@@ -128,15 +104,7 @@ pub fn drop_bounding_except(keep: u64) -> io::Result<()> {
 /// Clears the ambient capability set (no-op on kernels without ambient capabilities).
 pub fn clear_ambient() {
     // SAFETY: prctl with integer arguments only; failure (EINVAL on old kernels) is harmless.
-    unsafe {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    };
+    unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0) };
 }
 
 /// `PR_SET_KEEPCAPS`: keep permitted capabilities across the switch away from uid 0.

@@ -47,40 +47,19 @@ impl NetlinkSocket {
     /// port id 0, so the kernel picks a unique one.
     pub fn open(protocol: i32) -> io::Result<NetlinkSocket> {
         // SAFETY: plain system call with constant arguments; no pointers.
-        let raw = cvt(unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                protocol,
-            )
-        })?;
+        let raw = cvt(unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, protocol) })?;
         // SAFETY: `raw` is a freshly created descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
 
         let addr = sockaddr_nl(0);
         // SAFETY: `addr` is a valid sockaddr_nl and the length passed is its size.
-        cvt(unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&addr as *const libc::sockaddr_nl).cast(),
-                SOCKADDR_NL_LEN,
-            )
-        })?;
+        cvt(unsafe { libc::bind(fd.as_raw_fd(), (&addr as *const libc::sockaddr_nl).cast(), SOCKADDR_NL_LEN) })?;
 
         let mut bound = sockaddr_nl(0);
         let mut len = SOCKADDR_NL_LEN;
         // SAFETY: `bound` is writable for `len` bytes and `len` is a valid in/out pointer.
-        cvt(unsafe {
-            libc::getsockname(
-                fd.as_raw_fd(),
-                (&mut bound as *mut libc::sockaddr_nl).cast(),
-                &mut len,
-            )
-        })?;
-        Ok(NetlinkSocket {
-            fd,
-            portid: bound.nl_pid,
-        })
+        cvt(unsafe { libc::getsockname(fd.as_raw_fd(), (&mut bound as *mut libc::sockaddr_nl).cast(), &mut len) })?;
+        Ok(NetlinkSocket { fd, portid: bound.nl_pid })
     }
 
     /// The port id the kernel assigned at bind time.
@@ -106,15 +85,7 @@ impl NetlinkSocket {
         let mut value: i32 = 0;
         let mut len = mem::size_of::<i32>() as libc::socklen_t;
         // SAFETY: `value` is writable for `len` bytes and `len` is a valid in/out pointer.
-        cvt(unsafe {
-            libc::getsockopt(
-                self.fd.as_raw_fd(),
-                level,
-                name,
-                (&mut value as *mut i32).cast(),
-                &mut len,
-            )
-        })?;
+        cvt(unsafe { libc::getsockopt(self.fd.as_raw_fd(), level, name, (&mut value as *mut i32).cast(), &mut len) })?;
         Ok(value)
     }
 
@@ -124,10 +95,7 @@ impl NetlinkSocket {
     /// bookkeeping).
     pub fn set_recv_buffer(&self, bytes: usize) -> io::Result<usize> {
         let value = i32::try_from(bytes).unwrap_or(i32::MAX);
-        if self
-            .setsockopt_int(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, value)
-            .is_err()
-        {
+        if self.setsockopt_int(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, value).is_err() {
             self.setsockopt_int(libc::SOL_SOCKET, libc::SO_RCVBUF, value)?;
         }
         let now = self.getsockopt_int(libc::SOL_SOCKET, libc::SO_RCVBUF)?;
@@ -194,11 +162,7 @@ impl NetlinkSocket {
             match cvt(ret) {
                 Ok(n) => {
                     let full = usize::try_from(n).unwrap_or(0);
-                    return Ok(Received {
-                        len: full.min(buf.len()),
-                        truncated: full > buf.len(),
-                        sender: from.nl_pid,
-                    });
+                    return Ok(Received { len: full.min(buf.len()), truncated: full > buf.len(), sender: from.nl_pid });
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),

@@ -12,14 +12,8 @@ use std::time::{Duration, Instant};
 /// (a read will then not block). All `false` means the timeout passed. Retries on `EINTR`
 /// with the time that is left.
 pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> io::Result<Vec<bool>> {
-    let mut pollfds: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|fd| libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
+    let mut pollfds: Vec<libc::pollfd> =
+        fds.iter().map(|fd| libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     loop {
         let ms: i32 = match (timeout, deadline) {

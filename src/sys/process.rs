@@ -16,11 +16,7 @@ pub enum Fork {
 pub fn fork() -> io::Result<Fork> {
     // SAFETY: the callers fork before any thread is spawned, so the child is a complete copy.
     let pid = cvt(unsafe { libc::fork() })?;
-    Ok(if pid == 0 {
-        Fork::Child
-    } else {
-        Fork::Parent(pid)
-    })
+    Ok(if pid == 0 { Fork::Child } else { Fork::Parent(pid) })
 }
 
 /// `setsid()`: new session, no controlling terminal.
@@ -52,10 +48,7 @@ pub fn process_exists(pid: i32) -> bool {
 
 /// Points descriptors 0, 1 and 2 at /dev/null.
 pub fn stdio_to_devnull() -> io::Result<()> {
-    let null = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")?;
+    let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null")?;
     for fd in 0..=2 {
         // SAFETY: both descriptors are valid; dup2 atomically replaces `fd`.
         cvt(unsafe { libc::dup2(null.as_raw_fd(), fd) })?;

@@ -28,14 +28,7 @@ fn convert(secs: i64, utc: bool) -> Tm {
         }
     };
     if !ok {
-        return Tm {
-            year: 1970,
-            month: 1,
-            day: 1,
-            hour: 0,
-            min: 0,
-            sec: 0,
-        };
+        return Tm { year: 1970, month: 1, day: 1, hour: 0, min: 0, sec: 0 };
     }
     Tm {
         year: tm.tm_year + 1900,
@@ -49,9 +42,7 @@ fn convert(secs: i64, utc: bool) -> Tm {
 
 /// Seconds since the epoch, now.
 pub fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Local time of `secs` (uses the TZ environment / /etc/localtime like the C original).
@@ -76,28 +67,8 @@ mod tests {
 
     #[test]
     fn utc_epoch_and_known_date() {
-        assert_eq!(
-            utc(0),
-            Tm {
-                year: 1970,
-                month: 1,
-                day: 1,
-                hour: 0,
-                min: 0,
-                sec: 0
-            }
-        );
+        assert_eq!(utc(0), Tm { year: 1970, month: 1, day: 1, hour: 0, min: 0, sec: 0 });
         // 2026-11-25 17:12:38 UTC
-        assert_eq!(
-            utc(1_795_626_758),
-            Tm {
-                year: 2026,
-                month: 11,
-                day: 25,
-                hour: 17,
-                min: 12,
-                sec: 38
-            }
-        );
+        assert_eq!(utc(1_795_626_758), Tm { year: 2026, month: 11, day: 25, hour: 17, min: 12, sec: 38 });
     }
 }

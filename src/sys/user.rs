@@ -21,15 +21,7 @@ pub fn user_by_name(name: &str) -> io::Result<Option<Passwd>> {
         let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::passwd = std::ptr::null_mut();
         // SAFETY: every pointer is valid for the call; `buf` is writable for its length.
-        let rc = unsafe {
-            libc::getpwnam_r(
-                cname.as_ptr(),
-                &mut pwd,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut result,
-            )
-        };
+        let rc = unsafe { libc::getpwnam_r(cname.as_ptr(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 4, 0);
             continue;
@@ -41,14 +33,8 @@ pub fn user_by_name(name: &str) -> io::Result<Option<Passwd>> {
             return Ok(None);
         }
         // SAFETY: on success pw_name points to a NUL-terminated string inside `buf`.
-        let pname = unsafe { CStr::from_ptr(pwd.pw_name) }
-            .to_string_lossy()
-            .into_owned();
-        return Ok(Some(Passwd {
-            name: pname,
-            uid: pwd.pw_uid,
-            gid: pwd.pw_gid,
-        }));
+        let pname = unsafe { CStr::from_ptr(pwd.pw_name) }.to_string_lossy().into_owned();
+        return Ok(Some(Passwd { name: pname, uid: pwd.pw_uid, gid: pwd.pw_gid }));
     }
 }
 
@@ -61,15 +47,7 @@ pub fn group_by_name(name: &str) -> io::Result<Option<u32>> {
         let mut grp: libc::group = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::group = std::ptr::null_mut();
         // SAFETY: every pointer is valid for the call; `buf` is writable for its length.
-        let rc = unsafe {
-            libc::getgrnam_r(
-                cname.as_ptr(),
-                &mut grp,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut result,
-            )
-        };
+        let rc = unsafe { libc::getgrnam_r(cname.as_ptr(), &mut grp, buf.as_mut_ptr(), buf.len(), &mut result) };
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 4, 0);
             continue;
@@ -96,11 +74,7 @@ pub fn user_name(uid: u32) -> Option<String> {
         return None;
     }
     // SAFETY: on success pw_name points to a NUL-terminated string inside `buf`.
-    Some(
-        unsafe { CStr::from_ptr(pwd.pw_name) }
-            .to_string_lossy()
-            .into_owned(),
-    )
+    Some(unsafe { CStr::from_ptr(pwd.pw_name) }.to_string_lossy().into_owned())
 }
 
 #[cfg(test)]

@@ -299,22 +299,11 @@ impl<'a> NlMsg<'a> {
     /// The `nfgenmsg` header and the attributes that follow it.
     pub fn nfgen(&self) -> Result<(NfGenMsg, Attrs<'a>), Error> {
         let payload = self.payload();
-        let family = *payload
-            .get(field::NFGEN_FAMILY)
-            .ok_or(Error::ShortPayload)?;
-        let version = *payload
-            .get(field::NFGEN_VERSION)
-            .ok_or(Error::ShortPayload)?;
+        let family = *payload.get(field::NFGEN_FAMILY).ok_or(Error::ShortPayload)?;
+        let version = *payload.get(field::NFGEN_VERSION).ok_or(Error::ShortPayload)?;
         let res_id = be_u16(payload, field::NFGEN_RES_ID).ok_or(Error::ShortPayload)?;
         let attrs = Attrs::new(payload.get(NFGENMSG_LEN..).unwrap_or(&[]));
-        Ok((
-            NfGenMsg {
-                family,
-                version,
-                res_id,
-            },
-            attrs,
-        ))
+        Ok((NfGenMsg { family, version, res_id }, attrs))
     }
 
     /// Classifies the message: queued packet, ACK, error, end of dump or something else.
@@ -333,9 +322,7 @@ impl<'a> NlMsg<'a> {
             }
             NLMSG_DONE => Ok(Message::Done),
             NLMSG_OVERRUN => Ok(Message::Overrun),
-            t if t == nfq_msg_type(NFQNL_MSG_PACKET) => {
-                QueuedPacket::parse(self).map(Message::Packet)
-            }
+            t if t == nfq_msg_type(NFQNL_MSG_PACKET) => QueuedPacket::parse(self).map(Message::Packet),
             t => Ok(Message::Other { msg_type: t }),
         }
     }
@@ -351,10 +338,7 @@ pub struct Messages<'a> {
 
 /// The netlink messages in `buf` (what one `recv` returned).
 pub fn messages(buf: &[u8]) -> Messages<'_> {
-    Messages {
-        rest: buf,
-        failed: false,
-    }
+    Messages { rest: buf, failed: false }
 }
 
 impl<'a> Iterator for Messages<'a> {
@@ -427,10 +411,7 @@ pub struct Attrs<'a> {
 impl<'a> Attrs<'a> {
     /// The attributes in `buf`, which starts at an attribute header.
     pub fn new(buf: &'a [u8]) -> Self {
-        Attrs {
-            rest: buf,
-            failed: false,
-        }
+        Attrs { rest: buf, failed: false }
     }
 }
 
@@ -449,11 +430,7 @@ impl<'a> Iterator for Attrs<'a> {
             }
             let data = self.rest.get(NLA_HDRLEN..len).ok_or(Error::BadAttribute)?;
             let step = align4(len).unwrap_or(usize::MAX).min(self.rest.len());
-            let attr = Attr {
-                kind: raw_type & NLA_TYPE_MASK,
-                flags: raw_type & !NLA_TYPE_MASK,
-                data,
-            };
+            let attr = Attr { kind: raw_type & NLA_TYPE_MASK, flags: raw_type & !NLA_TYPE_MASK, data };
             Ok((attr, step))
         })();
         match parsed {
@@ -519,14 +496,7 @@ impl<'a> QueuedPacket<'a> {
             }
         }
         let (packet_id, hw_protocol, hook) = header.ok_or(Error::MissingPacketHeader)?;
-        Ok(QueuedPacket {
-            queue: gen.res_id,
-            family: gen.family,
-            packet_id,
-            hw_protocol,
-            hook,
-            payload,
-        })
+        Ok(QueuedPacket { queue: gen.res_id, family: gen.family, packet_id, hw_protocol, hook, payload })
     }
 }
 
@@ -686,14 +656,7 @@ fn request_flags(ack: bool) -> u16 {
 /// Appends an `NFQNL_MSG_CONFIG` message for `queue` carrying every attribute set in
 /// `config`. With `ack` the kernel answers with an ACK or an error for `seq`.
 pub fn emit_config(out: &mut Vec<u8>, seq: u32, ack: bool, queue: u16, config: &Config) {
-    let mut b = Builder::new(
-        out,
-        NFQNL_MSG_CONFIG,
-        request_flags(ack),
-        seq,
-        AF_UNSPEC,
-        queue,
-    );
+    let mut b = Builder::new(out, NFQNL_MSG_CONFIG, request_flags(ack), seq, AF_UNSPEC, queue);
     if let Some(cmd) = config.cmd {
         let mut d = [0u8; field::CMD_LEN];
         d[field::CMD_COMMAND] = cmd.code();
@@ -718,65 +681,32 @@ pub fn emit_config(out: &mut Vec<u8>, seq: u32, ack: bool, queue: u16, config: &
 
 /// Appends a configuration command (bind, unbind, pf_bind, pf_unbind) for `queue`.
 pub fn emit_config_cmd(out: &mut Vec<u8>, seq: u32, ack: bool, queue: u16, cmd: ConfigCmd) {
-    let config = Config {
-        cmd: Some(cmd),
-        ..Config::default()
-    };
+    let config = Config { cmd: Some(cmd), ..Config::default() };
     emit_config(out, seq, ack, queue, &config);
 }
 
 /// Appends a copy-mode setting for `queue`; `range` is the number of packet bytes copied.
-pub fn emit_config_params(
-    out: &mut Vec<u8>,
-    seq: u32,
-    ack: bool,
-    queue: u16,
-    mode: CopyMode,
-    range: u32,
-) {
-    let config = Config {
-        params: Some((mode, range)),
-        ..Config::default()
-    };
+pub fn emit_config_params(out: &mut Vec<u8>, seq: u32, ack: bool, queue: u16, mode: CopyMode, range: u32) {
+    let config = Config { params: Some((mode, range)), ..Config::default() };
     emit_config(out, seq, ack, queue, &config);
 }
 
 /// Appends a queue length setting for `queue`.
 pub fn emit_queue_maxlen(out: &mut Vec<u8>, seq: u32, ack: bool, queue: u16, maxlen: u32) {
-    let config = Config {
-        queue_maxlen: Some(maxlen),
-        ..Config::default()
-    };
+    let config = Config { queue_maxlen: Some(maxlen), ..Config::default() };
     emit_config(out, seq, ack, queue, &config);
 }
 
 /// Appends a message that turns the fail-open flag of `queue` on or off (only that flag).
 pub fn emit_fail_open(out: &mut Vec<u8>, seq: u32, ack: bool, queue: u16, on: bool) {
     let value = if on { NFQA_CFG_F_FAIL_OPEN } else { 0 };
-    let config = Config {
-        flags: Some((NFQA_CFG_F_FAIL_OPEN, value)),
-        ..Config::default()
-    };
+    let config = Config { flags: Some((NFQA_CFG_F_FAIL_OPEN, value)), ..Config::default() };
     emit_config(out, seq, ack, queue, &config);
 }
 
 /// Appends an `NFQNL_MSG_VERDICT` message for packet `packet_id` of `queue`.
-pub fn emit_verdict(
-    out: &mut Vec<u8>,
-    seq: u32,
-    ack: bool,
-    queue: u16,
-    packet_id: u32,
-    verdict: Verdict,
-) {
-    let mut b = Builder::new(
-        out,
-        NFQNL_MSG_VERDICT,
-        request_flags(ack),
-        seq,
-        AF_UNSPEC,
-        queue,
-    );
+pub fn emit_verdict(out: &mut Vec<u8>, seq: u32, ack: bool, queue: u16, packet_id: u32, verdict: Verdict) {
+    let mut b = Builder::new(out, NFQNL_MSG_VERDICT, request_flags(ack), seq, AF_UNSPEC, queue);
     let mut d = [0u8; field::VERDICT_HDR_LEN];
     d[field::VERDICT_VERDICT].copy_from_slice(&verdict.code().to_be_bytes());
     d[field::VERDICT_ID].copy_from_slice(&packet_id.to_be_bytes());
@@ -827,11 +757,7 @@ pub fn parse_verdict(msg: &NlMsg<'_>) -> Result<VerdictMsg, Error> {
         }
     }
     let (verdict, packet_id) = found.ok_or(Error::ShortAttribute(NFQA_VERDICT_HDR))?;
-    Ok(VerdictMsg {
-        queue: gen.res_id,
-        packet_id,
-        verdict,
-    })
+    Ok(VerdictMsg { queue: gen.res_id, packet_id, verdict })
 }
 
 /// Parses a configuration message into its queue number and [`Config`]; the counterpart of
@@ -973,14 +899,7 @@ mod tests {
             (3, 2, 0, 0, &payload[..0]),
             (1, 2, 42, 1, &payload[..3]),
         ] {
-            let p = QueuedPacket {
-                queue,
-                family,
-                packet_id: id,
-                hw_protocol: 0x86dd,
-                hook,
-                payload,
-            };
+            let p = QueuedPacket { queue, family, packet_id: id, hw_protocol: 0x86dd, hook, payload };
             let mut out = Vec::new();
             emit_packet(&mut out, 9, &p);
             assert_eq!(out.len() % 4, 0);
@@ -991,14 +910,7 @@ mod tests {
     #[test]
     fn packet_payload_is_cut_to_max_copy_range() {
         let big = vec![0xaa; 70_000];
-        let p = QueuedPacket {
-            queue: 0,
-            family: 2,
-            packet_id: 5,
-            hw_protocol: 0x0800,
-            hook: 1,
-            payload: &big,
-        };
+        let p = QueuedPacket { queue: 0, family: 2, packet_id: 5, hw_protocol: 0x0800, hook: 1, payload: &big };
         let mut out = Vec::new();
         emit_packet(&mut out, 0, &p);
         let Ok(Message::Packet(q)) = only(&out) else {
@@ -1055,14 +967,7 @@ mod tests {
             let msg = messages(&out).next().unwrap().unwrap();
             assert_eq!(msg.flags(), NLM_F_REQUEST | NLM_F_ACK);
             assert_eq!(msg.seq(), 3);
-            assert_eq!(
-                parse_verdict(&msg),
-                Ok(VerdictMsg {
-                    queue,
-                    packet_id: id,
-                    verdict: verdict.code()
-                })
-            );
+            assert_eq!(parse_verdict(&msg), Ok(VerdictMsg { queue, packet_id: id, verdict: verdict.code() }));
             assert_eq!(msg.parse(), Ok(Message::Other { msg_type: 0x0301 }));
         }
     }
@@ -1078,15 +983,8 @@ mod tests {
         let configs = [
             all,
             Config::default(),
-            Config {
-                cmd: Some(ConfigCmd::PfUnbind(10)),
-                ..Config::default()
-            },
-            Config {
-                cmd: Some(ConfigCmd::Unbind),
-                params: Some((CopyMode::Meta, 0)),
-                ..Config::default()
-            },
+            Config { cmd: Some(ConfigCmd::PfUnbind(10)), ..Config::default() },
+            Config { cmd: Some(ConfigCmd::Unbind), params: Some((CopyMode::Meta, 0)), ..Config::default() },
         ];
         for (i, config) in configs.iter().enumerate() {
             let mut out = Vec::new();
@@ -1097,26 +995,12 @@ mod tests {
         let mut out = Vec::new();
         emit_fail_open(&mut out, 0, true, 9, true);
         emit_queue_maxlen(&mut out, 1, true, 9, 100);
-        let parsed: Vec<_> = messages(&out)
-            .map(|m| parse_config(&m.unwrap()).unwrap())
-            .collect();
+        let parsed: Vec<_> = messages(&out).map(|m| parse_config(&m.unwrap()).unwrap()).collect();
         assert_eq!(
             parsed,
             [
-                (
-                    9,
-                    Config {
-                        flags: Some((NFQA_CFG_F_FAIL_OPEN, NFQA_CFG_F_FAIL_OPEN)),
-                        ..Config::default()
-                    }
-                ),
-                (
-                    9,
-                    Config {
-                        queue_maxlen: Some(100),
-                        ..Config::default()
-                    }
-                ),
+                (9, Config { flags: Some((NFQA_CFG_F_FAIL_OPEN, NFQA_CFG_F_FAIL_OPEN)), ..Config::default() }),
+                (9, Config { queue_maxlen: Some(100), ..Config::default() }),
             ]
         );
     }
@@ -1124,16 +1008,8 @@ mod tests {
     #[test]
     fn ack_error_done_and_others() {
         // struct nlmsgerr: error code, then the header of the request it answers.
-        let ack = cat(&[
-            &nlhdr(36, NLMSG_ERROR, 0, 11, 0),
-            &0i32.to_ne_bytes(),
-            &nlhdr(28, 0x0302, 5, 11, 0),
-        ]);
-        let err = cat(&[
-            &nlhdr(36, NLMSG_ERROR, 0, 12, 0),
-            &(-1i32).to_ne_bytes(),
-            &nlhdr(28, 0x0302, 5, 12, 0),
-        ]);
+        let ack = cat(&[&nlhdr(36, NLMSG_ERROR, 0, 11, 0), &0i32.to_ne_bytes(), &nlhdr(28, 0x0302, 5, 11, 0)]);
+        let err = cat(&[&nlhdr(36, NLMSG_ERROR, 0, 12, 0), &(-1i32).to_ne_bytes(), &nlhdr(28, 0x0302, 5, 12, 0)]);
         let weird = cat(&[&nlhdr(20, NLMSG_ERROR, 0, 13, 0), &i32::MIN.to_ne_bytes()]);
         let done = nlhdr(20, NLMSG_DONE, NLM_F_MULTI, 0, 0);
         let noop = nlhdr(16, NLMSG_NOOP, 0, 0, 0);
@@ -1145,14 +1021,9 @@ mod tests {
             [
                 Ok(Message::Ack { seq: 11 }),
                 Ok(Message::Error { seq: 12, errno: 1 }),
-                Ok(Message::Error {
-                    seq: 13,
-                    errno: i32::MAX
-                }),
+                Ok(Message::Error { seq: 13, errno: i32::MAX }),
                 Ok(Message::Done),
-                Ok(Message::Other {
-                    msg_type: NLMSG_NOOP
-                }),
+                Ok(Message::Other { msg_type: NLMSG_NOOP }),
                 Ok(Message::Overrun),
             ]
         );
@@ -1165,14 +1036,7 @@ mod tests {
         emit_packet(
             &mut second,
             0,
-            &QueuedPacket {
-                queue: 7,
-                family: 2,
-                packet_id: 2,
-                hw_protocol: 0x0800,
-                hook: 1,
-                payload: b"xyz",
-            },
+            &QueuedPacket { queue: 7, family: 2, packet_id: 2, hw_protocol: 0x0800, hook: 1, payload: b"xyz" },
         );
         buf.extend_from_slice(&second);
         let ids: Vec<u32> = messages(&buf)
@@ -1190,14 +1054,7 @@ mod tests {
         emit_packet(
             &mut buf,
             0,
-            &QueuedPacket {
-                queue: 0,
-                family: 2,
-                packet_id: 1,
-                hw_protocol: 0x0800,
-                hook: 1,
-                payload: b"a",
-            },
+            &QueuedPacket { queue: 0, family: 2, packet_id: 1, hw_protocol: 0x0800, hook: 1, payload: b"a" },
         );
         // Fix nlmsg_len to the unpadded size and drop the padding.
         let len = buf.len() - 3;
@@ -1292,11 +1149,7 @@ mod tests {
 
     #[test]
     fn attribute_flag_bits_are_masked() {
-        let body = cat(&[
-            &[2, 0, 0, 0],
-            &nla(11, NFQA_PACKET_HDR | NLA_F_NET_BYTEORDER),
-            &[0, 0, 0, 9, 8, 0, 1, 0],
-        ]);
+        let body = cat(&[&[2, 0, 0, 0], &nla(11, NFQA_PACKET_HDR | NLA_F_NET_BYTEORDER), &[0, 0, 0, 9, 8, 0, 1, 0]]);
         let buf = cat(&[&nlhdr(16 + body.len() as u32, PACKET_TYPE, 0, 0, 0), &body]);
         let Ok(Message::Packet(p)) = only(&buf) else {
             panic!("not a packet");
@@ -1311,10 +1164,7 @@ mod tests {
         let buf = packet_bytes();
         let msg = NlMsg::new_checked(&buf).unwrap();
         assert_eq!(parse_verdict(&msg), Err(Error::WrongType(0x0300)));
-        assert_eq!(
-            parse_config(&msg).map(|_| ()),
-            Err(Error::WrongType(0x0300))
-        );
+        assert_eq!(parse_config(&msg).map(|_| ()), Err(Error::WrongType(0x0300)));
         let noop = nlhdr(16, NLMSG_NOOP, 0, 0, 0);
         let msg = NlMsg::new_checked(&noop).unwrap();
         assert_eq!(QueuedPacket::parse(&msg), Err(Error::WrongType(NLMSG_NOOP)));
@@ -1346,10 +1196,7 @@ mod tests {
                 // Whatever parses as a packet must survive emit → parse unchanged.
                 let mut out = Vec::new();
                 emit_packet(&mut out, msg.seq(), &p);
-                let again = messages(&out)
-                    .next()
-                    .and_then(Result::ok)
-                    .map(|m| m.parse());
+                let again = messages(&out).next().and_then(Result::ok).map(|m| m.parse());
                 assert_eq!(again, Some(Ok(Message::Packet(p))));
             }
             let _ = parse_verdict(&msg);
@@ -1418,17 +1265,13 @@ mod tests {
             parsed += exercise(&buf);
         }
         // The mutated valid messages must mostly still parse: proves the test reaches deep.
-        assert!(
-            parsed > 50_000,
-            "only {parsed} messages and attributes parsed"
-        );
+        assert!(parsed > 50_000, "only {parsed} messages and attributes parsed");
     }
 
     const REAL_CAPTURE_ID: u32 = 1;
     const REAL_CAPTURE: &[u8] = &[
         // nlmsghdr: len 97, type 0x0300, flags 0, seq 0, pid 0
-        0x61, 0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-        0x00, //
+        0x61, 0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
         // nfgenmsg: AF_INET, version 0, queue 0
         0x02, 0x00, 0x00, 0x00, //
         // NFQA_PACKET_HDR: id 1, ETH_P_IP, hook 1 (local in), padding
@@ -1436,13 +1279,12 @@ mod tests {
         // NFQA_IFINDEX_INDEV: 1 (lo)
         0x08, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x01, //
         // NFQA_HWADDR: address length 6, all zero
-        0x10, 0x00, 0x09, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-        0x00, //
+        0x10, 0x00, 0x09, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
         // NFQA_PAYLOAD: 37 bytes, unpadded
         0x29, 0x00, 0x0a, 0x00, //
         // IPv4 header: 127.0.0.1 -> 127.0.0.1, UDP
-        0x45, 0x00, 0x00, 0x25, 0xdc, 0xf3, 0x40, 0x00, 0x40, 0x11, 0x5f, 0xd2, 0x7f, 0x00, 0x00,
-        0x01, 0x7f, 0x00, 0x00, 0x01, //
+        0x45, 0x00, 0x00, 0x25, 0xdc, 0xf3, 0x40, 0x00, 0x40, 0x11, 0x5f, 0xd2, 0x7f, 0x00, 0x00, 0x01, 0x7f, 0x00,
+        0x00, 0x01, //
         // UDP header: port 48958 -> 9999, length 17
         0xbf, 0x3e, 0x27, 0x0f, 0x00, 0x11, 0xe8, 0xd0, //
         // "honeytrap"
@@ -1452,8 +1294,7 @@ mod tests {
     /// The kernel's acknowledgement of a bind request with sequence number 1, as received
     /// on the same system: `NLMSG_ERROR`, flags `NLM_F_CAPPED`, code 0, request header.
     const REAL_ACK: &[u8] = &[
-        36, 0, 0, 0, 2, 0, 0, 1, 1, 0, 0, 0, 0, 46, 0, 0, 0, 0, 0, 0, 40, 0, 0, 0, 2, 3, 5, 0, 1,
-        0, 0, 0, 0, 0, 0, 0,
+        36, 0, 0, 0, 2, 0, 0, 1, 1, 0, 0, 0, 0, 46, 0, 0, 0, 0, 0, 0, 40, 0, 0, 0, 2, 3, 5, 0, 1, 0, 0, 0, 0, 0, 0, 0,
     ];
 
     #[cfg(target_endian = "little")]

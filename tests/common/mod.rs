@@ -14,22 +14,13 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_honeytrap");
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 fn unique(prefix: &str) -> String {
-    format!(
-        "{}-{}-{}",
-        prefix,
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
+    format!("{}-{}-{}", prefix, std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
 }
 
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
         .unwrap_or(false)
 }
 
@@ -90,10 +81,7 @@ impl NetNs {
         let name = unique("htns");
         run_ok("ip", &["netns", "add", &name]);
         let ns = NetNs(name);
-        run_ok(
-            "ip",
-            &["netns", "exec", &ns.0, "ip", "link", "set", "lo", "up"],
-        );
+        run_ok("ip", &["netns", "exec", &ns.0, "ip", "link", "set", "lo", "up"]);
         ns
     }
     /// A command that runs inside the namespace.
@@ -106,17 +94,12 @@ impl NetNs {
 
 impl Drop for NetNs {
     fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &self.0])
-            .status();
+        let _ = Command::new("ip").args(["netns", "delete", &self.0]).status();
     }
 }
 
 pub fn run_ok(program: &str, args: &[&str]) {
-    let st = Command::new(program)
-        .args(args)
-        .status()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    let st = Command::new(program).args(args).status().unwrap_or_else(|e| panic!("{program}: {e}"));
     assert!(st.success(), "{program} {args:?} failed: {st}");
 }
 
@@ -127,12 +110,8 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn spawn(mut cmd: Command) -> Daemon {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        Daemon {
-            child: cmd.spawn().expect("start honeytrap"),
-        }
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        Daemon { child: cmd.spawn().expect("start honeytrap") }
     }
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
@@ -179,9 +158,7 @@ pub struct PidGuard(pub i32);
 impl Drop for PidGuard {
     fn drop(&mut self) {
         if Path::new(&format!("/proc/{}", self.0)).exists() {
-            let _ = Command::new("kill")
-                .args(["-KILL", &self.0.to_string()])
-                .status();
+            let _ = Command::new("kill").args(["-KILL", &self.0.to_string()]).status();
         }
     }
 }
@@ -202,9 +179,7 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// Waits (bounded) until `file` contains `needle`.
 pub fn wait_for_text(file: &Path, needle: &str, timeout: Duration) -> bool {
-    wait_until(timeout, || {
-        std::fs::read_to_string(file).is_ok_and(|s| s.contains(needle))
-    })
+    wait_until(timeout, || std::fs::read_to_string(file).is_ok_and(|s| s.contains(needle)))
 }
 
 pub fn read(file: &Path) -> String {
@@ -218,10 +193,7 @@ pub fn proc_status(pid: i32, field: &str) -> Option<String> {
 
 pub fn proc_status_of(path: &str, field: &str) -> Option<String> {
     let s = std::fs::read_to_string(path).ok()?;
-    s.lines().find_map(|l| {
-        l.strip_prefix(&format!("{field}:"))
-            .map(|v| v.trim().to_string())
-    })
+    s.lines().find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))
 }
 
 /// A minimal configuration whose files all live in `dir`.
