@@ -381,3 +381,52 @@ fn nfq_monitor_as_root_dropping_to_nobody() {
     daemon.signal("TERM");
     assert_eq!(daemon.wait(T).expect("exits").code(), Some(0));
 }
+
+#[test]
+fn log_level_filters_and_debug_adds_the_thread_column() {
+    if !root_or_skip("log_level_filters_and_debug_adds_the_thread_column", &["ip"]) {
+        return;
+    }
+    let ns = NetNs::new();
+    // -t 2: warnings and errors only; the notice-level ready line is not written.
+    let d = TempDir::new("level2");
+    let conf = write_config(d.path(), "");
+    let pid_path = d.join("honeytrap.pid");
+    let mut cmd = ns.command(BIN);
+    cmd.args(["-D", "-C", conf.to_str().unwrap(), "-i", "lo", "-t", "2"]);
+    let mut daemon = Daemon::spawn(cmd);
+    assert!(wait_until(T, || !read(&pid_path).is_empty()), "pid file written");
+    std::thread::sleep(Duration::from_millis(300));
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(T).expect("exits").code(), Some(0));
+    let log = read(&d.join("honeytrap.log"));
+    assert!(log.contains("\nhoneytrap v1.2.0 "), "banner without time stamp: {log}");
+    assert!(log.contains("No user and group configured"), "a warning is written at -t 2: {log}");
+    assert!(!log.contains("Trapping attacks"), "no notice at -t 2: {log}");
+    assert!(!log.contains("honeytrap stopped"), "{log}");
+
+    // -t 6: every timestamped line carries the thread id, 5 columns wide, then two spaces.
+    let d = TempDir::new("level6");
+    write_config(d.path(), "");
+    let mut daemon = start(&ns, &d, &["-t", "6"]);
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(T).expect("exits").code(), Some(0));
+    let log = read(&d.join("honeytrap.log"));
+    let pid = daemon.pid();
+    let ready = log.lines().find(|l| l.contains("Trapping attacks")).expect("ready line");
+    assert_eq!(&ready[21..], &format!(" {pid:5}  ---- Trapping attacks on device 'lo' via PCAP. ----"));
+    assert!(log.contains("Packet filter: ((tcp[13] & 0x04 != 0 and tcp[4:4] == 0)"), "debug line: {log}");
+
+    // -t 0: nothing at all.
+    let d = TempDir::new("level0");
+    let conf = write_config(d.path(), "");
+    let pid_path = d.join("honeytrap.pid");
+    let mut cmd = ns.command(BIN);
+    cmd.args(["-D", "-C", conf.to_str().unwrap(), "-i", "lo", "-t", "0"]);
+    let mut daemon = Daemon::spawn(cmd);
+    assert!(wait_until(T, || !read(&pid_path).is_empty()));
+    std::thread::sleep(Duration::from_millis(300));
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(T).expect("exits").code(), Some(0));
+    assert_eq!(read(&d.join("honeytrap.log")), "");
+}

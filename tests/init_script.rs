@@ -1,0 +1,73 @@
+//! The SysV init script (contrib/honeytrap.init) driving the real daemon in a network
+//! namespace: start, status, reload, restart, stop, and status codes per LSB.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+#[test]
+fn init_script_start_status_reload_stop() {
+    if !root_or_skip("init_script_start_status_reload_stop", &["ip", "sh"]) {
+        return;
+    }
+    if Path::new("/etc/default/honeytrap").exists() {
+        eprintln!("SKIP init_script_start_status_reload_stop: /etc/default/honeytrap would change the script's settings");
+        return;
+    }
+    let ns = NetNs::new();
+    let d = TempDir::new("init");
+    let sbin = Path::new(BIN).parent().unwrap();
+    let etc = d.join("etc");
+    let run = d.join("run");
+    std::fs::create_dir_all(etc.join("honeytrap")).unwrap();
+    // The configuration the script names: the pcap monitor, files in the scratch directory,
+    // running as nobody (the script gives the pid directory to nobody:nogroup).
+    let conf_text =
+        std::fs::read_to_string(write_config(d.path(), "monitor = \"pcap\"\nuser = \"nobody\"\ngroup = \"nogroup\""))
+            .unwrap();
+    std::fs::write(etc.join("honeytrap/honeytrap.conf"), conf_text).unwrap();
+    let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/honeytrap.init"))
+        .unwrap()
+        .replace("@SBINDIR@", sbin.to_str().unwrap())
+        .replace("@SYSCONFDIR@", etc.to_str().unwrap())
+        .replace("@RUNDIR@", run.to_str().unwrap());
+    let init = d.join("honeytrap.init");
+    std::fs::write(&init, script).unwrap();
+    let pid_path = run.join("honeytrap/honeytrap.pid");
+    let log = d.join("honeytrap.log");
+
+    let action = |a: &str| -> (i32, String) {
+        let out = ns.command("sh").arg(&init).arg(a).output().unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+
+    assert_eq!(action("status").0, 3, "not running yet");
+    let (st, out) = action("start");
+    assert_eq!(st, 0, "{out}\n{}", read(&log));
+    let pid: i32 = read(&pid_path).parse().expect("pid file");
+    let _guard = PidGuard(pid);
+    assert!(out.contains(&format!("(pid {pid})")), "{out}");
+    assert!(read(&log).contains("Trapping attacks on device"), "{}", read(&log));
+    assert_eq!(proc_status(pid, "Uid").unwrap(), "65534\t65534\t65534\t65534");
+    let (st, out) = action("status");
+    assert_eq!((st, out.trim()), (0, format!("honeytrap is running (pid {pid}).").as_str()));
+
+    assert_eq!(action("reload").0, 0);
+    assert!(wait_for_text(&log, "---- honeytrap reconfigured ----", Duration::from_secs(10)));
+
+    assert_eq!(action("restart").0, 0);
+    let pid2: i32 = read(&pid_path).parse().expect("pid file after restart");
+    let _guard2 = PidGuard(pid2);
+    assert_ne!(pid, pid2);
+    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "old daemon gone");
+
+    let (st, out) = action("stop");
+    assert_eq!(st, 0, "{out}");
+    assert!(!pid_path.exists(), "pid file removed by the daemon");
+    assert_eq!(action("status").0, 3);
+    assert_eq!(action("reload").0, 7, "reload when stopped: LSB 'not running'");
+    assert_eq!(Command::new("sh").arg(&init).arg("bogus").status().unwrap().code(), Some(2));
+}
