@@ -335,14 +335,7 @@ pub(crate) fn resolve(base_dir: &Path, text: &str) -> PathBuf {
     }
 }
 
-/// The text of an I/O error without Rust's " (os error N)" suffix, as `strerror` prints it.
-pub(crate) fn strerror(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.rfind(" (os error ") {
-        Some(i) if s.ends_with(')') => s[..i].to_string(),
-        _ => s,
-    }
-}
+pub(crate) use crate::sys::strerror;
 
 /// Reads a whole configuration file, at most [`MAX_FILE_SIZE`] bytes. The error is the
 /// reason text.

@@ -1,0 +1,63 @@
+//! Precedence of the command line over the configuration file (SPEC §2.2): `-L -P -u -g -p`
+//! win over `logfile pidfile user group promisc`; the rest of the file is kept.
+
+mod common;
+
+use common::*;
+use honeytrap::cli::{self, Parsed};
+use std::ffi::OsString;
+use std::path::Path;
+
+fn parse(args: &[&str]) -> cli::Options {
+    let argv: Vec<OsString> = std::iter::once("honeytrap").chain(args.iter().copied()).map(OsString::from).collect();
+    match cli::parse(&argv) {
+        Parsed::Run(o) => o,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn command_line_beats_configuration_file() {
+    let d = TempDir::new("prec");
+    let conf = write_config(d.path(), "user = \"root\"\ngroup = \"root\"\npromisc = \"off\"\nread_limit = \"100\"");
+    let c = conf.to_str().unwrap();
+
+    let from_file = cli::load_config(&parse(&["-C", c]), Path::new("/")).unwrap();
+    assert_eq!(from_file.logfile, d.join("honeytrap.log"));
+    assert_eq!(from_file.user.as_ref().map(|u| u.uid), Some(0));
+    assert!(!from_file.promisc);
+
+    let opts = parse(&["-C", c, "-L", "/b.log", "-P", "rel/b.pid", "-u", "nobody", "-g", "nogroup", "-p"]);
+    let cfg = cli::load_config(&opts, Path::new("/base")).unwrap();
+    assert_eq!(cfg.logfile, Path::new("/b.log"));
+    assert_eq!(cfg.pidfile, Path::new("/base/rel/b.pid"), "relative paths are taken from the start-up directory");
+    let u = cfg.user.as_ref().unwrap();
+    assert_eq!((u.name.as_str(), u.uid), ("nobody", 65534));
+    let g = cfg.group.as_ref().unwrap();
+    assert_eq!((g.name.as_str(), g.gid), ("nogroup", 65534));
+    assert!(cfg.promisc);
+    assert_eq!(cfg.read_limit, 100, "keys without an option keep their file value");
+    assert_eq!(cli::run_ids(&cfg), Some((65534, 65534)));
+
+    // -u alone keeps the file's group.
+    let cfg = cli::load_config(&parse(&["-C", c, "-u", "nobody"]), Path::new("/")).unwrap();
+    assert_eq!(cli::run_ids(&cfg), Some((65534, 0)));
+}
+
+#[test]
+fn configuration_errors_name_file_line_and_column() {
+    let d = TempDir::new("errpos");
+    let conf = d.join("x.conf");
+    for (text, pos, what) in [
+        ("logfile = \"/a\"\n  pidfile \"/b\"\n", ":2:11:", "expected '='"),
+        ("portconf = { ignore = { protocol = \"tcp\" port = \"70000\" } }\n", ":1:49:", "Invalid port '70000'."),
+        ("bogus = \"x\"\n", ":1:1:", "Invalid keyword in configuration file: bogus"),
+        ("plugin-Nope = \"\"\n", ":1:1:", "Unable to load plugin htm_Nope.so"),
+        ("read_limit = \"0\"\n", ":1:14:", "Read limit must be a positive value."),
+    ] {
+        std::fs::write(&conf, text).unwrap();
+        let e = cli::load_config(&parse(&["-C", conf.to_str().unwrap()]), Path::new("/")).unwrap_err();
+        assert!(e.starts_with(&format!("{}{pos}", conf.display())), "{text:?}: {e}");
+        assert!(e.contains(what), "{text:?}: {e}");
+    }
+}
