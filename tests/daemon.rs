@@ -271,8 +271,9 @@ fn detaches_and_reports_start_up_status() {
     let d = TempDir::new("detach");
     let conf = write_config(d.path(), "");
     let pid_path = d.join("honeytrap.pid");
-    // Without -D the launched process returns once the daemon is ready, with status 0.
-    let out = ns.command(BIN).args(["-C", conf.to_str().unwrap(), "-i", "lo"]).output().unwrap();
+    // Without -D the launched process returns once the daemon is ready, with status 0. The
+    // configuration file is named relative to the start-up directory.
+    let out = ns.command(BIN).current_dir(d.path()).args(["-C", "honeytrap.conf", "-i", "lo"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let pid: i32 = read(&pid_path).parse().expect("pid file written before the parent returned");
     let _guard = PidGuard(pid);
@@ -295,6 +296,12 @@ fn detaches_and_reports_start_up_status() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already running"));
+    // After detaching (working directory /) a reload still finds the relative -C file (the C
+    // honeytrap exited here).
+    run_ok("kill", &["-HUP", &pid.to_string()]);
+    let log = d.join("honeytrap.log");
+    assert!(wait_for_text(&log, "---- honeytrap reconfigured ----", T));
+    assert!(!read(&log).contains("Reloading the configuration failed"), "{}", read(&log));
     run_ok("kill", &["-TERM", &pid.to_string()]);
     assert!(wait_until(T, || !pid_path.exists()), "pid file removed after TERM");
     assert!(wait_until(T, || !std::path::Path::new(&format!("/proc/{pid}")).exists()));

@@ -147,7 +147,7 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     };
     if let Some((uid, gid)) = cli::run_ids(&cfg) {
         // Let the run user reopen its log after rotation; only for a file we may give away.
-        if creds::getresuid().1 == 0 {
+        if creds::getresuid().1 == 0 && logfile.metadata().is_ok_and(|m| m.is_file()) {
             let _ = process::fchown(&logfile, uid, gid);
         }
     }

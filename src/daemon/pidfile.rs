@@ -93,7 +93,8 @@ impl PidFile {
     /// live process and cannot be checked for a lock.
     fn check_stale(path: &Path) -> Result<(), PidFileError> {
         let mut content = String::new();
-        let opened = OpenOptions::new().read(true).write(true).open(path);
+        // O_NOFOLLOW: never lock or read through a link planted at the pid file's name.
+        let opened = OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOFOLLOW).open(path);
         let file = match opened {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
