@@ -211,3 +211,45 @@ pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
     .unwrap();
     conf
 }
+
+/// Runs `f` on a thread that has joined network namespace `ns` (setns affects the calling
+/// thread only), and returns its result.
+pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/var/run/netns/{ns}");
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        // SAFETY: setns on a namespace descriptor; affects only this thread.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        f()
+    })
+    .join()
+    .expect("netns thread")
+}
+
+/// Two namespaces joined by a veth pair: the sensor side (`srv`, device `ht-s`) and the
+/// attacker side (`cli`, device `ht-c`), with IPv4 10.77.0.1/.2 and IPv6 fd77::1/::2.
+pub struct Pair {
+    pub srv: NetNs,
+    pub cli: NetNs,
+}
+
+pub const SRV4: &str = "10.77.0.1";
+pub const CLI4: &str = "10.77.0.2";
+pub const SRV6: &str = "fd77::1";
+pub const CLI6: &str = "fd77::2";
+
+impl Pair {
+    pub fn new() -> Pair {
+        let srv = NetNs::new();
+        let cli = NetNs::new();
+        run_ok("ip", &["link", "add", "ht-s", "netns", &srv.0, "type", "veth", "peer", "name", "ht-c", "netns", &cli.0]);
+        for (ns, dev, v4, v6) in [(&srv, "ht-s", SRV4, SRV6), (&cli, "ht-c", CLI4, CLI6)] {
+            run_ok("ip", &["-n", &ns.0, "addr", "add", &format!("{v4}/24"), "dev", dev]);
+            run_ok("ip", &["-n", &ns.0, "-6", "addr", "add", &format!("{v6}/64"), "dev", dev, "nodad"]);
+            run_ok("ip", &["-n", &ns.0, "link", "set", dev, "up"]);
+        }
+        Pair { srv, cli }
+    }
+}
