@@ -6,6 +6,9 @@
 #   make install         install under $(PREFIX); DESTDIR for staging; never overwrites an
 #                        existing honeytrap.conf or ports.conf
 #   make uninstall       remove what install put there (configuration files are kept)
+#   make STREAM_MON=pcap default connection monitor of the binary, nfq when not given (like the
+#                        C honeytrap's configure --with-stream-mon); -i, -a, -p and the monitor
+#                        key still choose at run time
 
 PREFIX        ?= /usr/local
 SBINDIR       ?= $(PREFIX)/sbin
@@ -16,6 +19,15 @@ LOCALSTATEDIR ?= $(PREFIX)/var
 LOGDIR        ?= $(LOCALSTATEDIR)/log
 RUNDIR        ?= $(LOCALSTATEDIR)/run
 DESTDIR       ?=
+# Default monitor compiled into the binary (read by cli.rs through HONEYTRAP_STREAM_MON).
+STREAM_MON    ?= nfq
+override STREAM_MON := $(if $(strip $(STREAM_MON)),$(strip $(STREAM_MON)),nfq)
+ifneq ($(filter-out nfq pcap,$(STREAM_MON))$(words $(STREAM_MON)),1)
+$(error STREAM_MON must be nfq or pcap, not '$(STREAM_MON)')
+endif
+# Exported for every cargo run (build, lint, test), so that the tests check the binary that
+# is built and cargo does not rebuild for a changed environment.
+export HONEYTRAP_STREAM_MON := $(STREAM_MON)
 
 CARGO   ?= cargo
 INSTALL ?= install
@@ -34,7 +46,7 @@ SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 all: build
 
 build:
-	$(CARGO) build --release --locked
+	HONEYTRAP_STREAM_MON=$(STREAM_MON) $(CARGO) build --release --locked
 
 lint:
 	$(CARGO) fmt --check

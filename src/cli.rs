@@ -99,14 +99,30 @@ impl Options {
         }
     }
 
-    /// Which monitor runs: pcap when an interface or address is given on the command line or
-    /// the configuration says so; nfq otherwise (T-Pot's choice).
+    /// Which monitor runs: pcap when `-i`, `-a` or `-p` is given (options only pcap knows);
+    /// else the `monitor` key; else the default chosen when building ([`build_monitor`]).
     pub fn monitor(&self, cfg: &Config) -> MonitorKind {
-        if self.interface.is_some() || self.address.is_some() {
+        if self.interface.is_some() || self.address.is_some() || self.promisc {
             return MonitorKind::Pcap;
         }
-        cfg.monitor.unwrap_or(MonitorKind::Nfq)
+        cfg.monitor.unwrap_or_else(build_monitor)
     }
+}
+
+/// The monitor named by the build-time setting `HONEYTRAP_STREAM_MON` (`make STREAM_MON=...`):
+/// `pcap` selects pcap; anything else, or nothing, nfq.
+pub fn stream_mon(setting: Option<&str>) -> MonitorKind {
+    match setting {
+        Some("pcap") => MonitorKind::Pcap,
+        _ => MonitorKind::Nfq,
+    }
+}
+
+/// The default monitor of this binary, fixed when it was built, like the C original's
+/// `configure --with-stream-mon`: `make STREAM_MON=pcap` makes it pcap; nfq (T-Pot's choice)
+/// when not given. Used when neither the command line nor the `monitor` key decides.
+pub fn build_monitor() -> MonitorKind {
+    stream_mon(option_env!("HONEYTRAP_STREAM_MON"))
 }
 
 /// What parsing decided.
@@ -587,13 +603,33 @@ mod tests {
 
     #[test]
     fn monitor_choice() {
+        // Nothing chooses: the build-time default (nfq unless built with STREAM_MON=pcap).
         let cfg = Config::default();
-        assert_eq!(run(&[]).monitor(&cfg), MonitorKind::Nfq);
-        assert_eq!(run(&["-i", "lo"]).monitor(&cfg), MonitorKind::Pcap);
-        assert_eq!(run(&["-a", "10.0.0.1"]).monitor(&cfg), MonitorKind::Pcap);
-        assert_eq!(run(&["-p"]).monitor(&cfg), MonitorKind::Nfq);
+        assert_eq!(run(&[]).monitor(&cfg), build_monitor());
+        assert_eq!(run(&["-D", "tcp", "port", "80"]).monitor(&cfg), build_monitor());
+        // -i, -a and -p are options only pcap knows: they select it, whatever the file says.
+        for nfq_cfg in [Config::default(), Config { monitor: Some(MonitorKind::Nfq), ..Config::default() }] {
+            assert_eq!(run(&["-i", "lo"]).monitor(&nfq_cfg), MonitorKind::Pcap);
+            assert_eq!(run(&["-a", "10.0.0.1"]).monitor(&nfq_cfg), MonitorKind::Pcap);
+            assert_eq!(run(&["-p"]).monitor(&nfq_cfg), MonitorKind::Pcap);
+        }
+        // The monitor key beats the build-time default.
         let cfg = Config { monitor: Some(MonitorKind::Pcap), ..Config::default() };
         assert_eq!(run(&[]).monitor(&cfg), MonitorKind::Pcap);
+        let cfg = Config { monitor: Some(MonitorKind::Nfq), ..Config::default() };
+        assert_eq!(run(&[]).monitor(&cfg), MonitorKind::Nfq);
+        assert_eq!(run(&["-m", "-D", "tcp"]).monitor(&cfg), MonitorKind::Nfq);
+    }
+
+    #[test]
+    fn build_time_monitor() {
+        assert_eq!(stream_mon(None), MonitorKind::Nfq);
+        assert_eq!(stream_mon(Some("nfq")), MonitorKind::Nfq);
+        assert_eq!(stream_mon(Some("pcap")), MonitorKind::Pcap);
+        for other in ["", "PCAP", "ipq", " pcap"] {
+            assert_eq!(stream_mon(Some(other)), MonitorKind::Nfq, "{other:?}");
+        }
+        assert_eq!(build_monitor(), stream_mon(option_env!("HONEYTRAP_STREAM_MON")));
     }
 
     #[test]

@@ -168,6 +168,10 @@ fn tpot_honeytrap_conf() {
     );
     assert_eq!(c.portconf_default, Mode::Normal);
     assert!(c.ports.is_empty());
+    // The keys of our own keep their defaults: queue 0 and one response per connection, as
+    // T-Pot's build of the C honeytrap.
+    assert_eq!((c.monitor, c.nfq_queue, c.response_policy), (None, 0, config::ResponsePolicy::Once));
+    assert_eq!((c.max_connections, c.max_connections_per_source, c.session_limit), (4096, 64, 300));
     assert_only_plugin_warnings(&c);
 }
 
@@ -262,10 +266,15 @@ fn every_key_name_is_exported() {
         "portconf_default",
         "portconf",
         "monitor",
+        "nfq_queue",
+        "response_policy",
+        "max_connections",
+        "max_connections_per_source",
+        "session_limit",
     ] {
         assert!(config::TOP_LEVEL_KEYS.contains(&key), "{}", key);
     }
-    assert_eq!(config::TOP_LEVEL_KEYS.len(), 14);
+    assert_eq!(config::TOP_LEVEL_KEYS.len(), 19);
     assert_eq!(config::PORTCONF_KEYS.len(), 9);
     assert!(!config::TOP_LEVEL_KEYS.iter().any(|k| k.starts_with("plugin-")));
 }

@@ -330,7 +330,10 @@ fn runs_as_non_root_user_holding_only_cap_net_admin() {
     }
     let ns = NetNs::new();
     let d = TempDir::new("tpot");
-    let conf = write_config(d.path(), "");
+    // T-Pot's configuration has no monitor key: the build default applies, nfq unless this
+    // was built with STREAM_MON=pcap.
+    let nfq_by_default = honeytrap::cli::build_monitor() == honeytrap::config::MonitorKind::Nfq;
+    let conf = write_config(d.path(), if nfq_by_default { "" } else { "monitor = \"nfq\"" });
     let bin = d.join("honeytrap");
     std::fs::copy(BIN, &bin).unwrap();
     run_ok("setcap", &["cap_net_admin=ep", bin.to_str().unwrap()]);

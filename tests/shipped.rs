@@ -124,3 +124,24 @@ fn stock_configurations_check_ok_with_paths_moved() {
     let (st, _, err) = check(&main);
     assert_eq!((st, err.as_str()), (0, ""));
 }
+
+#[test]
+fn commented_defaults_in_the_template_are_the_real_defaults() {
+    // The keys of our own are shipped commented out with their default value: enabling one
+    // unchanged must change nothing.
+    let text = contrib("honeytrap.conf.dist");
+    let keys = ["nfq_queue", "response_policy", "max_connections", "max_connections_per_source", "session_limit"];
+    let mut enabled = String::new();
+    for key in keys {
+        let prefix = format!("//{key} = ");
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with(&prefix)).collect();
+        assert_eq!(lines.len(), 1, "honeytrap.conf.dist: one commented {key} line");
+        assert!(honeytrap::config::TOP_LEVEL_KEYS.contains(&key), "{key}");
+        enabled.push_str(&lines[0][2..]);
+        enabled.push('\n');
+    }
+    let cfg = honeytrap::config::load_str(&enabled, Path::new("t.conf"), Path::new("/")).expect("loads");
+    assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+    let default = honeytrap::config::Config { source: Path::new("t.conf").into(), ..Default::default() };
+    assert_eq!(cfg, default, "{enabled}");
+}

@@ -36,6 +36,13 @@ pub const DEFAULT_PIDFILE: &str = "/var/run/honeytrap.pid";
 pub const DEFAULT_RESPONSE_DIR: &str = "/etc/honeytrap/responses";
 pub const DEFAULT_PLUGIN_DIR: &str = "/etc/honeytrap/plugins";
 
+/// Defaults of the keys this project added (SPEC §15.2, §15.3).
+pub const DEFAULT_NFQ_QUEUE: u16 = 0;
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 4096;
+pub const DEFAULT_MAX_CONNECTIONS_PER_SOURCE: u32 = 64;
+/// Seconds; 0 = no limit.
+pub const DEFAULT_SESSION_LIMIT: u32 = 300;
+
 /// Maximum nesting of `include` (the main file is depth 0).
 pub const INCLUDE_LIMIT: usize = 8;
 
@@ -94,11 +101,38 @@ pub struct GroupSpec {
     pub gid: u32,
 }
 
-/// Which connection monitor to run (a key of our own; the C original chose at compile time).
+/// Which connection monitor to run (a key of our own; the C original chose at compile time,
+/// which remains the default: see `cli::build_monitor`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MonitorKind {
     Nfq,
     Pcap,
+}
+
+/// When normal mode sends the port's response (`response_policy`, SPEC §6.4, §15.3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ResponsePolicy {
+    /// At most once per connection, at the first idle interval (T-Pot's current build).
+    #[default]
+    Once,
+    /// At every idle interval (upstream honeytrap 1.1).
+    Repeat,
+}
+
+impl ResponsePolicy {
+    /// The spelling of the configuration value.
+    pub fn name(self) -> &'static str {
+        match self {
+            ResponsePolicy::Once => "once",
+            ResponsePolicy::Repeat => "repeat",
+        }
+    }
+}
+
+impl fmt::Display for ResponsePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// A non-fatal remark found while loading (dropped duplicate key, plugin not implemented yet,
@@ -137,8 +171,21 @@ pub struct Config {
     pub ports: PortTable,
     /// In load order (= order of execution within a pipeline stage).
     pub plugins: Vec<PluginConfig>,
-    /// `None` when the key is absent; the command line (`-i`, `-a`) may still choose pcap.
+    /// `None` when the key is absent (the build-time default is used); the command line
+    /// (`-i`, `-a`, `-p`) may still choose pcap.
     pub monitor: Option<MonitorKind>,
+    /// NFQUEUE queue number the nfq monitor reads from (`nfq_queue`).
+    pub nfq_queue: u16,
+    /// When normal mode sends the response (`response_policy`).
+    pub response_policy: ResponsePolicy,
+    /// Concurrent connections in total (`max_connections`), 1..=1_000_000.
+    pub max_connections: u32,
+    /// Concurrent connections from one source address (`max_connections_per_source`),
+    /// 1..=1_000_000.
+    pub max_connections_per_source: u32,
+    /// Seconds a connection may last at most, whatever it does (`session_limit`); 0 = no
+    /// limit.
+    pub session_limit: u32,
     pub warnings: Vec<Warning>,
 }
 
@@ -160,6 +207,11 @@ impl Default for Config {
             ports: PortTable::default(),
             plugins: Vec::new(),
             monitor: None,
+            nfq_queue: DEFAULT_NFQ_QUEUE,
+            response_policy: ResponsePolicy::Once,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_source: DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
+            session_limit: DEFAULT_SESSION_LIMIT,
             warnings: Vec::new(),
         }
     }

@@ -8,10 +8,10 @@
 //! truncation). Handlers run once per value, as in the C original.
 
 use super::tree::{resolve, strerror, Node, TOP_LEVEL_KEYS};
-use super::values::{inet_aton, parse_port, parse_proto, parse_read_limit};
+use super::values::{inet_aton, parse_decimal, parse_port, parse_proto, parse_read_limit};
 use super::{
-    Config, ConfigError, GroupSpec, Mode, MonitorKind, Plugin, PluginConfig, PortPolicy, Proto, ProxyTarget, Span,
-    UserSpec, Warning,
+    Config, ConfigError, GroupSpec, Mode, MonitorKind, Plugin, PluginConfig, PortPolicy, Proto, ProxyTarget,
+    ResponsePolicy, Span, UserSpec, Warning,
 };
 use crate::sys::user::{group_by_name, user_by_name};
 use std::path::{Path, PathBuf};
@@ -110,6 +110,14 @@ fn invalid_value(key: &str, text: &str, span: &Span) -> ConfigError {
     at(span, format!("Invalid value '{}' for option '{}'.", text, key))
 }
 
+/// A decimal number in `min..=max` (see [`parse_decimal`]), else the "Invalid value" error.
+fn number(key: &str, text: &str, span: &Span, min: u32, max: u32) -> Result<u32, ConfigError> {
+    match parse_decimal(text, min.into(), max.into()) {
+        Some(v) => Ok(v as u32),
+        None => Err(invalid_value(key, text, span)),
+    }
+}
+
 /// One value of a scalar top-level key.
 fn scalar(key: &str, text: &str, span: &Span, cfg: &mut Config, base_dir: &Path) -> Result<(), ConfigError> {
     match key {
@@ -145,6 +153,17 @@ fn scalar(key: &str, text: &str, span: &Span, cfg: &mut Config, base_dir: &Path)
                 _ => return Err(invalid_value(key, text, span)),
             })
         }
+        "nfq_queue" => cfg.nfq_queue = number(key, text, span, 0, u16::MAX.into())? as u16,
+        "response_policy" => {
+            cfg.response_policy = match text {
+                "once" => ResponsePolicy::Once,
+                "repeat" => ResponsePolicy::Repeat,
+                _ => return Err(invalid_value(key, text, span)),
+            }
+        }
+        "max_connections" => cfg.max_connections = number(key, text, span, 1, 1_000_000)?,
+        "max_connections_per_source" => cfg.max_connections_per_source = number(key, text, span, 1, 1_000_000)?,
+        "session_limit" => cfg.session_limit = number(key, text, span, 0, 86_400)?,
         "user" => {
             let name = name_value(key, text, span)?;
             match user_by_name(name) {
@@ -360,8 +379,12 @@ fn plugin(node: &Node, name: &str, cfg: &mut Config) -> Result<(), ConfigError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::testutil::TempDir;
     use crate::config::tree::load_text;
-    use crate::config::{DEFAULT_LOGFILE, PORTCONF_KEYS};
+    use crate::config::{
+        DEFAULT_LOGFILE, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_SOURCE, DEFAULT_NFQ_QUEUE,
+        DEFAULT_SESSION_LIMIT, PORTCONF_KEYS,
+    };
     use std::net::Ipv4Addr;
 
     const BASE: &str = "/base";
@@ -394,6 +417,15 @@ mod tests {
         assert_eq!(c.read_limit, 0);
         assert_eq!(c.bind_address, Ipv4Addr::UNSPECIFIED);
         assert_eq!(c.portconf_default, Mode::None);
+        assert_eq!(c.nfq_queue, 0);
+        assert_eq!(c.response_policy, ResponsePolicy::Once);
+        assert_eq!(c.max_connections, 4096);
+        assert_eq!(c.max_connections_per_source, 64);
+        assert_eq!(c.session_limit, 300);
+        assert_eq!(
+            (DEFAULT_NFQ_QUEUE, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_SOURCE, DEFAULT_SESSION_LIMIT),
+            (0, 4096, 64, 300)
+        );
         assert!(c.warnings.is_empty());
     }
 
@@ -482,6 +514,122 @@ mod tests {
                 format!("c.conf:1:{}: Invalid value '{bad}' for option '{key}'.", key.len() + 4)
             );
         }
+    }
+
+    /// The numeric keys of our own, with a getter, their range and their default.
+    #[allow(clippy::type_complexity)]
+    const NUMBER_KEYS: &[(&str, fn(&Config) -> u64, u64, u64, u64)] = &[
+        ("nfq_queue", |c| c.nfq_queue.into(), 0, 65535, 0),
+        ("max_connections", |c| c.max_connections.into(), 1, 1_000_000, 4096),
+        ("max_connections_per_source", |c| c.max_connections_per_source.into(), 1, 1_000_000, 64),
+        ("session_limit", |c| c.session_limit.into(), 0, 86_400, 300),
+    ];
+
+    #[test]
+    fn number_keys_accept_their_range() {
+        for &(key, get, min, max, default) in NUMBER_KEYS {
+            assert_eq!(get(&ok("")), default, "{key} default");
+            for (text, want) in [
+                (min.to_string(), min),
+                (max.to_string(), max),
+                (((min + max) / 2).to_string(), (min + max) / 2),
+                (format!("000{max}"), max),
+                (default.to_string(), default),
+            ] {
+                let c = ok(&format!("{key} = \"{text}\""));
+                assert_eq!(get(&c), want, "{key} = {text:?}");
+                assert!(c.warnings.is_empty(), "{key}: {:?}", c.warnings);
+            }
+        }
+        assert_eq!(ok("nfq_queue = \"7\"").nfq_queue, 7);
+        assert_eq!(ok("session_limit = \"0\"").session_limit, 0);
+    }
+
+    #[test]
+    fn number_keys_reject_everything_else() {
+        for &(key, _, min, max, _) in NUMBER_KEYS {
+            let mut bad: Vec<String> =
+                ["", "-1", "+1", " 1", "1 ", "0x10", "1e3", "12s", "abc", "1.5", "99999999999999999999999"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+            bad.push((max + 1).to_string());
+            if min > 0 {
+                bad.push((min - 1).to_string());
+            }
+            for text in bad {
+                assert_eq!(
+                    err(&format!("{key} = \"{text}\"")),
+                    format!("c.conf:1:{}: Invalid value '{text}' for option '{key}'.", key.len() + 4),
+                    "{key} = {text:?}"
+                );
+            }
+        }
+        // The position is the one of the value, also further down and in a list.
+        assert_eq!(
+            err("logfile = \"/l\"\n\n   max_connections =\n      \"0\""),
+            "c.conf:4:7: Invalid value '0' for option 'max_connections'."
+        );
+        assert_eq!(
+            err("session_limit = [\"10\", \"86401\"]"),
+            "c.conf:1:24: Invalid value '86401' for option 'session_limit'."
+        );
+        assert_eq!(
+            err("nfq_queue = { a = \"1\" }"),
+            "c.conf:1:13: expected a string value for 'nfq_queue', found a block"
+        );
+    }
+
+    #[test]
+    fn response_policy() {
+        assert_eq!(ok("").response_policy, ResponsePolicy::Once);
+        assert_eq!(ok("response_policy = \"once\"").response_policy, ResponsePolicy::Once);
+        assert_eq!(ok("response_policy = \"repeat\"").response_policy, ResponsePolicy::Repeat);
+        assert_eq!(ResponsePolicy::default(), ResponsePolicy::Once);
+        assert_eq!((ResponsePolicy::Once.to_string(), ResponsePolicy::Repeat.name()), ("once".into(), "repeat"));
+        for bad in ["", "Once", "REPEAT", "always", "1", " once", "once "] {
+            assert_eq!(
+                err(&format!("response_policy = \"{bad}\"")),
+                format!("c.conf:1:19: Invalid value '{bad}' for option 'response_policy'.")
+            );
+        }
+    }
+
+    #[test]
+    fn new_keys_first_value_wins() {
+        let c = ok("nfq_queue = \"1\"\nresponse_policy = \"repeat\"\nmax_connections = \"10\"\n\
+                    max_connections_per_source = \"2\"\nsession_limit = \"60\"\n\
+                    nfq_queue = \"2\"\nresponse_policy = \"once\"\nmax_connections = \"20\"\n\
+                    max_connections_per_source = \"3\"\nsession_limit = \"0\"");
+        assert_eq!(
+            (c.nfq_queue, c.response_policy, c.max_connections, c.max_connections_per_source, c.session_limit),
+            (1, ResponsePolicy::Repeat, 10, 2, 60)
+        );
+        assert_eq!(
+            warnings(&c),
+            vec![
+                "c.conf:6:1: 'nfq_queue' is already defined at line 1, col 1; this value is ignored (the first value wins)",
+                "c.conf:7:1: 'response_policy' is already defined at line 2, col 1; this value is ignored (the first value wins)",
+                "c.conf:8:1: 'max_connections' is already defined at line 3, col 1; this value is ignored (the first value wins)",
+                "c.conf:9:1: 'max_connections_per_source' is already defined at line 4, col 1; this value is ignored (the first value wins)",
+                "c.conf:10:1: 'session_limit' is already defined at line 5, col 1; this value is ignored (the first value wins)",
+            ]
+        );
+        // A dropped later value is not even validated (it never reaches the handler).
+        assert_eq!(ok("session_limit = \"5\" session_limit = \"bogus\"").session_limit, 5);
+        // An included file does not override a value of the main file either.
+        let d = TempDir::new("newkeys");
+        d.write("inc.conf", "max_connections = \"7\"\nsession_limit = \"9\"");
+        let c = load_text("max_connections = \"5\"\ninclude = \"inc.conf\"", Path::new("c.conf"), d.path()).unwrap();
+        assert_eq!((c.max_connections, c.session_limit), (5, 9));
+        assert!(warnings(&c)[0].contains("'max_connections' is already defined"), "{:?}", c.warnings);
+        // Several values in a list: each is applied, the last one wins (as for every key).
+        let c = ok("max_connections_per_source = [\"8\", \"16\"]");
+        assert_eq!(c.max_connections_per_source, 16);
+        assert_eq!(
+            warnings(&c),
+            vec!["c.conf:1:36: 'max_connections_per_source' is given 2 values; the last one is used"]
+        );
     }
 
     #[test]

@@ -25,7 +25,8 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// Every accepted top-level key, in the order of SPEC §3.5 (plus our `monitor`).
+/// Every accepted top-level key, in the order of SPEC §3.5, then the keys of our own
+/// (`monitor` and the capture settings and limits, SPEC §15.2, §15.3).
 /// `plugin-<Name>` keys are not listed: the names are those of [`super::Plugin::ALL`].
 pub const TOP_LEVEL_KEYS: &[&str] = &[
     "logfile",
@@ -42,6 +43,11 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "portconf_default",
     "portconf",
     "monitor",
+    "nfq_queue",
+    "response_policy",
+    "max_connections",
+    "max_connections_per_source",
+    "session_limit",
 ];
 
 /// Every key accepted inside the `portconf` block, at any level (SPEC §3.6).

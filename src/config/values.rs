@@ -1,5 +1,5 @@
 //! Pure parsers for the values of configuration keys: IPv4 addresses in `inet_aton` syntax,
-//! ports, protocols and the read limit.
+//! ports, protocols, the read limit and the bounded decimal numbers of our own keys.
 //!
 //! Replaces the conversions the C original's key handlers did inline (readconf.c, SPEC §3.5,
 //! §3.6): `inet_aton()` for `bind_address`, `atol()` for `read_limit`, `atoi()` for ports and
@@ -115,6 +115,17 @@ pub(crate) fn parse_read_limit(s: &str) -> Option<u32> {
         Ok(v @ 1..=0x7fff_ffff) => Some(v as u32),
         _ => None,
     }
+}
+
+/// A decimal number within `min..=max`: ASCII digits only (leading zeros allowed), no sign,
+/// no blanks, no radix prefix, no unit.
+pub(crate) fn parse_decimal(s: &str, min: u64, max: u64) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    // Overflow of u64 is an error of `parse`, so any number of digits is safe.
+    let v = s.parse::<u64>().ok()?;
+    (min..=max).contains(&v).then_some(v)
 }
 
 #[cfg(test)]
@@ -248,6 +259,37 @@ mod tests {
         ];
         for (s, want) in cases {
             assert_eq!(parse_read_limit(s), *want, "input {:?}", s);
+        }
+    }
+
+    #[test]
+    fn bounded_decimals() {
+        let cases: &[(&str, u64, u64, Option<u64>)] = &[
+            ("0", 0, 65535, Some(0)),
+            ("000", 0, 65535, Some(0)),
+            ("65535", 0, 65535, Some(65535)),
+            ("0065535", 0, 65535, Some(65535)),
+            ("65536", 0, 65535, None),
+            ("1", 1, 1_000_000, Some(1)),
+            ("1000000", 1, 1_000_000, Some(1_000_000)),
+            ("0", 1, 1_000_000, None),
+            ("1000001", 1, 1_000_000, None),
+            ("18446744073709551615", 0, u64::MAX, Some(u64::MAX)),
+            ("18446744073709551616", 0, u64::MAX, None),
+            ("0000000000000000000000000042", 0, 100, Some(42)),
+            ("99999999999999999999999", 0, u64::MAX, None),
+            ("", 0, 10, None),
+            ("-1", 0, 10, None),
+            ("+1", 0, 10, None),
+            (" 1", 0, 10, None),
+            ("1 ", 0, 10, None),
+            ("0x1", 0, 10, None),
+            ("1e3", 0, 10_000, None),
+            ("5s", 0, 10, None),
+            ("٣", 0, 10, None),
+        ];
+        for &(s, min, max, want) in cases {
+            assert_eq!(parse_decimal(s, min, max), want, "input {:?} in {}..={}", s, min, max);
         }
     }
 }

@@ -51,8 +51,8 @@ impl Startup {
 }
 
 /// The settings of a configuration that need privileges or a restart to change.
-fn fixed_settings(cfg: &Config) -> (Option<(u32, u32)>, PathBuf, Option<MonitorKind>) {
-    (cli::run_ids(cfg), cfg.pidfile.clone(), cfg.monitor)
+fn fixed_settings(cfg: &Config) -> (Option<(u32, u32)>, PathBuf, Option<MonitorKind>, u16) {
+    (cli::run_ids(cfg), cfg.pidfile.clone(), cfg.monitor, cfg.nfq_queue)
 }
 
 /// Prints the console lines of the original's start-up (§4) for `cfg`.
@@ -133,8 +133,8 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
             }
         }
     }
-    if kind == MonitorKind::Nfq && (opts.promisc || opts.bpf.is_some()) {
-        eprintln!("  Warning - -p and a filter expression only apply to the pcap monitor; ignored.");
+    if kind == MonitorKind::Nfq && opts.bpf.is_some() {
+        eprintln!("  Warning - A filter expression only applies to the pcap monitor; ignored.");
     }
 
     // Log file, opened with the start-up identity.
@@ -308,11 +308,14 @@ fn reload(opts: &Options, base_dir: &Path, cfg: &mut Config) {
                 log_warn!("Warning - {}", w);
             }
             if fixed_settings(&new) != fixed_settings(cfg) {
-                log_warn!("Warning - user, group, pidfile and monitor changes take effect only after a restart.");
+                log_warn!(
+                    "Warning - user, group, pidfile, monitor and nfq_queue changes take effect only after a restart."
+                );
                 new.user = cfg.user.clone();
                 new.group = cfg.group.clone();
                 new.pidfile = cfg.pidfile.clone();
                 new.monitor = cfg.monitor;
+                new.nfq_queue = cfg.nfq_queue;
             }
             *cfg = new;
             log_plugins(cfg);
