@@ -120,6 +120,7 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
         address: opts.address.clone(),
         promisc: cfg.promisc,
         bpf: opts.bpf.clone(),
+        queue: cfg.nfq_queue,
     };
     if kind == MonitorKind::Pcap && settings.interface.is_none() {
         match monitor::pcap::default_device() {

@@ -20,6 +20,8 @@ pub struct Settings {
     pub promisc: bool,
     /// pcap: trailing command-line expression.
     pub bpf: Option<String>,
+    /// nfq: the queue number (`nfq_queue`; 0 was hard-coded in the C original).
+    pub queue: u16,
 }
 
 /// An open monitor.
@@ -28,8 +30,7 @@ pub enum Monitor {
     Nfq(nfq::NfqQueue),
 }
 
-/// NFQUEUE queue number (hard-coded 0 in every C snapshot).
-pub const NFQ_QUEUE: u16 = 0;
+
 
 impl Monitor {
     /// Opens the monitor. Errors are the texts to log.
@@ -53,7 +54,7 @@ impl Monitor {
                 crate::log_debug!("Packet filter: {}", filter);
                 Ok(Monitor::Pcap(pcap::PcapMonitor::open(&dev, &filter, s.promisc)?))
             }
-            MonitorKind::Nfq => match nfq::NfqQueue::open(NFQ_QUEUE) {
+            MonitorKind::Nfq => match nfq::NfqQueue::open(s.queue) {
                 Ok(q) => {
                     if !q.fail_open() {
                         crate::log_warn!("Warning - This kernel does not support fail-open queues; packets are dropped when the queue is full.");
@@ -62,7 +63,7 @@ impl Monitor {
                 }
                 Err(e) => Err(format!(
                     "Could not bind NFQ queue {}: {}. Do you have root privileges (CAP_NET_ADMIN), and is no other program using the queue?",
-                    NFQ_QUEUE,
+                    s.queue,
                     crate::sys::strerror(&e)
                 )),
             },
