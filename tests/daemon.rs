@@ -381,13 +381,17 @@ fn nfq_monitor_as_root_dropping_to_nobody() {
     }
     let ns = NetNs::new();
     let d = TempDir::new("nfqroot");
-    let conf = write_config(d.path(), "monitor = \"nfq\"");
+    let conf = write_config(d.path(), "monitor = \"nfq\"\nnfq_queue = \"7\"");
     let mut cmd = ns.command(BIN);
     cmd.args(["-D", "-C", conf.to_str().unwrap(), "-u", "nobody", "-g", "nogroup"]);
     let mut daemon = Daemon::spawn(cmd);
     let log = d.join("honeytrap.log");
     assert!(wait_for_text(&log, "---- Trapping attacks via NFQ. ----", T), "{}", read(&log));
     assert_eq!(proc_status(daemon.pid(), "CapEff").unwrap(), caps_mask(&[10, 12]));
+    // The kernel lists the bound queue: number 7, from `nfq_queue`.
+    let out = ns.command("cat").arg("/proc/net/netfilter/nfnetlink_queue").output().unwrap();
+    let queues = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(queues.split_whitespace().next(), Some("7"), "{queues}");
     daemon.signal("TERM");
     assert_eq!(daemon.wait(T).expect("exits").code(), Some(0));
 }
