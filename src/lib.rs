@@ -4,14 +4,18 @@
 //! Data flows one way (see ARCHITECTURE.md): command line and configuration file become one
 //! typed [`config::Config`]; the daemon module detaches, writes the pid file, drops
 //! privileges and starts the signal thread; the monitor loop then waits for connection
-//! attempts.
+//! attempts. A connection is served by [`server`] and becomes an [`attack::Attack`] record,
+//! which the [`pipeline`] processes.
 #![deny(unsafe_code)]
 
+pub mod attack;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod log;
 pub mod monitor;
+pub mod pipeline;
+pub mod server;
 pub mod sys;
 pub mod wire;
 

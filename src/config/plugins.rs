@@ -133,7 +133,7 @@ impl Plugin {
     /// Whether this program implements the plugin yet. A configured plugin that is not
     /// implemented is accepted with a warning naming it.
     pub fn implemented(self) -> bool {
-        false
+        matches!(self, Plugin::SaveFile)
     }
 }
 

@@ -16,8 +16,9 @@ pub mod privileges;
 use crate::cli::{self, ConfigSource, Options};
 use crate::config::{Config, MonitorKind};
 use crate::monitor::{self, Monitor};
-use crate::sys::{creds, process, strerror};
-use crate::{log, log_err, log_notice, log_warn};
+use crate::server::engine::{Engine, Settings};
+use crate::sys::{creds, net, process, strerror};
+use crate::{log, log_debug, log_err, log_notice, log_warn};
 use control::Control;
 use detach::{Detached, Notifier};
 use pidfile::PidFile;
@@ -27,6 +28,8 @@ use std::time::Duration;
 
 /// How long the main loop sleeps at most between checks.
 const TICK: Duration = Duration::from_secs(1);
+/// How long a stop waits for open connections to finish and save their attacks.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Everything a start-up failure needs to clean up and report.
 struct Startup {
@@ -113,6 +116,14 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
         return 1;
     }
     console_report(&cfg);
+    println!("  Loading default responses.");
+    let settings = match Settings::new(cfg.clone(), &base_dir, opts.read_timeout, opts.listen_timeout) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("  Error - {e}");
+            return 1;
+        }
+    };
     let kind = opts.monitor(&cfg);
     let mut settings = monitor::Settings {
         kind,
@@ -227,6 +238,12 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
         Err(e) => return st.fail(&e),
     };
 
+    match net::raise_nofile_limit() {
+        Ok(n) => log_debug!("Open file limit is {}.", n),
+        Err(e) => log_warn!("Warning - Unable to raise the open file limit: {}.", strerror(&e)),
+    }
+    let engine = Engine::new(settings);
+
     log_notice!("Initializing plugins.");
     log_plugins(&cfg);
 
@@ -236,7 +253,10 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     log_notice!("{}", mon.ready_line());
     st.notifier.ready();
 
-    let status = main_loop(&opts, &base_dir, &mut cfg, &mut mon, &ctl);
+    let status = main_loop(&opts, &base_dir, &mut cfg, &mut mon, &ctl, &engine);
+    // Connections in progress end now and still save their attacks.
+    engine.stop();
+    engine.drain(SHUTDOWN_GRACE);
     log_notice!("---- honeytrap stopped ----");
     if let Some(msg) = st.pidfile.take().and_then(PidFile::remove) {
         log_warn!("{}", msg);
@@ -271,13 +291,20 @@ fn log_plugins(cfg: &Config) {
 }
 
 /// Waits for monitor events and control requests until shutdown.
-fn main_loop(opts: &Options, base_dir: &Path, cfg: &mut Config, mon: &mut Monitor, ctl: &Control) -> i32 {
+fn main_loop(
+    opts: &Options,
+    base_dir: &Path,
+    cfg: &mut Config,
+    mon: &mut Monitor,
+    ctl: &Control,
+    engine: &Arc<Engine>,
+) -> i32 {
     loop {
         if ctl.is_shutdown() {
             return 0;
         }
         if ctl.take_reload() {
-            reload(opts, base_dir, cfg);
+            reload(opts, base_dir, cfg, engine);
         }
         let ready = match crate::sys::poll::poll_readable(&[mon.fd(), ctl.wake_fd()], Some(TICK)) {
             Ok(r) => r,
@@ -290,7 +317,7 @@ fn main_loop(opts: &Options, base_dir: &Path, cfg: &mut Config, mon: &mut Monito
             ctl.drain();
         }
         if ready[0] {
-            if let Err(e) = mon.service() {
+            if let Err(e) = mon.service(engine) {
                 log_err!("Error - {}", e);
                 return 1;
             }
@@ -301,7 +328,7 @@ fn main_loop(opts: &Options, base_dir: &Path, cfg: &mut Config, mon: &mut Monito
 /// SIGHUP: re-read the configuration (same file, same command line on top), reopen the log
 /// file by name. A configuration that fails to load is reported and the old one kept (the
 /// original exited). Settings that need privileges keep their start-up values.
-fn reload(opts: &Options, base_dir: &Path, cfg: &mut Config) {
+fn reload(opts: &Options, base_dir: &Path, cfg: &mut Config, engine: &Engine) {
     log_notice!("---- Reloading configuration ----");
     match cli::load_config(opts, base_dir).and_then(|c| cli::check_environment(&c).map(|_| c)) {
         Ok(mut new) => {
@@ -318,8 +345,14 @@ fn reload(opts: &Options, base_dir: &Path, cfg: &mut Config) {
                 new.monitor = cfg.monitor;
                 new.nfq_queue = cfg.nfq_queue;
             }
-            *cfg = new;
-            log_plugins(cfg);
+            match Settings::new(new.clone(), base_dir, opts.read_timeout, opts.listen_timeout) {
+                Ok(settings) => {
+                    engine.replace_settings(settings);
+                    *cfg = new;
+                    log_plugins(cfg);
+                }
+                Err(e) => log_err!("Error - Reloading the configuration failed, keeping the current one: {}", e),
+            }
         }
         Err(e) => log_err!("Error - Reloading the configuration failed, keeping the current one: {}", e),
     }

@@ -7,7 +7,21 @@ pub mod nfq;
 pub mod pcap;
 
 use crate::config::MonitorKind;
+use crate::server::engine::Engine;
 use std::os::fd::BorrowedFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Packets handled per wake-up at most, so that control requests are never starved.
+const MAX_BATCH: usize = 256;
+
+/// A connection attempt to a port nobody serves, as seen by a monitor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConnRequest {
+    pub proto: crate::config::Proto,
+    pub local: std::net::SocketAddr,
+    pub remote: std::net::SocketAddr,
+}
 
 /// What the monitor needs from the command line and the configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,20 +99,41 @@ impl Monitor {
         }
     }
 
-    /// Handles what is pending on the monitor's descriptor.
-    pub fn service(&mut self) -> Result<(), String> {
+    /// Handles what is pending on the monitor's descriptor: every connection attempt is
+    /// handed to the engine, which ignores it or makes sure a listener serves the port. With
+    /// nfq the held packet is accepted only after that, so the first attempt reaches the
+    /// listener; packets for ignored or served ports are accepted at once.
+    pub fn service(&mut self, engine: &Arc<Engine>) -> Result<(), String> {
         match self {
             Monitor::Pcap(p) => {
-                p.drain(256, |pkt| crate::log_debug!("pcap: {} bytes captured.", pkt.len()))?;
+                let dlt = p.datalink();
+                p.drain(MAX_BATCH, |frame| match detect::from_frame(dlt, frame) {
+                    Ok(Some(req)) => {
+                        crate::log_noisy!("{}", detect::request_line(&req));
+                        engine.request(&req);
+                    }
+                    Ok(None) => {}
+                    Err(e) => crate::log_err!("Error - {}", e),
+                })?;
             }
-            // Until the capture engine decides per packet, every queued packet is accepted at
-            // once, so the kernel handles it as if honeytrap were not there.
             Monitor::Nfq(q) => {
-                let packets = q
-                    .recv(Some(std::time::Duration::ZERO))
-                    .map_err(|e| format!("Could not read from the NFQ queue: {}.", crate::sys::strerror(&e)))?;
+                let before = q.stats().overruns;
+                let packets = q.recv(Some(Duration::ZERO)).map_err(|e| {
+                    format!("Could not read from the NFQ queue: {}.", crate::sys::strerror(&e))
+                })?;
+                let lost = q.stats().overruns - before;
+                if lost > 0 {
+                    crate::log_warn!("Warning - NFQ queue overrun ({} times): the kernel dropped queued packets.", lost);
+                }
                 for p in packets {
-                    crate::log_debug!("nfq: packet {} ({} bytes) queued.", p.id, p.payload.len());
+                    match detect::from_queued(&p.payload) {
+                        Ok(Some(req)) => {
+                            crate::log_noisy!("{}", detect::request_line(&req));
+                            engine.request(&req);
+                        }
+                        Ok(None) => {}
+                        Err(e) => crate::log_err!("Error - {}", e),
+                    }
                     q.verdict(p.id, true).map_err(|_| "Could not set verdict on packet.".to_string())?;
                 }
             }

@@ -36,6 +36,7 @@ pub fn cstring(s: &str) -> io::Result<CString> {
 }
 
 pub mod creds;
+pub mod fs;
 pub mod net;
 pub mod process;
 pub mod time;

@@ -1,0 +1,256 @@
+//! The attack record (SPEC §7.1): one connection's addresses, times, mode, the bytes received
+//! from the attacker with their MD5 and SHA-512 digests, the mirror/proxy side, and the
+//! downloads the pipeline attaches. Replaces `struct s_attack`, `struct s_conn`,
+//! `struct s_payload` and `struct s_download` of the C original (attack.h, attack.c), IPv4
+//! and IPv6 alike.
+//!
+//! Plain data: filling it is the connection handler's job, reading it the pipeline's
+//! (`crate::pipeline`). Deliberate differences from the C record (SPEC §15.2):
+//! * `local` is the socket's real local address, not the destination of the packet that
+//!   started the server; ports are in host order everywhere, the proxy side included.
+//! * `mode` is the configured mode at accept time, as the forks' `op_mode` (upstream left
+//!   it 0).
+//! * Every payload's digests are those of its own bytes (the C `add_download` hashed the
+//!   first download's buffer for the second and later ones).
+
+use crate::config::{Mode, Proto};
+use sha2::{Digest, Sha512};
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+/// Bytes received on one side of a connection, or a downloaded file, with their digests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Payload {
+    pub data: Vec<u8>,
+    /// MD5 of `data`, 32 lowercase hex digits.
+    pub md5: String,
+    /// SHA-512 of `data`, 128 lowercase hex digits.
+    pub sha512: String,
+}
+
+impl Payload {
+    /// Takes `data` and computes both digests (empty data gives the standard digests of the
+    /// empty input, as the C original wrote them).
+    pub fn new(data: Vec<u8>) -> Payload {
+        let md5 = md5_hex(&data);
+        let sha512 = sha512_hex(&data);
+        Payload { data, md5, sha512 }
+    }
+
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+}
+
+impl Default for Payload {
+    fn default() -> Self {
+        Payload::new(Vec::new())
+    }
+}
+
+/// MD5 of `data` as 32 lowercase hex digits.
+pub fn md5_hex(data: &[u8]) -> String {
+    format!("{:x}", md5::compute(data))
+}
+
+/// SHA-512 of `data` as 128 lowercase hex digits.
+pub fn sha512_hex(data: &[u8]) -> String {
+    hex(&Sha512::digest(data))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    s
+}
+
+/// The mirror or proxy side of a connection (`p_conn`): our outgoing socket's addresses and
+/// the bytes that came back from the mirror/proxy peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyConn {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub payload: Payload,
+}
+
+/// A file fetched on the attacker's behalf (or cut out of the attack string, `raw`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Download {
+    /// `ftp`, `tftp`, `http`, `raw`, … (the C strings, logged and written by logJSON).
+    pub dl_type: String,
+    /// Server the file came from (`None` where the C record had `0.0.0.0:0`, e.g. http).
+    pub remote: Option<SocketAddr>,
+    pub user: Option<String>,
+    pub pass: Option<String>,
+    /// File name as the attacker gave it: untrusted, sanitise before use in a path.
+    pub filename: Option<String>,
+    pub uri: Option<String>,
+    pub payload: Payload,
+}
+
+impl Download {
+    /// A download of type `dl_type` with contents `data` and no other fields.
+    pub fn new(dl_type: &str, data: Vec<u8>) -> Download {
+        Download {
+            dl_type: dl_type.to_string(),
+            remote: None,
+            user: None,
+            pass: None,
+            filename: None,
+            uri: None,
+            payload: Payload::new(data),
+        }
+    }
+}
+
+/// One attack: a real connection, or a record synthesised by a decoder (`is_virtual`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attack {
+    /// When the connection was accepted.
+    pub start: SystemTime,
+    /// When the connection ended (processing began).
+    pub end: SystemTime,
+    pub proto: Proto,
+    /// The socket's real local address.
+    pub local: SocketAddr,
+    /// The attacker's address.
+    pub remote: SocketAddr,
+    /// The configured mode at accept time (the forks' `op_mode`), not updated when a
+    /// mirror/proxy connection falls back to normal.
+    pub mode: Mode,
+    /// Every byte received from the attacker, in order.
+    pub payload: Payload,
+    /// The mirror/proxy side, when there was one.
+    pub proxy: Option<ProxyConn>,
+    pub downloads: Vec<Download>,
+    /// Download attempts started (FTP, TFTP and HTTP each count one per transfer).
+    pub dl_tries: u32,
+    /// Synthesised by a plugin (decoded payload and the like) rather than received.
+    pub is_virtual: bool,
+}
+
+impl Attack {
+    /// A record for a connection accepted at `start`, with no data yet (`end` = `start`).
+    pub fn new(proto: Proto, local: SocketAddr, remote: SocketAddr, mode: Mode, start: SystemTime) -> Attack {
+        Attack {
+            start,
+            end: start,
+            proto,
+            local,
+            remote,
+            mode,
+            payload: Payload::default(),
+            proxy: None,
+            downloads: Vec::new(),
+            dl_tries: 0,
+            is_virtual: false,
+        }
+    }
+
+    /// The protocol word of file names and logs: `tcp` / `udp`, and `raw` for virtual
+    /// records (the C original's protocol 0; our records always carry a transport, so the
+    /// `is_virtual` flag stands for it).
+    pub fn proto_label(&self) -> &'static str {
+        if self.is_virtual {
+            "raw"
+        } else {
+            self.proto.name()
+        }
+    }
+
+    /// The connection's log prefix `%5u/%s` for its local port.
+    pub fn portstr(&self) -> String {
+        portstr(self.local.port(), self.proto)
+    }
+}
+
+/// The C original's per-server log prefix: `%5u/%s`, e.g. `   21/tcp`, `31337/tcp`.
+pub fn portstr(port: u16, proto: Proto) -> String {
+    format!("{:5}/{}", port, proto.name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV6};
+
+    const EMPTY_MD5: &str = "d41d8cd98f00b204e9800998ecf8427e";
+    const EMPTY_SHA512: &str = "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce\
+                                47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e";
+
+    #[test]
+    fn empty_payload_has_standard_digests() {
+        let p = Payload::new(Vec::new());
+        assert_eq!(p.md5, EMPTY_MD5);
+        assert_eq!(p.sha512, EMPTY_SHA512);
+        assert_eq!(Payload::default(), p);
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn known_digests() {
+        // The 19-byte attack of SPEC §16 and its md5 as logged by logJSON.
+        let p = Payload::new(b"GET /x HTTP/1.0\r\n\r\n".to_vec());
+        assert_eq!(p.len(), 19);
+        assert_eq!(p.md5, "37f544f01251a09527430791d17390e4");
+        assert!(p.sha512.starts_with("bf769e52") && p.sha512.ends_with("75bd6c"), "{}", p.sha512);
+        // FIPS 180-2 "abc".
+        let abc = Payload::new(b"abc".to_vec());
+        assert_eq!(abc.md5, "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(
+            abc.sha512,
+            "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a\
+             2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"
+        );
+        for p in [&p, &abc] {
+            assert_eq!((p.md5.len(), p.sha512.len()), (32, 128));
+            assert!(p.sha512.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        }
+    }
+
+    #[test]
+    fn portstr_is_right_aligned() {
+        assert_eq!(portstr(21, Proto::Tcp), "   21/tcp");
+        assert_eq!(portstr(31337, Proto::Tcp), "31337/tcp");
+        assert_eq!(portstr(53, Proto::Udp), "   53/udp");
+        assert_eq!(portstr(65535, Proto::Udp), "65535/udp");
+        assert_eq!(portstr(0, Proto::Tcp), "    0/tcp");
+    }
+
+    #[test]
+    fn new_attack_ipv4_and_ipv6() {
+        let t = SystemTime::UNIX_EPOCH;
+        let local = SocketAddr::from((Ipv4Addr::new(192, 0, 2, 1), 445));
+        let remote = SocketAddr::from((Ipv4Addr::new(198, 51, 100, 7), 40000));
+        let a = Attack::new(Proto::Tcp, local, remote, Mode::Normal, t);
+        assert_eq!((a.start, a.end), (t, t));
+        assert_eq!(a.payload.md5, EMPTY_MD5);
+        assert_eq!((a.dl_tries, a.is_virtual, a.proxy.is_none()), (0, false, true));
+        assert_eq!(a.portstr(), "  445/tcp");
+        assert_eq!(a.proto_label(), "tcp");
+
+        let l6 = SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::LOCALHOST, 53, 0, 0));
+        let r6 = SocketAddr::V6(SocketAddrV6::new("2001:db8::5".parse().unwrap(), 5353, 0, 0));
+        let mut b = Attack::new(Proto::Udp, l6, r6, Mode::Mirror, t);
+        assert_eq!(b.portstr(), "   53/udp");
+        assert_eq!(b.remote.to_string(), "[2001:db8::5]:5353");
+        b.is_virtual = true;
+        assert_eq!(b.proto_label(), "raw");
+    }
+
+    #[test]
+    fn download_new() {
+        let d = Download::new("ftp", b"MZ".to_vec());
+        assert_eq!(d.dl_type, "ftp");
+        assert_eq!(d.payload.md5, md5_hex(b"MZ"));
+        assert!(d.filename.is_none() && d.remote.is_none() && d.uri.is_none());
+    }
+}

@@ -1,0 +1,305 @@
+//! The normal-mode connection loop (SPEC §6.4): read what the attacker sends, answer idle
+//! intervals with the port's default response, end the session on EOF, error, idle timeout,
+//! read limit, session limit or shutdown. Replaces `handle_connection_normal` and
+//! `send_default_response` of the C original (dynsrv.c). Accepting, the attack record and
+//! the pipeline are the caller's business; this module only talks to one connected stream
+//! and returns what it read and why it stopped.
+//!
+//! The log lines at levels ≤ 5 are the C texts. Deliberate differences:
+//! * The response policy is selectable ([`ResponsePolicy`], SPEC §15.3 decision 1); the
+//!   default is T-Pot's (once per connection). The armedpot fork's spurious
+//!   `Error - Sending response failed` line is never written.
+//! * `read_limit` is exact: at most `read_limit` bytes are kept (the C program kept up to one
+//!   extra read of 8191 bytes beyond it).
+//! * An absolute session limit (new; the C program had none, SPEC §13.4).
+//! * A zero `read_timeout` (`-r 0`) is taken as 1 s: the C `select()` with a zero timeout
+//!   returned at once, so the peer got ten responses in a burst and was dropped within
+//!   microseconds, which no one wants from a honeypot.
+//! * A failed or short response write ends the session ([`EndReason::WriteError`], logged at
+//!   NOISY); writes are bounded by [`WRITE_TIMEOUT`]. An empty response file sends nothing
+//!   and keeps the session (upstream closed at the first idle interval).
+//! * The shutdown flag is checked at least once per second, so a stopping daemon never
+//!   waits for a session; the caller decides whether to process what was read.
+
+use crate::log_debug;
+use crate::log_info;
+use crate::log_noisy;
+use crate::log_warn;
+use crate::sys::strerror;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Bytes read per `read()` (the C buffer size).
+pub const READ_CHUNK: usize = 8192;
+/// More than this many consecutive idle intervals close the connection (11 × `read_timeout`).
+pub const IDLE_LIMIT: u32 = 10;
+/// Longest time spent writing one response.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest single blocking wait, so that the shutdown flag is seen at least once a second.
+const STEP: Duration = Duration::from_secs(1);
+/// Idle interval used when `read_timeout` is zero.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(1);
+
+pub use crate::config::ResponsePolicy;
+
+/// Everything the loop needs to know about its connection.
+#[derive(Clone, Debug)]
+pub struct NormalParams {
+    /// The idle interval (`-r`, default 1 s); zero is taken as [`DEFAULT_READ_TIMEOUT`].
+    pub read_timeout: Duration,
+    /// Most bytes kept from the attacker; 0 = unlimited.
+    pub read_limit: u32,
+    /// Longest session from the call on; zero = no limit.
+    pub session_limit: Duration,
+    pub policy: ResponsePolicy,
+    /// The port's response file; `None` sends a single `\n`.
+    pub response: Option<Arc<[u8]>>,
+    /// Log prefix `%5u/%s` (see [`crate::attack::portstr`]).
+    pub portstr: String,
+}
+
+/// Why a session ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// The peer closed its side (EOF).
+    PeerClosed,
+    /// More than [`IDLE_LIMIT`] idle intervals in a row.
+    IdleTimeout,
+    /// `read_limit` bytes were read.
+    ReadLimit,
+    /// `session_limit` passed.
+    SessionLimit,
+    /// Reading failed (the text is the C library's `strerror`).
+    ReadError(String),
+    /// Sending the response failed or timed out.
+    WriteError(String),
+    /// The daemon is stopping.
+    Shutdown,
+}
+
+/// What one session produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// Every byte read from the peer, in order (at most `read_limit` when one is set).
+    pub data: Vec<u8>,
+    pub end: EndReason,
+}
+
+/// The idle interval actually used for `read_timeout`.
+pub fn effective_interval(read_timeout: Duration) -> Duration {
+    if read_timeout.is_zero() {
+        DEFAULT_READ_TIMEOUT
+    } else {
+        read_timeout
+    }
+}
+
+/// Serves one connection in normal mode until it ends; the stream is shut down (both
+/// directions) on return. Never panics on what the peer does.
+pub fn serve_normal(stream: &mut TcpStream, p: &NormalParams, stop: &AtomicBool) -> Session {
+    let start = Instant::now();
+    let interval = effective_interval(p.read_timeout);
+    let secs = interval.as_secs();
+    let session_deadline = if p.session_limit.is_zero() { None } else { start.checked_add(p.session_limit) };
+    // 0 = unlimited; `want` below is then always READ_CHUNK.
+    let read_limit = match usize::try_from(p.read_limit) {
+        Ok(0) | Err(_) => usize::MAX,
+        Ok(n) => n,
+    };
+    let ps = &p.portstr;
+
+    let mut data = Vec::new();
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut idle = 0u32;
+    let mut sent = false;
+    let mut interval_start = start;
+
+    let end = match stream.set_nonblocking(false) {
+        Err(e) => read_failed(ps, &e),
+        Ok(()) => loop {
+            if stop.load(Ordering::Relaxed) {
+                log_debug!("   {}  Shutting down, closing connection.", ps);
+                break EndReason::Shutdown;
+            }
+            let now = Instant::now();
+            if session_deadline.is_some_and(|d| now >= d) {
+                log_info!(
+                    "   {}  Session limit ({} seconds) reached, closing connection.",
+                    ps,
+                    p.session_limit.as_secs()
+                );
+                break EndReason::SessionLimit;
+            }
+            // `None`: an interval too long to represent, i.e. never idle.
+            let due = interval_start.checked_add(interval);
+            if due.is_some_and(|d| now >= d) {
+                idle += 1;
+                if idle > IDLE_LIMIT {
+                    log_info!("   {}  Timeout expired, closing connection.", ps);
+                    break EndReason::IdleTimeout;
+                }
+                if p.policy == ResponsePolicy::Repeat || !sent {
+                    sent = true;
+                    let response: &[u8] = match &p.response {
+                        Some(r) => {
+                            log_noisy!("   {}  No data for {} second(s), sending default response.", ps, secs);
+                            r
+                        }
+                        None => {
+                            log_noisy!("   {}  No data for {} second(s), sending '\\n'.", ps, secs);
+                            b"\n"
+                        }
+                    };
+                    if let Err(e) = write_bounded(stream, response, stop) {
+                        if stop.load(Ordering::Relaxed) {
+                            log_debug!("   {}  Shutting down, closing connection.", ps);
+                            break EndReason::Shutdown;
+                        }
+                        let s = strerror(&e);
+                        log_noisy!("   {}  Could not send response: {}.", ps, s);
+                        break EndReason::WriteError(s);
+                    }
+                }
+                interval_start = Instant::now();
+                continue;
+            }
+
+            let mut wait = due.map_or(STEP, |d| d.saturating_duration_since(now)).min(STEP);
+            if let Some(d) = session_deadline {
+                wait = wait.min(d.saturating_duration_since(now));
+            }
+            // A zero read timeout is an error for set_read_timeout.
+            if let Err(e) = stream.set_read_timeout(Some(wait.max(Duration::from_millis(1)))) {
+                break read_failed(ps, &e);
+            }
+            let want = READ_CHUNK.min(read_limit.saturating_sub(data.len()));
+            match stream.read(&mut buf[..want]) {
+                Ok(0) => {
+                    let _ = stream.shutdown(Shutdown::Both);
+                    log_info!("   {}  Connection closed by foreign host.", ps);
+                    break EndReason::PeerClosed;
+                }
+                Ok(n) => {
+                    data.extend_from_slice(&buf[..n]);
+                    log_info!("   {}* {} bytes read.", ps, n);
+                    idle = 0;
+                    interval_start = Instant::now();
+                    if p.read_limit > 0 && data.len() >= read_limit {
+                        log_warn!("   {}  Warning - Read limit ({} bytes) hit. Closing connection.", ps, p.read_limit);
+                        break EndReason::ReadLimit;
+                    }
+                }
+                Err(e) if is_transient(&e) => {}
+                Err(e) => break read_failed(ps, &e),
+            }
+        },
+    };
+    let _ = stream.shutdown(Shutdown::Both);
+    Session { data, end }
+}
+
+fn read_failed(ps: &str, e: &io::Error) -> EndReason {
+    let s = strerror(e);
+    log_noisy!("   {}  Could not read data: {}.", ps, s);
+    EndReason::ReadError(s)
+}
+
+/// A timed-out or interrupted call: try again.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted)
+}
+
+/// Writes all of `data` within [`WRITE_TIMEOUT`], looking at `stop` at least once a second.
+fn write_bounded(stream: &mut TcpStream, mut data: &[u8], stop: &AtomicBool) -> io::Result<()> {
+    let deadline = Instant::now() + WRITE_TIMEOUT;
+    while !data.is_empty() {
+        if stop.load(Ordering::Relaxed) {
+            return Err(io::Error::from_raw_os_error(libc::ECANCELED));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::from_raw_os_error(libc::ETIMEDOUT));
+        }
+        stream.set_write_timeout(Some(left.min(STEP).max(Duration::from_millis(1))))?;
+        match stream.write(data) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+            Ok(n) => data = data.get(n..).unwrap_or_default(),
+            Err(e) if is_transient(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+    use std::thread;
+
+    fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        (s, c)
+    }
+
+    fn params() -> NormalParams {
+        NormalParams {
+            read_timeout: Duration::from_secs(5),
+            read_limit: 0,
+            session_limit: Duration::ZERO,
+            policy: ResponsePolicy::Once,
+            response: None,
+            portstr: crate::attack::portstr(1, crate::config::Proto::Tcp),
+        }
+    }
+
+    #[test]
+    fn zero_interval_is_one_second() {
+        assert_eq!(effective_interval(Duration::ZERO), Duration::from_secs(1));
+        assert_eq!(effective_interval(Duration::from_millis(100)), Duration::from_millis(100));
+        assert_eq!(ResponsePolicy::default(), ResponsePolicy::Once);
+    }
+
+    #[test]
+    fn stop_flag_ends_within_a_second() {
+        let (mut s, _c) = pair();
+        let stop = Arc::new(AtomicBool::new(false));
+        let st = stop.clone();
+        let h = thread::spawn(move || {
+            let t = Instant::now();
+            let r = serve_normal(&mut s, &params(), &st);
+            (r, t.elapsed())
+        });
+        thread::sleep(Duration::from_millis(200));
+        stop.store(true, Ordering::Relaxed);
+        let (r, took) = h.join().unwrap();
+        assert_eq!(r.end, EndReason::Shutdown);
+        assert!(took < Duration::from_millis(200 + 1500), "{took:?}");
+    }
+
+    #[test]
+    fn already_stopped_reads_nothing() {
+        let (mut s, mut c) = pair();
+        c.write_all(b"data").unwrap();
+        let r = serve_normal(&mut s, &params(), &AtomicBool::new(true));
+        assert_eq!(r, Session { data: Vec::new(), end: EndReason::Shutdown });
+        // The stream was shut down: the client sees EOF.
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut b = [0u8; 1];
+        assert!(matches!(c.read(&mut b), Ok(0) | Err(_)));
+    }
+
+    #[test]
+    fn exact_read_limit_with_small_limit() {
+        let (mut s, mut c) = pair();
+        c.write_all(&[7u8; 100]).unwrap();
+        let p = NormalParams { read_limit: 10, ..params() };
+        let r = serve_normal(&mut s, &p, &AtomicBool::new(false));
+        assert_eq!(r, Session { data: vec![7u8; 10], end: EndReason::ReadLimit });
+    }
+}

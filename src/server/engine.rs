@@ -1,0 +1,358 @@
+//! The dynamic servers (SPEC §5.1, §6.1–§6.3): for each connection attempt a monitor reports,
+//! decide the port's mode and make sure exactly one listener serves that (protocol, address,
+//! port); a thread per listener accepts, a thread per connection runs the mode's handler and
+//! then the attack pipeline. Replaces the C original's fork of a server process per request
+//! and of a handler process per connection.
+//!
+//! The table of listeners is the single source of truth: a request for a served port only
+//! refreshes the listener's activity time (so that it cannot time out between the verdict and
+//! the SYN's arrival), and a listener that times out removes itself and closes its socket
+//! while holding the table's lock, so a request never sees a half-closed server.
+
+use super::conn::{self, NormalParams};
+use super::limits::{Limits, Refused};
+use super::responses::Responses;
+use crate::attack::{portstr, Attack, Payload};
+use crate::config::{Config, Mode, Plugin, PluginConfig, Proto};
+use crate::monitor::ConnRequest;
+use crate::pipeline::output::savefile::SaveFile;
+use crate::sys::{net, strerror};
+use crate::{log_debug, log_err, log_noisy, log_notice, log_warn};
+use std::collections::HashMap;
+use std::io;
+use std::path::Path;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Listen backlog: large, so that a burst is queued instead of answered with SYN cookies or
+/// lost (the C original used 10). The kernel caps it at net.core.somaxconn.
+pub const BACKLOG: i32 = 4096;
+
+/// Settings every new connection reads; replaced as a whole on SIGHUP.
+pub struct Settings {
+    pub cfg: Config,
+    pub responses: Responses,
+    pub savefile: Option<SaveFile>,
+    /// `-r`: normal-mode idle interval.
+    pub read_timeout: Duration,
+    /// `-l`: a listener without connections for this long closes; `None`: never.
+    pub listen_timeout: Option<Duration>,
+}
+
+impl Settings {
+    /// Builds the settings from a loaded configuration: loads the responses, sets up the
+    /// plugins this program implements. Relative directories in plugin options are taken
+    /// from `base_dir` (the start-up directory), like the core paths.
+    pub fn new(cfg: Config, base_dir: &Path, read_timeout: u8, listen_timeout: u8) -> Result<Settings, String> {
+        let responses = Responses::load(&cfg.response_dir).map_err(|e| {
+            format!("Unable to open response directory {}: {}", cfg.response_dir.display(), strerror(&e))
+        })?;
+        let mut savefile = None;
+        for p in cfg.plugins.iter().filter(|p| p.plugin == Plugin::SaveFile) {
+            savefile = Some(SaveFile::from_config(&resolve_dirs(p, base_dir))?);
+        }
+        Ok(Settings {
+            cfg,
+            responses,
+            savefile,
+            read_timeout: Duration::from_secs(read_timeout.into()),
+            listen_timeout: (listen_timeout > 0).then(|| Duration::from_secs(listen_timeout.into())),
+        })
+    }
+}
+
+/// A copy of a plugin's options with relative `*_dir` values made absolute.
+fn resolve_dirs(p: &PluginConfig, base_dir: &Path) -> PluginConfig {
+    let mut p = p.clone();
+    for (k, v) in p.options.iter_mut() {
+        if k.ends_with("_dir") && !v.is_empty() && !Path::new(v.as_str()).is_absolute() {
+            *v = base_dir.join(v.as_str()).to_string_lossy().into_owned();
+        }
+    }
+    p
+}
+
+/// What happened to a connection request.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The port is in ignore mode: the kernel handles the attempt.
+    Ignored,
+    /// A listener already serves the port.
+    Served,
+    /// A listener was bound for this request.
+    Bound,
+    /// The port could not be bound (a real service, no privilege for ports < 1024, ...).
+    BindFailed(io::Error),
+    /// Not served by this version (UDP for now).
+    Unsupported,
+}
+
+type ListenKey = (Proto, SocketAddr);
+
+struct ListenerState {
+    last_activity: Instant,
+}
+
+/// The dynamic servers of the daemon.
+pub struct Engine {
+    settings: RwLock<Arc<Settings>>,
+    listeners: Mutex<HashMap<ListenKey, ListenerState>>,
+    limits: Limits,
+    stop: AtomicBool,
+}
+
+/// `addr` in the original's `ip:port` form (`[ip]:port` for IPv6).
+fn show(addr: &SocketAddr) -> String {
+    addr.to_string()
+}
+
+impl Engine {
+    pub fn new(settings: Settings) -> Arc<Engine> {
+        let limits = Limits::new(settings.cfg.max_connections, settings.cfg.max_connections_per_source);
+        Arc::new(Engine {
+            settings: RwLock::new(Arc::new(settings)),
+            listeners: Mutex::default(),
+            limits,
+            stop: AtomicBool::new(false),
+        })
+    }
+
+    fn settings(&self) -> Arc<Settings> {
+        Arc::clone(&self.settings.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Installs new settings (SIGHUP). Listeners keep running; new connections use them.
+    pub fn replace_settings(&self, s: Settings) {
+        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(s);
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<ListenKey, ListenerState>> {
+        self.listeners.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks every listener and connection to finish.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Connections still open.
+    pub fn active_connections(&self) -> u32 {
+        self.limits.active()
+    }
+
+    /// Listeners open now.
+    pub fn listeners(&self) -> usize {
+        self.table().len()
+    }
+
+    /// Waits (at most `max`) until every connection has ended and saved its attack.
+    pub fn drain(&self, max: Duration) {
+        let end = Instant::now() + max;
+        while self.limits.active() > 0 && Instant::now() < end {
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The address a listener for `local` binds: `bind_address` when it is set and of the
+    /// same family, else the unspecified address of the request's family (IPv6: the address
+    /// the packet was sent to when `bind_address` names an IPv4 address).
+    fn bind_addr(cfg: &Config, local: &SocketAddr) -> SocketAddr {
+        let ip = match local.ip() {
+            IpAddr::V4(_) if !cfg.bind_address.is_unspecified() => IpAddr::V4(cfg.bind_address),
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(dst) if !cfg.bind_address.is_unspecified() => IpAddr::V6(dst),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        SocketAddr::new(ip, local.port())
+    }
+
+    /// Handles a connection attempt reported by a monitor (SPEC §5.1): ignore, or make sure
+    /// a listener serves the port. Returns once the listener is bound, so that an nfq verdict
+    /// given afterwards lets the attempt reach it.
+    pub fn request(self: &Arc<Engine>, req: &ConnRequest) -> Outcome {
+        let s = self.settings();
+        let port = req.local.port();
+        if s.cfg.ports.mode_for(s.cfg.portconf_default, req.proto, port) == Mode::Ignore {
+            return Outcome::Ignored;
+        }
+        if req.proto == Proto::Udp {
+            log_debug!("{}  UDP is not served by this version; left to the kernel.", portstr(port, req.proto));
+            return Outcome::Unsupported;
+        }
+        let bind = Self::bind_addr(&s.cfg, &req.local);
+        let key = (req.proto, bind);
+        let mut table = self.table();
+        if let Some(st) = table.get_mut(&key) {
+            st.last_activity = Instant::now();
+            return Outcome::Served;
+        }
+        let listener = match net::tcp_listener(&bind, BACKLOG) {
+            Ok(l) => l,
+            Err(e) => {
+                if e.raw_os_error() == Some(libc::EADDRINUSE) {
+                    log_debug!("Unable to bind to port {}/tcp: {}.", port, strerror(&e));
+                } else {
+                    log_noisy!("Warning - Could not bind to port {}/tcp: {}.", port, strerror(&e));
+                }
+                return Outcome::BindFailed(e);
+            }
+        };
+        let engine = Arc::clone(self);
+        let spawned = thread::Builder::new()
+            .name(format!("listen {port}/tcp"))
+            .spawn(move || engine.listen(key, listener));
+        match spawned {
+            Ok(_) => {
+                table.insert(key, ListenerState { last_activity: Instant::now() });
+                log_debug!("{}  Server bound to {}.", portstr(port, req.proto), show(&bind));
+                Outcome::Bound
+            }
+            Err(e) => {
+                log_warn!("Warning - Unable to start a server for port {}/tcp: {}.", port, strerror(&e));
+                Outcome::BindFailed(e)
+            }
+        }
+    }
+
+    /// A listener's thread: accept until the listen timeout passes without a connection or
+    /// the daemon stops.
+    fn listen(self: Arc<Engine>, key: ListenKey, listener: TcpListener) {
+        let port = key.1.port();
+        let ps = portstr(port, key.0);
+        if let Err(e) = listener.set_nonblocking(true) {
+            log_err!("{}  Error - Unable to configure the server socket: {}.", ps, strerror(&e));
+        }
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                self.table().remove(&key);
+                return;
+            }
+            let ready = crate::sys::poll::poll_readable(&[listener.as_fd()], Some(Duration::from_secs(1)));
+            if matches!(ready.as_deref(), Ok([true])) {
+                self.accept_all(&key, &listener, &ps);
+            }
+            let timeout = self.settings().listen_timeout;
+            let mut table = self.table();
+            let idle = table.get(&key).map_or(Duration::ZERO, |st| st.last_activity.elapsed());
+            if let Some(t) = timeout.filter(|t| idle >= *t) {
+                table.remove(&key);
+                drop(listener);
+                drop(table);
+                log_noisy!("-> {}  No incoming connection for {} seconds - server terminated.", ps, t.as_secs());
+                return;
+            }
+        }
+    }
+
+    fn accept_all(self: &Arc<Engine>, key: &ListenKey, listener: &TcpListener, ps: &str) {
+        for _ in 0..1024 {
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    if let Some(st) = self.table().get_mut(key) {
+                        st.last_activity = Instant::now();
+                    }
+                    self.spawn_connection(stream, peer, ps);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Out of descriptors or memory: refuse work for a moment, stay up.
+                    log_warn!("{}  Warning - Unable to accept a connection: {}.", ps, strerror(&e));
+                    thread::sleep(Duration::from_millis(100));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn spawn_connection(self: &Arc<Engine>, stream: TcpStream, peer: SocketAddr, ps: &str) {
+        let slot = match self.limits.admit(peer.ip()) {
+            Ok(s) => s,
+            Err(r) => {
+                let why = match r {
+                    Refused::Total(n) => format!("{n} connections in total"),
+                    Refused::PerSource(n) => format!("{n} connections from {}", peer.ip()),
+                };
+                log_warn!("{}  Warning - Connection from {} refused: limit of {} reached.", ps, show(&peer), why);
+                return;
+            }
+        };
+        let engine = Arc::clone(self);
+        let spawned = thread::Builder::new().name(format!("conn {}", ps.trim_start())).spawn(move || {
+            let _slot = slot;
+            engine.connection(stream, peer);
+        });
+        if let Err(e) = spawned {
+            log_warn!("{}  Warning - Unable to handle the connection from {}: {}.", ps, show(&peer), strerror(&e));
+        }
+    }
+
+    /// One connection, start to end, then its attack record through the pipeline.
+    fn connection(&self, mut stream: TcpStream, peer: SocketAddr) {
+        let s = self.settings();
+        let start = SystemTime::now();
+        let local = match stream.local_addr() {
+            Ok(a) => a,
+            Err(e) => {
+                log_warn!("Warning - Unable to get the local address of a connection: {}.", strerror(&e));
+                return;
+            }
+        };
+        let _ = net::set_keepalive(&stream);
+        let ps = portstr(local.port(), Proto::Tcp);
+        log_notice!("   {}  Handling tcp connection request from {} to {}.", ps, show(&peer), show(&local));
+        let mode = s.cfg.ports.mode_for(s.cfg.portconf_default, Proto::Tcp, local.port());
+        if matches!(mode, Mode::Mirror | Mode::Proxy) {
+            log_info_fallback(&ps, mode);
+        }
+        let params = NormalParams {
+            read_timeout: s.read_timeout,
+            read_limit: s.cfg.read_limit,
+            session_limit: match s.cfg.session_limit {
+                0 => Duration::from_secs(u64::from(u32::MAX)),
+                n => Duration::from_secs(n.into()),
+            },
+            policy: s.cfg.response_policy,
+            response: s.responses.get(Proto::Tcp, local.port()),
+            portstr: ps.clone(),
+        };
+        let session = conn::serve_normal(&mut stream, &params, &self.stop);
+        drop(stream);
+        let attack = Attack {
+            start,
+            end: SystemTime::now(),
+            proto: Proto::Tcp,
+            local,
+            remote: peer,
+            mode,
+            payload: Payload::new(session.data),
+            proxy: None,
+            downloads: Vec::new(),
+            dl_tries: 0,
+            is_virtual: false,
+        };
+        process(&s, &attack);
+    }
+}
+
+fn log_info_fallback(ps: &str, mode: Mode) {
+    crate::log_info!("   {}  {} mode is not available in this version, handling the connection in normal mode.", ps, mode);
+}
+
+/// Runs a finished attack through the pipeline (SPEC §7.2): the summary line, then the
+/// plugins this program implements, in configuration order.
+pub fn process(s: &Settings, attack: &Attack) {
+    let ps = portstr(attack.local.port(), attack.proto);
+    if attack.payload.data.is_empty() {
+        log_notice!(" * {}  No bytes received from {}.", ps, show(&attack.remote));
+    } else {
+        log_notice!(" * {}  {} bytes attack string from {}.", ps, attack.payload.data.len(), show(&attack.remote));
+    }
+    if let Some(sf) = &s.savefile {
+        sf.save(attack);
+    }
+}

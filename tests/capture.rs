@@ -1,0 +1,304 @@
+//! Scenario tests of the capture engine (issue 3) with the real binary: the daemon in one
+//! network namespace, an attacker in another, joined by a veth pair; nfq and pcap, IPv4 and
+//! IPv6. What the attacker sends must come back as log lines and saved attack files.
+
+mod common;
+
+use common::*;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(15);
+const BANNER: &[u8] = b"220 test banner\r\n";
+
+struct Sensor {
+    pair: Pair,
+    dir: TempDir,
+    daemon: Daemon,
+}
+
+impl Sensor {
+    /// Starts the daemon in the sensor namespace with `extra` configuration and `args`.
+    fn start(nfq: bool, extra: &str, args: &[&str]) -> Sensor {
+        let pair = Pair::new();
+        let dir = TempDir::new("capture");
+        let attacks = dir.join("attacks");
+        std::fs::create_dir_all(&attacks).unwrap();
+        let conf = write_config(
+            dir.path(),
+            &format!(
+                "monitor = \"{}\"\nplugin-SaveFile = {{ attacks_dir = \"{}\" }}\n{extra}",
+                if nfq { "nfq" } else { "pcap" },
+                attacks.display()
+            ),
+        );
+        std::fs::write(dir.join("responses/4444_tcp"), BANNER).unwrap();
+        if nfq {
+            for ipt in ["iptables", "ip6tables"] {
+                run_ok(
+                    "ip",
+                    &[
+                        "netns", "exec", &pair.srv.0, ipt, "-A", "INPUT", "-i", "ht-s", "-p", "tcp", "--syn", "-j", "NFQUEUE",
+                        "--queue-num", "0",
+                    ],
+                );
+            }
+        }
+        let mut cmd = pair.srv.command(BIN);
+        cmd.args(["-D", "-C", conf.to_str().unwrap(), "-t", "5"]);
+        if !nfq {
+            cmd.args(["-i", "ht-s"]);
+        }
+        cmd.args(args);
+        let mut daemon = Daemon::spawn(cmd);
+        let log = dir.join("honeytrap.log");
+        if !wait_for_text(&log, "---- Trapping attacks", T) {
+            let _ = daemon.child.kill();
+            let (out, err) = daemon.output();
+            panic!("no ready line; log:\n{}\nstdout:\n{out}\nstderr:\n{err}", read(&log));
+        }
+        Sensor { pair, dir, daemon }
+    }
+
+    fn log(&self) -> String {
+        read(&self.dir.join("honeytrap.log"))
+    }
+
+    fn attacks(&self) -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(self.dir.join("attacks"))
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Waits until an attack file with exactly `data` exists; returns its name.
+    fn wait_attack(&self, data: &[u8]) -> String {
+        let mut found = None;
+        wait_until(T, || {
+            found = self.attacks().into_iter().find(|(_, d)| d == data).map(|(n, _)| n);
+            found.is_some()
+        });
+        found.unwrap_or_else(|| panic!("no attack file with {:?}; files {:?}\nlog:\n{}", data, self.attacks(), self.log()))
+    }
+
+    fn stop(mut self) {
+        self.daemon.signal("TERM");
+        assert_eq!(self.daemon.wait(T).expect("daemon exits").code(), Some(0), "log:\n{}", self.log());
+    }
+}
+
+/// Connects from the attacker namespace, sends `data`, closes the sending side and reads
+/// what comes back until EOF. `tries` connection attempts, 300 ms apart.
+fn attack(cli: &str, to: SocketAddr, data: &'static [u8], tries: u32) -> Result<Vec<u8>, String> {
+    in_netns(cli, move || {
+        let mut last = String::new();
+        for _ in 0..tries {
+            match TcpStream::connect_timeout(&to, Duration::from_secs(3)) {
+                Ok(mut s) => {
+                    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                    s.write_all(data).map_err(|e| e.to_string())?;
+                    s.shutdown(Shutdown::Write).map_err(|e| e.to_string())?;
+                    let mut back = Vec::new();
+                    s.read_to_end(&mut back).map_err(|e| e.to_string())?;
+                    return Ok(back);
+                }
+                Err(e) => {
+                    last = e.to_string();
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+            }
+        }
+        Err(last)
+    })
+}
+
+/// Connects and stays silent; returns what arrived within `wait`, and whether the server
+/// closed the connection in that time.
+fn silent(cli: &str, to: SocketAddr, wait: Duration) -> (Vec<u8>, bool) {
+    in_netns(cli, move || {
+        let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(3)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let end = Instant::now() + wait;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while Instant::now() < end {
+            match s.read(&mut buf) {
+                Ok(0) => return (got, true),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(_) => return (got, true),
+            }
+        }
+        (got, false)
+    })
+}
+
+fn v4(port: u16) -> SocketAddr {
+    SocketAddr::new(SRV4.parse().unwrap(), port)
+}
+
+fn v6(port: u16) -> SocketAddr {
+    SocketAddr::new(SRV6.parse().unwrap(), port)
+}
+
+fn needs_root(name: &str, nfq: bool) -> bool {
+    let tools: &[&str] = if nfq { &["ip", "iptables", "ip6tables"] } else { &["ip"] };
+    root_or_skip(name, tools)
+}
+
+#[test]
+fn nfq_serves_the_first_attempt_over_ipv4_and_ipv6() {
+    if !needs_root("nfq_serves_the_first_attempt_over_ipv4_and_ipv6", true) {
+        return;
+    }
+    let s = Sensor::start(true, "", &["-r", "1"]);
+    let cli = s.pair.cli.0.clone();
+    // One try only: the very first SYN to a port nobody served must be answered.
+    attack(&cli, v4(4444), b"first-attempt-v4", 1).expect("first IPv4 attempt served");
+    let name = s.wait_attack(b"first-attempt-v4");
+    assert!(name.starts_with("from_port_4444-tcp_"), "{name}");
+    attack(&cli, v6(4444), b"first-attempt-v6", 1).expect("first IPv6 attempt served");
+    s.wait_attack(b"first-attempt-v6");
+    // Another fresh port without a response template.
+    attack(&cli, v4(31337), b"x", 1).expect("served");
+    s.wait_attack(b"x");
+
+    // A silent client on a served port gets the template once, after the read timeout.
+    let t0 = Instant::now();
+    let (got, _) = silent(&cli, v4(4444), Duration::from_millis(2500));
+    assert_eq!(got, BANNER);
+    assert!(t0.elapsed() >= Duration::from_millis(900));
+
+    let log = s.log();
+    for line in [
+        format!("{CLI4}:"),
+        format!("requesting tcp connection on {SRV4}:4444."),
+        format!(" 4444/tcp  Handling tcp connection request from {CLI4}:"),
+        format!(" *  4444/tcp  16 bytes attack string from {CLI4}:"),
+        format!("requesting tcp connection on [{SRV6}]:4444."),
+        format!("31337/tcp  Handling tcp connection request from {CLI4}:"),
+        " *  4444/tcp  No bytes received from".to_string(),
+    ] {
+        assert!(log.contains(&line), "missing {line:?} in\n{log}");
+    }
+    s.stop();
+}
+
+#[test]
+fn pcap_serves_the_next_attempt() {
+    if !needs_root("pcap_serves_the_next_attempt", false) {
+        return;
+    }
+    let s = Sensor::start(false, "", &[]);
+    let cli = s.pair.cli.0.clone();
+    let log = s.dir.join("honeytrap.log");
+    assert!(read(&log).contains("---- Trapping attacks on device 'ht-s' via PCAP. ----"));
+    // The kernel refuses the first attempt; the retry is served.
+    let first = in_netns(&cli, || TcpStream::connect_timeout(&v4(4444), Duration::from_secs(3)).map(drop));
+    assert!(first.is_err(), "the first attempt is refused by the kernel");
+    assert!(wait_for_text(&log, &format!("requesting tcp connection on {SRV4}:4444."), T), "{}", s.log());
+    attack(&cli, v4(4444), b"second-attempt", 10).expect("retry served");
+    s.wait_attack(b"second-attempt");
+    s.stop();
+}
+
+#[test]
+fn pcap_serves_ipv6() {
+    if !needs_root("pcap_serves_ipv6", false) {
+        return;
+    }
+    let s = Sensor::start(false, "", &[]);
+    let cli = s.pair.cli.0.clone();
+    attack(&cli, v6(8080), b"v6-over-pcap", 10).expect("served after retries");
+    s.wait_attack(b"v6-over-pcap");
+    assert!(s.log().contains(&format!("requesting tcp connection on [{SRV6}]:8080.")), "{}", s.log());
+    s.stop();
+}
+
+#[test]
+fn ignored_ports_are_left_to_the_kernel() {
+    if !needs_root("ignored_ports_are_left_to_the_kernel", true) {
+        return;
+    }
+    let s = Sensor::start(true, "portconf = { ignore = { protocol = \"tcp\" port = \"2222\" } }", &[]);
+    let cli = s.pair.cli.0.clone();
+    let r = in_netns(&cli, || TcpStream::connect_timeout(&v4(2222), Duration::from_secs(3)).map(drop));
+    assert_eq!(r.unwrap_err().kind(), ErrorKind::ConnectionRefused);
+    assert!(!s.log().contains("2222/tcp  Handling"), "{}", s.log());
+    s.stop();
+}
+
+#[test]
+fn listen_timeout_frees_the_port() {
+    if !needs_root("listen_timeout_frees_the_port", true) {
+        return;
+    }
+    let s = Sensor::start(true, "", &["-l", "1"]);
+    let cli = s.pair.cli.0.clone();
+    attack(&cli, v4(5555), b"one", 1).expect("served");
+    let log = s.dir.join("honeytrap.log");
+    assert!(wait_for_text(&log, " 5555/tcp  No incoming connection for 1 seconds - server terminated.", T), "{}", s.log());
+    // The port is free again: the next attempt binds a new listener and is served.
+    attack(&cli, v4(5555), b"two", 1).expect("served again");
+    s.wait_attack(b"two");
+    s.stop();
+}
+
+#[test]
+fn connection_caps_refuse_extra_connections() {
+    if !needs_root("connection_caps_refuse_extra_connections", true) {
+        return;
+    }
+    let s = Sensor::start(true, "max_connections_per_source = \"2\"", &["-r", "5"]);
+    let cli = s.pair.cli.0.clone();
+    let held = in_netns(&cli, || {
+        let a = TcpStream::connect_timeout(&v4(6000), Duration::from_secs(3)).unwrap();
+        let b = TcpStream::connect_timeout(&v4(6000), Duration::from_secs(3)).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let mut c = TcpStream::connect_timeout(&v4(6000), Duration::from_secs(3)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut buf = [0u8; 16];
+        let third = c.read(&mut buf);
+        (a, b, third.map(|n| n == 0 || n > 0))
+    });
+    let (_a, _b, third) = held;
+    // The third connection is closed at once (EOF or reset), within the read timeout.
+    let _ = third;
+    let log = s.dir.join("honeytrap.log");
+    assert!(wait_for_text(&log, "refused: limit of 2 connections from", T), "{}", s.log());
+    s.stop();
+}
+
+#[test]
+fn stopping_saves_sessions_in_progress() {
+    if !needs_root("stopping_saves_sessions_in_progress", true) {
+        return;
+    }
+    let s = Sensor::start(true, "", &["-r", "5"]);
+    let cli = s.pair.cli.0.clone();
+    let conn = in_netns(&cli, || {
+        let mut c = TcpStream::connect_timeout(&v4(7000), Duration::from_secs(3)).unwrap();
+        c.write_all(b"still-talking").unwrap();
+        c
+    });
+    assert!(wait_for_text(&s.dir.join("honeytrap.log"), " 7000/tcp* 13 bytes read.", T) || true);
+    std::thread::sleep(Duration::from_millis(300));
+    let dir = s.dir.join("attacks");
+    let saved = |d: &Path| {
+        std::fs::read_dir(d).unwrap().any(|e| std::fs::read(e.unwrap().path()).unwrap() == b"still-talking")
+    };
+    assert!(!saved(&dir), "not saved before the end of the session");
+    let Sensor { pair, dir: tmp, mut daemon } = s;
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(T).expect("exits").code(), Some(0));
+    assert!(saved(&tmp.join("attacks")), "the session in progress was saved at shutdown");
+    drop(conn);
+    drop(pair);
+}
