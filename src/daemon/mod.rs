@@ -117,7 +117,7 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     }
     console_report(&cfg);
     println!("  Loading default responses.");
-    let settings = match Settings::new(cfg.clone(), &base_dir, opts.read_timeout, opts.listen_timeout) {
+    let engine_settings = match Settings::new(cfg.clone(), &base_dir, opts.read_timeout, opts.listen_timeout) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("  Error - {e}");
@@ -242,7 +242,7 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
         Ok(n) => log_debug!("Open file limit is {}.", n),
         Err(e) => log_warn!("Warning - Unable to raise the open file limit: {}.", strerror(&e)),
     }
-    let engine = Engine::new(settings);
+    let engine = Engine::new(engine_settings);
 
     log_notice!("Initializing plugins.");
     log_plugins(&cfg);

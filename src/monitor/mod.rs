@@ -3,6 +3,7 @@
 //! queue 0) and pcap (the kernel's RST / ICMP port unreachable). This module opens the chosen
 //! one and drives it from the main loop.
 
+pub mod detect;
 pub mod nfq;
 pub mod pcap;
 
@@ -19,7 +20,9 @@ const MAX_BATCH: usize = 256;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConnRequest {
     pub proto: crate::config::Proto,
+    /// The attacked address and port (ours).
     pub local: std::net::SocketAddr,
+    /// The attacker's address and port.
     pub remote: std::net::SocketAddr,
 }
 
@@ -45,7 +48,6 @@ pub enum Monitor {
 }
 
 
-
 impl Monitor {
     /// Opens the monitor. Errors are the texts to log.
     pub fn open(s: &Settings) -> Result<Monitor, String> {
@@ -57,14 +59,12 @@ impl Monitor {
                 };
                 let address = match &s.address {
                     Some(a) => Some(
-                        pcap::resolve_address(a)
-                            .ok_or_else(|| "Error - Invalid hostname or ip address".to_string())?
-                            .to_string(),
+                        pcap::resolve_address(a).ok_or_else(|| "Error - Invalid hostname or ip address".to_string())?,
                     ),
                     None => None,
                 };
                 let addrs = if address.is_some() { Vec::new() } else { pcap::device_addresses(&dev)? };
-                let filter = pcap::build_filter(address.as_deref(), &addrs, s.bpf.as_deref());
+                let filter = pcap::build_filter(address, &addrs, s.bpf.as_deref());
                 crate::log_debug!("Packet filter: {}", filter);
                 Ok(Monitor::Pcap(pcap::PcapMonitor::open(&dev, &filter, s.promisc)?))
             }
