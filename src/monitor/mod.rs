@@ -47,7 +47,6 @@ pub enum Monitor {
     Nfq(nfq::NfqQueue),
 }
 
-
 impl Monitor {
     /// Opens the monitor. Errors are the texts to log.
     pub fn open(s: &Settings) -> Result<Monitor, String> {
@@ -118,12 +117,15 @@ impl Monitor {
             }
             Monitor::Nfq(q) => {
                 let before = q.stats().overruns;
-                let packets = q.recv(Some(Duration::ZERO)).map_err(|e| {
-                    format!("Could not read from the NFQ queue: {}.", crate::sys::strerror(&e))
-                })?;
+                let packets = q
+                    .recv(Some(Duration::ZERO))
+                    .map_err(|e| format!("Could not read from the NFQ queue: {}.", crate::sys::strerror(&e)))?;
                 let lost = q.stats().overruns - before;
                 if lost > 0 {
-                    crate::log_warn!("Warning - NFQ queue overrun ({} times): the kernel dropped queued packets.", lost);
+                    crate::log_warn!(
+                        "Warning - NFQ queue overrun ({} times): the kernel dropped queued packets.",
+                        lost
+                    );
                 }
                 for p in packets {
                     match detect::from_queued(&p.payload) {

@@ -20,9 +20,9 @@ use crate::sys::{net, strerror};
 use crate::{log_debug, log_err, log_noisy, log_notice, log_warn};
 use std::collections::HashMap;
 use std::io;
-use std::path::Path;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread;
@@ -202,9 +202,8 @@ impl Engine {
             }
         };
         let engine = Arc::clone(self);
-        let spawned = thread::Builder::new()
-            .name(format!("listen {port}/tcp"))
-            .spawn(move || engine.listen(key, listener));
+        let spawned =
+            thread::Builder::new().name(format!("listen {port}/tcp")).spawn(move || engine.listen(key, listener));
         match spawned {
             Ok(_) => {
                 table.insert(key, ListenerState { last_activity: Instant::now() });
@@ -340,7 +339,11 @@ impl Engine {
 }
 
 fn log_info_fallback(ps: &str, mode: Mode) {
-    crate::log_info!("   {}  {} mode is not available in this version, handling the connection in normal mode.", ps, mode);
+    crate::log_info!(
+        "   {}  {} mode is not available in this version, handling the connection in normal mode.",
+        ps,
+        mode
+    );
 }
 
 /// Runs a finished attack through the pipeline (SPEC §7.2): the summary line, then the

@@ -244,7 +244,10 @@ impl Pair {
     pub fn new() -> Pair {
         let srv = NetNs::new();
         let cli = NetNs::new();
-        run_ok("ip", &["link", "add", "ht-s", "netns", &srv.0, "type", "veth", "peer", "name", "ht-c", "netns", &cli.0]);
+        run_ok(
+            "ip",
+            &["link", "add", "ht-s", "netns", &srv.0, "type", "veth", "peer", "name", "ht-c", "netns", &cli.0],
+        );
         for (ns, dev, v4, v6) in [(&srv, "ht-s", SRV4, SRV6), (&cli, "ht-c", CLI4, CLI6)] {
             run_ok("ip", &["-n", &ns.0, "addr", "add", &format!("{v4}/24"), "dev", dev]);
             run_ok("ip", &["-n", &ns.0, "-6", "addr", "add", &format!("{v6}/64"), "dev", dev, "nodad"]);
