@@ -127,6 +127,7 @@ impl Engine {
 
     /// Installs new settings (SIGHUP). Listeners keep running; new connections use them.
     pub fn replace_settings(&self, s: Settings) {
+        self.limits.set_caps(s.cfg.max_connections, s.cfg.max_connections_per_source);
         *self.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(s);
     }
 

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Why a connection was refused.
@@ -22,8 +23,8 @@ struct Counts {
 /// Shared connection counters.
 #[derive(Clone)]
 pub struct Limits {
-    max_total: u32,
-    max_per_source: u32,
+    max_total: Arc<AtomicU32>,
+    max_per_source: Arc<AtomicU32>,
     counts: Arc<Mutex<Counts>>,
 }
 
@@ -35,7 +36,17 @@ pub struct Slot {
 
 impl Limits {
     pub fn new(max_total: u32, max_per_source: u32) -> Limits {
-        Limits { max_total, max_per_source, counts: Arc::default() }
+        Limits {
+            max_total: Arc::new(AtomicU32::new(max_total)),
+            max_per_source: Arc::new(AtomicU32::new(max_per_source)),
+            counts: Arc::default(),
+        }
+    }
+
+    /// Changes the caps (SIGHUP); connections already admitted stay.
+    pub fn set_caps(&self, max_total: u32, max_per_source: u32) {
+        self.max_total.store(max_total, Ordering::Relaxed);
+        self.max_per_source.store(max_per_source, Ordering::Relaxed);
     }
 
     fn lock(counts: &Mutex<Counts>) -> std::sync::MutexGuard<'_, Counts> {
@@ -44,13 +55,15 @@ impl Limits {
 
     /// Admits a connection from `source`, or says which cap it hit.
     pub fn admit(&self, source: IpAddr) -> Result<Slot, Refused> {
+        let (max_total, max_per_source) =
+            (self.max_total.load(Ordering::Relaxed), self.max_per_source.load(Ordering::Relaxed));
         let mut c = Self::lock(&self.counts);
-        if c.total >= self.max_total {
-            return Err(Refused::Total(self.max_total));
+        if c.total >= max_total {
+            return Err(Refused::Total(max_total));
         }
         let n = c.by_source.entry(source).or_insert(0);
-        if *n >= self.max_per_source {
-            return Err(Refused::PerSource(self.max_per_source));
+        if *n >= max_per_source {
+            return Err(Refused::PerSource(max_per_source));
         }
         *n += 1;
         c.total += 1;
@@ -93,6 +106,9 @@ mod tests {
         assert_eq!(l.active(), 3);
         drop(s1);
         assert_eq!(l.active(), 2);
+        l.set_caps(3, 1);
+        assert_eq!(l.admit(a).err(), Some(Refused::PerSource(1)));
+        l.set_caps(3, 2);
         let _s4 = l.admit(a).unwrap();
         assert_eq!(l.admit("10.0.0.2".parse().unwrap()).err(), Some(Refused::Total(3)));
     }
