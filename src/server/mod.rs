@@ -1,9 +1,10 @@
 //! Dynamic servers (SPEC §6): the listeners bound on demand and their connections
 //! (engine.rs), the caps on concurrent connections (limits.rs), the normal-mode default
-//! responses (responses.rs) and the normal-mode connection loop (conn.rs). Replaces the C
-//! original's dynsrv.c.
+//! responses (responses.rs), the normal-mode connection loop (conn.rs) and the mirror/proxy
+//! relay (relay.rs). Replaces the C original's dynsrv.c and proxy.c.
 
 pub mod conn;
 pub mod engine;
 pub mod limits;
+pub mod relay;
 pub mod responses;

@@ -90,6 +90,19 @@ pub fn set_keepalive(s: &TcpStream) -> io::Result<()> {
     setsockopt_int(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1)
 }
 
+/// Sets the kernel's send and/or receive buffer size of a socket (`SO_SNDBUF`/`SO_RCVBUF`;
+/// Linux doubles the value and enforces a minimum). Bounds what one connection may queue.
+pub fn set_buffer_sizes(s: &impl AsRawFd, send: Option<u32>, recv: Option<u32>) -> io::Result<()> {
+    let int = |n: u32| libc::c_int::try_from(n).unwrap_or(libc::c_int::MAX);
+    if let Some(n) = send {
+        setsockopt_int(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDBUF, int(n))?;
+    }
+    if let Some(n) = recv {
+        setsockopt_int(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, int(n))?;
+    }
+    Ok(())
+}
+
 /// Raises the soft limit of open files to the hard limit; returns the new soft limit.
 pub fn raise_nofile_limit() -> io::Result<u64> {
     // SAFETY: an all-zero rlimit is valid; getrlimit fills it.
