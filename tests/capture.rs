@@ -331,3 +331,72 @@ fn stopping_saves_sessions_in_progress() {
     drop(conn);
     drop(pair);
 }
+
+/// A server in the attacker's namespace on `port` (both families): answers every connection
+/// with `reply` followed by what it received, then closes. Runs until the returned flag is set.
+fn peer_server(cli: &str, port: u16, reply: &'static [u8]) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&stop);
+    let listener = in_netns(cli, move || std::net::TcpListener::bind(("0.0.0.0", port)).expect("peer listens"));
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let end = Instant::now() + Duration::from_secs(60);
+        while !flag.load(Ordering::SeqCst) && Instant::now() < end {
+            match listener.accept() {
+                Ok((mut c, _)) => {
+                    c.set_nonblocking(false).unwrap();
+                    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    let mut got = Vec::new();
+                    let _ = c.read_to_end(&mut got);
+                    let _ = c.write_all(reply);
+                    let _ = c.write_all(&got);
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    stop
+}
+
+#[test]
+fn proxy_mode_relays_to_the_target_and_records_both_directions() {
+    if !needs_root("proxy_mode_relays_to_the_target_and_records_both_directions", true) {
+        return;
+    }
+    let conf = format!(
+        "portconf = {{ proxy = {{ web = {{ protocol = \"tcp\" port = \"8000\" target_host = \"{CLI4}\" target_port = \"9000\" }} }} }}"
+    );
+    let s = Sensor::start(true, &conf, &[]);
+    let cli = s.pair.cli.0.clone();
+    let stop = peer_server(&cli, 9000, b"PROXIED:");
+    let back = attack(&cli, v4(8000), b"GET / HTTP/1.0\r\n\r\n", 1).expect("served");
+    assert_eq!(back, b"PROXIED:GET / HTTP/1.0\r\n\r\n");
+    s.wait_attack(b"GET / HTTP/1.0\r\n\r\n");
+    let log = s.log();
+    assert!(log.contains(&format!("==  8000/tcp  Proxy connection to {CLI4}:9000 established.")), "{log}");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    s.stop();
+}
+
+#[test]
+fn mirror_mode_connects_back_and_falls_back_to_normal() {
+    if !needs_root("mirror_mode_connects_back_and_falls_back_to_normal", true) {
+        return;
+    }
+    let conf = "portconf = { mirror = { protocol = \"tcp\" port = [\"9100\", \"9101\"] } }";
+    let s = Sensor::start(true, conf, &["-r", "1"]);
+    let cli = s.pair.cli.0.clone();
+    // The attacker serves 9100 itself: honeytrap mirrors the connection back to it.
+    let stop = peer_server(&cli, 9100, b"MIRRORED:");
+    let back = attack(&cli, v4(9100), b"hello", 1).expect("served");
+    assert_eq!(back, b"MIRRORED:hello");
+    s.wait_attack(b"hello");
+    assert!(s.log().contains(&format!("<>  9100/tcp  Mirror connection to {CLI4}:9100 established.")), "{}", s.log());
+    // Nothing listens on 9101 at the attacker: normal mode answers instead.
+    let (got, _) = silent(&cli, v4(9101), Duration::from_millis(2500));
+    assert_eq!(got, b"\n");
+    assert!(s.log().contains("<>  9101/tcp  Mirror connection rejected, falling back to normal mode."), "{}", s.log());
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    s.stop();
+}

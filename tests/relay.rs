@@ -536,6 +536,7 @@ fn log_lines_use_the_c_texts() {
             format!("<>  4401/tcp* 3 (of 3) bytes copied from mirror connection to {m_client}."),
             "<>  4401/tcp  Connection closed by foreign host.".to_string(),
             "<>  4401/tcp  Mirror connection closed.".to_string(),
+            "<>  4401/tcp  Mirror connection closed by foreign host.".to_string(),
         ]
     );
     assert_eq!(lines(" 4402/tcp"), ["==  4402/tcp  Server connection timed out, closing connections."]);

@@ -11,8 +11,9 @@
 
 use super::conn::{self, NormalParams};
 use super::limits::{Limits, Refused};
+use super::relay::{self, RelayKind, RelayParams};
 use super::responses::Responses;
-use crate::attack::{portstr, Attack, Payload};
+use crate::attack::{portstr, Attack, Payload, ProxyConn};
 use crate::config::{Config, Mode, Plugin, PluginConfig, Proto};
 use crate::monitor::ConnRequest;
 use crate::pipeline::output::savefile::SaveFile;
@@ -306,45 +307,94 @@ impl Engine {
         let ps = portstr(local.port(), Proto::Tcp);
         log_notice!("   {}  Handling tcp connection request from {} to {}.", ps, show(&peer), show(&local));
         let mode = s.cfg.ports.mode_for(s.cfg.portconf_default, Proto::Tcp, local.port());
-        if matches!(mode, Mode::Mirror | Mode::Proxy) {
-            log_info_fallback(&ps, mode);
+        let session_limit = match s.cfg.session_limit {
+            0 => Duration::from_secs(u64::from(u32::MAX)),
+            n => Duration::from_secs(n.into()),
+        };
+        let mut attack = Attack::new(Proto::Tcp, local, peer, mode, start);
+        let relayed = match mode {
+            Mode::Mirror | Mode::Proxy => self.relay_target(&s, mode, &ps, local, peer).map(|(kind, target, up)| {
+                let params = RelayParams {
+                    kind,
+                    idle_timeout: relay::MIRROR_READ_TIMEOUT,
+                    read_limit: s.cfg.read_limit,
+                    session_limit,
+                    portstr: ps.clone(),
+                };
+                let mut up = up;
+                let up_local = up.local_addr().unwrap_or(target);
+                let session = relay::relay(&mut stream, &mut up, &params, &self.stop);
+                attack.payload = Payload::new(session.client_data);
+                attack.proxy =
+                    Some(ProxyConn { local: up_local, remote: target, payload: Payload::new(session.peer_data) });
+            }),
+            _ => None,
+        };
+        if relayed.is_none() {
+            let params = NormalParams {
+                read_timeout: s.read_timeout,
+                read_limit: s.cfg.read_limit,
+                session_limit,
+                policy: s.cfg.response_policy,
+                response: s.responses.get(Proto::Tcp, local.port()),
+                portstr: ps.clone(),
+            };
+            let session = conn::serve_normal(&mut stream, &params, &self.stop);
+            attack.payload = Payload::new(session.data);
         }
-        let params = NormalParams {
-            read_timeout: s.read_timeout,
-            read_limit: s.cfg.read_limit,
-            session_limit: match s.cfg.session_limit {
-                0 => Duration::from_secs(u64::from(u32::MAX)),
-                n => Duration::from_secs(n.into()),
-            },
-            policy: s.cfg.response_policy,
-            response: s.responses.get(Proto::Tcp, local.port()),
-            portstr: ps.clone(),
-        };
-        let session = conn::serve_normal(&mut stream, &params, &self.stop);
         drop(stream);
-        let attack = Attack {
-            start,
-            end: SystemTime::now(),
-            proto: Proto::Tcp,
-            local,
-            remote: peer,
-            mode,
-            payload: Payload::new(session.data),
-            proxy: None,
-            downloads: Vec::new(),
-            dl_tries: 0,
-            is_virtual: false,
-        };
+        attack.end = SystemTime::now();
         process(&s, &attack);
     }
-}
 
-fn log_info_fallback(ps: &str, mode: Mode) {
-    crate::log_info!(
-        "   {}  {} mode is not available in this version, handling the connection in normal mode.",
-        ps,
-        mode
-    );
+    /// Mirror mode: the attacker's own address on the same port; proxy mode: the port's
+    /// target. Connects (3 s at most) and returns the connection, or `None` after logging why
+    /// this connection falls back to normal mode (SPEC §6.3, §6.5, §6.7). Unlike the C
+    /// original, a failure affects only this connection, and a proxy host that does not
+    /// resolve does not end the server.
+    fn relay_target(
+        &self,
+        s: &Settings,
+        mode: Mode,
+        ps: &str,
+        local: SocketAddr,
+        peer: SocketAddr,
+    ) -> Option<(RelayKind, SocketAddr, TcpStream)> {
+        let (kind, target) = if mode == Mode::Mirror {
+            let target = SocketAddr::new(peer.ip(), local.port());
+            if relay::is_loop_target(target.ip(), &[local.ip()]) {
+                relay::log_loop_suppressed(RelayKind::Mirror, ps, target);
+                relay::log_rejected(RelayKind::Mirror, ps);
+                return None;
+            }
+            (RelayKind::Mirror, target)
+        } else {
+            let t = s.cfg.ports.get(Proto::Tcp, local.port()).and_then(|p| p.proxy.clone())?;
+            let Some(target) = relay::resolve_target(&t.host, t.port, local.ip()) else {
+                relay::log_unresolved(ps, &t.host);
+                relay::log_rejected(RelayKind::Proxy, ps);
+                return None;
+            };
+            // Proxying a port to itself would loop through honeytrap forever.
+            if target.port() == local.port() && relay::is_loop_target(target.ip(), &[local.ip()]) {
+                relay::log_loop_suppressed(RelayKind::Proxy, ps, target);
+                relay::log_rejected(RelayKind::Proxy, ps);
+                return None;
+            }
+            (RelayKind::Proxy, target)
+        };
+        match relay::connect_target(target, relay::FAST_CONN_TIMEOUT) {
+            Ok(up) => {
+                relay::log_established(kind, ps, target);
+                Some((kind, target, up))
+            }
+            Err(e) => {
+                log_debug!("{}  Connection to {} failed: {}.", ps, show(&target), strerror(&e));
+                relay::log_rejected(kind, ps);
+                None
+            }
+        }
+    }
 }
 
 /// Runs a finished attack through the pipeline (SPEC §7.2): the summary line, then the

@@ -300,6 +300,10 @@ pub fn relay(client: &mut TcpStream, peer: &mut TcpStream, p: &RelayParams, stop
     // Set once the session is decided to end (a side closed, the read limit): nothing more
     // is read, what was read is still delivered.
     let mut closing: Option<RelayEnd> = None;
+    // Half-close: after the client's EOF the peer is still read until it closes too (an
+    // HTTP/1.0 client shuts down its sending side and then waits for the answer).
+    let mut eof = [false; 2];
+    let mut first_close: Option<RelayEnd> = None;
 
     let end = match client.set_nonblocking(true).and_then(|()| peer.set_nonblocking(true)) {
         Err(e) => {
@@ -349,7 +353,7 @@ pub fn relay(client: &mut TcpStream, peer: &mut TcpStream, p: &RelayParams, stop
             let mut set = Vec::with_capacity(2);
             let mut sides = Vec::with_capacity(2);
             for s in [CLIENT, PEER] {
-                let read = closing.is_none() && !dirs[s].pending();
+                let read = closing.is_none() && !eof[s] && !dirs[s].pending();
                 let write = dirs[1 - s].pending();
                 if read || write {
                     set.push(PollFd { fd: streams[s].as_fd(), read, write });
@@ -394,7 +398,7 @@ pub fn relay(client: &mut TcpStream, peer: &mut TcpStream, p: &RelayParams, stop
                         }
                     }
                 }
-                if !r.read || closing.is_some() || dirs[s].pending() {
+                if !r.read || closing.is_some() || eof[s] || dirs[s].pending() {
                     continue;
                 }
                 let dir = &mut dirs[s];
@@ -404,13 +408,20 @@ pub fn relay(client: &mut TcpStream, peer: &mut TcpStream, p: &RelayParams, stop
                     Ok(0) => {
                         // Let the other side see EOF too; deliver what it already sent.
                         let _ = streams[other].shutdown(Shutdown::Write);
-                        if s == CLIENT {
+                        eof[s] = true;
+                        let this = if s == CLIENT {
                             log_info!("{} {}  Connection closed by foreign host.", pre, ps);
                             log_noisy!("{} {}  {} connection closed.", pre, ps, k.side_title());
-                            closing = Some(RelayEnd::ClientClosed);
+                            RelayEnd::ClientClosed
                         } else {
                             log_info!("{} {}  {} connection closed by foreign host.", pre, ps, k.side_title());
-                            closing = Some(RelayEnd::PeerClosed);
+                            RelayEnd::PeerClosed
+                        };
+                        let first = first_close.get_or_insert(this);
+                        // The peer's EOF ends the session (as the C did); the client's only
+                        // once the peer has answered and closed too.
+                        if eof[other] || s == PEER {
+                            closing = Some(first.clone());
                         }
                     }
                     Ok(n) => {
