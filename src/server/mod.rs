@@ -1,9 +1,11 @@
 //! Dynamic servers (SPEC §6): the listeners bound on demand and their connections
 //! (engine.rs), the caps on concurrent connections (limits.rs), the normal-mode default
-//! responses (responses.rs) and the normal-mode connection loop (conn.rs). Replaces the C
+//! responses (responses.rs), the normal-mode connection loop (conn.rs) and its UDP
+//! counterpart, one thread per socket serving every flow (udp.rs). Replaces the C
 //! original's dynsrv.c.
 
 pub mod conn;
 pub mod engine;
 pub mod limits;
 pub mod responses;
+pub mod udp;
