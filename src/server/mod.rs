@@ -1,6 +1,7 @@
 //! Dynamic servers (SPEC §6): the listeners bound on demand and their connections
 //! (engine.rs), the caps on concurrent connections (limits.rs), the normal-mode default
-//! responses (responses.rs), the normal-mode connection loop (conn.rs) and the mirror/proxy
+//! responses (responses.rs), the normal-mode connection loop (conn.rs) and its UDP
+//! counterpart, one thread per socket serving every flow (udp.rs), and the mirror/proxy
 //! relay (relay.rs). Replaces the C original's dynsrv.c and proxy.c.
 
 pub mod conn;
@@ -8,3 +9,4 @@ pub mod engine;
 pub mod limits;
 pub mod relay;
 pub mod responses;
+pub mod udp;
