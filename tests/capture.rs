@@ -37,26 +37,12 @@ impl Sensor {
         std::fs::write(dir.join("responses/4444_tcp"), BANNER).unwrap();
         if nfq {
             for ipt in ["iptables", "ip6tables"] {
-                run_ok(
-                    "ip",
-                    &[
-                        "netns",
-                        "exec",
-                        &pair.srv.0,
-                        ipt,
-                        "-A",
-                        "INPUT",
-                        "-i",
-                        "ht-s",
-                        "-p",
-                        "tcp",
-                        "--syn",
-                        "-j",
-                        "NFQUEUE",
-                        "--queue-num",
-                        "0",
-                    ],
-                );
+                for rule in [&["-p", "tcp", "--syn"][..], &["-p", "udp"][..]] {
+                    let mut args = vec!["netns", "exec", &pair.srv.0, ipt, "-A", "INPUT", "-i", "ht-s"];
+                    args.extend_from_slice(rule);
+                    args.extend_from_slice(&["-j", "NFQUEUE", "--queue-num", "0"]);
+                    run_ok("ip", &args);
+                }
             }
         }
         let mut cmd = pair.srv.command(BIN);
@@ -398,5 +384,67 @@ fn mirror_mode_connects_back_and_falls_back_to_normal() {
     assert_eq!(got, b"\n");
     assert!(s.log().contains("<>  9101/tcp  Mirror connection rejected, falling back to normal mode."), "{}", s.log());
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    s.stop();
+}
+
+/// Sends `datagrams` from one socket in the attacker namespace to `to`, 300 ms apart, and
+/// collects every reply that arrives within `wait` after the last one.
+fn udp_exchange(cli: &str, to: SocketAddr, datagrams: &'static [&'static [u8]], wait: Duration) -> Vec<Vec<u8>> {
+    in_netns(cli, move || {
+        let any: SocketAddr = if to.is_ipv4() { "0.0.0.0:0".parse().unwrap() } else { "[::]:0".parse().unwrap() };
+        let sock = std::net::UdpSocket::bind(any).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let mut replies = Vec::new();
+        let mut buf = [0u8; 2048];
+        for d in datagrams {
+            sock.send_to(d, to).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let end = Instant::now() + wait;
+        while Instant::now() < end {
+            if let Ok((n, _)) = sock.recv_from(&mut buf) {
+                replies.push(buf[..n].to_vec());
+            }
+        }
+        replies
+    })
+}
+
+#[test]
+fn nfq_serves_the_first_udp_datagram_once_per_flow() {
+    if !needs_root("nfq_serves_the_first_udp_datagram_once_per_flow", true) {
+        return;
+    }
+    let s = Sensor::start(true, "", &["-r", "1"]);
+    std::fs::write(s.dir.join("responses/5060_udp"), b"SIP/2.0 200 OK\r\n\r\n").unwrap();
+    // Reload so the new template is read.
+    s.daemon.signal("HUP");
+    assert!(wait_for_text(&s.dir.join("honeytrap.log"), "---- honeytrap reconfigured ----", T));
+    let cli = s.pair.cli.0.clone();
+    let replies = udp_exchange(&cli, v4(5060), &[b"OPTIONS sip:x SIP/2.0\r\n", b"second"], Duration::from_millis(1800));
+    assert_eq!(replies, vec![b"SIP/2.0 200 OK\r\n\r\n".to_vec()], "one response for the flow");
+    let replies = udp_exchange(&cli, v6(5353), &[b"v6-datagram"], Duration::from_millis(1500));
+    assert_eq!(replies, vec![b"\n".to_vec()]);
+    // One record per flow with every datagram's bytes, after 11 idle intervals.
+    s.wait_attack(b"OPTIONS sip:x SIP/2.0\r\nsecond");
+    s.wait_attack(b"v6-datagram");
+    let log = s.log();
+    assert_eq!(log.matches("5060/udp  Handling udp connection request").count(), 1, "{log}");
+    assert!(!log.contains("No bytes received"), "no empty records: {log}");
+    s.stop();
+}
+
+#[test]
+fn pcap_serves_udp_after_the_first_datagram() {
+    if !needs_root("pcap_serves_udp_after_the_first_datagram", false) {
+        return;
+    }
+    let s = Sensor::start(false, "", &["-r", "1"]);
+    let cli = s.pair.cli.0.clone();
+    // The first datagram meets a closed port (ICMP port unreachable); the next ones are served.
+    let replies = udp_exchange(&cli, v4(1900), &[b"lost", b"M-SEARCH"], Duration::from_millis(1800));
+    assert_eq!(replies, vec![b"\n".to_vec()]);
+    s.wait_attack(b"M-SEARCH");
+    assert!(s.log().contains(&format!("requesting udp connection on {SRV4}:1900.")), "{}", s.log());
     s.stop();
 }

@@ -10,9 +10,10 @@
 //! while holding the table's lock, so a request never sees a half-closed server.
 
 use super::conn::{self, NormalParams};
-use super::limits::{Limits, Refused};
+use super::limits::{Limits, Refused, Slot};
 use super::relay::{self, RelayKind, RelayParams};
 use super::responses::Responses;
+use super::udp::{self, UdpExit, UdpFlowRecord, UdpHost, UdpParams};
 use crate::attack::{portstr, Attack, Payload, ProxyConn};
 use crate::config::{Config, Mode, Plugin, PluginConfig, Proto};
 use crate::monitor::ConnRequest;
@@ -21,7 +22,7 @@ use crate::sys::{net, strerror};
 use crate::{log_debug, log_err, log_noisy, log_notice, log_warn};
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -88,8 +89,6 @@ pub enum Outcome {
     Bound,
     /// The port could not be bound (a real service, no privilege for ports < 1024, ...).
     BindFailed(io::Error),
-    /// Not served by this version (UDP for now).
-    Unsupported,
 }
 
 type ListenKey = (Proto, SocketAddr);
@@ -181,31 +180,34 @@ impl Engine {
         if s.cfg.ports.mode_for(s.cfg.portconf_default, req.proto, port) == Mode::Ignore {
             return Outcome::Ignored;
         }
-        if req.proto == Proto::Udp {
-            log_debug!("{}  UDP is not served by this version; left to the kernel.", portstr(port, req.proto));
-            return Outcome::Unsupported;
-        }
         let bind = Self::bind_addr(&s.cfg, &req.local);
         let key = (req.proto, bind);
+        let proto = req.proto.name();
         let mut table = self.table();
         if let Some(st) = table.get_mut(&key) {
             st.last_activity = Instant::now();
             return Outcome::Served;
         }
-        let listener = match net::tcp_listener(&bind, BACKLOG) {
+        let bound = match req.proto {
+            Proto::Tcp => net::tcp_listener(&bind, BACKLOG).map(Server::Tcp),
+            Proto::Udp => net::udp_socket(&bind).map(Server::Udp),
+        };
+        let server = match bound {
             Ok(l) => l,
             Err(e) => {
                 if e.raw_os_error() == Some(libc::EADDRINUSE) {
-                    log_debug!("Unable to bind to port {}/tcp: {}.", port, strerror(&e));
+                    log_debug!("Unable to bind to port {}/{}: {}.", port, proto, strerror(&e));
                 } else {
-                    log_noisy!("Warning - Could not bind to port {}/tcp: {}.", port, strerror(&e));
+                    log_noisy!("Warning - Could not bind to port {}/{}: {}.", port, proto, strerror(&e));
                 }
                 return Outcome::BindFailed(e);
             }
         };
         let engine = Arc::clone(self);
-        let spawned =
-            thread::Builder::new().name(format!("listen {port}/tcp")).spawn(move || engine.listen(key, listener));
+        let spawned = thread::Builder::new().name(format!("listen {port}/{proto}")).spawn(move || match server {
+            Server::Tcp(l) => engine.listen(key, l),
+            Server::Udp(u) => engine.serve_udp(key, u),
+        });
         match spawned {
             Ok(_) => {
                 table.insert(key, ListenerState { last_activity: Instant::now() });
@@ -213,8 +215,42 @@ impl Engine {
                 Outcome::Bound
             }
             Err(e) => {
-                log_warn!("Warning - Unable to start a server for port {}/tcp: {}.", port, strerror(&e));
+                log_warn!("Warning - Unable to start a server for port {}/{}: {}.", port, proto, strerror(&e));
                 Outcome::BindFailed(e)
+            }
+        }
+    }
+
+    /// A UDP server's thread: every flow on the socket (udp.rs) until the listen timeout
+    /// passes with no flow open, or the daemon stops.
+    fn serve_udp(self: Arc<Engine>, key: ListenKey, socket: UdpSocket) {
+        let host = UdpServer { engine: Arc::clone(&self), key };
+        match udp::serve_udp(socket, &host, &self.stop) {
+            UdpExit::Idle => {}
+            UdpExit::Stopped => {
+                self.table().remove(&key);
+            }
+            UdpExit::Failed(e) => {
+                log_err!("{}  Error - UDP server failed: {}.", portstr(key.1.port(), key.0), strerror(&e));
+                self.table().remove(&key);
+            }
+        }
+    }
+
+    /// A finished attack through the pipeline, on a thread of its own when one can be had
+    /// (the UDP socket thread must not wait for plugins), else right here.
+    fn process_detached(self: &Arc<Engine>, attack: Attack, slot: Slot) {
+        let job = Arc::new(Mutex::new(Some((attack, slot))));
+        let theirs = Arc::clone(&job);
+        let engine = Arc::clone(self);
+        let spawned = thread::Builder::new().name("attack".into()).spawn(move || {
+            if let Some((attack, _slot)) = theirs.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                process(&engine.settings(), &attack);
+            }
+        });
+        if spawned.is_err() {
+            if let Some((attack, _slot)) = job.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                process(&self.settings(), &attack);
             }
         }
     }
@@ -274,10 +310,7 @@ impl Engine {
         let slot = match self.limits.admit(peer.ip()) {
             Ok(s) => s,
             Err(r) => {
-                let why = match r {
-                    Refused::Total(n) => format!("{n} connections in total"),
-                    Refused::PerSource(n) => format!("{n} connections from {}", peer.ip()),
-                };
+                let why = refusal(r, peer.ip());
                 log_warn!("{}  Warning - Connection from {} refused: limit of {} reached.", ps, show(&peer), why);
                 return;
             }
@@ -394,6 +427,81 @@ impl Engine {
                 None
             }
         }
+    }
+}
+
+/// A bound server socket, before its thread starts.
+enum Server {
+    Tcp(TcpListener),
+    Udp(UdpSocket),
+}
+
+/// The log text of a refused connection or flow.
+fn refusal(r: Refused, peer: IpAddr) -> String {
+    match r {
+        Refused::Total(n) => format!("{n} connections in total"),
+        Refused::PerSource(n) => format!("{n} connections from {peer}"),
+    }
+}
+
+/// What a UDP server asks of the engine (udp.rs).
+struct UdpServer {
+    engine: Arc<Engine>,
+    key: ListenKey,
+}
+
+impl UdpHost for UdpServer {
+    type Slot = Slot;
+
+    fn params(&self, local: SocketAddr) -> UdpParams {
+        let s = self.engine.settings();
+        if matches!(s.cfg.ports.mode_for(s.cfg.portconf_default, Proto::Udp, local.port()), Mode::Mirror | Mode::Proxy)
+        {
+            crate::log_info!(
+                "   {}  Mirror and proxy mode are not available for UDP in this version; normal mode is used.",
+                portstr(local.port(), Proto::Udp)
+            );
+        }
+        UdpParams {
+            read_timeout: s.read_timeout,
+            read_limit: s.cfg.read_limit,
+            session_limit: Duration::from_secs(s.cfg.session_limit.into()),
+            policy: s.cfg.response_policy,
+            response: s.responses.get(Proto::Udp, local.port()),
+            portstr: portstr(local.port(), Proto::Udp),
+            max_flows: s.cfg.max_connections as usize,
+        }
+    }
+
+    fn admit(&self, remote: SocketAddr) -> Result<Slot, String> {
+        self.engine.limits.admit(remote.ip()).map_err(|r| refusal(r, remote.ip()))
+    }
+
+    fn on_end(&self, rec: UdpFlowRecord, slot: Slot) {
+        let s = self.engine.settings();
+        let mode = s.cfg.ports.mode_for(s.cfg.portconf_default, Proto::Udp, rec.local.port());
+        let mut attack = Attack::new(Proto::Udp, rec.local, rec.remote, mode, rec.start);
+        attack.end = rec.end;
+        attack.payload = Payload::new(rec.data);
+        self.engine.process_detached(attack, slot);
+    }
+
+    fn on_idle(&self, idle: Duration, socket: UdpSocket) -> Option<UdpSocket> {
+        let Some(t) = self.engine.settings().listen_timeout else { return Some(socket) };
+        let mut table = self.engine.table();
+        let requested = table.get(&self.key).map_or(Duration::MAX, |st| st.last_activity.elapsed());
+        if idle < t || requested < t {
+            return Some(socket);
+        }
+        table.remove(&self.key);
+        drop(socket);
+        drop(table);
+        log_noisy!(
+            "-> {}  No incoming connection for {} seconds - server terminated.",
+            portstr(self.key.1.port(), Proto::Udp),
+            t.as_secs()
+        );
+        None
     }
 }
 
