@@ -448,3 +448,92 @@ fn pcap_serves_udp_after_the_first_datagram() {
     assert!(s.log().contains(&format!("requesting udp connection on {SRV4}:1900.")), "{}", s.log());
     s.stop();
 }
+
+/// A UDP echo server in the attacker's namespace on `port` (both families, one dual-stack
+/// socket): answers every datagram with `reply` followed by the datagram. Runs until the
+/// returned flag is set (60 s at most).
+fn udp_peer(cli: &str, port: u16, reply: &'static [u8]) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&stop);
+    let sock = in_netns(cli, move || std::net::UdpSocket::bind(("::", port)).expect("peer binds"));
+    sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    std::thread::spawn(move || {
+        let end = Instant::now() + Duration::from_secs(60);
+        let mut buf = [0u8; 2048];
+        while !flag.load(Ordering::SeqCst) && Instant::now() < end {
+            if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                let mut out = reply.to_vec();
+                out.extend_from_slice(&buf[..n]);
+                let _ = sock.send_to(&out, from);
+            }
+        }
+    });
+    stop
+}
+
+#[test]
+fn nfq_proxies_udp_to_the_target_and_records_both_directions() {
+    if !needs_root("nfq_proxies_udp_to_the_target_and_records_both_directions", true) {
+        return;
+    }
+    // The session limit ends the relayed flow (its idle limit is 60 s).
+    let conf = format!(
+        "session_limit = \"3\"\nportconf = {{ proxy = {{ dns = {{ protocol = \"udp\" port = \"5300\" target_host = \"{CLI4}\" target_port = \"5301\" }} }} }}"
+    );
+    let s = Sensor::start(true, &conf, &["-r", "1"]);
+    let cli = s.pair.cli.0.clone();
+    let stop = udp_peer(&cli, 5301, b"PROXIED:");
+    let replies = udp_exchange(&cli, v4(5300), &[b"query-1", b"query-2"], Duration::from_millis(1200));
+    assert_eq!(replies, vec![b"PROXIED:query-1".to_vec(), b"PROXIED:query-2".to_vec()], "{}", s.log());
+    s.wait_attack(b"query-1query-2");
+    let log = s.log();
+    for line in [
+        format!("==  5300/udp  Proxy connection to {CLI4}:5301 established."),
+        format!("==  5300/udp* 7 (of 7) bytes copied from client connection to {CLI4}:5301."),
+        format!("==  5300/udp* 15 (of 15) bytes copied from proxy connection to {CLI4}:"),
+        "==  5300/udp  Session limit (3 seconds) reached, closing connections.".to_string(),
+    ] {
+        assert!(log.contains(&line), "missing {line:?} in\n{log}");
+    }
+    assert_eq!(log.matches("5300/udp  Handling udp connection request").count(), 1, "{log}");
+    assert!(!log.contains("not available for UDP"), "{log}");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    s.stop();
+}
+
+#[test]
+fn nfq_mirrors_udp_back_to_the_attacker_and_falls_back_to_normal() {
+    if !needs_root("nfq_mirrors_udp_back_to_the_attacker_and_falls_back_to_normal", true) {
+        return;
+    }
+    let conf = "session_limit = \"3\"\nportconf = { mirror = { protocol = \"udp\" port = [\"5400\", \"5401\"] } }";
+    let s = Sensor::start(true, conf, &["-r", "1"]);
+    let cli = s.pair.cli.0.clone();
+    // The attacker serves UDP 5400 itself: honeytrap mirrors the flow back to it.
+    let stop = udp_peer(&cli, 5400, b"MIRRORED:");
+    let replies = udp_exchange(&cli, v4(5400), &[b"mirror-me"], Duration::from_millis(1200));
+    assert_eq!(replies, vec![b"MIRRORED:mirror-me".to_vec()], "{}", s.log());
+    let replies = udp_exchange(&cli, v6(5400), &[b"mirror-me-v6"], Duration::from_millis(1200));
+    assert_eq!(replies, vec![b"MIRRORED:mirror-me-v6".to_vec()], "{}", s.log());
+    // Nothing listens on 5401 at the attacker: its ICMP port unreachable turns the flow to
+    // normal mode, which answers after the read timeout.
+    let replies = udp_exchange(&cli, v4(5401), &[b"nobody-home"], Duration::from_millis(1800));
+    assert_eq!(replies, vec![b"\n".to_vec()], "{}", s.log());
+    s.wait_attack(b"mirror-me");
+    s.wait_attack(b"mirror-me-v6");
+    s.wait_attack(b"nobody-home");
+    let log = s.log();
+    for line in [
+        format!("<>  5400/udp  Mirror connection to {CLI4}:5400 established."),
+        format!("<>  5400/udp  Mirror connection to [{CLI6}]:5400 established."),
+        format!("<>  5400/udp* 9 (of 9) bytes copied from client connection to {CLI4}:5400."),
+        format!("<>  5400/udp* 18 (of 18) bytes copied from mirror connection to {CLI4}:"),
+        format!("<>  5401/udp  Mirror connection to {CLI4}:5401 established."),
+        "<>  5401/udp  Mirror connection rejected, falling back to normal mode.".to_string(),
+    ] {
+        assert!(log.contains(&line), "missing {line:?} in\n{log}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    s.stop();
+}

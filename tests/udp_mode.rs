@@ -1,10 +1,14 @@
-//! UDP normal mode over real loopback sockets (SPEC §6.2, §6.4, §15.2: one handler per flow):
-//! `serve_udp` in a thread with a test host that collects the flow records, real client
+//! UDP flows over real loopback sockets (SPEC §6.2, §6.4, §6.5, §6.7, §15.2: one handler per
+//! flow): `serve_udp` in a thread with a test host that collects the flow records, real client
 //! sockets on other ports. The idle interval is 100 ms, so an idle flow ends after about
-//! 1.1 s. Every wait is bounded.
+//! 1.1 s. Relayed flows go to a scripted UDP peer on loopback, which the test host names as
+//! the target directly (the engine refuses loopback targets for mirror mode). Every wait is
+//! bounded.
 
 use honeytrap::server::limits::{Limits, Slot};
-use honeytrap::server::udp::{serve_udp, EndReason, ResponsePolicy, UdpExit, UdpFlowRecord, UdpHost, UdpParams};
+use honeytrap::server::udp::{
+    serve_udp, EndReason, RelayKind, ResponsePolicy, UdpExit, UdpFlowRecord, UdpHost, UdpParams,
+};
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
@@ -28,6 +32,7 @@ fn params() -> UdpParams {
         response: None,
         portstr: honeytrap::attack::portstr(31337, honeytrap::config::Proto::Udp),
         max_flows: 1000,
+        relay_timeout: Duration::ZERO,
     }
 }
 
@@ -36,6 +41,8 @@ struct TestHost {
     limits: Limits,
     records: mpsc::Sender<UdpFlowRecord>,
     idle_exit: Option<Duration>,
+    /// Every flow is relayed here.
+    target: Option<(RelayKind, SocketAddr)>,
 }
 
 impl UdpHost for TestHost {
@@ -47,6 +54,10 @@ impl UdpHost for TestHost {
 
     fn admit(&self, remote: SocketAddr) -> Result<Slot, String> {
         self.limits.admit(remote.ip()).map_err(|r| format!("{r:?}"))
+    }
+
+    fn relay_target(&self, _local: SocketAddr, _remote: SocketAddr) -> Option<(RelayKind, SocketAddr)> {
+        self.target
     }
 
     fn on_end(&self, record: UdpFlowRecord, slot: Slot) {
@@ -75,7 +86,7 @@ impl Server {
     /// A server on `bind`.
     fn start(bind: &str, p: UdpParams, limits: Limits, idle_exit: Option<Duration>) -> Option<Server> {
         match honeytrap::sys::net::udp_socket(&bind.parse().unwrap()) {
-            Ok(s) => Some(Server::serve(s, p, limits, idle_exit)),
+            Ok(s) => Some(Server::serve(s, p, limits, idle_exit, None)),
             Err(e) => {
                 eprintln!("SKIP: cannot bind {bind}: {e}");
                 None
@@ -83,13 +94,25 @@ impl Server {
         }
     }
 
+    /// A server on `bind` that relays every flow to `target`.
+    fn relayed(bind: &str, p: UdpParams, kind: RelayKind, target: SocketAddr) -> Server {
+        let socket = honeytrap::sys::net::udp_socket(&bind.parse().unwrap()).unwrap();
+        Server::serve(socket, p, Limits::new(100, 100), None, Some((kind, target)))
+    }
+
     /// A server on `socket`.
-    fn serve(socket: UdpSocket, p: UdpParams, limits: Limits, idle_exit: Option<Duration>) -> Server {
+    fn serve(
+        socket: UdpSocket,
+        p: UdpParams,
+        limits: Limits,
+        idle_exit: Option<Duration>,
+        target: Option<(RelayKind, SocketAddr)>,
+    ) -> Server {
         let addr = socket.local_addr().unwrap();
         let (tx, records) = mpsc::channel();
         let (etx, exit) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
-        let host = TestHost { params: p, limits: limits.clone(), records: tx, idle_exit };
+        let host = TestHost { params: p, limits: limits.clone(), records: tx, idle_exit, target };
         let st = Arc::clone(&stop);
         thread::Builder::new()
             .name("udp-test".into())
@@ -390,7 +413,7 @@ fn datagram_queued_before_pktinfo_keeps_its_local_address() {
     let c = client(to);
     c.send_to(b"early", to).unwrap();
     thread::sleep(Duration::from_millis(50));
-    let s = Server::serve(socket, params(), Limits::new(100, 100), None);
+    let s = Server::serve(socket, params(), Limits::new(100, 100), None, None);
     let (r, from) = response(&c);
     assert_eq!((r.as_slice(), from), (&b"\n"[..], to));
     c.send_to(b" later", to).unwrap();
@@ -427,6 +450,224 @@ fn quiet_socket_exits_when_asked() {
     s.no_more_records();
 }
 
+/// A scripted UDP peer, the target of relayed flows: answers every datagram with the
+/// datagrams `script` returns and reports what it received, until dropped (30 s at most).
+struct Peer {
+    addr: SocketAddr,
+    seen: mpsc::Receiver<(Vec<u8>, SocketAddr)>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Peer {
+    fn start(bind: &str, script: fn(&[u8]) -> Vec<Vec<u8>>) -> Peer {
+        let sock = UdpSocket::bind(bind).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let addr = sock.local_addr().unwrap();
+        let (tx, seen) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let st = Arc::clone(&stop);
+        thread::spawn(move || {
+            let end = Instant::now() + Duration::from_secs(30);
+            let mut b = vec![0u8; 65536];
+            while !st.load(Ordering::SeqCst) && Instant::now() < end {
+                if let Ok((n, from)) = sock.recv_from(&mut b) {
+                    for reply in script(&b[..n]) {
+                        let _ = sock.send_to(&reply, from);
+                    }
+                    let _ = tx.send((b[..n].to_vec(), from));
+                }
+            }
+        });
+        Peer { addr, seen, stop }
+    }
+
+    /// The next datagram the peer received, and its sender.
+    fn seen(&self) -> (Vec<u8>, SocketAddr) {
+        self.seen.recv_timeout(WATCHDOG).expect("the target received nothing in time")
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn echo(d: &[u8]) -> Vec<Vec<u8>> {
+    let mut r = b"ECHO:".to_vec();
+    r.extend_from_slice(d);
+    if d == b"two" {
+        vec![r, b"MORE".to_vec()]
+    } else {
+        vec![r]
+    }
+}
+
+fn silent(_: &[u8]) -> Vec<Vec<u8>> {
+    Vec::new()
+}
+
+/// A loopback port nobody listens on: datagrams to it are answered by ICMP port unreachable.
+fn closed_port(bind: &str) -> SocketAddr {
+    UdpSocket::bind(bind).unwrap().local_addr().unwrap()
+}
+
+const RELAY_IDLE: Duration = Duration::from_millis(500);
+
+fn relay_params() -> UdpParams {
+    UdpParams { relay_timeout: RELAY_IDLE, ..params() }
+}
+
+#[test]
+fn proxy_relays_both_ways_and_records_both_directions() {
+    for (bind, peer_bind) in [("127.0.0.1:0", "127.0.0.1:0"), ("[::1]:0", "[::1]:0")] {
+        let peer = Peer::start(peer_bind, echo);
+        let s = Server::relayed(bind, relay_params(), RelayKind::Proxy, peer.addr);
+        let c = client(s.addr);
+        c.send_to(b"one", s.addr).unwrap();
+        let (got, up_local) = peer.seen();
+        assert_eq!(got, b"one");
+        assert_ne!(up_local.port(), s.addr.port(), "the flow has a socket of its own");
+        assert_eq!(response(&c), (b"ECHO:one".to_vec(), s.addr));
+        c.send_to(b"two", s.addr).unwrap();
+        assert_eq!(peer.seen(), (b"two".to_vec(), up_local), "one socket per flow");
+        assert_eq!(response(&c), (b"ECHO:two".to_vec(), s.addr));
+        assert_eq!(response(&c), (b"MORE".to_vec(), s.addr));
+        let last = Instant::now();
+        let rec = s.record();
+        let idle = last.elapsed();
+        assert!(
+            idle >= RELAY_IDLE - Duration::from_millis(50) && idle < RELAY_IDLE + Duration::from_secs(2),
+            "{idle:?}"
+        );
+        assert_eq!((rec.data.as_slice(), &rec.end_reason), (&b"onetwo"[..], &EndReason::IdleTimeout));
+        assert_eq!((rec.local, rec.remote), (s.addr, c.local_addr().unwrap()));
+        let up = rec.upstream.expect("the proxy side is recorded");
+        assert_eq!((up.kind, up.target, up.local), (RelayKind::Proxy, peer.addr, up_local));
+        assert_eq!(up.data, b"ECHO:oneECHO:twoMORE");
+        // No normal-mode response was sent (it would have come after 100 ms).
+        assert_eq!(queued(&c), 0);
+        s.no_more_records();
+    }
+}
+
+#[test]
+fn mirror_kind_is_recorded() {
+    let peer = Peer::start("127.0.0.1:0", echo);
+    let s = Server::relayed("127.0.0.1:0", relay_params(), RelayKind::Mirror, peer.addr);
+    let c = client(s.addr);
+    c.send_to(b"m", s.addr).unwrap();
+    assert_eq!(response(&c), (b"ECHO:m".to_vec(), s.addr));
+    let rec = s.record();
+    let up = rec.upstream.unwrap();
+    assert_eq!((up.kind, up.data.as_slice()), (RelayKind::Mirror, &b"ECHO:m"[..]));
+}
+
+#[test]
+fn read_limit_applies_to_the_client_direction() {
+    let peer = Peer::start("127.0.0.1:0", silent);
+    let s = Server::relayed("127.0.0.1:0", UdpParams { read_limit: 10, ..relay_params() }, RelayKind::Proxy, peer.addr);
+    let c = client(s.addr);
+    let sent = Instant::now();
+    c.send_to(b"abcdefgh", s.addr).unwrap();
+    c.send_to(b"ijklmn", s.addr).unwrap();
+    let rec = s.record();
+    assert!(sent.elapsed() < Duration::from_secs(1), "the read limit did not end the flow at once");
+    assert_eq!((rec.data.as_slice(), &rec.end_reason), (&b"abcdefghij"[..], &EndReason::ReadLimit));
+    assert_eq!(rec.upstream.unwrap().data, b"");
+    // Exactly the bytes kept were forwarded.
+    assert_eq!(peer.seen().0, b"abcdefgh");
+    assert_eq!(peer.seen().0, b"ij");
+}
+
+#[test]
+fn read_limit_applies_to_the_target_direction() {
+    fn big(_: &[u8]) -> Vec<Vec<u8>> {
+        vec![b"0123456789ABCDEF".to_vec(), b"never".to_vec()]
+    }
+    let peer = Peer::start("127.0.0.1:0", big);
+    let s = Server::relayed("127.0.0.1:0", UdpParams { read_limit: 10, ..relay_params() }, RelayKind::Proxy, peer.addr);
+    let c = client(s.addr);
+    let sent = Instant::now();
+    c.send_to(b"hi", s.addr).unwrap();
+    assert_eq!(response(&c), (b"0123456789".to_vec(), s.addr));
+    let rec = s.record();
+    assert!(sent.elapsed() < Duration::from_secs(1), "the read limit did not end the flow at once");
+    assert_eq!((rec.data.as_slice(), &rec.end_reason), (&b"hi"[..], &EndReason::ReadLimit));
+    assert_eq!(rec.upstream.unwrap().data, b"0123456789");
+    assert_eq!(queued(&c), 0, "nothing beyond the limit reached the client");
+}
+
+/// SPEC §6.5, UDP special case: the target answers the first datagram with ICMP port
+/// unreachable, and the flow is served in normal mode from then on.
+#[test]
+fn refused_target_falls_back_to_normal_mode() {
+    for bind in ["127.0.0.1:0", "[::1]:0"] {
+        let s = Server::relayed(bind, relay_params(), RelayKind::Proxy, closed_port(bind));
+        let c = client(s.addr);
+        let sent = Instant::now();
+        c.send_to(b"knock", s.addr).unwrap();
+        // Normal mode's response after one idle interval.
+        assert_eq!(response(&c), (b"\n".to_vec(), s.addr));
+        assert!(sent.elapsed() >= INTERVAL);
+        c.send_to(b" again", s.addr).unwrap();
+        let rec = s.record();
+        assert_eq!((rec.data.as_slice(), &rec.end_reason), (&b"knock again"[..], &EndReason::IdleTimeout));
+        assert_eq!(rec.upstream, None, "no proxy side after the fallback");
+        let took = sent.elapsed();
+        assert!(took >= INTERVAL * 11 && took < INTERVAL * 11 + Duration::from_secs(3), "{took:?}");
+        assert_eq!(queued(&c), 0, "one response (policy once)");
+    }
+}
+
+#[test]
+fn relayed_flow_idles_out_after_the_relay_timeout() {
+    let peer = Peer::start("127.0.0.1:0", silent);
+    let s = Server::relayed("127.0.0.1:0", relay_params(), RelayKind::Proxy, peer.addr);
+    let c = client(s.addr);
+    c.send_to(b"a", s.addr).unwrap();
+    thread::sleep(RELAY_IDLE / 2);
+    // Activity restarts the idle time.
+    c.send_to(b"b", s.addr).unwrap();
+    let last = Instant::now();
+    let rec = s.record();
+    let idle = last.elapsed();
+    assert!(idle >= RELAY_IDLE - Duration::from_millis(50) && idle < RELAY_IDLE + Duration::from_secs(2), "{idle:?}");
+    assert_eq!((rec.data.as_slice(), &rec.end_reason), (&b"ab"[..], &EndReason::IdleTimeout));
+    assert_eq!(queued(&c), 0, "a relayed flow sends no normal-mode responses");
+}
+
+#[test]
+fn session_limit_shorter_than_the_relay_timeout_ends_the_flow() {
+    let peer = Peer::start("127.0.0.1:0", silent);
+    // The relay timeout is the default 60 s.
+    let p = UdpParams { session_limit: Duration::from_millis(400), ..params() };
+    let s = Server::relayed("127.0.0.1:0", p, RelayKind::Proxy, peer.addr);
+    let c = client(s.addr);
+    let sent = Instant::now();
+    c.send_to(b"s", s.addr).unwrap();
+    let rec = s.record();
+    let took = sent.elapsed();
+    assert!(took >= Duration::from_millis(400) && took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(rec.end_reason, EndReason::SessionLimit);
+    assert!(rec.upstream.is_some());
+}
+
+#[test]
+fn stop_ends_relayed_flows_and_still_reports_them() {
+    let peer = Peer::start("127.0.0.1:0", echo);
+    let s = Server::relayed("127.0.0.1:0", relay_params(), RelayKind::Proxy, peer.addr);
+    let c = client(s.addr);
+    c.send_to(b"x", s.addr).unwrap();
+    assert_eq!(response(&c).0, b"ECHO:x");
+    s.stop.store(true, Ordering::SeqCst);
+    let (exit, _) = s.exit.recv_timeout(WATCHDOG).expect("serve_udp did not return");
+    assert!(matches!(exit, UdpExit::Stopped), "{exit:?}");
+    let rec = s.record();
+    assert_eq!(rec.end_reason, EndReason::Shutdown);
+    assert_eq!(rec.upstream.unwrap().data, b"ECHO:x");
+}
+
 /// The log lines of one flow, and one "dropped" warning however many datagrams are dropped
 /// within a second. The port in the prefix is this test's own, so that the other tests'
 /// lines (same process, same log) are left out.
@@ -450,8 +691,66 @@ fn log_lines() {
     }
     let rec = s.record();
     assert_eq!(rec.data, b"helloyou");
+
+    // Relayed flows (ports 4243-4245): proxy, mirror, and proxy to a closed port.
+    let peer = Peer::start("127.0.0.1:0", echo);
+    let relayed = |port: u16, kind: RelayKind, target: SocketAddr| {
+        let p = UdpParams {
+            portstr: honeytrap::attack::portstr(port, honeytrap::config::Proto::Udp),
+            relay_timeout: Duration::from_millis(300),
+            ..params()
+        };
+        let s = Server::relayed("127.0.0.1:0", p, kind, target);
+        let c = client(s.addr);
+        c.send_to(b"hello", s.addr).unwrap();
+        let (r, _) = response(&c);
+        let rec = s.record();
+        (s.addr, c.local_addr().unwrap(), r, rec)
+    };
+    let (px, pc, r, _) = relayed(4243, RelayKind::Proxy, peer.addr);
+    assert_eq!(r, b"ECHO:hello");
+    let (mx, mc, r, _) = relayed(4244, RelayKind::Mirror, peer.addr);
+    assert_eq!(r, b"ECHO:hello");
+    let closed = closed_port("127.0.0.1:0");
+    let (_, _, r, _) = relayed(4245, RelayKind::Proxy, closed);
+    assert_eq!(r, b"\n");
+
     let log = std::fs::read_to_string(&path).unwrap();
     let _ = std::fs::remove_file(&path);
+    let port_lines = |port: &str| -> Vec<String> {
+        log.lines().filter(|l| l.contains(port)).map(|l| l.split_once("] ").map_or(l, |(_, m)| m).to_string()).collect()
+    };
+    let t = peer.addr;
+    assert_eq!(
+        port_lines(" 4243/udp"),
+        [
+            format!("    4243/udp  Handling udp connection request from {pc} to {px}."),
+            format!("==  4243/udp  Proxy connection to {t} established."),
+            format!("==  4243/udp* 5 (of 5) bytes copied from client connection to {t}."),
+            format!("==  4243/udp* 10 (of 10) bytes copied from proxy connection to {pc}."),
+            "==  4243/udp  Server connection timed out, closing connections.".to_string(),
+        ]
+    );
+    assert_eq!(
+        port_lines(" 4244/udp"),
+        [
+            format!("    4244/udp  Handling udp connection request from {mc} to {mx}."),
+            format!("<>  4244/udp  Mirror connection to {t} established."),
+            format!("<>  4244/udp* 5 (of 5) bytes copied from client connection to {t}."),
+            format!("<>  4244/udp* 10 (of 10) bytes copied from mirror connection to {mc}."),
+            "<>  4244/udp  Mirror connection timed out, closing connections.".to_string(),
+        ]
+    );
+    let fallback = port_lines(" 4245/udp");
+    for line in [
+        format!("==  4245/udp  Proxy connection to {closed} established."),
+        format!("==  4245/udp* 5 (of 5) bytes copied from client connection to {closed}."),
+        "==  4245/udp  Proxy connection rejected, falling back to normal mode.".to_string(),
+        "    4245/udp  No data for 0 second(s), sending '\\n'.".to_string(),
+        "    4245/udp  Timeout expired, closing connection.".to_string(),
+    ] {
+        assert!(fallback.contains(&line), "missing {line:?} in {fallback:#?}");
+    }
     let lines: Vec<&str> =
         log.lines().filter(|l| l.contains(" 4242/udp")).map(|l| l.split_once("] ").map_or(l, |(_, m)| m)).collect();
     let count = |needle: &str| lines.iter().filter(|l| **l == needle).count();

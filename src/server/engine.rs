@@ -380,11 +380,9 @@ impl Engine {
         process(&s, &attack);
     }
 
-    /// Mirror mode: the attacker's own address on the same port; proxy mode: the port's
-    /// target. Connects (3 s at most) and returns the connection, or `None` after logging why
-    /// this connection falls back to normal mode (SPEC §6.3, §6.5, §6.7). Unlike the C
-    /// original, a failure affects only this connection, and a proxy host that does not
-    /// resolve does not end the server.
+    /// The outgoing TCP connection of a mirrored or proxied connection: the target
+    /// ([`choose_relay_target`]), connected within 3 s; or `None` after logging why this
+    /// connection falls back to normal mode (SPEC §6.3, §6.5, §6.7).
     fn relay_target(
         &self,
         s: &Settings,
@@ -393,29 +391,7 @@ impl Engine {
         local: SocketAddr,
         peer: SocketAddr,
     ) -> Option<(RelayKind, SocketAddr, TcpStream)> {
-        let (kind, target) = if mode == Mode::Mirror {
-            let target = SocketAddr::new(peer.ip(), local.port());
-            if relay::is_loop_target(target.ip(), &[local.ip()]) {
-                relay::log_loop_suppressed(RelayKind::Mirror, ps, target);
-                relay::log_rejected(RelayKind::Mirror, ps);
-                return None;
-            }
-            (RelayKind::Mirror, target)
-        } else {
-            let t = s.cfg.ports.get(Proto::Tcp, local.port()).and_then(|p| p.proxy.clone())?;
-            let Some(target) = relay::resolve_target(&t.host, t.port, local.ip()) else {
-                relay::log_unresolved(ps, &t.host);
-                relay::log_rejected(RelayKind::Proxy, ps);
-                return None;
-            };
-            // Proxying a port to itself would loop through honeytrap forever.
-            if target.port() == local.port() && relay::is_loop_target(target.ip(), &[local.ip()]) {
-                relay::log_loop_suppressed(RelayKind::Proxy, ps, target);
-                relay::log_rejected(RelayKind::Proxy, ps);
-                return None;
-            }
-            (RelayKind::Proxy, target)
-        };
+        let (kind, target) = choose_relay_target(s, Proto::Tcp, mode, ps, local, peer)?;
         match relay::connect_target(target, relay::FAST_CONN_TIMEOUT) {
             Ok(up) => {
                 relay::log_established(kind, ps, target);
@@ -427,6 +403,49 @@ impl Engine {
                 None
             }
         }
+    }
+}
+
+/// Where a connection or flow from `peer` to `local` in `mode` is relayed, TCP and UDP alike
+/// (the connect step is the caller's): mirror mode, the attacker's own address on the same
+/// port; proxy mode, the port's target, resolved now. `None` for the other modes, and, after
+/// logging why it falls back to normal mode, when the target would loop back to the sensor
+/// or does not resolve (SPEC §6.3, §6.5, §6.7). Unlike the C original, a failure affects only
+/// this connection, and a proxy host that does not resolve does not end the server.
+fn choose_relay_target(
+    s: &Settings,
+    proto: Proto,
+    mode: Mode,
+    ps: &str,
+    local: SocketAddr,
+    peer: SocketAddr,
+) -> Option<(RelayKind, SocketAddr)> {
+    match mode {
+        Mode::Mirror => {
+            let target = SocketAddr::new(peer.ip(), local.port());
+            if relay::is_loop_target(target.ip(), &[local.ip()]) {
+                relay::log_loop_suppressed(RelayKind::Mirror, ps, target);
+                relay::log_rejected(RelayKind::Mirror, ps);
+                return None;
+            }
+            Some((RelayKind::Mirror, target))
+        }
+        Mode::Proxy => {
+            let t = s.cfg.ports.get(proto, local.port()).and_then(|p| p.proxy.clone())?;
+            let Some(target) = relay::resolve_target(&t.host, t.port, local.ip()) else {
+                relay::log_unresolved(ps, &t.host);
+                relay::log_rejected(RelayKind::Proxy, ps);
+                return None;
+            };
+            // Proxying a port to itself would loop through honeytrap forever.
+            if target.port() == local.port() && relay::is_loop_target(target.ip(), &[local.ip()]) {
+                relay::log_loop_suppressed(RelayKind::Proxy, ps, target);
+                relay::log_rejected(RelayKind::Proxy, ps);
+                return None;
+            }
+            Some((RelayKind::Proxy, target))
+        }
+        _ => None,
     }
 }
 
@@ -455,13 +474,6 @@ impl UdpHost for UdpServer {
 
     fn params(&self, local: SocketAddr) -> UdpParams {
         let s = self.engine.settings();
-        if matches!(s.cfg.ports.mode_for(s.cfg.portconf_default, Proto::Udp, local.port()), Mode::Mirror | Mode::Proxy)
-        {
-            crate::log_info!(
-                "   {}  Mirror and proxy mode are not available for UDP in this version; normal mode is used.",
-                portstr(local.port(), Proto::Udp)
-            );
-        }
         UdpParams {
             read_timeout: s.read_timeout,
             read_limit: s.cfg.read_limit,
@@ -470,7 +482,14 @@ impl UdpHost for UdpServer {
             response: s.responses.get(Proto::Udp, local.port()),
             portstr: portstr(local.port(), Proto::Udp),
             max_flows: s.cfg.max_connections as usize,
+            relay_timeout: relay::MIRROR_READ_TIMEOUT,
         }
+    }
+
+    fn relay_target(&self, local: SocketAddr, remote: SocketAddr) -> Option<(RelayKind, SocketAddr)> {
+        let s = self.engine.settings();
+        let mode = s.cfg.ports.mode_for(s.cfg.portconf_default, Proto::Udp, local.port());
+        choose_relay_target(&s, Proto::Udp, mode, &portstr(local.port(), Proto::Udp), local, remote)
     }
 
     fn admit(&self, remote: SocketAddr) -> Result<Slot, String> {
@@ -483,6 +502,8 @@ impl UdpHost for UdpServer {
         let mut attack = Attack::new(Proto::Udp, rec.local, rec.remote, mode, rec.start);
         attack.end = rec.end;
         attack.payload = Payload::new(rec.data);
+        attack.proxy =
+            rec.upstream.map(|u| ProxyConn { local: u.local, remote: u.target, payload: Payload::new(u.data) });
         self.engine.process_detached(attack, slot);
     }
 
@@ -516,5 +537,57 @@ pub fn process(s: &Settings, attack: &Attack) {
     }
     if let Some(sf) = &s.savefile {
         sf.save(attack);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(conf: &str) -> Settings {
+        let cfg = crate::config::load_str(conf, Path::new("t.conf"), Path::new("/")).unwrap();
+        Settings {
+            cfg,
+            responses: Responses::default(),
+            savefile: None,
+            read_timeout: Duration::from_secs(1),
+            listen_timeout: None,
+        }
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    /// TCP and UDP choose their targets alike, each from its own protocol's entries.
+    #[test]
+    fn relay_targets_for_tcp_and_udp() {
+        let s = settings(
+            "portconf = {
+                mirror = { protocol = \"udp\" port = \"5400\" }
+                proxy = {
+                    dns = { protocol = \"udp\" port = \"53\" target_host = \"192.0.2.9\" target_port = \"5353\" }
+                    web = { protocol = \"tcp\" port = \"80\" target_host = \"[2001:db8::9]\" target_port = \"8080\" }
+                    self = { protocol = \"udp\" port = \"69\" target_host = \"127.0.0.1\" target_port = \"69\" }
+                }
+            }",
+        );
+        let local = addr("198.51.100.1:53");
+        let peer = addr("203.0.113.7:40000");
+        let choose = |proto, port: u16, peer: SocketAddr| {
+            let local = SocketAddr::new(local.ip(), port);
+            let mode = s.cfg.ports.mode_for(s.cfg.portconf_default, proto, port);
+            choose_relay_target(&s, proto, mode, &portstr(port, proto), local, peer)
+        };
+        assert_eq!(choose(Proto::Udp, 53, peer), Some((RelayKind::Proxy, addr("192.0.2.9:5353"))));
+        assert_eq!(choose(Proto::Tcp, 80, peer), Some((RelayKind::Proxy, addr("[2001:db8::9]:8080"))));
+        assert_eq!(choose(Proto::Udp, 5400, peer), Some((RelayKind::Mirror, addr("203.0.113.7:5400"))));
+        // Normal mode, and the other protocol's entry.
+        assert_eq!(choose(Proto::Tcp, 53, peer), None);
+        assert_eq!(choose(Proto::Udp, 80, peer), None);
+        // Loops: a mirror to a loopback or the sensor's own address, a proxy to itself.
+        assert_eq!(choose(Proto::Udp, 5400, addr("127.0.0.1:9")), None);
+        assert_eq!(choose(Proto::Udp, 5400, SocketAddr::new(local.ip(), 9)), None);
+        assert_eq!(choose(Proto::Udp, 69, peer), None);
     }
 }

@@ -1,6 +1,7 @@
 //! Mirror and proxy modes (SPEC §6.5, §6.7): the outgoing connection (to the attacker's own
-//! address on the same port, or to the configured proxy target) and the relay loop that
-//! copies bytes both ways and records each direction. Replaces `proxy_connect`, `copy_data`
+//! address on the same port, or to the configured proxy target) and the TCP relay loop that
+//! copies bytes both ways and records each direction (UDP flows are relayed by their
+//! socket's thread, udp.rs, with [`connect_udp_target`] and the same log texts). Replaces `proxy_connect`, `copy_data`
 //! (proxy.c) and `handle_connection_proxied` (dynsrv.c) of the C original. Choosing the mode,
 //! the target and the fallback to normal mode is the caller's business
 //! (`Engine::connection`); the log texts it needs are here ([`log_established`],
@@ -32,7 +33,7 @@ use crate::sys::poll::{poll_fds, PollFd};
 use crate::sys::{net, strerror};
 use crate::{log_debug, log_err, log_info, log_noisy, log_notice, log_warn};
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -146,6 +147,23 @@ pub fn connect_target(target: SocketAddr, timeout: Duration) -> io::Result<TcpSt
     let timeout = if timeout.is_zero() { FAST_CONN_TIMEOUT } else { timeout };
     let s = TcpStream::connect_timeout(&target, timeout)?;
     let _ = net::set_keepalive(&s);
+    Ok(s)
+}
+
+/// Opens the outgoing UDP socket of a mirrored or proxied flow (udp.rs): bound to an
+/// ephemeral port of the unspecified address of `target`'s family, `connect()`ed to `target`
+/// (so that only its datagrams arrive, and ICMP errors about what was sent to it are reported
+/// on the socket, e.g. `ECONNREFUSED` for a closed port), non-blocking. A UDP connect sends
+/// nothing and does not wait: it fails only when there is no route to `target` (or no
+/// descriptor left).
+pub fn connect_udp_target(target: SocketAddr) -> io::Result<UdpSocket> {
+    let any = match target {
+        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
+    };
+    let s = UdpSocket::bind(any)?;
+    s.connect(target)?;
+    s.set_nonblocking(true)?;
     Ok(s)
 }
 

@@ -1,9 +1,10 @@
-//! UDP in normal mode (SPEC §6.2, §6.4, §6.6): one thread owns a listener's socket, receives
-//! every datagram, sorts them into flows by peer, and runs each flow's normal-mode timers
-//! itself. Replaces the UDP branch of the C original's dynamic server (dynsrv.c), which
-//! `connect()`ed a duplicate of the socket to the triggering packet's source and forked a
-//! handler per wake-up — about three per datagram, each sending its own responses and saving
-//! its own (mostly empty) record (SPEC §6.2, §13.4).
+//! UDP flows (SPEC §6.2, §6.4–§6.7): one thread owns a listener's socket, receives every
+//! datagram, sorts them into flows by peer, and runs each flow's timers itself, in normal
+//! mode and relayed (mirror and proxy mode). Replaces the UDP branch of the C original's
+//! dynamic server (dynsrv.c), which `connect()`ed a duplicate of the socket to the
+//! triggering packet's source and forked a handler per wake-up — about three per datagram,
+//! each sending its own responses and saving its own (mostly empty) record (SPEC §6.2,
+//! §13.4).
 //!
 //! A flow is what a TCP connection is in [`super::conn`]: the datagrams of one peer address
 //! and port to one local address. Its first datagram logs the `Handling udp connection
@@ -13,6 +14,22 @@
 //! `read_limit`, the session limit or shutdown ends the flow. Its record then goes to
 //! [`UdpHost::on_end`], exactly once. The log lines at levels ≤ 5 are the C texts of normal
 //! mode; the session-limit and "datagram dropped" lines are new, like the features.
+//!
+//! A flow in mirror or proxy mode ([`UdpHost::relay_target`]) gets a socket of its own,
+//! `connect()`ed to the target ([`relay::connect_udp_target`]) and polled by the same thread:
+//! the peer's datagrams are forwarded to the target and recorded as the attack string, the
+//! target's datagrams are sent back to the peer from the flow's local address and recorded as
+//! the mirror/proxy payload ([`UdpFlowRecord::upstream`]). No datagram either way for
+//! [`UdpParams::relay_timeout`] (60 s, [`MIRROR_READ_TIMEOUT`]), `read_limit` in either
+//! direction, the session limit or shutdown ends it. The log lines are those of the TCP relay
+//! (relay.rs): `<>`/`==` prefixes, `Mirror|Proxy connection to <target> established.`, the
+//! copy lines `* <sent> (of <read>) bytes copied from <mirror|proxy|client> connection to <to>.`
+//! (with the real destination and host-order ports, as there). If the target reports an
+//! error (ICMP port unreachable: `ECONNREFUSED` on the connected socket) before it has sent
+//! anything, the flow falls back to normal mode for the rest of its life (SPEC §6.5, UDP
+//! special case; INFO `… connection rejected, falling back to normal mode.`), keeping what
+//! the peer sent; an error after it answered ends the flow. Every relayed flow holds one
+//! socket, so there are at most [`UdpParams::max_flows`] of them per listener.
 //!
 //! Deliberate differences from the C original (SPEC §15.2):
 //! * one flow (and one record) per peer and local address instead of several handlers per
@@ -29,12 +46,16 @@
 //! * a datagram that does not fit the 65535-byte buffer cannot exist over IPv4 or IPv6
 //!   without jumbograms; should one come, its first 65535 bytes are kept;
 //! * an empty response file sends nothing (as in [`super::conn`]), and a failed send ends
-//!   the flow ([`EndReason::WriteError`], NOISY `Could not send response`).
+//!   the flow ([`EndReason::WriteError`], NOISY `Could not send response`);
+//! * a relayed flow has one socket to its target, whatever its peer sends, instead of one per
+//!   handler, and falls back to normal mode when the target refuses before having answered
+//!   anything (the C: exactly when the first datagram had been forwarded).
 //!
 //! Nothing here blocks except the wait for the next datagram or deadline, which is at most a
 //! second, so the stop flag is seen within a second; sends use `MSG_DONTWAIT`.
 
 use super::conn::{effective_interval, IDLE_LIMIT};
+use super::relay;
 use crate::attack::portstr;
 use crate::config::Proto;
 use crate::sys::{net, poll, strerror};
@@ -49,6 +70,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use super::conn::{EndReason, ResponsePolicy};
+pub use super::relay::{RelayKind, MIRROR_READ_TIMEOUT};
 
 /// Receive buffer: the largest UDP payload.
 pub const DATAGRAM_MAX: usize = 65535;
@@ -77,6 +99,28 @@ pub struct UdpParams {
     /// Most flows open at once on this socket; a datagram that would open another one is
     /// dropped (0: every new flow is dropped).
     pub max_flows: usize,
+    /// No datagram either way for this long ends a mirrored or proxied flow (the engine:
+    /// [`MIRROR_READ_TIMEOUT`]); zero is taken as [`MIRROR_READ_TIMEOUT`].
+    pub relay_timeout: Duration,
+}
+
+impl UdpParams {
+    /// The idle limit of a relayed flow.
+    fn relay_idle(&self) -> Duration {
+        if self.relay_timeout.is_zero() {
+            MIRROR_READ_TIMEOUT
+        } else {
+            self.relay_timeout
+        }
+    }
+}
+
+/// `read_limit` as a byte count (`usize::MAX`: unlimited).
+fn byte_limit(read_limit: u32) -> usize {
+    match usize::try_from(read_limit) {
+        Ok(0) | Err(_) => usize::MAX,
+        Ok(n) => n,
+    }
 }
 
 /// A finished flow, for the attack pipeline.
@@ -91,9 +135,23 @@ pub struct UdpFlowRecord {
     pub end: SystemTime,
     /// Every byte received, in order (at most `read_limit` when one is set).
     pub data: Vec<u8>,
-    /// Never [`EndReason::PeerClosed`] or [`EndReason::ReadError`] (UDP has no end of stream
-    /// and receive errors are not a flow's).
+    /// The mirror/proxy side of a relayed flow; `None` in normal mode, also after a fallback.
+    pub upstream: Option<UdpUpstreamRecord>,
+    /// Never [`EndReason::PeerClosed`] (UDP has no end of stream); [`EndReason::ReadError`]
+    /// only for a relayed flow whose target reported an error after having answered (errors
+    /// of the listener's socket are not a flow's).
     pub end_reason: EndReason,
+}
+
+/// The mirror/proxy side of a relayed flow, for [`crate::attack::ProxyConn`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UdpUpstreamRecord {
+    pub kind: RelayKind,
+    /// The local address of the flow's socket to the target.
+    pub local: SocketAddr,
+    pub target: SocketAddr,
+    /// Every byte received from the target, in order (at most `read_limit` when one is set).
+    pub data: Vec<u8>,
 }
 
 /// Why [`serve_udp`] returned.
@@ -120,6 +178,14 @@ pub trait UdpHost {
     /// Admits a new flow from `remote`, or says why not; the text completes the WARN line
     /// `Warning - Datagram from <remote> dropped: limit of <text> reached.`
     fn admit(&self, remote: SocketAddr) -> Result<Self::Slot, String>;
+
+    /// Where a new, admitted flow from `remote` to `local` is relayed: `Some((kind, target))`
+    /// in mirror or proxy mode, `None` to serve it in normal mode. The host chooses the target
+    /// and makes the checks (loop prevention, name resolution), logging why a mirror/proxy
+    /// flow falls back to normal mode; serve_udp then opens the flow's socket to `target` and
+    /// logs the rest (established, rejected, the copy lines). May block while a proxy host
+    /// name resolves.
+    fn relay_target(&self, local: SocketAddr, remote: SocketAddr) -> Option<(RelayKind, SocketAddr)>;
 
     /// A flow has ended. Called on the listener's thread: whatever may block (the attack
     /// pipeline: files, downloads) belongs in a thread of its own, which keeps `slot` until
@@ -166,9 +232,28 @@ pub fn serve_udp<H: UdpHost>(socket: UdpSocket, host: &H, stop: &AtomicBool) -> 
             }
         }
         let wait = next.map_or(STEP, |d| d.saturating_duration_since(Instant::now()).min(STEP));
-        match poll::poll_readable(&[socket.as_fd()], Some(wait)) {
-            Ok(r) if r.first() == Some(&true) => server.receive(&socket, &mut buf),
-            Ok(_) => {}
+        // The listener's socket, then the relayed flows' sockets to their targets.
+        let mut relayed = Vec::new();
+        let ready = {
+            let mut fds = Vec::with_capacity(1 + server.flows.len());
+            fds.push(socket.as_fd());
+            for (key, flow) in &server.flows {
+                if let Some(up) = &flow.upstream {
+                    fds.push(up.socket.as_fd());
+                    relayed.push(*key);
+                }
+            }
+            poll::poll_readable(&fds, Some(wait))
+        };
+        match ready {
+            Ok(r) => {
+                for (key, _) in relayed.iter().zip(r.iter().skip(1)).filter(|(_, ready)| **ready) {
+                    server.upstream_readable(key, &socket, &mut buf);
+                }
+                if r.first() == Some(&true) {
+                    server.receive(&socket, &mut buf);
+                }
+            }
             Err(e) => {
                 log_warn!("   {}  Warning - Unable to wait for datagrams: {}.", server.ps, strerror(&e));
                 thread::sleep(Duration::from_millis(100));
@@ -207,6 +292,42 @@ impl DropWarning {
     }
 }
 
+/// The mirror/proxy side of a relayed flow.
+struct Upstream {
+    kind: RelayKind,
+    /// Connected to `target`, non-blocking.
+    socket: UdpSocket,
+    local: SocketAddr,
+    target: SocketAddr,
+    /// Every byte received from the target (at most `read_limit`).
+    data: Vec<u8>,
+    /// The target has sent a datagram: from now on an error ends the flow instead of
+    /// falling back to normal mode.
+    answered: bool,
+}
+
+impl Upstream {
+    /// Opens the flow's socket to `target`, or logs why the flow falls back to normal mode.
+    fn connect(kind: RelayKind, target: SocketAddr, ps: &str) -> Option<Upstream> {
+        let opened = relay::connect_udp_target(target).and_then(|socket| Ok((socket.local_addr()?, socket)));
+        match opened {
+            Ok((local, socket)) => {
+                relay::log_established(kind, ps, target);
+                Some(Upstream { kind, socket, local, target, data: Vec::new(), answered: false })
+            }
+            Err(e) => {
+                log_debug!("{}  Connection to {} failed: {}.", ps, target, strerror(&e));
+                relay::log_rejected(kind, ps);
+                None
+            }
+        }
+    }
+
+    fn record(self) -> UdpUpstreamRecord {
+        UdpUpstreamRecord { kind: self.kind, local: self.local, target: self.target, data: self.data }
+    }
+}
+
 /// One flow's state.
 struct Flow<S> {
     p: UdpParams,
@@ -216,10 +337,14 @@ struct Flow<S> {
     start: SystemTime,
     session_deadline: Option<Instant>,
     interval: Duration,
+    /// Normal mode: the start of the current idle interval; relayed: the last datagram
+    /// either way.
     interval_start: Instant,
     idle: u32,
     sent: bool,
     data: Vec<u8>,
+    /// `Some` while the flow is relayed (mirror or proxy mode).
+    upstream: Option<Upstream>,
     slot: S,
 }
 
@@ -227,36 +352,193 @@ impl<S> Flow<S> {
     /// When the flow's next timer fires; `None`: never (an interval too long to represent
     /// and no session limit).
     fn deadline(&self) -> Option<Instant> {
-        let due = self.interval_start.checked_add(self.interval);
+        let idle = if self.upstream.is_some() { self.p.relay_idle() } else { self.interval };
+        let due = self.interval_start.checked_add(idle);
         match (due, self.session_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
     }
 
-    /// Appends a datagram; `true` when the read limit is reached.
-    fn take(&mut self, bytes: &[u8]) -> bool {
-        let ps = &self.p.portstr;
-        let limit = match usize::try_from(self.p.read_limit) {
-            Ok(0) | Err(_) => usize::MAX,
-            Ok(n) => n,
-        };
-        let keep = bytes.len().min(limit.saturating_sub(self.data.len()));
-        self.data.extend_from_slice(&bytes[..keep]);
-        log_info!("   {}* {} bytes read.", ps, bytes.len());
+    /// A datagram from the peer: appended to the attack string and, in a relayed flow,
+    /// forwarded to the target. Returns why the flow ends, if it does.
+    fn take(&mut self, bytes: &[u8]) -> Option<EndReason> {
+        let limit = byte_limit(self.p.read_limit);
+        let keep = &bytes[..bytes.len().min(limit.saturating_sub(self.data.len()))];
+        self.data.extend_from_slice(keep);
         self.idle = 0;
         self.interval_start = Instant::now();
-        if self.p.read_limit > 0 && self.data.len() >= limit {
-            log_warn!("   {}  Warning - Read limit ({} bytes) hit. Closing connection.", ps, self.p.read_limit);
-            return true;
+        if let Some(end) = self.forward(keep) {
+            return Some(end);
         }
-        false
+        let ps = &self.p.portstr;
+        match &self.upstream {
+            Some(up) if self.data.len() >= limit => {
+                let k = up.kind;
+                log_warn!(
+                    "{} {}  Warning - Read limit ({} bytes) hit. Closing {} connections.",
+                    k.prefix(),
+                    ps,
+                    self.p.read_limit,
+                    k.act()
+                );
+                Some(EndReason::ReadLimit)
+            }
+            Some(_) => None,
+            None => {
+                log_info!("   {}* {} bytes read.", ps, bytes.len());
+                if self.data.len() >= limit {
+                    log_warn!("   {}  Warning - Read limit ({} bytes) hit. Closing connection.", ps, self.p.read_limit);
+                    return Some(EndReason::ReadLimit);
+                }
+                None
+            }
+        }
+    }
+
+    /// Sends the peer's `bytes` to the target, if the flow is relayed. A target that refused
+    /// before answering turns the flow to normal mode; returns why the flow ends, if it does.
+    fn forward(&mut self, bytes: &[u8]) -> Option<EndReason> {
+        let up = self.upstream.as_mut()?;
+        let ps = &self.p.portstr;
+        let (k, target) = (up.kind, up.target);
+        let sent = loop {
+            match up.socket.send(bytes) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => break r,
+            }
+        };
+        let copied = |n: usize| {
+            log_info!(
+                "{} {}* {} (of {}) bytes copied from client connection to {}.",
+                k.prefix(),
+                ps,
+                n,
+                bytes.len(),
+                target
+            );
+        };
+        match sent {
+            Ok(n) => copied(n),
+            // The socket's buffer is full: the datagram is lost, as it could be on the way.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                copied(0);
+                log_debug!("{} {}  Datagram to {} dropped: {}.", k.prefix(), ps, target, strerror(&e));
+            }
+            // An ICMP error about an earlier datagram, reported by this send (which did not
+            // go out).
+            Err(e) if !up.answered => self.fall_back(&e),
+            Err(e) => {
+                copied(0);
+                let s = strerror(&e);
+                log_info!("{} {}  Error - Unable to {} data to {} connection.", k.prefix(), ps, k.act(), k.side());
+                log_debug!("{} {}  Write failed: {}.", k.prefix(), ps, s);
+                return Some(EndReason::WriteError(s));
+            }
+        }
+        None
+    }
+
+    /// The target refused before answering (SPEC §6.5, UDP special case): normal mode from
+    /// now on, its idle intervals starting now.
+    fn fall_back(&mut self, e: &io::Error) {
+        let Some(up) = self.upstream.take() else { return };
+        log_debug!("{}  Connection to {} failed: {}.", self.p.portstr, up.target, strerror(e));
+        relay::log_rejected(up.kind, &self.p.portstr);
+        self.idle = 0;
+        self.sent = false;
+        self.interval_start = Instant::now();
+    }
+
+    /// Takes the datagrams the target sent (at most [`BATCH`]) and sends them to the peer
+    /// `remote` from the flow's local address. Returns why the flow ends, if it does.
+    fn take_from_target(&mut self, socket: &UdpSocket, remote: &SocketAddr, buf: &mut [u8]) -> Option<EndReason> {
+        let limit = byte_limit(self.p.read_limit);
+        for _ in 0..BATCH {
+            let up = self.upstream.as_mut()?;
+            let ps = &self.p.portstr;
+            let k = up.kind;
+            let pre = k.prefix();
+            match up.socket.recv(buf) {
+                Ok(n) => {
+                    up.answered = true;
+                    let keep = &buf[..n.min(limit.saturating_sub(up.data.len()))];
+                    up.data.extend_from_slice(keep);
+                    self.interval_start = Instant::now();
+                    let sent = net::send_datagram(socket, keep, remote, self.reply_from);
+                    let copied = |n: usize| {
+                        log_info!(
+                            "{} {}* {} (of {}) bytes copied from {} connection to {}.",
+                            pre,
+                            ps,
+                            n,
+                            keep.len(),
+                            k.act(),
+                            remote
+                        );
+                    };
+                    match sent {
+                        Ok(n) => copied(n),
+                        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {
+                            copied(0);
+                            log_debug!("{} {}  Datagram to {} dropped: {}.", pre, ps, remote, strerror(&e));
+                        }
+                        Err(e) => {
+                            copied(0);
+                            let s = strerror(&e);
+                            log_info!("{} {}  Error - Unable to {} data to client connection.", pre, ps, k.act());
+                            log_debug!("{} {}  Write failed: {}.", pre, ps, s);
+                            return Some(EndReason::WriteError(s));
+                        }
+                    }
+                    if up.data.len() >= limit {
+                        log_warn!(
+                            "{} {}  Warning - Read limit ({} bytes) hit. Closing {} connections.",
+                            pre,
+                            ps,
+                            self.p.read_limit,
+                            k.act()
+                        );
+                        return Some(EndReason::ReadLimit);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if !up.answered => {
+                    self.fall_back(&e);
+                    return None;
+                }
+                Err(e) => {
+                    let s = strerror(&e);
+                    log_info!("{} {}  Error - Could not read from {} connection: {}.", pre, ps, k.side(), s);
+                    return Some(EndReason::ReadError(s));
+                }
+            }
+        }
+        None
     }
 
     /// Runs the flow's timers at `now`: the session limit, idle intervals and responses.
     /// Returns why the flow ends, if it does.
     fn tick(&mut self, now: Instant, socket: &UdpSocket, remote: &SocketAddr) -> Option<EndReason> {
         let ps = &self.p.portstr;
+        if let Some(up) = &self.upstream {
+            let pre = up.kind.prefix();
+            if self.session_deadline.is_some_and(|d| now >= d) {
+                log_info!(
+                    "{} {}  Session limit ({} seconds) reached, closing connections.",
+                    pre,
+                    ps,
+                    self.p.session_limit.as_secs()
+                );
+                return Some(EndReason::SessionLimit);
+            }
+            if self.interval_start.checked_add(self.p.relay_idle()).is_some_and(|d| now >= d) {
+                log_info!("{} {}  {} connection timed out, closing connections.", pre, ps, up.kind.side_title());
+                return Some(EndReason::IdleTimeout);
+            }
+            return None;
+        }
         if self.session_deadline.is_some_and(|d| now >= d) {
             log_info!(
                 "   {}  Session limit ({} seconds) reached, closing connection.",
@@ -408,8 +690,17 @@ impl<H: UdpHost> Server<'_, H> {
                 None => return,
             },
         };
-        if flow.take(bytes) {
-            self.finish(&key, EndReason::ReadLimit);
+        if let Some(reason) = flow.take(bytes) {
+            self.finish(&key, reason);
+        }
+    }
+
+    /// The socket of the relayed flow `key` is readable: datagrams or an error from its target.
+    fn upstream_readable(&mut self, key: &FlowKey, socket: &UdpSocket, buf: &mut [u8]) {
+        let Some(flow) = self.flows.get_mut(key) else { return };
+        self.last_activity = Instant::now();
+        if let Some(reason) = flow.take_from_target(socket, &key.0, buf) {
+            self.finish(key, reason);
         }
     }
 
@@ -429,6 +720,10 @@ impl<H: UdpHost> Server<'_, H> {
             }
         };
         log_notice!("   {}  Handling udp connection request from {} to {}.", p.portstr, remote, local);
+        let upstream = self
+            .host
+            .relay_target(local, remote)
+            .and_then(|(kind, target)| Upstream::connect(kind, target, &p.portstr));
         let now = Instant::now();
         let flow = Flow {
             session_deadline: if p.session_limit.is_zero() { None } else { now.checked_add(p.session_limit) },
@@ -441,6 +736,7 @@ impl<H: UdpHost> Server<'_, H> {
             idle: 0,
             sent: false,
             data: Vec::new(),
+            upstream,
             slot,
         };
         Some(self.flows.entry(key).or_insert(flow))
@@ -456,6 +752,7 @@ impl<H: UdpHost> Server<'_, H> {
             start: flow.start,
             end: SystemTime::now(),
             data: flow.data,
+            upstream: flow.upstream.map(Upstream::record),
             end_reason,
         };
         self.host.on_end(record, flow.slot);
@@ -465,8 +762,12 @@ impl<H: UdpHost> Server<'_, H> {
     fn shutdown(&mut self) {
         let keys: Vec<FlowKey> = self.flows.keys().copied().collect();
         for key in keys {
-            if let Some(f) = self.flows.get(&key) {
-                log_debug!("   {}  Shutting down, closing connection.", f.p.portstr);
+            match self.flows.get(&key) {
+                Some(Flow { upstream: Some(up), p, .. }) => {
+                    log_debug!("{} {}  Shutting down, closing connections.", up.kind.prefix(), p.portstr);
+                }
+                Some(f) => log_debug!("   {}  Shutting down, closing connection.", f.p.portstr),
+                None => {}
             }
             self.finish(&key, EndReason::Shutdown);
         }
@@ -481,6 +782,8 @@ mod tests {
     #[derive(Default)]
     struct Host {
         ended: RefCell<Vec<UdpFlowRecord>>,
+        /// Every flow is proxied here (loopback, which the engine would refuse for mirror).
+        target: Option<SocketAddr>,
     }
 
     impl UdpHost for Host {
@@ -494,10 +797,14 @@ mod tests {
                 response: None,
                 portstr: portstr(53, Proto::Udp),
                 max_flows: 2,
+                relay_timeout: Duration::ZERO,
             }
         }
         fn admit(&self, _remote: SocketAddr) -> Result<(), String> {
             Ok(())
+        }
+        fn relay_target(&self, _local: SocketAddr, _remote: SocketAddr) -> Option<(RelayKind, SocketAddr)> {
+            self.target.map(|t| (RelayKind::Proxy, t))
         }
         fn on_end(&self, record: UdpFlowRecord, _slot: ()) {
             self.ended.borrow_mut().push(record);
@@ -577,5 +884,89 @@ mod tests {
         assert_eq!((ended[0].data.as_slice(), &ended[0].end_reason), (&b"abcd"[..], &EndReason::ReadLimit));
         assert_eq!((ended[1].data.as_slice(), &ended[1].end_reason), (&b"ab"[..], &EndReason::Shutdown));
         assert!(s.flows.is_empty());
+    }
+    /// A loopback port nobody listens on: datagrams to it are answered by ICMP port
+    /// unreachable.
+    fn closed_port() -> SocketAddr {
+        UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    }
+
+    /// Waits (at most 5 s) until the socket of the relayed flow `key` is readable.
+    fn target_ready(s: &Server<'_, Host>, key: &FlowKey) {
+        let up = s.flows[key].upstream.as_ref().expect("relayed");
+        let r = poll::poll_readable(&[up.socket.as_fd()], Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(r, [true], "nothing from the target in time");
+    }
+
+    fn key(peer: &str, local: &str) -> FlowKey {
+        (peer.parse().unwrap(), local.parse().unwrap())
+    }
+
+    /// The host's read limit is 4 bytes: the data stay below it.
+    #[test]
+    fn refused_before_any_answer_falls_back_to_normal_mode() {
+        let listener = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut buf = vec![0u8; DATAGRAM_MAX];
+        // The refusal seen by polling the flow's socket.
+        let h = Host { target: Some(closed_port()), ..Host::default() };
+        let mut s = server(&h, "127.0.0.1:53");
+        let k = key("127.0.0.1:1", "127.0.0.1:53");
+        s.datagram(&datagram("127.0.0.1:1", None), b"a");
+        target_ready(&s, &k);
+        s.upstream_readable(&k, &listener, &mut buf);
+        let f = &s.flows[&k];
+        assert!(f.upstream.is_none(), "normal mode");
+        assert_eq!((f.idle, f.sent), (0, false));
+        s.datagram(&datagram("127.0.0.1:1", None), b"b");
+        // The refusal reported by the next send instead (which does not go out).
+        let h2 = Host { target: Some(closed_port()), ..Host::default() };
+        let mut s2 = server(&h2, "127.0.0.1:53");
+        s2.datagram(&datagram("127.0.0.1:1", None), b"e");
+        target_ready(&s2, &k);
+        s2.datagram(&datagram("127.0.0.1:1", None), b"f");
+        assert!(s2.flows[&k].upstream.is_none(), "normal mode");
+        s.shutdown();
+        s2.shutdown();
+        for (h, data) in [(&h, b"ab"), (&h2, b"ef")] {
+            let ended = h.ended.borrow();
+            assert_eq!(ended.len(), 1);
+            assert_eq!(ended[0].data, data);
+            assert_eq!((&ended[0].upstream, &ended[0].end_reason), (&None, &EndReason::Shutdown));
+        }
+    }
+
+    #[test]
+    fn an_error_after_the_target_answered_ends_the_flow() {
+        let listener = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let peer = client.local_addr().unwrap();
+        let target = UdpSocket::bind("127.0.0.1:0").unwrap();
+        target.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let h = Host { target: Some(target.local_addr().unwrap()), ..Host::default() };
+        let mut s = server(&h, &listener.local_addr().unwrap().to_string());
+        let k = (peer, s.bound);
+        let mut buf = vec![0u8; DATAGRAM_MAX];
+        s.datagram(&datagram(&peer.to_string(), None), b"a");
+        let mut got = [0u8; 16];
+        let (n, from) = target.recv_from(&mut got).unwrap();
+        assert_eq!(&got[..n], b"a");
+        assert_eq!(from, s.flows[&k].upstream.as_ref().unwrap().local);
+        target.send_to(b"xyz", from).unwrap();
+        target_ready(&s, &k);
+        s.upstream_readable(&k, &listener, &mut buf);
+        let (n, back_from) = client.recv_from(&mut got).unwrap();
+        assert_eq!((&got[..n], back_from), (&b"xyz"[..], s.bound));
+        // The target goes away; the next datagram is refused.
+        drop(target);
+        s.datagram(&datagram(&peer.to_string(), None), b"b");
+        target_ready(&s, &k);
+        s.upstream_readable(&k, &listener, &mut buf);
+        assert!(s.flows.is_empty());
+        let ended = h.ended.borrow();
+        assert_eq!(ended[0].data, b"ab");
+        assert!(matches!(&ended[0].end_reason, EndReason::ReadError(_)), "{:?}", ended[0].end_reason);
+        let up = ended[0].upstream.as_ref().unwrap();
+        assert_eq!((up.kind, up.target, up.data.as_slice()), (RelayKind::Proxy, h.target.unwrap(), &b"xyz"[..]));
     }
 }
