@@ -217,30 +217,13 @@ mod tests {
     use super::*;
     use crate::wire::icmp::Repr as IcmpRepr;
     use crate::wire::icmpv6::Repr as Icmpv6Repr;
+    use crate::wire::testutil::{tcp_seg, v4, v6, XorShift};
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     const LOCAL4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
     const REMOTE4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 77);
     const LOCAL6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10);
     const REMOTE6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xbad, 0, 0, 0, 0, 0x77);
-
-    fn v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, l4: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        ipv4::emit(&mut out, &ipv4::Repr::new(src, dst, protocol), l4);
-        out
-    }
-
-    fn v6(src: Ipv6Addr, dst: Ipv6Addr, next: u8, l4: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        ipv6::emit(&mut out, &ipv6::Repr::new(src, dst, next), l4);
-        out
-    }
-
-    fn tcp_seg(repr: tcp::Repr, src: IpAddr, dst: IpAddr) -> Vec<u8> {
-        let mut out = Vec::new();
-        tcp::emit(&mut out, &repr, src, dst, b"");
-        out
-    }
 
     fn udp_dgram(sport: u16, dport: u16, src: IpAddr, dst: IpAddr, data: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -617,24 +600,6 @@ mod tests {
     }
 
     // ---- no panic on any input ---------------------------------------------------------
-
-    /// Deterministic xorshift64*: the same inputs on every run.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            self.0 = x;
-            x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
-    }
 
     /// Runs every parser of `wire` and both detectors over `buf` as an IP packet, and the
     /// frame detector for `dlt`; checks the emit → parse round trips of whatever parses.

@@ -150,6 +150,7 @@ impl PcapMonitor {
 mod tests {
     use super::*;
     use crate::monitor::detect;
+    use crate::wire::testutil::{tcp_seg, v4, v6};
     use crate::wire::{icmp, icmpv6, ip, ipv4, ipv6, tcp, udp};
 
     const LO4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -218,32 +219,14 @@ mod tests {
     const PEER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xbad, 0, 0, 0, 0, 0x77);
     const OTHER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x99);
 
-    fn v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, l4: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        ipv4::emit(&mut out, &ipv4::Repr::new(src, dst, protocol), l4);
-        out
-    }
-
-    fn v6(src: Ipv6Addr, dst: Ipv6Addr, next: u8, l4: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        ipv6::emit(&mut out, &ipv6::Repr::new(src, dst, next), l4);
-        out
-    }
-
-    fn seg(repr: tcp::Repr, src: IpAddr, dst: IpAddr) -> Vec<u8> {
-        let mut out = Vec::new();
-        tcp::emit(&mut out, &repr, src, dst, b"");
-        out
-    }
-
     fn rst4(src: Ipv4Addr, seq: u32) -> Vec<u8> {
         let repr = tcp::Repr { seq, ..tcp::Repr::reset_for_syn(23, 40000, 99) };
-        v4(src, PEER4, ip::PROTO_TCP, &seg(repr, src.into(), PEER4.into()))
+        v4(src, PEER4, ip::PROTO_TCP, &tcp_seg(repr, src.into(), PEER4.into()))
     }
 
     fn rst6(src: Ipv6Addr, seq: u32) -> Vec<u8> {
         let repr = tcp::Repr { seq, ..tcp::Repr::reset_for_syn(23, 40000, 99) };
-        v6(src, PEER6, ip::PROTO_TCP, &seg(repr, src.into(), PEER6.into()))
+        v6(src, PEER6, ip::PROTO_TCP, &tcp_seg(repr, src.into(), PEER6.into()))
     }
 
     fn icmp4(src: Ipv4Addr, msg_type: u8, code: u8) -> Vec<u8> {
@@ -266,11 +249,11 @@ mod tests {
 
     /// (name, packet, matched by the dual-stack filter, matched by the original filter).
     fn cases() -> Vec<(&'static str, Vec<u8>, bool, bool)> {
-        let syn4 = v4(ME4, PEER4, ip::PROTO_TCP, &seg(tcp::Repr::syn(23, 40000, 0), ME4.into(), PEER4.into()));
-        let syn6 = v6(ME6, PEER6, ip::PROTO_TCP, &seg(tcp::Repr::syn(23, 40000, 0), ME6.into(), PEER6.into()));
+        let syn4 = v4(ME4, PEER4, ip::PROTO_TCP, &tcp_seg(tcp::Repr::syn(23, 40000, 0), ME4.into(), PEER4.into()));
+        let syn6 = v6(ME6, PEER6, ip::PROTO_TCP, &tcp_seg(tcp::Repr::syn(23, 40000, 0), ME6.into(), PEER6.into()));
         let mut hbh = Vec::new();
         ipv6::emit_options_header(&mut hbh, ip::PROTO_TCP, &[1, 4, 0, 0, 0, 0]);
-        hbh.extend_from_slice(&seg(tcp::Repr::reset_for_syn(23, 40000, 99), ME6.into(), PEER6.into()));
+        hbh.extend_from_slice(&tcp_seg(tcp::Repr::reset_for_syn(23, 40000, 99), ME6.into(), PEER6.into()));
         let rst6_hbh = v6(ME6, PEER6, ip::PROTO_HOPOPTS, &hbh);
         let icmp6_plain = icmp6(ME6, 1, 4);
         let mut hbh = Vec::new();
@@ -279,7 +262,7 @@ mod tests {
         let icmp6_hbh = v6(ME6, PEER6, ip::PROTO_HOPOPTS, &hbh);
         let frag = ipv4::Repr { frag_offset: 8, ..ipv4::Repr::new(ME4, PEER4, ip::PROTO_TCP) };
         let mut frag4 = Vec::new();
-        ipv4::emit(&mut frag4, &frag, &seg(tcp::Repr::reset_for_syn(23, 40000, 99), ME4.into(), PEER4.into()));
+        ipv4::emit(&mut frag4, &frag, &tcp_seg(tcp::Repr::reset_for_syn(23, 40000, 99), ME4.into(), PEER4.into()));
         vec![
             ("IPv4 RST seq 0", rst4(ME4, 0), true, true),
             ("IPv4 RST seq 1", rst4(ME4, 1), false, false),

@@ -22,4 +22,6 @@ pub mod ipv6;
 pub mod link;
 pub mod nfnetlink;
 pub mod tcp;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod udp;

@@ -801,6 +801,7 @@ pub fn parse_config(msg: &NlMsg<'_>) -> Result<(u16, Config), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::testutil::XorShift;
 
     /// Concatenates byte pieces; keeps hand-built messages readable and endian-correct.
     fn cat(parts: &[&[u8]]) -> Vec<u8> {
@@ -1206,20 +1207,6 @@ mod tests {
             }
         }
         seen
-    }
-
-    /// Deterministic xorshift64*: same inputs on every run.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            self.0 = x;
-            x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
     }
 
     /// About 100 000 pseudo-random buffers, half of them mutations of valid messages so the
