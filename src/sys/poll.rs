@@ -12,33 +12,8 @@ use std::time::{Duration, Instant};
 /// (a read will then not block). All `false` means the timeout passed. Retries on `EINTR`
 /// with the time that is left.
 pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> io::Result<Vec<bool>> {
-    let mut pollfds: Vec<libc::pollfd> =
-        fds.iter().map(|fd| libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
-    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-    loop {
-        let ms: i32 = match (timeout, deadline) {
-            (None, _) => -1,
-            // A timeout too large for an Instant: wait as long as poll allows.
-            (Some(_), None) => i32::MAX,
-            (Some(_), Some(d)) => {
-                let left = d.saturating_duration_since(Instant::now());
-                // Round up so a short positive wait does not become a busy 0.
-                let ms = left.as_nanos().div_ceil(1_000_000);
-                i32::try_from(ms).unwrap_or(i32::MAX)
-            }
-        };
-        let nfds = libc::nfds_t::try_from(pollfds.len())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many descriptors"))?;
-        // SAFETY: `pollfds` is a valid, writable array of `nfds` pollfd structures; the
-        // descriptors are borrowed for the duration of the call.
-        match cvt(unsafe { libc::poll(pollfds.as_mut_ptr(), nfds, ms) }) {
-            Ok(_) => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    let ready = libc::POLLIN | libc::POLLERR | libc::POLLHUP | libc::POLLNVAL;
-    Ok(pollfds.iter().map(|p| p.revents & ready != 0).collect())
+    let set: Vec<PollFd<'_>> = fds.iter().map(|&fd| PollFd { fd, read: true, write: false }).collect();
+    Ok(poll_fds(&set, timeout)?.into_iter().map(|r| r.read).collect())
 }
 
 /// Interest in one descriptor for [`poll_fds`].
