@@ -14,7 +14,7 @@
 //!   first download's buffer for the second and later ones).
 
 use crate::config::{Mode, Proto};
-use sha2::{Digest, Sha512};
+use sha2::{Digest, Sha256, Sha512};
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
@@ -26,6 +26,9 @@ pub struct Payload {
     pub md5: String,
     /// SHA-512 of `data`, 128 lowercase hex digits.
     pub sha512: String,
+    /// SHA-256 of `data`, 64 lowercase hex digits (sample identity in the event stream and
+    /// the database; not in the C record).
+    pub sha256: String,
 }
 
 impl Payload {
@@ -34,7 +37,8 @@ impl Payload {
     pub fn new(data: Vec<u8>) -> Payload {
         let md5 = md5_hex(&data);
         let sha512 = sha512_hex(&data);
-        Payload { data, md5, sha512 }
+        let sha256 = sha256_hex(&data);
+        Payload { data, md5, sha512, sha256 }
     }
 
     pub fn len(&self) -> usize {
@@ -60,6 +64,11 @@ pub fn md5_hex(data: &[u8]) -> String {
 /// SHA-512 of `data` as 128 lowercase hex digits.
 pub fn sha512_hex(data: &[u8]) -> String {
     hex(&Sha512::digest(data))
+}
+
+/// SHA-256 of `data` as 64 lowercase hex digits.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -205,6 +214,7 @@ mod tests {
         // FIPS 180-2 "abc".
         let abc = Payload::new(b"abc".to_vec());
         assert_eq!(abc.md5, "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(abc.sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(
             abc.sha512,
             "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a\

@@ -1,0 +1,3 @@
+//! Download command extraction (SPEC §8.2–§8.4, extended): a pure function from an attack
+//! string to the downloads it asks for. Replaces the command parsers of htm_ftpDownload.c,
+//! htm_tftpDownload.c and htm_httpDownload.c.

@@ -1,0 +1,140 @@
+//! A download request: what an attack string asks its victim to fetch (SPEC §8.2–§8.5).
+//! Produced by the pure extractor (`super::extract`), consumed by the download clients
+//! (`super::download`). Replaces the host/port/user/pass/file variables the C plugins
+//! (htm_ftpDownload.c, htm_tftpDownload.c, htm_httpDownload.c) parsed each for themselves.
+//!
+//! Every field is attacker-controlled text: the clients bound and check it, and storage
+//! sanitises `filename` before it becomes part of a path.
+
+/// The transfer a command asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scheme {
+    Ftp,
+    Tftp,
+    Http,
+    Https,
+    /// A file the attack writes itself (`echo -ne '\x7f\x45…' >> f`, `printf`): nothing to
+    /// fetch, the bytes are in `Request::data`.
+    Inline,
+}
+
+impl Scheme {
+    /// The `dl_type` word of the attack record and logs: `ftp`, `tftp`, `http`, `https`,
+    /// `inline`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Ftp => "ftp",
+            Scheme::Tftp => "tftp",
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+            Scheme::Inline => "inline",
+        }
+    }
+
+    /// The server port used when the command names none.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Ftp => 21,
+            Scheme::Tftp => 69,
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+            Scheme::Inline => 0,
+        }
+    }
+}
+
+/// One file an attack string asks for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Request {
+    pub scheme: Scheme,
+    /// Server as written: a DNS name, a dotted IPv4 address or an IPv6 address without
+    /// brackets. Empty for `Inline`.
+    pub host: String,
+    /// Server port if the command names one; `None` means `scheme.default_port()`.
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub pass: Option<String>,
+    /// What to ask the server for: the FTP `RETR` argument, the TFTP file name, or the HTTP
+    /// request target (absolute path with query, starting with `/`). Empty for `Inline`.
+    pub path: String,
+    /// The name the victim would store the file under (the command's output name, else the
+    /// last path component). Untrusted: storage sanitises it.
+    pub filename: String,
+    /// The file's bytes for `Inline`; empty otherwise.
+    pub data: Vec<u8>,
+}
+
+impl Request {
+    /// The port to connect to.
+    pub fn port_or_default(&self) -> u16 {
+        self.port.unwrap_or(self.scheme.default_port())
+    }
+
+    /// A URI naming the request for the attack record and the logs:
+    /// `ftp://user:pass@host:port/path`, `tftp://host/file`, `http://host:port/path`; IPv6
+    /// hosts in brackets; the default port left out. `inline:<filename>` for inline files.
+    pub fn uri(&self) -> String {
+        if self.scheme == Scheme::Inline {
+            return format!("inline:{}", self.filename);
+        }
+        let mut s = format!("{}://", self.scheme.name());
+        if let Some(u) = &self.user {
+            s.push_str(u);
+            if let Some(p) = &self.pass {
+                s.push(':');
+                s.push_str(p);
+            }
+            s.push('@');
+        }
+        if self.host.contains(':') {
+            s.push('[');
+            s.push_str(&self.host);
+            s.push(']');
+        } else {
+            s.push_str(&self.host);
+        }
+        if let Some(p) = self.port.filter(|&p| p != self.scheme.default_port()) {
+            s.push(':');
+            s.push_str(&p.to_string());
+        }
+        if !self.path.starts_with('/') {
+            s.push('/');
+        }
+        s.push_str(&self.path);
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(scheme: Scheme, host: &str, port: Option<u16>, path: &str) -> Request {
+        Request {
+            scheme,
+            host: host.into(),
+            port,
+            user: None,
+            pass: None,
+            path: path.into(),
+            filename: String::new(),
+            data: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn uris() {
+        let mut r = req(Scheme::Ftp, "1.2.3.4", Some(21), "evil.exe");
+        assert_eq!(r.uri(), "ftp://1.2.3.4/evil.exe");
+        r.user = Some("foo".into());
+        r.pass = Some("bar".into());
+        r.port = Some(2121);
+        assert_eq!(r.uri(), "ftp://foo:bar@1.2.3.4:2121/evil.exe");
+        assert_eq!(req(Scheme::Http, "2001:db8::1", Some(8080), "/a?b").uri(), "http://[2001:db8::1]:8080/a?b");
+        assert_eq!(req(Scheme::Tftp, "h", None, "x").uri(), "tftp://h/x");
+        assert_eq!(req(Scheme::Tftp, "h", None, "x").port_or_default(), 69);
+        let mut i = req(Scheme::Inline, "", None, "");
+        i.filename = "dvrHelper".into();
+        assert_eq!(i.uri(), "inline:dvrHelper");
+    }
+}
