@@ -271,10 +271,17 @@ fn every_key_name_is_exported() {
         "max_connections",
         "max_connections_per_source",
         "session_limit",
+        "download_timeout",
+        "download_attack_timeout",
+        "download_max_size",
+        "downloads_per_attack",
+        "downloads_in_flight",
+        "download_max_redirects",
+        "download_allow_local",
     ] {
         assert!(config::TOP_LEVEL_KEYS.contains(&key), "{}", key);
     }
-    assert_eq!(config::TOP_LEVEL_KEYS.len(), 19);
+    assert_eq!(config::TOP_LEVEL_KEYS.len(), 26);
     assert_eq!(config::PORTCONF_KEYS.len(), 9);
     assert!(!config::TOP_LEVEL_KEYS.iter().any(|k| k.starts_with("plugin-")));
 }

@@ -42,6 +42,18 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 4096;
 pub const DEFAULT_MAX_CONNECTIONS_PER_SOURCE: u32 = 64;
 /// Seconds; 0 = no limit.
 pub const DEFAULT_SESSION_LIMIT: u32 = 300;
+/// `download_timeout`: seconds one download may take.
+pub const DEFAULT_DOWNLOAD_TIMEOUT: u32 = 120;
+/// `download_attack_timeout`: seconds all downloads of one attack may take together.
+pub const DEFAULT_DOWNLOAD_ATTACK_TIMEOUT: u32 = 300;
+/// `download_max_size`: largest sample kept, in bytes.
+pub const DEFAULT_DOWNLOAD_MAX_SIZE: u32 = 32 << 20;
+/// `downloads_per_attack`: most downloads one attack may trigger.
+pub const DEFAULT_DOWNLOADS_PER_ATTACK: u32 = 8;
+/// `downloads_in_flight`: most downloads running at the same time, daemon-wide.
+pub const DEFAULT_DOWNLOADS_IN_FLIGHT: u32 = 16;
+/// `download_max_redirects`: most HTTP redirects followed.
+pub const DEFAULT_DOWNLOAD_MAX_REDIRECTS: u32 = 5;
 
 /// Maximum nesting of `include` (the main file is depth 0).
 pub const INCLUDE_LIMIT: usize = 8;
@@ -186,6 +198,18 @@ pub struct Config {
     /// Seconds a connection may last at most, whatever it does (`session_limit`); 0 = no
     /// limit.
     pub session_limit: u32,
+    /// Download caps (`download_timeout`, `download_attack_timeout` in seconds,
+    /// `download_max_size` in bytes, `downloads_per_attack`, `downloads_in_flight`,
+    /// `download_max_redirects`).
+    pub download_timeout: u32,
+    pub download_attack_timeout: u32,
+    pub download_max_size: u32,
+    pub downloads_per_attack: u32,
+    pub downloads_in_flight: u32,
+    pub download_max_redirects: u32,
+    /// `download_allow_local`: downloads may connect to loopback, link-local, multicast and
+    /// the sensor's own addresses.
+    pub download_allow_local: bool,
     pub warnings: Vec<Warning>,
 }
 
@@ -212,6 +236,13 @@ impl Default for Config {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_source: DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
             session_limit: DEFAULT_SESSION_LIMIT,
+            download_timeout: DEFAULT_DOWNLOAD_TIMEOUT,
+            download_attack_timeout: DEFAULT_DOWNLOAD_ATTACK_TIMEOUT,
+            download_max_size: DEFAULT_DOWNLOAD_MAX_SIZE,
+            downloads_per_attack: DEFAULT_DOWNLOADS_PER_ATTACK,
+            downloads_in_flight: DEFAULT_DOWNLOADS_IN_FLIGHT,
+            download_max_redirects: DEFAULT_DOWNLOAD_MAX_REDIRECTS,
+            download_allow_local: false,
             warnings: Vec::new(),
         }
     }

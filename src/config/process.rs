@@ -164,6 +164,19 @@ fn scalar(key: &str, text: &str, span: &Span, cfg: &mut Config, base_dir: &Path)
         "max_connections" => cfg.max_connections = number(key, text, span, 1, 1_000_000)?,
         "max_connections_per_source" => cfg.max_connections_per_source = number(key, text, span, 1, 1_000_000)?,
         "session_limit" => cfg.session_limit = number(key, text, span, 0, 86_400)?,
+        "download_timeout" => cfg.download_timeout = number(key, text, span, 1, 3_600)?,
+        "download_attack_timeout" => cfg.download_attack_timeout = number(key, text, span, 1, 86_400)?,
+        "download_max_size" => cfg.download_max_size = number(key, text, span, 1, 1 << 30)?,
+        "downloads_per_attack" => cfg.downloads_per_attack = number(key, text, span, 0, 32)?,
+        "downloads_in_flight" => cfg.downloads_in_flight = number(key, text, span, 1, 1_024)?,
+        "download_max_redirects" => cfg.download_max_redirects = number(key, text, span, 0, 20)?,
+        "download_allow_local" => {
+            cfg.download_allow_local = match text {
+                "yes" => true,
+                "no" => false,
+                _ => return Err(invalid_value(key, text, span)),
+            }
+        }
         "user" => {
             let name = name_value(key, text, span)?;
             match user_by_name(name) {
@@ -507,6 +520,8 @@ mod tests {
             ("monitor", "ipq"),
             ("monitor", "NFQ"),
             ("monitor", ""),
+            ("download_allow_local", "YES"),
+            ("download_allow_local", "on"),
         ];
         for (key, bad) in cases {
             assert_eq!(
@@ -523,6 +538,12 @@ mod tests {
         ("max_connections", |c| c.max_connections.into(), 1, 1_000_000, 4096),
         ("max_connections_per_source", |c| c.max_connections_per_source.into(), 1, 1_000_000, 64),
         ("session_limit", |c| c.session_limit.into(), 0, 86_400, 300),
+        ("download_timeout", |c| c.download_timeout.into(), 1, 3_600, 120),
+        ("download_attack_timeout", |c| c.download_attack_timeout.into(), 1, 86_400, 300),
+        ("download_max_size", |c| c.download_max_size.into(), 1, 1 << 30, 32 << 20),
+        ("downloads_per_attack", |c| c.downloads_per_attack.into(), 0, 32, 8),
+        ("downloads_in_flight", |c| c.downloads_in_flight.into(), 1, 1_024, 16),
+        ("download_max_redirects", |c| c.download_max_redirects.into(), 0, 20, 5),
     ];
 
     #[test]

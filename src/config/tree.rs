@@ -48,6 +48,13 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "max_connections",
     "max_connections_per_source",
     "session_limit",
+    "download_timeout",
+    "download_attack_timeout",
+    "download_max_size",
+    "downloads_per_attack",
+    "downloads_in_flight",
+    "download_max_redirects",
+    "download_allow_local",
 ];
 
 /// Every key accepted inside the `portconf` block, at any level (SPEC §3.6).
