@@ -23,11 +23,17 @@ pub enum Plugin {
     SubmitPostgres,
     LogAttacker,
     LogJson,
+    /// Our own: the event stream (one JSON object per event).
+    LogEvents,
+    /// Our own: the daemon log and/or events to syslog (RFC 5424).
+    Syslog,
+    /// Our own: events and samples to an hpfeeds broker.
+    Hpfeeds,
 }
 
 impl Plugin {
     /// All plugins, in the order of SPEC §3.8.
-    pub const ALL: [Plugin; 18] = [
+    pub const ALL: [Plugin; 21] = [
         Plugin::SaveFile,
         Plugin::FtpDownload,
         Plugin::TftpDownload,
@@ -46,6 +52,9 @@ impl Plugin {
         Plugin::SubmitPostgres,
         Plugin::LogAttacker,
         Plugin::LogJson,
+        Plugin::LogEvents,
+        Plugin::Syslog,
+        Plugin::Hpfeeds,
     ];
 
     /// The `<Name>` of `plugin-<Name>` (case-sensitive, as the original's file glob).
@@ -69,6 +78,9 @@ impl Plugin {
             Plugin::SubmitPostgres => "submitPostgres",
             Plugin::LogAttacker => "logAttacker",
             Plugin::LogJson => "logJSON",
+            Plugin::LogEvents => "logEvents",
+            Plugin::Syslog => "syslog",
+            Plugin::Hpfeeds => "hpfeeds",
         }
     }
 
@@ -88,6 +100,7 @@ impl Plugin {
         match self {
             Plugin::LogAttacker => "1.0.2",
             Plugin::LogJson => "1.1.0",
+            Plugin::LogEvents | Plugin::Syslog | Plugin::Hpfeeds => env!("CARGO_PKG_VERSION"),
             _ => "1.0.1",
         }
     }
@@ -111,6 +124,9 @@ impl Plugin {
             Plugin::SubmitNebula => &["host", "port", "secret"],
             Plugin::SubmitPostgres => &["db_host", "db_name", "db_user", "db_pass", "db_port", "sensor_id"],
             Plugin::LogAttacker | Plugin::LogJson => &["logfile"],
+            Plugin::LogEvents => &["logfile", "data_limit"],
+            Plugin::Syslog => &["target", "facility", "what", "app_name"],
+            Plugin::Hpfeeds => &["host", "port", "ident", "secret", "events_channel", "files_channel", "queue_size"],
             Plugin::TftpDownload | Plugin::VncDownload | Plugin::B64Decode | Plugin::DeUnicode | Plugin::MagicPe => &[],
         }
     }
