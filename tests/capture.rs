@@ -263,6 +263,33 @@ fn listen_timeout_frees_the_port() {
 }
 
 #[test]
+fn a_scan_of_many_ports_keeps_max_listeners_servers() {
+    if !needs_root("a_scan_of_many_ports_keeps_max_listeners_servers", true) {
+        return;
+    }
+    let s = Sensor::start(true, "max_listeners = \"4\"", &["-t", "6"]);
+    let cli = s.pair.cli.0.clone();
+    // Twelve fresh ports one after the other: every first attempt is served, while the
+    // servers of the oldest ports are closed to make room.
+    for port in 7000..7012u16 {
+        attack(&cli, v4(port), b"scan", 1).unwrap_or_else(|e| panic!("port {port}: {e}\n{}", s.log()));
+    }
+    let log = s.dir.join("honeytrap.log");
+    assert!(wait_for_text(&log, " 7000/tcp  Server closed to make room for new ports.", T), "{}", s.log());
+    let threads = |pid: i32| proc_status(pid, "Threads").and_then(|t| t.trim().parse::<u32>().ok()).unwrap_or(0);
+    // At most 4 listener threads remain (plus the daemon's own), once the evicted are gone.
+    assert!(wait_until(T, || s.log().matches("Server closed to make room for new ports.").count() >= 8), "{}", s.log());
+    let listening =
+        s.log().matches("Server bound to").count() - s.log().matches("closed to make room for new ports.").count();
+    assert_eq!(listening, 4, "{}", s.log());
+    assert!(threads(s.daemon.pid()) < 16, "threads: {}", threads(s.daemon.pid()));
+    // A port whose server was closed is served again on the next attempt.
+    attack(&cli, v4(7000), b"again", 1).expect("served again");
+    s.wait_attack(b"again");
+    s.stop();
+}
+
+#[test]
 fn connection_caps_refuse_extra_connections() {
     if !needs_root("connection_caps_refuse_extra_connections", true) {
         return;

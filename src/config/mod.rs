@@ -42,6 +42,8 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 4096;
 pub const DEFAULT_MAX_CONNECTIONS_PER_SOURCE: u32 = 64;
 /// Seconds; 0 = no limit.
 pub const DEFAULT_SESSION_LIMIT: u32 = 300;
+/// `max_listeners`: dynamic servers (ports served) at the same time.
+pub const DEFAULT_MAX_LISTENERS: u32 = 4096;
 /// `download_timeout`: seconds one download may take.
 pub const DEFAULT_DOWNLOAD_TIMEOUT: u32 = 120;
 /// `download_attack_timeout`: seconds all downloads of one attack may take together.
@@ -195,6 +197,9 @@ pub struct Config {
     /// Concurrent connections from one source address (`max_connections_per_source`),
     /// 1..=1_000_000.
     pub max_connections_per_source: u32,
+    /// Dynamic servers (TCP listeners and UDP sockets) at the same time (`max_listeners`);
+    /// beyond it the least recently requested idle server is closed to make room.
+    pub max_listeners: u32,
     /// Seconds a connection may last at most, whatever it does (`session_limit`); 0 = no
     /// limit.
     pub session_limit: u32,
@@ -235,6 +240,7 @@ impl Default for Config {
             response_policy: ResponsePolicy::Once,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_source: DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
+            max_listeners: DEFAULT_MAX_LISTENERS,
             session_limit: DEFAULT_SESSION_LIMIT,
             download_timeout: DEFAULT_DOWNLOAD_TIMEOUT,
             download_attack_timeout: DEFAULT_DOWNLOAD_ATTACK_TIMEOUT,

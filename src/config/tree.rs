@@ -47,6 +47,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "response_policy",
     "max_connections",
     "max_connections_per_source",
+    "max_listeners",
     "session_limit",
     "download_timeout",
     "download_attack_timeout",
