@@ -669,4 +669,36 @@ mod tests {
         }
         assert!(matches!(check_argument("file name", &"a".repeat(101), 100), Err(Error::Refused(_))));
     }
+
+    #[test]
+    fn pasv_round_trip() {
+        let mut rng = crate::wire::testutil::XorShift(0x5eed_f7b0);
+        for _ in 0..2000 {
+            let ip = Ipv4Addr::from(rng.next() as u32);
+            let port = rng.next() as u16;
+            let line = format!("227 Entering Passive Mode ({}).", port_argument(ip, port));
+            assert_eq!(parse_pasv(&line), Some(SocketAddr::new(IpAddr::V4(ip), port)), "{}", line);
+            let line = format!("229 Entering Extended Passive Mode (|||{}|)", port);
+            assert_eq!(parse_epsv(&line), Some(port).filter(|&p| p != 0), "{}", line);
+        }
+    }
+
+    /// Random server bytes never panic a parser; a completed reply has a valid code.
+    #[test]
+    fn random_replies_do_not_panic() {
+        let mut rng = crate::wire::testutil::XorShift(0xf7b_0bad);
+        let alphabet = b"0123456789 -,|()\r\n227229150220aZ\xff\xc3\x00";
+        let mut p = ReplyParser::default();
+        for _ in 0..20_000 {
+            let len = rng.below(40);
+            let line: Vec<u8> = (0..len).map(|_| alphabet[rng.below(alphabet.len())]).collect();
+            if let Ok(Some(r)) = p.feed(&line) {
+                assert!((100..=599).contains(&r.code));
+            }
+            let text = String::from_utf8_lossy(&line);
+            let _ = parse_pasv(&text);
+            let _ = parse_epsv(&text);
+            let _ = printable(&line);
+        }
+    }
 }
