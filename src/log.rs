@@ -184,8 +184,46 @@ macro_rules! log_noisy { ($($a:tt)*) => { $crate::log::write($crate::log::Level:
 #[macro_export]
 macro_rules! log_debug { ($($a:tt)*) => { $crate::log::write($crate::log::Level::Debug, format_args!($($a)*)) } }
 
+/// At most one log line per `interval` for a recurring condition (a full disk, an
+/// unreachable collector, a limit hit under a flood): [`Throttle::due`] says whether to log
+/// now and how many occurrences were kept quiet since the last line.
+pub struct Throttle {
+    interval: std::time::Duration,
+    state: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
+}
+
+impl Throttle {
+    pub const fn new(interval: std::time::Duration) -> Throttle {
+        Throttle { interval, state: std::sync::Mutex::new((None, 0)) }
+    }
+
+    /// `Some(n)` when a line is due (`n` occurrences were suppressed since the last one),
+    /// `None` when this occurrence is to be kept quiet (and counted).
+    pub fn due(&self) -> Option<u64> {
+        let now = std::time::Instant::now();
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.0.is_some_and(|t| now.duration_since(t) < self.interval) {
+            st.1 += 1;
+            return None;
+        }
+        let suppressed = st.1;
+        *st = (Some(now), 0);
+        Some(suppressed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn throttle_lets_one_line_through_per_interval() {
+        let t = super::Throttle::new(std::time::Duration::from_millis(200));
+        assert_eq!(t.due(), Some(0));
+        assert_eq!((t.due(), t.due()), (None, None));
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        assert_eq!(t.due(), Some(2));
+        assert_eq!(t.due(), None);
+    }
+
     use super::*;
 
     fn line(tid: Option<i32>, msg: &str) -> String {
