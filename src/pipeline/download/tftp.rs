@@ -231,9 +231,12 @@ impl Receiver {
         }
     }
 
-    /// Takes one DATA packet (`data` at most 512 bytes, as `Packet::parse` guarantees).
+    /// Takes one DATA packet (`data` at most 512 bytes, as `Packet::parse` guarantees; a
+    /// longer one is ignored).
     pub fn receive(&mut self, block: u16, data: &[u8]) -> Step {
-        if self.expects(block) {
+        if data.len() > BLOCK_SIZE {
+            Step::Ignored
+        } else if self.expects(block) {
             if data.len() > self.max_size.saturating_sub(self.data.len()) {
                 return Step::TooLarge;
             }
@@ -377,7 +380,7 @@ pub fn fetch(server: SocketAddr, path: &str, ctx: &Context) -> Result<Fetched, E
             if ignored < MAX_LOGGED_IGNORED {
                 crate::log_noisy!("TFTP download - Ignoring datagram from {}, not the server.", from);
             }
-            ignored += 1;
+            ignored = ignored.saturating_add(1);
             continue;
         }
         if let Some(p) = peer.filter(|p| p.port() != from.port()) {
@@ -391,7 +394,7 @@ pub fn fetch(server: SocketAddr, path: &str, ctx: &Context) -> Result<Fetched, E
                     p.port()
                 );
             }
-            ignored += 1;
+            ignored = ignored.saturating_add(1);
             continue;
         }
         match Packet::parse(&buf[..n]) {
@@ -421,7 +424,7 @@ pub fn fetch(server: SocketAddr, path: &str, ctx: &Context) -> Result<Fetched, E
                     if ignored < MAX_LOGGED_IGNORED {
                         crate::log_noisy!("TFTP download - Ignoring out-of-sequence block {}.", block);
                     }
-                    ignored += 1;
+                    ignored = ignored.saturating_add(1);
                 }
                 Step::TooLarge => {
                     let max = ctx.limits.max_size;
@@ -450,13 +453,13 @@ pub fn fetch(server: SocketAddr, path: &str, ctx: &Context) -> Result<Fetched, E
                 if ignored < MAX_LOGGED_IGNORED {
                     crate::log_warn!("TFTP download warning - Don't know how to handle opcode {}.", op);
                 }
-                ignored += 1;
+                ignored = ignored.saturating_add(1);
             }
             Some(Packet::Rrq { .. }) | Some(Packet::Ack { .. }) | None => {
                 if ignored < MAX_LOGGED_IGNORED {
                     crate::log_warn!("TFTP download warning - Ignoring unexpected {}-byte datagram from {}.", n, from);
                 }
-                ignored += 1;
+                ignored = ignored.saturating_add(1);
             }
         }
     }
@@ -571,6 +574,7 @@ mod tests {
     fn duplicates_and_out_of_sequence() {
         let mut r = Receiver::new(usize::MAX);
         assert_eq!(r.receive(0, &[1; 512]), Step::Ignored);
+        assert_eq!(r.receive(1, &[1; 513]), Step::Ignored);
         assert_eq!(r.receive(2, &[1; 512]), Step::Ignored);
         assert_eq!(r.receive(1, &[1; 512]), Step::Ack(1));
         assert_eq!(r.receive(1, &[9; 512]), Step::Duplicate(1));
