@@ -352,6 +352,55 @@ pub fn interface_addrs() -> io::Result<Vec<IpAddr>> {
     // SAFETY: `head` came from getifaddrs and is freed once.
     unsafe { libc::freeifaddrs(head) };
     Ok(out)
+
+/// A TCP connection to `remote` within `timeout`, from `local` (ephemeral port) when given:
+/// download clients connect from the attacked address, so that the server sees (and
+/// answers) the address the attacker talked to. A timeout is `ErrorKind::TimedOut`.
+pub fn tcp_connect_from(
+    local: Option<IpAddr>,
+    remote: &SocketAddr,
+    timeout: std::time::Duration,
+) -> io::Result<TcpStream> {
+    let family = if remote.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+    // SAFETY: plain socket creation.
+    let fd = cvt(unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0) })?;
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    if let Some(ip) = local {
+        let (ss, len) = sockaddr(&SocketAddr::new(ip, 0));
+        // SAFETY: `ss` holds a valid address of length `len`.
+        cvt(unsafe { libc::bind(fd.as_raw_fd(), &ss as *const _ as *const libc::sockaddr, len) })?;
+    }
+    let (ss, len) = sockaddr(remote);
+    // SAFETY: `ss` holds a valid address of length `len`.
+    if unsafe { libc::connect(fd.as_raw_fd(), &ss as *const _ as *const libc::sockaddr, len) } == -1 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINPROGRESS) {
+            return Err(e);
+        }
+        let want = super::poll::PollFd { fd: std::os::fd::AsFd::as_fd(&fd), read: false, write: true };
+        if !super::poll::poll_fds(&[want], Some(timeout))?[0].write {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "connection timed out"));
+        }
+        let mut err: libc::c_int = 0;
+        let mut elen = mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `err` and `elen` are valid out-pointers of the stated size.
+        cvt(unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                &mut err as *mut libc::c_int as *mut libc::c_void,
+                &mut elen,
+            )
+        })?;
+        if err != 0 {
+            return Err(io::Error::from_raw_os_error(err));
+        }
+    }
+    let s = TcpStream::from(fd);
+    s.set_nonblocking(false)?;
+    Ok(s)
 }
 
 #[cfg(test)]
@@ -449,5 +498,22 @@ mod tests {
         send_datagram(&u, b"ok", &d.peer, Some(pi.spec_dst)).unwrap();
         let mut r = [0u8; 8];
         assert_eq!(c.recv_from(&mut r).unwrap(), (2, SocketAddr::new(pi.dst, port)));
+    }
+
+    #[test]
+    fn connect_from_a_chosen_address() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let to = l.local_addr().unwrap();
+        let t = std::time::Duration::from_secs(5);
+        let s = tcp_connect_from(Some("127.0.0.3".parse().unwrap()), &to, t).unwrap();
+        let (_, peer) = l.accept().unwrap();
+        assert_eq!((peer, s.peer_addr().unwrap()), (s.local_addr().unwrap(), to));
+        assert_eq!(peer.ip(), "127.0.0.3".parse::<IpAddr>().unwrap());
+        assert!(tcp_connect_from(None, &to, t).is_ok());
+        drop(l);
+        let e = tcp_connect_from(None, &to, t).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+        // An address this host does not have cannot be bound.
+        assert!(tcp_connect_from(Some("192.0.2.1".parse().unwrap()), &to, t).is_err());
     }
 }
