@@ -308,18 +308,20 @@ impl Downloader {
     }
 
     fn run_tftp(&self, attack: &mut Attack, req: &Request, ctx: &Context) {
+        // The client logs the `Requesting` line itself.
         let first = self.server(req, ctx, "TFTP download");
-        let shown = match &first {
-            Ok(s) => s.ip().to_string(),
-            Err(_) => req.host.clone(),
-        };
-        log_notice!("TFTP download - Requesting '{}' from {}.", req.path, shown);
         let attempt = |server: SocketAddr| {
             ctx.policy.check(server.ip())?;
             tftp::fetch(server, &req.path, ctx)
         };
         let mut result = first.and_then(attempt);
-        if let Some(other) = fallback(&result, ctx, req) {
+        // A TFTP server that does not answer is as good as unreachable.
+        let silent = matches!(result, Err(Error::Timeout)) && Instant::now() < ctx.deadline;
+        let other = fallback(&result, ctx, req).or_else(|| {
+            let other = SocketAddr::new(ctx.attacker, req.port_or_default());
+            (silent && req.host.parse::<IpAddr>().ok() != Some(ctx.attacker)).then_some(other)
+        });
+        if let Some(other) = other {
             log_noisy!(
                 "TFTP download - TFTP server could not be reached, trying the attacking address ({}) instead.",
                 other.ip()
@@ -433,4 +435,99 @@ pub fn requests_of(data: &[u8], derived: &[Vec<u8>]) -> Vec<Request> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    fn ctx_with<'a>(policy: &'a Policy, limits: &'a Limits, attacker: &str) -> Context<'a> {
+        Context {
+            local_ip: "10.0.0.1".parse().unwrap(),
+            attacker: attacker.parse().unwrap(),
+            ftp_host: None,
+            policy,
+            limits,
+            deadline: Instant::now() + Duration::from_secs(5),
+        }
+    }
+
+    fn req(host: &str) -> Request {
+        Request {
+            scheme: Scheme::Ftp,
+            host: host.into(),
+            port: Some(2121),
+            user: None,
+            pass: None,
+            path: "a.exe".into(),
+            filename: "a.exe".into(),
+            data: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn fallback_goes_to_the_attacker_after_a_connect_or_resolve_failure_only() {
+        let (p, l) = (Policy::default(), Limits::default());
+        let ctx = ctx_with(&p, &l, "198.51.100.9");
+        let refused = || io::Error::from(io::ErrorKind::ConnectionRefused);
+        let named: SocketAddr = "203.0.113.5:2121".parse().unwrap();
+        let want = Some("198.51.100.9:2121".parse().unwrap());
+        assert_eq!(fallback(&Err(Error::Connect(named, refused())), &ctx, &req("203.0.113.5")), want);
+        assert_eq!(fallback(&Err(Error::Resolve("x".into())), &ctx, &req("evil.example")), want);
+        // Not after a protocol error, a refusal or a timeout, and not to the same address.
+        assert_eq!(fallback(&Err(Error::Protocol("550".into())), &ctx, &req("203.0.113.5")), None);
+        assert_eq!(fallback(&Err(Error::Refused("x".into())), &ctx, &req("203.0.113.5")), None);
+        assert_eq!(fallback(&Err(Error::Timeout), &ctx, &req("203.0.113.5")), None);
+        let at_attacker: SocketAddr = "198.51.100.9:2121".parse().unwrap();
+        assert_eq!(fallback(&Err(Error::Connect(at_attacker, refused())), &ctx, &req("198.51.100.9")), None);
+    }
+
+    #[test]
+    fn download_slots_are_capped_and_freed() {
+        // The slots are daemon-wide; this test is the only user in the unit tests.
+        let soon = Instant::now() + Duration::from_millis(100);
+        let a = Slot::acquire(2, soon).expect("first");
+        let b = Slot::acquire(2, soon).expect("second");
+        let t0 = Instant::now();
+        assert!(Slot::acquire(2, Instant::now() + Duration::from_millis(100)).is_none());
+        assert!(t0.elapsed() >= Duration::from_millis(90));
+        drop(a);
+        let c = Slot::acquire(2, Instant::now() + Duration::from_millis(100)).expect("freed");
+        // A waiter is woken when a slot is freed.
+        let waiter = std::thread::spawn(|| Slot::acquire(2, Instant::now() + Duration::from_secs(5)).is_some());
+        std::thread::sleep(Duration::from_millis(50));
+        drop(b);
+        assert!(waiter.join().unwrap());
+        drop(c);
+    }
+
+    #[test]
+    fn attach_skips_empty_files_and_keeps_the_request_fields() {
+        let mut a = Attack::new(
+            crate::config::Proto::Tcp,
+            "10.0.0.1:445".parse().unwrap(),
+            "198.51.100.9:40000".parse().unwrap(),
+            crate::config::Mode::Normal,
+            std::time::SystemTime::UNIX_EPOCH,
+        );
+        let mut r = req("203.0.113.5");
+        r.user = Some("u".into());
+        r.pass = Some("p".into());
+        let f = |data: &[u8]| Fetched {
+            data: data.to_vec(),
+            remote: "203.0.113.5:2121".parse().unwrap(),
+            uri: "ftp://u:p@203.0.113.5:2121/a.exe".into(),
+        };
+        assert!(!attach(&mut a, &r, f(b""), "ftp"));
+        assert!(attach(&mut a, &r, f(b"MZ"), "ftp"));
+        let d = &a.downloads[0];
+        assert_eq!((d.dl_type.as_str(), d.user.as_deref(), d.pass.as_deref()), ("ftp", Some("u"), Some("p")));
+        assert_eq!(
+            (d.filename.as_deref(), d.uri.as_deref()),
+            (Some("a.exe"), Some("ftp://u:p@203.0.113.5:2121/a.exe"))
+        );
+        assert_eq!(d.payload.md5, crate::attack::md5_hex(b"MZ"));
+        assert_eq!(a.downloads.len(), 1);
+    }
 }

@@ -352,6 +352,7 @@ pub fn interface_addrs() -> io::Result<Vec<IpAddr>> {
     // SAFETY: `head` came from getifaddrs and is freed once.
     unsafe { libc::freeifaddrs(head) };
     Ok(out)
+}
 
 /// A TCP connection to `remote` within `timeout`, from `local` (ephemeral port) when given:
 /// download clients connect from the attacked address, so that the server sees (and
