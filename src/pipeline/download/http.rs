@@ -20,6 +20,7 @@ mod tls;
 
 use super::{policy, Context, Error, Fetched, Limits};
 use crate::pipeline::request::{Request, Scheme};
+use std::fmt::{self, Write as _};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::os::fd::AsFd;
@@ -38,7 +39,7 @@ const BUF_SIZE: usize = 16 * 1024;
 pub fn fetch(req: &Request, ctx: &Context) -> Result<Fetched, Error> {
     let result = follow(req, ctx);
     if let Err(e) = &result {
-        crate::log_noisy!("HTTP download - {} failed: {}.", req.uri(), e);
+        crate::log_noisy!("HTTP download - {} failed: {}.", Printable(&req.uri()), Printable(&e.to_string()));
     }
     result
 }
@@ -51,9 +52,26 @@ pub fn fetch(req: &Request, ctx: &Context) -> Result<Fetched, Error> {
 pub fn fetch_with_program(program: &str, options: &str, url: &str, ctx: &Context) -> Result<Fetched, Error> {
     let result = run_program(program, options, url, ctx);
     if let Err(e) = &result {
-        crate::log_noisy!("HTTP download - {} failed: {}.", url, e);
+        crate::log_noisy!("HTTP download - {} failed: {}.", Printable(url), Printable(&e.to_string()));
     }
     result
+}
+
+/// Attacker-controlled text in a log line: control characters escaped, so that a URL can
+/// neither end the line nor forge another.
+struct Printable<'a>(&'a str);
+
+impl fmt::Display for Printable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "\\x{:02x}", u32::from(c))?;
+            } else {
+                f.write_char(c)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -76,7 +94,12 @@ fn follow(req: &Request, ctx: &Context) -> Result<Fetched, Error> {
                     return Err(Error::Protocol("too many redirects".into()));
                 }
                 let next = redirect_target(&target, &location)?;
-                crate::log_noisy!("HTTP download - {} redirected ({}) to {}.", target.uri(), code, next.uri());
+                crate::log_noisy!(
+                    "HTTP download - {} redirected ({}) to {}.",
+                    Printable(&target.uri()),
+                    code,
+                    Printable(&next.uri())
+                );
                 redirects += 1;
                 target = next;
             }
@@ -98,7 +121,7 @@ fn get(target: &Request, ctx: &Context) -> Result<Outcome, Error> {
     }
     let addrs = policy::resolve(&target.host, target.port_or_default(), ctx.deadline)?;
     let (tcp, remote) = connect(&addrs, ctx)?;
-    crate::log_debug!("HTTP download - connected to {} for {}.", remote, target.uri());
+    crate::log_debug!("HTTP download - connected to {} for {}.", remote, Printable(&target.uri()));
     let sock = Sock { tcp, deadline: ctx.deadline, io_timeout: ctx.limits.io_timeout };
     let head = request_head(target);
     #[cfg(feature = "tls")]
@@ -708,7 +731,7 @@ fn run_program(program: &str, options: &str, url: &str, ctx: &Context) -> Result
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| Error::Io(io::Error::new(e.kind(), format!("{}: {}", program, crate::sys::strerror(&e)))))?;
-    crate::log_debug!("HTTP download - started {} (pid {}) for {}.", program, child.id(), url);
+    crate::log_debug!("HTTP download - started {} (pid {}) for {}.", Printable(program), child.id(), url);
     let result = collect(&mut child, ctx);
     if !matches!(child.try_wait(), Ok(Some(_))) {
         let _ = child.kill();
@@ -930,6 +953,11 @@ mod tests {
         assert!(head.starts_with("GET /x.sh HTTP/1.1\r\nHost: example.com\r\n"), "{}", head);
         assert!(head.contains("Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n"));
         assert_eq!([base64(b""), base64(b"f"), base64(b"fo"), base64(b"foo")], ["", "Zg==", "Zm8=", "Zm9v"]);
+    }
+
+    #[test]
+    fn log_text_is_one_line() {
+        assert_eq!(Printable("http://x/a\r\n[fake] line\u{85}é").to_string(), "http://x/a\\x0d\\x0a[fake] line\\x85é");
     }
 
     #[test]
