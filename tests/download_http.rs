@@ -442,19 +442,33 @@ fn announced_length_beyond_max_size_is_refused_unread() {
 }
 
 #[test]
-fn tls_garbage_from_the_server_is_an_error() {
-    if !root_or_skip("tls_garbage_from_the_server_is_an_error", &["ip"]) || !cfg!(feature = "tls") {
+fn tls_garbage_and_tls_drip() {
+    if !root_or_skip("tls_garbage_and_tls_drip", &["ip"]) || !cfg!(feature = "tls") {
         return;
     }
     let pair = Pair::new();
-    let server = scripted_tls_peer(&pair);
+    // Plain HTTP in answer to the ClientHello.
+    let server = raw_server(&pair, |c| {
+        let _ = c.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    });
     let r = quick(&pair, request(Scheme::Https, CLI4, Some(8080), "/x"));
     assert!(matches!(r, Err(Error::Protocol(ref m)) if m.starts_with("TLS")), "{:?}", r);
     server.join().unwrap();
+
+    // A handshake record header, then its body a byte every 100 ms: each read inside the
+    // TLS layer succeeds, only the deadline ends it.
+    let server = raw_server(&pair, |c| endless(c, b"\x16\x03\x03\x40\x00", b"\x02", Duration::from_millis(100)));
+    let (r, took) =
+        fetch(&pair, request(Scheme::Https, CLI4, Some(8080), "/tlsdrip"), Limits::default(), Duration::from_secs(2));
+    assert!(matches!(r, Err(Error::Timeout)), "{:?}", r);
+    assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(4), "{:?}", took);
+    assert!(logged("HTTP download - https://10.77.0.2:8080/tlsdrip failed: timeout."));
+    server.join().unwrap();
 }
 
-/// A server that answers a TLS ClientHello with plain HTTP.
-fn scripted_tls_peer(pair: &Pair) -> JoinHandle<()> {
+/// A one-connection server on 10.77.0.2:8080 that reads one block (a ClientHello) and runs
+/// `script`.
+fn raw_server(pair: &Pair, script: impl FnOnce(&mut TcpStream) + Send + 'static) -> JoinHandle<()> {
     let ns = pair.cli.0.clone();
     let (tx, rx) = mpsc::channel();
     let handle = std::thread::spawn(move || {
@@ -463,9 +477,10 @@ fn scripted_tls_peer(pair: &Pair) -> JoinHandle<()> {
         tx.send(()).unwrap();
         let (mut c, _) = listener.accept().unwrap();
         c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut b = [0u8; 512];
+        c.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut b = [0u8; 4096];
         let _ = c.read(&mut b);
-        let _ = c.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        script(&mut c);
     });
     rx.recv_timeout(Duration::from_secs(5)).expect("server did not start");
     handle

@@ -57,6 +57,21 @@ pub fn fetch_with_program(program: &str, options: &str, url: &str, ctx: &Context
     result
 }
 
+/// Parses a whole reply the way [`fetch`] reads one from a server: the status code, the
+/// `Location` and the body of a 2xx (empty otherwise). No I/O: for fuzz targets and tests.
+pub fn parse_reply(bytes: &[u8], limits: &Limits) -> Result<(u16, Option<String>, Vec<u8>), Error> {
+    let mut r = Reader::new(bytes);
+    let head = read_head(&mut r, limits)?;
+    let body = if (200..300).contains(&head.code) { read_body(&mut r, &head, limits)? } else { Vec::new() };
+    Ok((head.code, head.location, body))
+}
+
+/// Where a `Location` value sends a request for `base` (absolute, scheme-relative or
+/// relative), as `fetch` follows it. For fuzz targets and tests.
+pub fn redirect(base: &Request, location: &str) -> Result<Request, Error> {
+    redirect_target(base, location)
+}
+
 /// Attacker-controlled text in a log line: control characters escaped, so that a URL can
 /// neither end the line nor forge another.
 struct Printable<'a>(&'a str);
@@ -560,6 +575,7 @@ fn parse_status_line(line: &[u8]) -> Result<u16, Error> {
     match rest {
         [minor, b' ', a, b, c, tail @ ..]
             if minor.is_ascii_digit()
+                && (b'1'..=b'5').contains(a)
                 && [a, b, c].iter().all(|d| d.is_ascii_digit())
                 && (tail.is_empty() || tail[0] == b' ') =>
         {
@@ -814,9 +830,17 @@ mod tests {
         assert_eq!(parse_status_line(b"HTTP/1.1 200 OK").unwrap(), 200);
         assert_eq!(parse_status_line(b"HTTP/1.0 404").unwrap(), 404);
         assert_eq!(parse_status_line(b"HTTP/1.1 302 Moved Temporarily").unwrap(), 302);
-        for bad in
-            [&b""[..], b"HTTP/1.1", b"HTTP/1.1 20", b"HTTP/1.1 2000", b"HTTP/2 200", b"SSH-2.0-x", b"HTTP/1.1 2x0 OK"]
-        {
+        for bad in [
+            &b""[..],
+            b"HTTP/1.1",
+            b"HTTP/1.1 20",
+            b"HTTP/1.1 2000",
+            b"HTTP/2 200",
+            b"SSH-2.0-x",
+            b"HTTP/1.1 2x0 OK",
+            b"HTTP/1.1 099 x",
+            b"HTTP/1.1 600 x",
+        ] {
             assert!(matches!(parse_status_line(bad), Err(Error::Protocol(_))), "{:?}", bad);
         }
     }
@@ -953,6 +977,49 @@ mod tests {
         assert!(head.starts_with("GET /x.sh HTTP/1.1\r\nHost: example.com\r\n"), "{}", head);
         assert!(head.contains("Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n"));
         assert_eq!([base64(b""), base64(b"f"), base64(b"fo"), base64(b"foo")], ["", "Zg==", "Zm8=", "Zm9v"]);
+    }
+
+    /// Mutated and random replies and locations: no panic, every cap holds.
+    #[test]
+    fn mutated_replies_never_panic() {
+        let l = limits();
+        let seeds: [&[u8]; 4] = [
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n0\r\nT: 1\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+            b"HTTP/1.1 302 Found\r\nLocation: http://[2001:db8::1]:8080/a?b\r\n\r\n",
+            b"HTTP/1.0 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\n\r\nbody",
+        ];
+        const SPICE: &[u8] = b"\r\n:;0fF@[]/ ";
+        let mut rng = crate::wire::testutil::XorShift(0x9e37_79b9_7f4a_7c15);
+        let base = req(Scheme::Https, "h.example", Some(8443), "/d/f?q");
+        for i in 0..20_000 {
+            let mut bytes = seeds[i % seeds.len()].to_vec();
+            for _ in 0..1 + rng.below(4) {
+                if bytes.is_empty() {
+                    break;
+                }
+                let at = rng.below(bytes.len());
+                match rng.below(3) {
+                    0 => bytes[at] = rng.next() as u8,
+                    1 => bytes.insert(at, SPICE[rng.below(SPICE.len())]),
+                    _ => {
+                        bytes.remove(at);
+                    }
+                }
+            }
+            if let Ok((code, location, body)) = parse_reply(&bytes, &l) {
+                assert!((100..=599).contains(&code) && body.len() <= l.max_size, "{} {}", code, body.len());
+                if let Some(loc) = location {
+                    if let Ok(next) = redirect(&base, &loc) {
+                        assert!(!next.host.is_empty() && next.path.starts_with('/'), "{:?}", next);
+                        let crlfs = request_head(&next).windows(2).filter(|w| w == b"\r\n").count();
+                        assert_eq!(crlfs, 7 + usize::from(next.user.is_some()), "header injection: {:?}", next);
+                    }
+                }
+            }
+            let text: String = (0..rng.below(40)).map(|_| (32 + rng.below(95)) as u8 as char).collect();
+            let _ = redirect(&base, &text);
+        }
     }
 
     #[test]
