@@ -215,6 +215,9 @@ pub struct Config {
     /// `download_allow_local`: downloads may connect to loopback, link-local, multicast and
     /// the sensor's own addresses.
     pub download_allow_local: bool,
+    /// `sensor_name`: this sensor's name in events, syslog, hpfeeds and the database;
+    /// `None`: the host name.
+    pub sensor_name: Option<String>,
     pub warnings: Vec<Warning>,
 }
 
@@ -249,7 +252,20 @@ impl Default for Config {
             downloads_in_flight: DEFAULT_DOWNLOADS_IN_FLIGHT,
             download_max_redirects: DEFAULT_DOWNLOAD_MAX_REDIRECTS,
             download_allow_local: false,
+            sensor_name: None,
             warnings: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// The sensor's name: `sensor_name`, else the host name, else `honeytrap`.
+    pub fn sensor(&self) -> String {
+        match &self.sensor_name {
+            Some(n) => n.clone(),
+            None => {
+                Some(crate::sys::process::hostname()).filter(|h| !h.is_empty()).unwrap_or_else(|| "honeytrap".into())
+            }
         }
     }
 }

@@ -171,6 +171,12 @@ fn scalar(key: &str, text: &str, span: &Span, cfg: &mut Config, base_dir: &Path)
         "downloads_per_attack" => cfg.downloads_per_attack = number(key, text, span, 0, 32)?,
         "downloads_in_flight" => cfg.downloads_in_flight = number(key, text, span, 1, 1_024)?,
         "download_max_redirects" => cfg.download_max_redirects = number(key, text, span, 0, 20)?,
+        "sensor_name" => {
+            if text.is_empty() || text.len() > 255 || text.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                return Err(invalid_value(key, text, span));
+            }
+            cfg.sensor_name = Some(text.to_string());
+        }
         "download_allow_local" => {
             cfg.download_allow_local = match text {
                 "yes" => true,
@@ -522,6 +528,8 @@ mod tests {
             ("monitor", "NFQ"),
             ("monitor", ""),
             ("download_allow_local", "YES"),
+            ("sensor_name", ""),
+            ("sensor_name", "two words"),
             ("download_allow_local", "on"),
         ];
         for (key, bad) in cases {
@@ -601,6 +609,14 @@ mod tests {
             err("nfq_queue = { a = \"1\" }"),
             "c.conf:1:13: expected a string value for 'nfq_queue', found a block"
         );
+    }
+
+    #[test]
+    fn sensor_name() {
+        assert_eq!(ok("").sensor_name, None);
+        assert!(!ok("").sensor().is_empty());
+        let c = ok("sensor_name = \"tpot-fra-01\"");
+        assert_eq!((c.sensor_name.as_deref(), c.sensor()), (Some("tpot-fra-01"), "tpot-fra-01".to_string()));
     }
 
     #[test]

@@ -56,6 +56,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "downloads_in_flight",
     "download_max_redirects",
     "download_allow_local",
+    "sensor_name",
 ];
 
 /// Every key accepted inside the `portconf` block, at any level (SPEC §3.6).
