@@ -16,6 +16,16 @@
 //!    sh`, `powershell -enc`, `printf '\x..' | sh`), which are decoded and scanned again, at
 //!    most `MAX_DEPTH` levels deep.
 //!
+//! Inline files: the bytes `echo -e`/`echo -ne`/`printf` write to one target file across the
+//! whole attack string (`>` truncates, `>>` appends) become one `Scheme::Inline` request named
+//! after the target's base name, when at least one write interpreted escapes and the file has
+//! at least `MIN_INLINE` bytes. Plain `echo text > f` (FTP scripts, cron lines) and targets
+//! under `/dev`, `/proc`, `/sys` are not reported.
+//!
+//! Requests found in a decoded body are ordered at the position of the command that carried
+//! it. `%xx` is decoded only in HTTP request lines and form bodies; elsewhere an encoded
+//! separator (`%20`, `%3B`, `%7C`, `%26`, …) ends a URL, as does `&` (a shell separator).
+//!
 //! Differences from the C parsers (deliberate): all letter cases, IPv6 hosts, ports and
 //! `user:pass@` are understood; the FTP default port is 21 (SPEC §8.2 quirk 2 made it 0);
 //! several downloads per attack; URLs stop at shell metacharacters instead of running
