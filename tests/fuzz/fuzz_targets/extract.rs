@@ -1,0 +1,48 @@
+//! Fuzz target for download command extraction and the pre-processing decoders: arbitrary
+//! bytes must give bounded, well-formed results and never a panic. Run with
+//! `cargo fuzz run --fuzz-dir tests/fuzz extract`.
+#![no_main]
+
+use honeytrap::pipeline::decode;
+use honeytrap::pipeline::extract::{extract, MAX_REQUESTS};
+use honeytrap::pipeline::request::Scheme;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let found = extract(data);
+    assert!(found.len() <= MAX_REQUESTS);
+    for r in &found {
+        if r.scheme == Scheme::Inline {
+            assert!(!r.data.is_empty() && !r.filename.is_empty() && r.host.is_empty());
+        } else {
+            assert!(!r.host.is_empty() && !r.path.is_empty() && !r.filename.is_empty());
+            assert!(r.data.is_empty());
+            assert_ne!(r.port, Some(0));
+            if matches!(r.scheme, Scheme::Http | Scheme::Https) {
+                assert!(r.path.starts_with('/'));
+            }
+        }
+        let _ = r.uri();
+    }
+    // No two requests ask for the same thing.
+    for (i, a) in found.iter().enumerate() {
+        for b in &found[i + 1..] {
+            assert!(a != b);
+        }
+    }
+
+    if let Some(d) = decode::base64_decode(data) {
+        assert!(!d.is_empty() && d.len() <= data.len());
+    }
+    assert!(decode::negotiate_blobs(data).len() <= decode::MAX_BLOBS);
+    for run in decode::base64_runs(data) {
+        assert!(run.len() <= data.len());
+    }
+    assert!(decode::base64_runs(data).len() <= decode::MAX_RUNS);
+    if let Some(u) = decode::de_unicode(data) {
+        assert!(!u.is_empty() && u.len() <= data.len().div_ceil(2));
+    }
+    if let Some(k) = decode::vnc_keystrokes(data) {
+        assert!(!k.is_empty() && k.len() < data.len());
+    }
+});
