@@ -65,7 +65,8 @@ fn md5(data: &[u8]) -> String {
 }
 
 const PYFTPD: &str = r#"
-import sys
+import sys, logging
+logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import FTPServer
@@ -151,24 +152,14 @@ impl Lab {
         ));
         // HTTP and HTTPS on 10.77.0.2 and fd77::2.
         let d = dir.path().display().to_string();
-        run_ok(
-            "openssl",
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-subj",
-                "/CN=test",
-                "-days",
-                "1",
-                "-keyout",
-                &format!("{d}/key.pem"),
-                "-out",
-                &format!("{d}/cert.pem"),
-            ],
-        );
+        let key = format!("{d}/key.pem");
+        let cert = format!("{d}/cert.pem");
+        let made = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=test", "-days", "1"])
+            .args(["-keyout", &key, "-out", &cert])
+            .output()
+            .expect("openssl");
+        assert!(made.status.success(), "openssl: {}", String::from_utf8_lossy(&made.stderr));
         std::fs::write(dir.join("nginx.conf"), NGINX.replace("DIR", &d)).unwrap();
         servers.push(spawn(&pair, dir.path(), "nginx", "nginx", &["-c", dir.join("nginx.conf").to_str().unwrap()]));
         let srv = pair.srv.0.clone();
@@ -247,9 +238,10 @@ impl Lab {
         let ok = wait_until(T, || self.downloads().iter().any(|(n, d)| *n == want && d == data));
         assert!(
             ok,
-            "no {want} in {:?}\nlog:\n{}",
+            "no {want} in {:?}\nlog:\n{}\nservers:\n{}",
             self.downloads().iter().map(|d| &d.0).collect::<Vec<_>>(),
-            self.log()
+            self.log(),
+            server_output(self.dir.path())
         );
     }
 
