@@ -610,6 +610,42 @@ mod tests {
         }
     }
 
+    /// The fuzz target's properties on deterministic pseudo-random inputs (biased towards
+    /// the bytes that need care), so they are checked on every `cargo test`.
+    #[test]
+    fn writer_properties_on_pseudo_random_bytes() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        const SPECIAL: &[u8] = b"\"\\/\x00\x1f\x7f\x80\xbf\xc3\xe2\xed\xf0\xf4\xff\n\r\t\x08\x0c";
+        for _ in 0..3000 {
+            let len = (next() % 40) as usize;
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    let r = next();
+                    if r % 3 == 0 {
+                        SPECIAL[(r >> 8) as usize % SPECIAL.len()]
+                    } else {
+                        (r >> 16) as u8
+                    }
+                })
+                .collect();
+            let want = Value::Array(vec![Value::Str(bytes_as_text(&data))]);
+            for style in [Style::Spaced, Style::Compact] {
+                let s = Value::Array(vec![Value::Bytes(data.clone())]).to_string(style);
+                assert!(!s.bytes().any(|b| b < 0x20), "{s:?}");
+                assert_eq!(parse(&s).as_ref(), Ok(&want), "{data:?} {s}");
+            }
+            if let Ok(t) = std::str::from_utf8(&data) {
+                let _ = parse(t);
+            }
+        }
+    }
+
     #[test]
     fn parser_rejects() {
         for bad in [
