@@ -1,4 +1,8 @@
 //! Outputs of the pipeline (SPEC §8, SAVEDATA and logging plugins): where attack records and
 //! downloaded samples are written. So far SaveFile (savefile.rs).
 
+pub mod events;
+pub mod json;
+pub mod logattacker;
+pub mod logjson;
 pub mod savefile;
