@@ -29,7 +29,7 @@ use postgres::{Client, Config, NoTls, Statement};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -74,15 +74,28 @@ pub struct SubmitPostgres {
     tx: Option<SyncSender<Record>>,
     shared: Arc<Shared>,
     worker: Option<JoinHandle<()>>,
-    done: Option<Receiver<()>>,
+    /// Signalled by the worker when it ends (a `Mutex` keeps the output `Sync`).
+    done: Mutex<Option<Receiver<()>>>,
 }
 
-#[derive(Default)]
 struct Shared {
     written: AtomicU64,
     dropped: AtomicU64,
     queued_bytes: AtomicUsize,
     shutdown: AtomicBool,
+    drop_log: Throttle,
+}
+
+impl Default for Shared {
+    fn default() -> Shared {
+        Shared {
+            written: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            queued_bytes: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            drop_log: Throttle::new(LOG_INTERVAL),
+        }
+    }
 }
 
 /// Where and as whom to connect.
@@ -120,7 +133,7 @@ impl SubmitPostgres {
                 let _ = done_tx.send(());
             })
             .map_err(|e| format!("submitPostgres - Unable to start worker thread: {e}"))?;
-        Ok(SubmitPostgres { tx: Some(tx), shared, worker: Some(worker), done: Some(done_rx) })
+        Ok(SubmitPostgres { tx: Some(tx), shared, worker: Some(worker), done: Mutex::new(Some(done_rx)) })
     }
 
     /// Queues `attack` for writing; never blocks on the database. Called by the pipeline
@@ -133,7 +146,8 @@ impl SubmitPostgres {
         let size = rec.size();
         let Some(tx) = &self.tx else { return self.drop_one() };
         let before = self.shared.queued_bytes.fetch_add(size, Ordering::SeqCst);
-        if before.saturating_add(size) > QUEUE_BYTES {
+        // One record is always let in (its bytes exist already, in the attack).
+        if before > 0 && before.saturating_add(size) > QUEUE_BYTES {
             self.shared.queued_bytes.fetch_sub(size, Ordering::SeqCst);
             return self.drop_one();
         }
@@ -148,8 +162,8 @@ impl SubmitPostgres {
 
     fn drop_one(&self) -> Submitted {
         let n = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-        if n.is_power_of_two() {
-            log_warn!("submitPostgres - Warning - Queue full, {} record(s) dropped so far.", n);
+        if self.shared.drop_log.due().is_some() {
+            log_warn!("submitPostgres - Warning - Queue full, attack dropped ({} dropped in all).", n);
         }
         Submitted::Dropped
     }
@@ -167,7 +181,8 @@ impl Drop for SubmitPostgres {
     fn drop(&mut self) {
         self.shared.shutdown.store(true, Ordering::SeqCst);
         drop(self.tx.take());
-        let finished = self.done.take().is_some_and(|d| d.recv_timeout(SHUTDOWN_WAIT).is_ok());
+        let done = self.done.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        let finished = done.is_some_and(|d| d.recv_timeout(SHUTDOWN_WAIT).is_ok());
         if let Some(w) = self.worker.take() {
             if finished {
                 let _ = w.join();
@@ -665,6 +680,12 @@ mod tests {
         );
         a.payload = Payload::new(data.to_vec());
         a
+    }
+
+    #[test]
+    fn shared_between_connection_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<SubmitPostgres>();
     }
 
     #[test]
