@@ -344,12 +344,26 @@ fn attacks_downloads_and_hostile_strings_are_written_and_read_back() {
         "4"
     );
 
+    // Over the Unix socket (db_host is its directory), without a password (local trust), as
+    // a second sensor.
+    let mut local = pg.plugin(Some("sensor-unix"));
+    local.options.retain(|(k, _)| k != "db_host" && k != "db_pass");
+    local.options.push(("db_host".into(), pg.dir.path().display().to_string()));
+    let out2 = SubmitPostgres::start(&local, "ignored").unwrap();
+    assert_eq!(out2.submit(&a1), Submitted::Queued);
+    assert!(wait_written(&out2, 1, 15), "unix socket: {:?}", out2.stats());
+    drop(out2);
+    assert_eq!(
+        pg.psql("SELECT s.name FROM attacks a JOIN sensors s ON s.id = a.sensor ORDER BY a.id DESC LIMIT 1"),
+        "sensor-unix"
+    );
+
     // Clean shutdown flushes what is queued.
     for _ in 0..20 {
         assert_eq!(out.submit(&a2), Submitted::Queued);
     }
     drop(out);
-    assert_eq!(pg.count("attacks"), 23);
+    assert_eq!(pg.count("attacks"), 24);
     assert_eq!(pg.count("samples"), 2);
     pg.stop();
 }
