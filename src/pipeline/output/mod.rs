@@ -5,4 +5,6 @@ pub mod events;
 pub mod json;
 pub mod logattacker;
 pub mod logjson;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod savefile;
