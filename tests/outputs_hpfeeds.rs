@@ -10,7 +10,7 @@ use honeytrap::config::{Plugin, PluginConfig, Span};
 use honeytrap::log::{self, Level};
 use honeytrap::pipeline::output::hpfeeds::Hpfeeds;
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
@@ -52,7 +52,7 @@ fn free_port() -> u16 {
 
 /// The reference broker on 127.0.0.1:`port`: ident `sensor` may publish on the two default
 /// channels, ident `reader` may subscribe to them (and use `probe` both ways).
-fn start_broker(venv: &PathBuf, port: u16) -> Daemon {
+fn start_broker(venv: &Path, port: u16) -> Daemon {
     let mut cmd = Command::new(venv.join("bin/hpfeeds-broker"));
     // Its Prometheus exporter would take a fixed port (and all addresses): give it its own.
     let exporter = format!("127.0.0.1:{}", free_port());
@@ -105,7 +105,7 @@ struct Subscriber {
 }
 
 impl Subscriber {
-    fn start(venv: &PathBuf, port: u16) -> Subscriber {
+    fn start(venv: &Path, port: u16) -> Subscriber {
         let mut cmd = Command::new(venv.join("bin/python"));
         cmd.args(["-c", SUBSCRIBER, &port.to_string()]);
         let mut d = Daemon::spawn(cmd);
