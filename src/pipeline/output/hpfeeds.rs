@@ -437,8 +437,15 @@ impl Hpfeeds {
             Some(v) if !v.is_empty() => Ok(v.to_string()),
             _ => Err(format!("hpfeeds - {k} is required")),
         };
-        let (host, _) =
-            parse_host_port(&required("host")?, DEFAULT_PORT).map_err(|e| format!("hpfeeds - host: {e}"))?;
+        // A name, an address, or an IPv6 address with or without brackets; never a port.
+        let host = required("host")?;
+        let host = if host.parse::<std::net::Ipv6Addr>().is_ok() {
+            host
+        } else if host.starts_with('[') && host.ends_with(']') || !host.contains(':') {
+            parse_host_port(&host, DEFAULT_PORT).map_err(|e| format!("hpfeeds - host: {e}"))?.0
+        } else {
+            return Err(format!("hpfeeds - host {host:?}: give the port with the port key"));
+        };
         let port = match cfg.option("port") {
             None => DEFAULT_PORT,
             Some(p) => match p.parse::<u16>() {
@@ -632,13 +639,28 @@ mod tests {
 
     #[test]
     fn config() {
-        let base = [("host", "127.0.0.1"), ("ident", "i"), ("secret", "s")];
+        // Port 9 on loopback: nobody listens there.
+        let base = [("host", "127.0.0.1"), ("port", "9"), ("ident", "i"), ("secret", "s")];
         assert!(Hpfeeds::start(&cfg(&base)).is_ok());
+        for host in ["::1", "[::1]", "localhost"] {
+            assert!(
+                Hpfeeds::start(&cfg(&[("host", host), ("port", "9"), ("ident", "i"), ("secret", "s")])).is_ok(),
+                "{host}"
+            );
+        }
         for drop_key in ["host", "ident", "secret"] {
             let o: Vec<_> = base.iter().copied().filter(|(k, _)| *k != drop_key).collect();
             assert!(Hpfeeds::start(&cfg(&o)).is_err(), "without {drop_key}");
         }
-        for extra in [("port", "0"), ("port", "65536"), ("queue_size", "0"), ("events_channel", ""), ("host", "a b")] {
+        for extra in [
+            ("port", "0"),
+            ("port", "65536"),
+            ("queue_size", "0"),
+            ("events_channel", ""),
+            ("host", "a b"),
+            ("host", "broker:10001"),
+            ("host", "[::1]:10001"),
+        ] {
             let mut o = vec![extra];
             o.extend(base);
             assert!(Hpfeeds::start(&cfg(&o)).is_err(), "{extra:?}");
