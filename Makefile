@@ -7,6 +7,8 @@
 #   make install         install under $(PREFIX); DESTDIR for staging; never overwrites an
 #                        existing honeytrap.conf or ports.conf
 #   make uninstall       remove what install put there (configuration files are kept)
+#   make FEATURES=       cargo features to build with, space-separated (default: postgres, the
+#                        submitPostgres output; empty builds without the PostgreSQL client)
 #   make STREAM_MON=pcap default connection monitor of the binary, nfq when not given (like the
 #                        C honeytrap's configure --with-stream-mon); -i, -a, -p and the monitor
 #                        key still choose at run time
@@ -31,6 +33,9 @@ endif
 export HONEYTRAP_STREAM_MON := $(STREAM_MON)
 
 CARGO   ?= cargo
+# Optional parts compiled in (Cargo.toml [features]); every cargo run below uses the same set.
+FEATURES ?= postgres
+CARGO_FEATURES = $(if $(strip $(FEATURES)),--features "$(strip $(FEATURES))")
 INSTALL ?= install
 # The binary to install and the target that makes it (tests install a debug build: BUILD=).
 BIN     ?= target/release/honeytrap
@@ -47,19 +52,19 @@ SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 all: build
 
 build:
-	HONEYTRAP_STREAM_MON=$(STREAM_MON) $(CARGO) build --release --locked
+	HONEYTRAP_STREAM_MON=$(STREAM_MON) $(CARGO) build --release --locked $(CARGO_FEATURES)
 
 lint:
 	$(CARGO) fmt --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --all-targets $(CARGO_FEATURES) -- -D warnings
 
 test: lint
-	$(CARGO) test --locked -- --test-threads=2
+	$(CARGO) test --locked $(CARGO_FEATURES) -- --test-threads=2
 
 # Needs root (network namespaces, iptables); says so and does nothing otherwise. Results are
 # printed as a Markdown table and written to target/bench-capture.md.
 bench: build
-	$(CARGO) bench --locked --bench capture
+	$(CARGO) bench --locked $(CARGO_FEATURES) --bench capture
 
 install: $(BUILD)
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
@@ -77,6 +82,7 @@ install: $(BUILD)
 	for f in honeytrap.init honeytrap.service honeytrap.logrotate honeytrap.sysusers honeytrap.tmpfiles; do \
 		[ -f contrib/$$f ] && $(SUBST) contrib/$$f > $(DESTDIR)$(SHAREDIR)/$$f ; done; true
 	chmod 0755 $(DESTDIR)$(SHAREDIR)/honeytrap.init 2>/dev/null || true
+	$(INSTALL) -m 0644 contrib/honeytrap.sql $(DESTDIR)$(SHAREDIR)/honeytrap.sql
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/honeytrap $(DESTDIR)$(MANDIR)/man8/honeytrap.8 $(DESTDIR)$(MANDIR)/man5/honeytrap.conf.5

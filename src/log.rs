@@ -161,6 +161,36 @@ pub fn write(level: Level, msg: fmt::Arguments<'_>) {
     }
     let tid = (self::level() == Level::Debug).then(time::gettid);
     emit(&format_line(time::now_secs(), tid, msg));
+    mirror(level, msg);
+}
+
+/// A copy of every line written (level and message without time stamp), e.g. to syslog.
+pub type Mirror = std::sync::Arc<dyn Fn(Level, &str) + Send + Sync>;
+
+static MIRROR: std::sync::RwLock<Option<Mirror>> = std::sync::RwLock::new(None);
+static MIRROR_SET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+thread_local! {
+    /// Set while this thread runs the mirror: a line the mirror itself logs is not mirrored.
+    static IN_MIRROR: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs (or with `None` removes) the function that gets every line written.
+pub fn set_mirror(f: Option<Mirror>) {
+    let mut m = MIRROR.write().unwrap_or_else(|e| e.into_inner());
+    MIRROR_SET.store(f.is_some(), Ordering::Relaxed);
+    *m = f;
+}
+
+fn mirror(level: Level, msg: fmt::Arguments<'_>) {
+    if !MIRROR_SET.load(Ordering::Relaxed) || IN_MIRROR.with(|c| c.replace(true)) {
+        return;
+    }
+    let f = MIRROR.read().unwrap_or_else(|e| e.into_inner()).clone();
+    if let Some(f) = f {
+        f(level, &fmt::format(msg));
+    }
+    IN_MIRROR.with(|c| c.set(false));
 }
 
 /// The start-up banner line (no time stamp), written at any level above 0.
@@ -278,6 +308,28 @@ mod tests {
         let l = line(None, &long);
         assert_eq!(l.len(), MAX_LINE);
         assert!(l.ends_with("z\n"));
+    }
+
+    #[test]
+    fn mirror_gets_each_written_line_once_and_never_recursively() {
+        use std::sync::{Arc, Mutex};
+        let got: Arc<Mutex<Vec<(Level, String)>>> = Arc::default();
+        let g = got.clone();
+        set_mirror(Some(Arc::new(move |l: Level, m: &str| {
+            // Only this test's lines: other tests of this binary log concurrently.
+            if m.starts_with("mirror-test") {
+                g.lock().unwrap().push((l, m.to_string()));
+                crate::log_err!("mirror-test recursion");
+            }
+        })));
+        crate::log_warn!("mirror-test {}", 1);
+        let debug_on = enabled(Level::Debug); // another test may change the level
+        crate::log_debug!("mirror-test below the level");
+        set_mirror(None);
+        crate::log_err!("mirror-test after removal");
+        let got = got.lock().unwrap();
+        assert_eq!(got[0], (Level::Warn, "mirror-test 1".to_string()));
+        assert_eq!(got.len(), if debug_on { 2 } else { 1 }, "{got:?}");
     }
 
     #[test]

@@ -564,7 +564,7 @@ fn program_is_killed_at_the_deadline_and_capped_in_size() {
     let pid = common::read(&pidfile).trim().to_string();
     assert!(!pid.is_empty());
     assert!(wait_until(Duration::from_secs(2), || {
-        common::proc_status(pid.parse().unwrap(), "State").map_or(true, |s| s.starts_with('Z'))
+        common::proc_status(pid.parse().unwrap(), "State").is_none_or(|s| s.starts_with('Z'))
     }));
     assert!(logged("HTTP download - http://10.0.0.9/x failed: timeout."));
 

@@ -201,7 +201,7 @@ fn responses_are_binary_safe() {
     let mut response: Vec<u8> = (0..=255u8).collect();
     response.extend_from_slice(b"\0\0\r\n\0");
     // Larger than a socket buffer write, to exercise partial writes.
-    response.extend(std::iter::repeat(0xa5).take(300_000));
+    response.extend(std::iter::repeat_n(0xa5, 300_000));
     let mut h = Harness::v4(params(ResponsePolicy::Once, Some(&response)));
     let r = h.read_to_end(Duration::from_secs(10));
     assert!(r.data == response, "{} bytes received of {}", r.data.len(), response.len());

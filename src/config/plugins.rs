@@ -125,7 +125,7 @@ impl Plugin {
             Plugin::SubmitPostgres => &["db_host", "db_name", "db_user", "db_pass", "db_port", "sensor_id"],
             Plugin::LogAttacker | Plugin::LogJson => &["logfile"],
             Plugin::LogEvents => &["logfile", "data_limit"],
-            Plugin::Syslog => &["target", "facility", "what", "app_name"],
+            Plugin::Syslog => &["target", "facility", "what", "app_name", "queue_size"],
             Plugin::Hpfeeds => &["host", "port", "ident", "secret", "events_channel", "files_channel", "queue_size"],
             Plugin::TftpDownload | Plugin::VncDownload | Plugin::B64Decode | Plugin::DeUnicode | Plugin::MagicPe => &[],
         }

@@ -713,8 +713,8 @@ mod tests {
                 let len = rng.below(200);
                 buf.extend((0..len).map(|_| rng.next() as u8));
                 // Often start like an IP packet of either version.
-                if len > 0 && rng.next() % 2 == 0 {
-                    buf[0] = if rng.next() % 2 == 0 { 0x45 } else { 0x60 };
+                if len > 0 && rng.next().is_multiple_of(2) {
+                    buf[0] = if rng.next().is_multiple_of(2) { 0x45 } else { 0x60 };
                 }
             } else {
                 let (d, frame) = &valid[rng.below(valid.len())];
@@ -724,7 +724,7 @@ mod tests {
                     let at = rng.below(buf.len());
                     buf[at] = rng.next() as u8;
                 }
-                if rng.next() % 3 == 0 {
+                if rng.next().is_multiple_of(3) {
                     buf.truncate(rng.below(buf.len() + 1));
                 }
             }

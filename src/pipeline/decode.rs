@@ -69,7 +69,7 @@ pub fn base64_decode(input: &[u8]) -> Option<Vec<u8>> {
         3 => out.extend_from_slice(&[(acc >> 10) as u8, (acc >> 2) as u8]),
         _ => return None,
     }
-    if pad > 0 && (symbols + pad) % 4 != 0 {
+    if pad > 0 && !(symbols + pad).is_multiple_of(4) {
         return None;
     }
     if out.is_empty() {

@@ -547,7 +547,7 @@ impl<S> Flow<S> {
             );
             return Some(EndReason::SessionLimit);
         }
-        if !self.interval_start.checked_add(self.interval).is_some_and(|d| now >= d) {
+        if self.interval_start.checked_add(self.interval).is_none_or(|d| now < d) {
             return None;
         }
         self.idle += 1;

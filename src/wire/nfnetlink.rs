@@ -1236,7 +1236,7 @@ mod tests {
                 let len = (rng.next() % 256) as usize;
                 buf.extend((0..len).map(|_| rng.next() as u8));
                 // Often make the first length plausible.
-                if len >= 4 && rng.next() % 2 == 0 {
+                if len >= 4 && rng.next().is_multiple_of(2) {
                     let claim = (rng.next() % (len as u64 + 8)) as u32;
                     buf[0..4].copy_from_slice(&claim.to_ne_bytes());
                 }

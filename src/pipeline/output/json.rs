@@ -1,0 +1,705 @@
+//! A small JSON writer (and a checking parser) for the outputs: logJSON's `attackers.json`,
+//! which must look exactly as json-c wrote it for the C honeytrap (SPEC §8.18), and the event
+//! stream (compact, standard JSON). Replaces the C original's use of json-c
+//! (`json_object_to_json_string_ext(obj, JSON_C_TO_STRING_SPACED)`); no serde.
+//!
+//! Two serialisations of one [`Value`] tree:
+//! * [`Style::Spaced`], json-c's "spaced" style as json-c 0.1x writes it: `{ "k": v, "k2": v2 }`,
+//!   the empty object `{ }`, arrays `[ 1, 2 ]` and `[ ]`; in strings `"` `\` and `/` are
+//!   escaped with a backslash (`\/`), `\b \f \n \r \t` by name, the other bytes below 0x20
+//!   as `\u00xx` with lowercase hex digits; everything else (DEL and non-ASCII included) is
+//!   written as it is.
+//! * [`Style::Compact`], standard JSON without blanks (`{"k":v}`): the same escapes except
+//!   that `/` is written as it is.
+//!
+//! Attacker bytes that are not valid UTF-8 ([`Value::Bytes`]) still give valid UTF-8 JSON:
+//! valid UTF-8 sequences are kept, and every byte that is not part of one is written as
+//! `\u00xx` (so a reader gets the character U+00xx, the byte's Latin-1 reading; see
+//! [`bytes_as_text`]). json-c copied such bytes raw and produced invalid UTF-8; a NUL in a
+//! json-c string ended it, here it is `\u0000`.
+//!
+//! [`parse`] is a strict, bounded reader of standard JSON used by the tests and the fuzz
+//! target to check what the writer produces; the program itself never reads JSON.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+/// A JSON value. Objects keep their keys in insertion order (json-c's order is the order
+/// the fields were added, and consumers of `attackers.json` see that order).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    /// A finite float (written in Rust's shortest round-trip form); NaN and infinities are
+    /// written as `null`.
+    Float(f64),
+    Str(String),
+    /// Bytes written as a string; see the module documentation for bytes that are not UTF-8.
+    Bytes(Vec<u8>),
+    Array(Vec<Value>),
+    Object(Vec<(String, Value)>),
+}
+
+/// How to serialise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    /// json-c's `JSON_C_TO_STRING_SPACED` (with `\/`): `attackers.json`.
+    Spaced,
+    /// Standard JSON, no blanks, `/` unescaped: the event stream.
+    Compact,
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Bool(b)
+    }
+}
+impl From<i64> for Value {
+    fn from(n: i64) -> Value {
+        Value::Int(n)
+    }
+}
+impl From<u64> for Value {
+    fn from(n: u64) -> Value {
+        Value::Int(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+}
+impl From<u32> for Value {
+    fn from(n: u32) -> Value {
+        Value::Int(i64::from(n))
+    }
+}
+impl From<u16> for Value {
+    fn from(n: u16) -> Value {
+        Value::Int(i64::from(n))
+    }
+}
+impl From<u8> for Value {
+    fn from(n: u8) -> Value {
+        Value::Int(i64::from(n))
+    }
+}
+impl From<usize> for Value {
+    fn from(n: usize) -> Value {
+        Value::Int(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+}
+impl From<f64> for Value {
+    fn from(f: f64) -> Value {
+        Value::Float(f)
+    }
+}
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::Str(s.to_string())
+    }
+}
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::Str(s)
+    }
+}
+
+/// Builds an object field by field, in order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Object(Vec<(String, Value)>);
+
+impl Object {
+    pub fn new() -> Object {
+        Object(Vec::new())
+    }
+
+    /// Appends `key: value` (a repeated key is appended again, as json-c would not do; the
+    /// outputs never repeat a key).
+    pub fn field(mut self, key: impl Into<String>, value: impl Into<Value>) -> Object {
+        self.0.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn push(&mut self, key: impl Into<String>, value: impl Into<Value>) {
+        self.0.push((key.into(), value.into()));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<Object> for Value {
+    fn from(o: Object) -> Value {
+        Value::Object(o.0)
+    }
+}
+
+impl Value {
+    /// The serialisation of `self` in `style`, on one line.
+    pub fn to_string(&self, style: Style) -> String {
+        let mut out = String::new();
+        self.write(&mut out, style);
+        out
+    }
+
+    /// Appends the serialisation of `self` to `out`.
+    pub fn write(&self, out: &mut String, style: Style) {
+        match self {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Int(n) => {
+                let _ = write!(out, "{n}");
+            }
+            Value::Float(f) if f.is_finite() => {
+                let _ = write!(out, "{f}");
+            }
+            Value::Float(_) => out.push_str("null"),
+            Value::Str(s) => escape_into(out, s.as_bytes(), style),
+            Value::Bytes(b) => escape_into(out, b, style),
+            Value::Array(items) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    if style == Style::Spaced {
+                        out.push(' ');
+                    }
+                    v.write(out, style);
+                }
+                out.push_str(if style == Style::Spaced { " ]" } else { "]" });
+            }
+            Value::Object(fields) => {
+                out.push('{');
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    if style == Style::Spaced {
+                        out.push(' ');
+                    }
+                    escape_into(out, k.as_bytes(), style);
+                    out.push_str(if style == Style::Spaced { ": " } else { ":" });
+                    v.write(out, style);
+                }
+                out.push_str(if style == Style::Spaced { " }" } else { "}" });
+            }
+        }
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn push_u00(out: &mut String, b: u8) {
+    out.push_str("\\u00");
+    out.push(char::from(HEX[usize::from(b >> 4)]));
+    out.push(char::from(HEX[usize::from(b & 0x0f)]));
+}
+
+/// Appends `bytes` as a quoted JSON string in `style` (escapes in the module documentation).
+pub fn escape_into(out: &mut String, bytes: &[u8], style: Style) {
+    out.push('"');
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '/' if style == Style::Spaced => out.push_str("\\/"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 => push_u00(out, c as u8),
+                c => out.push(c),
+            }
+        }
+        for &b in chunk.invalid() {
+            push_u00(out, b);
+        }
+    }
+    out.push('"');
+}
+
+/// What a JSON reader gets back for bytes written as [`Value::Bytes`]: valid UTF-8 sequences
+/// as they are, every other byte as the character of the same number (U+0000–U+00FF).
+pub fn bytes_as_text(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        s.push_str(chunk.valid());
+        s.extend(chunk.invalid().iter().map(|&b| char::from(b)));
+    }
+    s
+}
+
+/// Lowercase hex of `bytes` (logJSON's `data_hex`, the event stream's bodies).
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    s
+}
+
+/// An address as the outputs write it: IPv4 dotted quad, IPv6 as glibc's `inet_ntop` writes
+/// it (RFC 5952 lowercase, longest zero run compressed, a single zero group not compressed,
+/// `::a.b.c.d` for the deprecated IPv4-compatible form). An IPv4-mapped IPv6 address
+/// (`::ffff:a.b.c.d`, a v4 peer on a dual-stack socket) is written as the IPv4 address it
+/// stands for, so one attacker has one spelling.
+pub fn ip_text(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return v4.to_string();
+            }
+            let seg = v6.segments();
+            // glibc prints the last 32 bits dotted when the zero run is exactly the first six
+            // groups (IPv4-compatible); `::` and `::1` have longer runs.
+            if seg[..6].iter().all(|&s| s == 0) && seg[6] != 0 {
+                let o = v6.octets();
+                return format!("::{}.{}.{}.{}", o[12], o[13], o[14], o[15]);
+            }
+            v6.to_string()
+        }
+    }
+}
+
+/// Why [`parse`] rejected a text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    pub offset: usize,
+    pub what: &'static str,
+}
+
+/// Deepest nesting [`parse`] accepts.
+pub const MAX_DEPTH: usize = 64;
+
+/// Reads one JSON value (standard JSON, RFC 8259; surrounding blanks allowed) strictly:
+/// no trailing text, no duplicate checks, nesting at most [`MAX_DEPTH`]. Numbers without a
+/// fraction or exponent that fit an `i64` become [`Value::Int`], the others
+/// [`Value::Float`]; strings become [`Value::Str`] (lone surrogate escapes are an error).
+pub fn parse(text: &str) -> Result<Value, ParseError> {
+    let mut p = Parser { s: text.as_bytes(), i: 0 };
+    p.blanks();
+    let v = p.value(0)?;
+    p.blanks();
+    if p.i != p.s.len() {
+        return Err(p.err("trailing text"));
+    }
+    Ok(v)
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn err(&self, what: &'static str) -> ParseError {
+        ParseError { offset: self.i, what }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn blanks(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, b: u8) -> Result<(), ParseError> {
+        if self.peek() == Some(b) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.err("unexpected character"))
+        }
+    }
+
+    fn literal(&mut self, word: &'static str, v: Value) -> Result<Value, ParseError> {
+        if self.s[self.i..].starts_with(word.as_bytes()) {
+            self.i += word.len();
+            Ok(v)
+        } else {
+            Err(self.err("bad literal"))
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, ParseError> {
+        if depth >= MAX_DEPTH {
+            return Err(self.err("nested too deeply"));
+        }
+        match self.peek() {
+            None => Err(self.err("unexpected end")),
+            Some(b'n') => self.literal("null", Value::Null),
+            Some(b't') => self.literal("true", Value::Bool(true)),
+            Some(b'f') => self.literal("false", Value::Bool(false)),
+            Some(b'"') => self.string().map(Value::Str),
+            Some(b'[') => {
+                self.i += 1;
+                let mut items = Vec::new();
+                self.blanks();
+                if self.peek() == Some(b']') {
+                    self.i += 1;
+                    return Ok(Value::Array(items));
+                }
+                loop {
+                    self.blanks();
+                    items.push(self.value(depth + 1)?);
+                    self.blanks();
+                    match self.peek() {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(Value::Array(items));
+                        }
+                        _ => return Err(self.err("expected , or ]")),
+                    }
+                }
+            }
+            Some(b'{') => {
+                self.i += 1;
+                let mut fields = Vec::new();
+                self.blanks();
+                if self.peek() == Some(b'}') {
+                    self.i += 1;
+                    return Ok(Value::Object(fields));
+                }
+                loop {
+                    self.blanks();
+                    if self.peek() != Some(b'"') {
+                        return Err(self.err("expected a key"));
+                    }
+                    let k = self.string()?;
+                    self.blanks();
+                    self.eat(b':')?;
+                    self.blanks();
+                    let v = self.value(depth + 1)?;
+                    fields.push((k, v));
+                    self.blanks();
+                    match self.peek() {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(Value::Object(fields));
+                        }
+                        _ => return Err(self.err("expected , or }")),
+                    }
+                }
+            }
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.err("unexpected character")),
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.i;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.i += 1;
+        }
+        self.i - start
+    }
+
+    fn number(&mut self) -> Result<Value, ParseError> {
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        let int_start = self.i;
+        let n = self.digits();
+        if n == 0 || (n > 1 && self.s[int_start] == b'0') {
+            return Err(self.err("bad number"));
+        }
+        let mut float = false;
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if self.digits() == 0 {
+                return Err(self.err("bad fraction"));
+            }
+            float = true;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return Err(self.err("bad exponent"));
+            }
+            float = true;
+        }
+        // The slice holds ASCII digits, signs, '.', 'e' only.
+        let text = std::str::from_utf8(&self.s[start..self.i]).map_err(|_| self.err("bad number"))?;
+        if !float {
+            if let Ok(n) = text.parse::<i64>() {
+                return Ok(Value::Int(n));
+            }
+        }
+        text.parse::<f64>().map(Value::Float).map_err(|_| self.err("bad number"))
+    }
+
+    fn hex4(&mut self) -> Result<u32, ParseError> {
+        let h = self.s.get(self.i..self.i + 4).ok_or_else(|| self.err("short \\u escape"))?;
+        let mut v = 0u32;
+        for &c in h {
+            let d = char::from(c).to_digit(16).ok_or_else(|| self.err("bad \\u escape"))?;
+            v = v * 16 + d;
+        }
+        self.i += 4;
+        Ok(v)
+    }
+
+    fn string(&mut self) -> Result<String, ParseError> {
+        self.eat(b'"')?;
+        let mut out = String::new();
+        loop {
+            // Copy the run of plain bytes at once; the input is a &str, so runs split at
+            // ASCII bytes are valid UTF-8.
+            let start = self.i;
+            while matches!(self.peek(), Some(c) if c != b'"' && c != b'\\' && c >= 0x20) {
+                self.i += 1;
+            }
+            out.push_str(std::str::from_utf8(&self.s[start..self.i]).map_err(|_| self.err("bad UTF-8"))?);
+            match self.peek() {
+                None => return Err(self.err("unterminated string")),
+                Some(b'"') => {
+                    self.i += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    self.i += 1;
+                    let e = self.peek().ok_or_else(|| self.err("unterminated escape"))?;
+                    self.i += 1;
+                    match e {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            let cp = if (0xd800..0xdc00).contains(&hi) {
+                                if !self.s[self.i..].starts_with(b"\\u") {
+                                    return Err(self.err("lone surrogate"));
+                                }
+                                self.i += 2;
+                                let lo = self.hex4()?;
+                                if !(0xdc00..0xe000).contains(&lo) {
+                                    return Err(self.err("lone surrogate"));
+                                }
+                                0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00)
+                            } else {
+                                hi
+                            };
+                            out.push(char::from_u32(cp).ok_or_else(|| self.err("lone surrogate"))?);
+                        }
+                        _ => return Err(self.err("bad escape")),
+                    }
+                }
+                Some(_) => return Err(self.err("control character in string")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn spaced(b: &[u8]) -> String {
+        let mut s = String::new();
+        escape_into(&mut s, b, Style::Spaced);
+        s
+    }
+    fn compact(b: &[u8]) -> String {
+        let mut s = String::new();
+        escape_into(&mut s, b, Style::Compact);
+        s
+    }
+
+    #[test]
+    fn escaping_table() {
+        // (input, json-c spaced, compact)
+        let table: &[(&[u8], &str, &str)] = &[
+            (b"", r#""""#, r#""""#),
+            (b"abc", r#""abc""#, r#""abc""#),
+            (b"a\"b", r#""a\"b""#, r#""a\"b""#),
+            (b"a\\b", r#""a\\b""#, r#""a\\b""#),
+            (b"http://x/y", r#""http:\/\/x\/y""#, r#""http://x/y""#),
+            (b"\x08\x0c\n\r\t", r#""\b\f\n\r\t""#, r#""\b\f\n\r\t""#),
+            (b"\x00", r#""\u0000""#, r#""\u0000""#),
+            (b"\x01\x1b\x1f", r#""\u0001\u001b\u001f""#, r#""\u0001\u001b\u001f""#),
+            (b" ~\x7f", "\" ~\x7f\"", "\" ~\x7f\""),
+            ("ü€😀".as_bytes(), "\"ü€😀\"", "\"ü€😀\""),
+            (b"\xff", r#""\u00ff""#, r#""\u00ff""#),
+            (b"a\xc3", r#""a\u00c3""#, r#""a\u00c3""#),
+            (b"\xc3\xbc\x80z", "\"ü\\u0080z\"", "\"ü\\u0080z\""),
+            (b"\xed\xa0\x80", r#""\u00ed\u00a0\u0080""#, r#""\u00ed\u00a0\u0080""#),
+        ];
+        for (input, sp, co) in table {
+            assert_eq!(&spaced(input), sp, "spaced {input:?}");
+            assert_eq!(&compact(input), co, "compact {input:?}");
+        }
+    }
+
+    #[test]
+    fn json_c_spaced_layout() {
+        let v: Value = Object::new()
+            .field("a", 1u32)
+            .field("b", Object::new())
+            .field("c", Value::Array(vec![Value::Int(1), Value::Int(-2)]))
+            .field("d", Value::Array(vec![]))
+            .field("e", Object::new().field("x", true).field("y", Value::Null))
+            .field("f", "s/t")
+            .into();
+        assert_eq!(
+            v.to_string(Style::Spaced),
+            r#"{ "a": 1, "b": { }, "c": [ 1, -2 ], "d": [ ], "e": { "x": true, "y": null }, "f": "s\/t" }"#
+        );
+        assert_eq!(
+            v.to_string(Style::Compact),
+            r#"{"a":1,"b":{},"c":[1,-2],"d":[],"e":{"x":true,"y":null},"f":"s/t"}"#
+        );
+        assert_eq!(Value::from(Object::new()).to_string(Style::Spaced), "{ }");
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(Value::Float(1.5).to_string(Style::Compact), "1.5");
+        assert_eq!(Value::Float(3.0).to_string(Style::Compact), "3");
+        assert_eq!(Value::Float(f64::NAN).to_string(Style::Compact), "null");
+        assert_eq!(Value::from(u64::MAX).to_string(Style::Compact), i64::MAX.to_string());
+        assert_eq!(Value::Int(i64::MIN).to_string(Style::Compact), i64::MIN.to_string());
+    }
+
+    #[test]
+    fn round_trip_through_parser() {
+        let samples: &[&[u8]] = &[
+            b"",
+            b"plain",
+            b"\x00\x01\x1f\"\\/\x7f",
+            b"\xff\xfe\xc3\xbc",
+            "😀 \u{2028}".as_bytes(),
+            b"GET / HTTP/1.0\r\n\r\n",
+        ];
+        for s in samples {
+            for style in [Style::Spaced, Style::Compact] {
+                let v: Value = Object::new()
+                    .field("k/\"", Value::Bytes(s.to_vec()))
+                    .field("n", 42u16)
+                    .field("f", 0.25)
+                    .field("a", Value::Array(vec![Value::Bool(false), Value::Null]))
+                    .into();
+                let text = v.to_string(style);
+                assert!(!text.contains('\n'));
+                let back = parse(&text).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+                let want: Value = Object::new()
+                    .field("k/\"", bytes_as_text(s))
+                    .field("n", 42u16)
+                    .field("f", 0.25)
+                    .field("a", Value::Array(vec![Value::Bool(false), Value::Null]))
+                    .into();
+                assert_eq!(back, want, "{text}");
+            }
+        }
+    }
+
+    /// The fuzz target's properties on deterministic pseudo-random inputs (biased towards
+    /// the bytes that need care), so they are checked on every `cargo test`.
+    #[test]
+    fn writer_properties_on_pseudo_random_bytes() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        const SPECIAL: &[u8] = b"\"\\/\x00\x1f\x7f\x80\xbf\xc3\xe2\xed\xf0\xf4\xff\n\r\t\x08\x0c";
+        for _ in 0..3000 {
+            let len = (next() % 40) as usize;
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    let r = next();
+                    if r % 3 == 0 {
+                        SPECIAL[(r >> 8) as usize % SPECIAL.len()]
+                    } else {
+                        (r >> 16) as u8
+                    }
+                })
+                .collect();
+            let want = Value::Array(vec![Value::Str(bytes_as_text(&data))]);
+            for style in [Style::Spaced, Style::Compact] {
+                let s = Value::Array(vec![Value::Bytes(data.clone())]).to_string(style);
+                assert!(!s.bytes().any(|b| b < 0x20), "{s:?}");
+                assert_eq!(parse(&s).as_ref(), Ok(&want), "{data:?} {s}");
+            }
+            if let Ok(t) = std::str::from_utf8(&data) {
+                let _ = parse(t);
+            }
+        }
+    }
+
+    #[test]
+    fn parser_rejects() {
+        for bad in [
+            "",
+            "{",
+            "{\"a\"}",
+            "{\"a\":1,}",
+            "[1,]",
+            "01",
+            "1.",
+            "-",
+            "\"\\x\"",
+            "\"a",
+            "\"\u{1}\"",
+            "nul",
+            "1 2",
+            "\"\\ud800\"",
+            "\"\\udc00\"",
+            "{a:1}",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        assert!(parse(&deep).is_err());
+        let ok = "[".repeat(MAX_DEPTH - 1) + &"]".repeat(MAX_DEPTH - 1);
+        assert!(parse(&ok).is_ok());
+        assert_eq!(parse(" \"\\ud83d\\ude00\" ").unwrap(), Value::Str("😀".into()));
+        assert_eq!(parse("-1.5e2").unwrap(), Value::Float(-150.0));
+        assert_eq!(parse("123").unwrap(), Value::Int(123));
+        assert_eq!(parse("99999999999999999999").unwrap(), Value::Float(1e20));
+    }
+
+    #[test]
+    fn hex_digits() {
+        assert_eq!(hex(b""), "");
+        assert_eq!(hex(b"\x00\x0f\xf0\xff GET"), "000ff0ff20474554");
+    }
+
+    #[test]
+    fn ip_text_like_inet_ntop() {
+        let table: &[(IpAddr, &str)] = &[
+            (Ipv4Addr::new(10, 0, 0, 1).into(), "10.0.0.1"),
+            (Ipv6Addr::LOCALHOST.into(), "::1"),
+            (Ipv6Addr::UNSPECIFIED.into(), "::"),
+            ("2001:db8::5".parse().unwrap(), "2001:db8::5"),
+            ("2001:db8:0:1:1:1:1:1".parse().unwrap(), "2001:db8:0:1:1:1:1:1"),
+            ("2001:0:0:1::1".parse().unwrap(), "2001:0:0:1::1"),
+            ("FD77::2".parse().unwrap(), "fd77::2"),
+            ("::ffff:192.0.2.1".parse().unwrap(), "192.0.2.1"),
+            ("::192.0.2.1".parse().unwrap(), "::192.0.2.1"),
+            ("::5".parse().unwrap(), "::5"),
+        ];
+        for (ip, want) in table {
+            assert_eq!(ip_text(*ip), *want, "{ip:?}");
+        }
+    }
+}

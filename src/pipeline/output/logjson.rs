@@ -1,0 +1,293 @@
+//! The logJSON output (SPEC §8.18, `plugin-logJSON`): T-Pot's `attackers.json`, one JSON
+//! object per line and real connection, field for field as the armedpot fork's logjson 1.1.0
+//! wrote it with json-c (`JSON_C_TO_STRING_SPACED`): same keys, order, nesting, types,
+//! spacing and escaping (`\/`). Replaces htm_logJSON.c of the fork.
+//!
+//! ```text
+//! { "is_virtual": false, "@timestamp": "2026-11-25T17:18:43Z", "start_time": "…", "end_time": "…",
+//!   "attack_connection": { "protocol": "tcp", "remote_ip": "…", "remote_port": 48844, "local_ip": "…",
+//!     "local_port": 31337, "payload": { "md5_hash": "…", "sha512_hash": "…", "length": 19, "data_hex": "…" } },
+//!   "proxy_connection": { … same keys … }, "operation_mode": 1, "download_count": 0,
+//!   "download_tries": 0, "downloads": { } }
+//! ```
+//!
+//! Deliberate differences (SPEC §15.2, §15.3 decisions 2 and 3):
+//! * The line is written after the download plugins ran (the integrator calls [`LogJson::log`]
+//!   at the end of the pipeline), so `download_count`, `download_tries` and `downloads`
+//!   describe what really happened; virtual (decoded) records are not written.
+//! * A missing download string (user, password, uri, file name) is `""` (json-c crashed on
+//!   it); a download without a server address has `0.0.0.0` and port 0.
+//! * `data_hex` is capped at [`DATA_HEX_LIMIT`] hex digits (half as many bytes): when a
+//!   payload is longer, `data_hex` holds the hex of its first bytes (an even number of
+//!   digits), `length` stays the full length, and the payload object gets one more key after
+//!   `data_hex`: `"data_hex_truncated": true`. Lines of payloads under the cap are exactly as
+//!   before. The C plugin wrote every byte (lines of tens of megabytes for large downloads).
+//! * Written with one `write(2)` on an `O_APPEND` file, reopened by name on SIGHUP.
+//! * Addresses: IPv6 as `inet_ntop` writes it, IPv4-mapped IPv6 as the IPv4 address; ports in
+//!   host order everywhere (the C record had the proxy ports in network order).
+//! * A payload's digests are its own (the C record hashed the first download's buffer for
+//!   later downloads).
+//! * `proxy_connection` of a mirror/proxy connection has the connection's protocol name; of
+//!   any other connection (and of a mirror/proxy connection that fell back to normal) the
+//!   C plugin's placeholder: protocol `ip` (the `/etc/protocols` name of 0), `0.0.0.0`, ports
+//!   0, the digests of empty data, length 0, `data_hex` `""`.
+
+use super::json::{hex, ip_text, Object, Style, Value};
+use super::logattacker::{logfile, AppendLog};
+use crate::attack::{Attack, Download, Payload};
+use crate::config::{Plugin, PluginConfig, Proto};
+use crate::sys::{strerror, time};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Most hex digits written in one `data_hex` (1 MiB of text = 512 KiB of data).
+pub const DATA_HEX_LIMIT: usize = 1 << 20;
+
+/// The logJSON output, open.
+pub struct LogJson {
+    out: AppendLog,
+    hex_limit: usize,
+}
+
+impl LogJson {
+    /// Opens `logfile` of a `plugin-logJSON` entry. The error text is the fork's
+    /// (`ERROR: unable to open attacker log file. <strerror>.`).
+    pub fn open(cfg: &PluginConfig) -> Result<LogJson, String> {
+        let path = logfile(cfg, Plugin::LogJson)?;
+        AppendLog::open("logJSON", &path)
+            .map(|out| LogJson { out, hex_limit: DATA_HEX_LIMIT })
+            .map_err(|e| format!("ERROR: unable to open attacker log file. {}.", strerror(&e)))
+    }
+
+    /// The same output with another `data_hex` cap (tests).
+    pub fn with_hex_limit(mut self, hex_limit: usize) -> LogJson {
+        self.hex_limit = hex_limit;
+        self
+    }
+
+    /// Writes the line for `attack` after the downloads ran; virtual records are skipped.
+    /// Errors are logged (throttled), never returned.
+    pub fn log(&self, attack: &Attack) {
+        if attack.is_virtual {
+            return;
+        }
+        let _ = self.out.write_line(format_line(attack, self.hex_limit).as_bytes());
+    }
+
+    /// Reopens the file by name (SIGHUP); the old one stays in use on failure.
+    pub fn reopen(&self) -> Result<(), String> {
+        self.out.reopen().map_err(|e| {
+            format!("ERROR: unable to reopen attacker log file {}. {}.", self.out.path().display(), strerror(&e))
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.out.path()
+    }
+}
+
+/// `%Y-%m-%dT%H:%M:%SZ` in UTC.
+pub fn timestamp(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let t = time::utc(secs);
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", t.year, t.month, t.day, t.hour, t.min, t.sec)
+}
+
+fn payload(p: &Payload, hex_limit: usize) -> Object {
+    let keep = p.data.len().min(hex_limit / 2);
+    let mut o = Object::new()
+        .field("md5_hash", p.md5.as_str())
+        .field("sha512_hash", p.sha512.as_str())
+        .field("length", p.len())
+        .field("data_hex", hex(&p.data[..keep]));
+    if keep < p.data.len() {
+        o.push("data_hex_truncated", true);
+    }
+    o
+}
+
+fn connection(protocol: &str, remote: SocketAddr, local: SocketAddr, p: &Payload, hex_limit: usize) -> Object {
+    Object::new()
+        .field("protocol", protocol)
+        .field("remote_ip", ip_text(remote.ip()))
+        .field("remote_port", remote.port())
+        .field("local_ip", ip_text(local.ip()))
+        .field("local_port", local.port())
+        .field("payload", payload(p, hex_limit))
+}
+
+/// The protocol a download came over: TFTP is UDP, FTP and HTTP(S) are TCP; a file cut out
+/// of the attack string itself (`raw`, `inline`) came over the attack's protocol.
+fn download_proto(dl: &Download, attack: &Attack) -> &'static str {
+    match dl.dl_type.as_str() {
+        "tftp" => Proto::Udp.name(),
+        "raw" | "inline" => attack.proto.name(),
+        _ => Proto::Tcp.name(),
+    }
+}
+
+/// The object of `attack` (see the module documentation).
+pub fn to_value(attack: &Attack, hex_limit: usize) -> Value {
+    let start = timestamp(attack.start);
+    let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+    let proxy = match &attack.proxy {
+        Some(p) => connection(attack.proto.name(), p.remote, p.local, &p.payload, hex_limit),
+        None => connection("ip", any, any, &Payload::default(), hex_limit),
+    };
+    let mut downloads = Object::new();
+    for (i, dl) in attack.downloads.iter().enumerate() {
+        let remote = dl.remote.unwrap_or(any);
+        let s = |v: &Option<String>| v.clone().unwrap_or_default();
+        downloads.push(format!("protocol_{i}"), download_proto(dl, attack));
+        downloads.push(format!("remote_ip_{i}"), ip_text(remote.ip()));
+        downloads.push(format!("remote_port_{i}"), remote.port());
+        downloads.push(format!("local_ip_{i}"), ip_text(attack.local.ip()));
+        downloads.push(format!("local_port_{i}"), attack.local.port());
+        downloads.push(format!("type_{i}"), dl.dl_type.as_str());
+        downloads.push(format!("username_{i}"), s(&dl.user));
+        downloads.push(format!("password_{i}"), s(&dl.pass));
+        downloads.push(format!("uri_{i}"), s(&dl.uri));
+        downloads.push(format!("filename_{i}"), s(&dl.filename));
+        downloads.push(format!("payload_{i}"), payload(&dl.payload, hex_limit));
+    }
+    Object::new()
+        .field("is_virtual", attack.is_virtual)
+        .field("@timestamp", start.as_str())
+        .field("start_time", start.as_str())
+        .field("end_time", timestamp(attack.end))
+        .field(
+            "attack_connection",
+            connection(attack.proto.name(), attack.remote, attack.local, &attack.payload, hex_limit),
+        )
+        .field("proxy_connection", proxy)
+        .field("operation_mode", attack.mode.code())
+        .field("download_count", attack.downloads.len())
+        .field("download_tries", attack.dl_tries)
+        .field("downloads", downloads)
+        .into()
+}
+
+/// The `attackers.json` line of `attack`, newline included.
+pub fn format_line(attack: &Attack, hex_limit: usize) -> String {
+    let mut s = to_value(attack, hex_limit).to_string(Style::Spaced);
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attack::ProxyConn;
+    use crate::config::Mode;
+    use std::time::Duration;
+
+    const EMPTY_SHA512: &str = "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce\
+                                47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e";
+
+    fn sample() -> Attack {
+        // SPEC §16: 2026-11-25T17:18:43Z, 19 bytes, normal mode.
+        let start = UNIX_EPOCH + Duration::from_secs(1_795_627_123);
+        let mut a = Attack::new(
+            Proto::Tcp,
+            "127.0.0.1:31337".parse().unwrap(),
+            "127.0.0.1:48844".parse().unwrap(),
+            Mode::Normal,
+            start,
+        );
+        a.end = start + Duration::from_millis(1500);
+        a.payload = Payload::new(b"GET /x HTTP/1.0\r\n\r\n".to_vec());
+        a
+    }
+
+    #[test]
+    fn observed_sample_line() {
+        let a = sample();
+        let want = format!(
+            "{{ \"is_virtual\": false, \"@timestamp\": \"2026-11-25T17:18:43Z\", \"start_time\": \"2026-11-25T17:18:43Z\", \
+             \"end_time\": \"2026-11-25T17:18:44Z\", \"attack_connection\": {{ \"protocol\": \"tcp\", \"remote_ip\": \"127.0.0.1\", \
+             \"remote_port\": 48844, \"local_ip\": \"127.0.0.1\", \"local_port\": 31337, \"payload\": {{ \"md5_hash\": \
+             \"37f544f01251a09527430791d17390e4\", \"sha512_hash\": \"{}\", \"length\": 19, \"data_hex\": \
+             \"474554202f7820485454502f312e300d0a0d0a\" }} }}, \"proxy_connection\": {{ \"protocol\": \"ip\", \"remote_ip\": \
+             \"0.0.0.0\", \"remote_port\": 0, \"local_ip\": \"0.0.0.0\", \"local_port\": 0, \"payload\": {{ \"md5_hash\": \
+             \"d41d8cd98f00b204e9800998ecf8427e\", \"sha512_hash\": \"{}\", \"length\": 0, \"data_hex\": \"\" }} }}, \
+             \"operation_mode\": 1, \"download_count\": 0, \"download_tries\": 0, \"downloads\": {{ }} }}\n",
+            a.payload.sha512, EMPTY_SHA512
+        );
+        assert_eq!(format_line(&a, DATA_HEX_LIMIT), want);
+    }
+
+    #[test]
+    fn downloads_flattened_with_suffixes() {
+        let mut a = sample();
+        a.dl_tries = 3;
+        let mut ftp = Download::new("ftp", b"MZ1".to_vec());
+        ftp.remote = Some("192.0.2.5:2100".parse().unwrap());
+        ftp.user = Some("foo".into());
+        ftp.pass = Some("bar".into());
+        ftp.filename = Some("evil.exe".into());
+        let mut http = Download::new("http", b"MZ2".to_vec());
+        http.uri = Some("http://198.51.100.1/a/b.exe".into());
+        http.filename = Some("b.exe".into());
+        a.downloads = vec![ftp, http];
+        let l = format_line(&a, DATA_HEX_LIMIT);
+        let tail = format!(
+            "\"operation_mode\": 1, \"download_count\": 2, \"download_tries\": 3, \"downloads\": {{ \
+             \"protocol_0\": \"tcp\", \"remote_ip_0\": \"192.0.2.5\", \"remote_port_0\": 2100, \"local_ip_0\": \"127.0.0.1\", \
+             \"local_port_0\": 31337, \"type_0\": \"ftp\", \"username_0\": \"foo\", \"password_0\": \"bar\", \"uri_0\": \"\", \
+             \"filename_0\": \"evil.exe\", \"payload_0\": {{ \"md5_hash\": \"{}\", \"sha512_hash\": \"{}\", \"length\": 3, \
+             \"data_hex\": \"4d5a31\" }}, \
+             \"protocol_1\": \"tcp\", \"remote_ip_1\": \"0.0.0.0\", \"remote_port_1\": 0, \"local_ip_1\": \"127.0.0.1\", \
+             \"local_port_1\": 31337, \"type_1\": \"http\", \"username_1\": \"\", \"password_1\": \"\", \
+             \"uri_1\": \"http:\\/\\/198.51.100.1\\/a\\/b.exe\", \"filename_1\": \"b.exe\", \"payload_1\": {{ \"md5_hash\": \"{}\", \
+             \"sha512_hash\": \"{}\", \"length\": 3, \"data_hex\": \"4d5a32\" }} }} }}\n",
+            a.downloads[0].payload.md5, a.downloads[0].payload.sha512, a.downloads[1].payload.md5, a.downloads[1].payload.sha512
+        );
+        assert!(l.ends_with(&tail), "{l}");
+    }
+
+    #[test]
+    fn proxy_side_and_ipv6() {
+        let t = UNIX_EPOCH;
+        let mut a =
+            Attack::new(Proto::Udp, "[fd77::1]:53".parse().unwrap(), "[fd77::2]:5353".parse().unwrap(), Mode::Proxy, t);
+        a.proxy = Some(ProxyConn {
+            local: "[fd77::1]:40000".parse().unwrap(),
+            remote: "[2001:db8::53]:53".parse().unwrap(),
+            payload: Payload::new(b"\x01\x02".to_vec()),
+        });
+        let l = format_line(&a, DATA_HEX_LIMIT);
+        assert!(l.starts_with("{ \"is_virtual\": false, \"@timestamp\": \"1970-01-01T00:00:00Z\", "), "{l}");
+        assert!(l.contains(
+            "\"attack_connection\": { \"protocol\": \"udp\", \"remote_ip\": \"fd77::2\", \"remote_port\": 5353, \
+             \"local_ip\": \"fd77::1\", \"local_port\": 53, "
+        ));
+        assert!(l.contains(
+            "\"proxy_connection\": { \"protocol\": \"udp\", \"remote_ip\": \"2001:db8::53\", \"remote_port\": 53, \
+             \"local_ip\": \"fd77::1\", \"local_port\": 40000, \"payload\": { \"md5_hash\": "
+        ));
+        assert!(l.contains("\"length\": 2, \"data_hex\": \"0102\" } }, \"operation_mode\": 8, "), "{l}");
+    }
+
+    #[test]
+    fn data_hex_cap_marks_the_cut() {
+        let mut a = sample();
+        let l = format_line(&a, 38);
+        assert!(!l.contains("truncated"), "exactly at the cap: not cut");
+        let l = format_line(&a, 9);
+        assert!(l.contains("\"length\": 19, \"data_hex\": \"47455420\", \"data_hex_truncated\": true }"), "{l}");
+        a.payload = Payload::default();
+        assert!(!format_line(&a, 0).contains("truncated"));
+    }
+
+    #[test]
+    fn download_protocols() {
+        let mut a = sample();
+        a.proto = Proto::Udp;
+        a.downloads = ["tftp", "raw", "inline", "https", "ftp"].iter().map(|t| Download::new(t, vec![])).collect();
+        let l = format_line(&a, DATA_HEX_LIMIT);
+        for (i, p) in ["udp", "udp", "udp", "tcp", "tcp"].iter().enumerate() {
+            assert!(l.contains(&format!("\"protocol_{i}\": \"{p}\"")), "{i} {l}");
+        }
+    }
+}

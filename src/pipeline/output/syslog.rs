@@ -1,0 +1,944 @@
+//! The syslog output (`plugin-syslog`, new in this version; the C honeytrap only had
+//! `syslog(3)` for its own start-up errors): the daemon log and/or the event stream as
+//! RFC 5424 messages to the local syslog socket or to a remote collector over UDP or TCP
+//! (RFC 6587 octet counting).
+//!
+//! Capture never waits for syslog: [`Syslog::send`] formats the message and puts it on a
+//! bounded queue ([`SendQueue`]); one sender thread drains it, (re)connecting with back-off
+//! (1 s doubling to 60 s). A full queue drops the message and counts it; an unreachable
+//! collector or dropped messages produce at most one log line per minute each
+//! ([`crate::log::Throttle`]). The sender thread's own log lines are never mirrored back into
+//! syslog ([`Syslog::log_mirror`]), so a failing collector cannot feed itself.
+//!
+//! Decisions:
+//! * Time stamps are UTC with microseconds (`2024-05-06T07:08:09.123456Z`).
+//! * MSG is UTF-8 without a BOM (RFC 5424 allows MSG-ANY; a BOM would end up inside every
+//!   JSON line a collector writes). Trailing newlines are removed.
+//! * A whole message is at most [`MAX_MESSAGE`] bytes (rsyslog's default maximum); a longer
+//!   MSG is cut at a character boundary.
+//! * STRUCTURED-DATA is always NILVALUE (`-`); PROCID is the daemon's pid.
+//! * The local socket gets the same RFC 5424 text (rsyslog's imuxsock parses it).
+//!
+//! The bounded queue, the back-off and the sender loop are shared with the hpfeeds output
+//! ([`super::hpfeeds`]) through [`SendQueue`], [`Transport`] and [`spawn_sender`].
+
+use crate::config::{Plugin, PluginConfig};
+use crate::log::{Level, Throttle};
+use crate::sys::{strerror, time};
+use crate::{log_info, log_notice, log_warn};
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Longest message sent, header included (rsyslog's default `maxMessageSize`).
+pub const MAX_MESSAGE: usize = 8192;
+/// Default number of queued messages (`queue_size`).
+pub const DEFAULT_QUEUE: usize = 10_000;
+/// Largest accepted `queue_size`.
+pub const MAX_QUEUE: usize = 1_000_000;
+/// Bytes a queue may hold at most, whatever its message count.
+pub const QUEUE_BYTES: usize = 64 << 20;
+/// The local syslog socket.
+pub const LOCAL_SOCKET: &str = "/dev/log";
+/// Port of `udp://` and `tcp://` targets without one.
+pub const DEFAULT_PORT: u16 = 514;
+/// First and longest wait between connection attempts.
+pub const BACKOFF_MIN: Duration = Duration::from_secs(1);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Interval of the "collector unreachable" and "messages dropped" lines.
+pub const WARN_INTERVAL: Duration = Duration::from_secs(60);
+/// Limit of one connect or one write; keeps shutdown bounded.
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a closing output keeps delivering what is queued, and how long `drop` waits.
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+const JOIN_TIME: Duration = Duration::from_secs(3);
+
+/// Severities (RFC 5424 table 2).
+pub const SEV_ERR: u8 = 3;
+pub const SEV_WARNING: u8 = 4;
+pub const SEV_NOTICE: u8 = 5;
+pub const SEV_INFO: u8 = 6;
+pub const SEV_DEBUG: u8 = 7;
+
+/// The syslog severity of a daemon log level.
+pub fn severity_of(level: Level) -> u8 {
+    match level {
+        Level::Off | Level::Err => SEV_ERR,
+        Level::Warn => SEV_WARNING,
+        Level::Notice => SEV_NOTICE,
+        Level::Info => SEV_INFO,
+        Level::Noisy | Level::Debug => SEV_DEBUG,
+    }
+}
+
+/// Facility names and codes (RFC 5424 table 1, names as in `syslog.h`).
+const FACILITIES: [(&str, u8); 20] = [
+    ("kern", 0),
+    ("user", 1),
+    ("mail", 2),
+    ("daemon", 3),
+    ("auth", 4),
+    ("syslog", 5),
+    ("lpr", 6),
+    ("news", 7),
+    ("uucp", 8),
+    ("cron", 9),
+    ("authpriv", 10),
+    ("ftp", 11),
+    ("local0", 16),
+    ("local1", 17),
+    ("local2", 18),
+    ("local3", 19),
+    ("local4", 20),
+    ("local5", 21),
+    ("local6", 22),
+    ("local7", 23),
+];
+
+pub fn parse_facility(name: &str) -> Option<u8> {
+    FACILITIES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|&(_, c)| c)
+}
+
+/// Where messages go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A unix datagram socket (`local` = [`LOCAL_SOCKET`], or `unix:/path`).
+    Unix(PathBuf),
+    /// `udp://host:port`; the host is resolved at every (re)connect.
+    Udp(String, u16),
+    /// `tcp://host:port`, octet-counted framing.
+    Tcp(String, u16),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hp = |h: &str, p: &u16| if h.contains(':') { format!("[{h}]:{p}") } else { format!("{h}:{p}") };
+        match self {
+            Target::Unix(p) => write!(f, "unix:{}", p.display()),
+            Target::Udp(h, p) => write!(f, "udp://{}", hp(h, p)),
+            Target::Tcp(h, p) => write!(f, "tcp://{}", hp(h, p)),
+        }
+    }
+}
+
+/// Splits `host:port`, `[v6addr]:port`, `host` or `[v6addr]` (port defaulting to `default`).
+pub fn parse_host_port(s: &str, default: u16) -> Result<(String, u16), String> {
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (h, after) = rest.split_once(']').ok_or_else(|| format!("missing ']' in {s:?}"))?;
+        h.parse::<std::net::Ipv6Addr>().map_err(|_| format!("invalid IPv6 address {h:?}"))?;
+        match after {
+            "" => (h, None),
+            _ => (h, Some(after.strip_prefix(':').ok_or_else(|| format!("expected ':' after ']' in {s:?}"))?)),
+        }
+    } else {
+        match s.rsplit_once(':') {
+            Some((h, _)) if h.contains(':') => return Err(format!("IPv6 address without brackets in {s:?}")),
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        }
+    };
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
+        return Err(format!("invalid host in {s:?}"));
+    }
+    let port = match port {
+        None => default,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n != 0 => n,
+            _ => return Err(format!("invalid port in {s:?}")),
+        },
+    };
+    Ok((host.to_string(), port))
+}
+
+pub fn parse_target(s: &str) -> Result<Target, String> {
+    if s == "local" {
+        return Ok(Target::Unix(PathBuf::from(LOCAL_SOCKET)));
+    }
+    if let Some(p) = s.strip_prefix("unix:") {
+        if !p.starts_with('/') {
+            return Err(format!("unix socket path must be absolute: {p:?}"));
+        }
+        return Ok(Target::Unix(PathBuf::from(p)));
+    }
+    if let Some(hp) = s.strip_prefix("udp://") {
+        let (h, p) = parse_host_port(hp, DEFAULT_PORT)?;
+        return Ok(Target::Udp(h, p));
+    }
+    if let Some(hp) = s.strip_prefix("tcp://") {
+        let (h, p) = parse_host_port(hp, DEFAULT_PORT)?;
+        return Ok(Target::Tcp(h, p));
+    }
+    Err(format!("unknown target {s:?} (local, unix:/path, udp://host:port or tcp://host:port)"))
+}
+
+/// What is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum What {
+    Log,
+    Events,
+    Both,
+}
+
+/// An RFC 5424 header field: printable US-ASCII only (others become `_`), at most `max`
+/// bytes, NILVALUE when empty.
+pub fn header_field(s: &str, max: usize) -> String {
+    let f: String = s.chars().take(max).map(|c| if ('!'..='~').contains(&c) { c } else { '_' }).collect();
+    if f.is_empty() {
+        "-".to_string()
+    } else {
+        f
+    }
+}
+
+/// RFC 3339 UTC time stamp with microseconds.
+pub fn timestamp(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let tm = time::utc(d.as_secs() as i64);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        tm.year,
+        tm.month,
+        tm.day,
+        tm.hour,
+        tm.min,
+        tm.sec,
+        d.subsec_micros()
+    )
+}
+
+/// One RFC 5424 message: `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID - MSG`, at most
+/// [`MAX_MESSAGE`] bytes. `hostname` and `app_name` must already be header fields.
+pub fn format_message(
+    pri: u8,
+    t: SystemTime,
+    hostname: &str,
+    app_name: &str,
+    procid: u32,
+    msgid: &str,
+    msg: &str,
+) -> Vec<u8> {
+    let mut out =
+        format!("<{}>1 {} {} {} {} {} - ", pri, timestamp(t), hostname, app_name, procid, header_field(msgid, 32));
+    let msg = msg.trim_end_matches(['\n', '\r']);
+    let room = MAX_MESSAGE.saturating_sub(out.len());
+    let mut cut = msg.len().min(room);
+    while !msg.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    out.push_str(&msg[..cut]);
+    out.into_bytes()
+}
+
+/// RFC 6587 octet-counting frame: `LEN SP MSG`.
+pub fn frame_octet_counted(msg: &[u8]) -> Vec<u8> {
+    let mut f = format!("{} ", msg.len()).into_bytes();
+    f.extend_from_slice(msg);
+    f
+}
+
+// ---------------------------------------------------------------------------------------
+// The bounded queue and the sender loop (shared with hpfeeds).
+
+struct QueueState<T> {
+    items: VecDeque<(T, usize)>,
+    bytes: usize,
+    closed: bool,
+}
+
+/// A bounded queue between the threads that produce messages and one sender thread. Pushing
+/// never blocks: a message that does not fit is dropped and counted.
+pub(crate) struct SendQueue<T> {
+    state: Mutex<QueueState<T>>,
+    cv: Condvar,
+    max_items: usize,
+    max_bytes: usize,
+    sent: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl<T> SendQueue<T> {
+    pub(crate) fn new(max_items: usize, max_bytes: usize) -> SendQueue<T> {
+        SendQueue {
+            state: Mutex::new(QueueState { items: VecDeque::new(), bytes: 0, closed: false }),
+            cv: Condvar::new(),
+            max_items,
+            max_bytes,
+            sent: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState<T>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `item` (`size` bytes); false when it was dropped (queue full or closed).
+    pub(crate) fn push(&self, item: T, size: usize) -> bool {
+        let mut st = self.lock();
+        if st.closed || st.items.len() >= self.max_items || st.bytes.saturating_add(size) > self.max_bytes {
+            drop(st);
+            self.count_dropped(1);
+            return false;
+        }
+        st.bytes += size;
+        st.items.push_back((item, size));
+        drop(st);
+        self.cv.notify_one();
+        true
+    }
+
+    /// The oldest item, waiting up to `timeout`; `None` on time-out or when empty and closed.
+    pub(crate) fn pop(&self, timeout: Duration) -> Option<T> {
+        let end = Instant::now() + timeout;
+        let mut st = self.lock();
+        loop {
+            if let Some((item, size)) = st.items.pop_front() {
+                st.bytes -= size;
+                return Some(item);
+            }
+            let now = Instant::now();
+            if st.closed || now >= end {
+                return None;
+            }
+            st = self.cv.wait_timeout(st, end - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    /// Sleeps for `d` unless (or until) the queue is closed; returns whether it is closed.
+    pub(crate) fn sleep_unless_closed(&self, d: Duration) -> bool {
+        let end = Instant::now() + d;
+        let mut st = self.lock();
+        loop {
+            let now = Instant::now();
+            if st.closed || now >= end {
+                return st.closed;
+            }
+            st = self.cv.wait_timeout(st, end - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.cv.notify_all();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Drops everything still queued (counted).
+    pub(crate) fn discard_all(&self) {
+        let n = {
+            let mut st = self.lock();
+            st.bytes = 0;
+            std::mem::take(&mut st.items).len()
+        };
+        self.count_dropped(n as u64);
+    }
+
+    pub(crate) fn count_sent(&self) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_dropped(&self, n: u64) {
+        self.dropped.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// (sent, dropped) so far.
+    pub(crate) fn stats(&self) -> (u64, u64) {
+        (self.sent.load(Ordering::Relaxed), self.dropped.load(Ordering::Relaxed))
+    }
+}
+
+/// Waits between connection attempts: [`BACKOFF_MIN`] doubling up to [`BACKOFF_MAX`].
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    pub(crate) fn new() -> Backoff {
+        Backoff { next: BACKOFF_MIN }
+    }
+    /// The wait before the next attempt (and doubles the one after).
+    pub(crate) fn failed(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(BACKOFF_MAX);
+        d
+    }
+    pub(crate) fn reset(&mut self) {
+        self.next = BACKOFF_MIN;
+    }
+}
+
+/// A connection the sender loop drives: connect, send one item, disconnect.
+pub(crate) trait Transport: Send + 'static {
+    type Item: Send + 'static;
+    /// For log lines, e.g. `syslog tcp://[fd77::2]:514`.
+    fn describe(&self) -> String;
+    fn is_connected(&self) -> bool;
+    fn connect(&mut self) -> Result<(), String>;
+    /// Sends one item; on `Err` the connection is considered broken and the item is retried
+    /// after reconnecting, unless `Permanent`.
+    fn send(&mut self, item: &Self::Item) -> Result<(), SendError>;
+    fn disconnect(&mut self);
+}
+
+#[derive(Debug)]
+pub(crate) enum SendError {
+    /// The connection is broken: reconnect, then retry the item.
+    Broken(String),
+    /// This item can never be sent (e.g. too big): drop it (counted), keep the connection.
+    Permanent(String),
+}
+
+/// The running sender thread: closes the queue and waits (bounded) for the thread on drop.
+pub(crate) struct Sender {
+    thread: Option<JoinHandle<()>>,
+    done: mpsc::Receiver<()>,
+}
+
+impl Sender {
+    /// Closes `queue`, lets the thread deliver what it can within [`DRAIN_TIME`] and waits at
+    /// most [`JOIN_TIME`] for it (a thread stuck in a write is left to finish on its own).
+    pub(crate) fn stop<T>(&mut self, queue: &SendQueue<T>) {
+        queue.close();
+        if let Some(t) = self.thread.take() {
+            if self.done.recv_timeout(JOIN_TIME).is_ok() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Set on the syslog sender thread: its own log lines are not mirrored into syslog.
+    static ON_SYSLOG_SENDER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Starts the sender thread named `name` that drains `queue` into `transport`.
+pub(crate) fn spawn_sender<X: Transport>(
+    name: &str,
+    queue: Arc<SendQueue<X::Item>>,
+    mut transport: X,
+    is_syslog: bool,
+) -> Result<Sender, String> {
+    let (tx, done) = mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            ON_SYSLOG_SENDER.with(|c| c.set(is_syslog));
+            run_sender(&queue, &mut transport);
+            transport.disconnect();
+            let _ = tx.send(());
+        })
+        .map_err(|e| format!("cannot start the {name} thread: {}", strerror(&e)))?;
+    Ok(Sender { thread: Some(thread), done })
+}
+
+fn run_sender<X: Transport>(queue: &SendQueue<X::Item>, t: &mut X) {
+    let unreachable = Throttle::new(WARN_INTERVAL);
+    let drops = Throttle::new(WARN_INTERVAL);
+    let mut backoff = Backoff::new();
+    let mut pending: Option<X::Item> = None;
+    let mut failing = false;
+    let mut reported_drops = 0;
+    let mut drain_until: Option<Instant> = None;
+    loop {
+        let dropped = queue.stats().1;
+        if dropped > reported_drops {
+            if let Some(_quiet) = drops.due() {
+                log_warn!("{}: {} messages dropped so far (queue full or unsendable)", t.describe(), dropped);
+                reported_drops = dropped;
+            }
+        }
+        if drain_until.is_none() && queue.is_closed() {
+            drain_until = Some(Instant::now() + DRAIN_TIME);
+        }
+        if drain_until.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        if pending.is_none() {
+            pending = queue.pop(Duration::from_millis(500));
+            if pending.is_none() {
+                if queue.is_closed() {
+                    break;
+                }
+                continue;
+            }
+        }
+        if !t.is_connected() {
+            if drain_until.is_some() {
+                break; // closing: no new connection attempts
+            }
+            match t.connect() {
+                Ok(()) => {
+                    backoff.reset();
+                    if failing {
+                        log_notice!("{}: connected again", t.describe());
+                    } else {
+                        log_info!("{}: connected", t.describe());
+                    }
+                    failing = false;
+                }
+                Err(e) => {
+                    failing = true;
+                    warn_unreachable(&unreachable, &t.describe(), &e);
+                    if queue.sleep_unless_closed(backoff.failed()) {
+                        break;
+                    }
+                    continue;
+                }
+            }
+        }
+        let Some(item) = pending.as_ref() else { continue };
+        match t.send(item) {
+            Ok(()) => {
+                queue.count_sent();
+                pending = None;
+            }
+            Err(SendError::Permanent(e)) => {
+                queue.count_dropped(1);
+                pending = None;
+                if let Some(_quiet) = drops.due() {
+                    log_warn!("{}: message dropped: {}", t.describe(), e);
+                }
+            }
+            Err(SendError::Broken(e)) => {
+                t.disconnect();
+                failing = true;
+                warn_unreachable(&unreachable, &t.describe(), &e);
+                if queue.sleep_unless_closed(backoff.failed()) {
+                    break;
+                }
+            }
+        }
+    }
+    if pending.is_some() {
+        queue.count_dropped(1);
+    }
+    queue.discard_all();
+}
+
+fn warn_unreachable(throttle: &Throttle, what: &str, e: &str) {
+    if let Some(quiet) = throttle.due() {
+        if quiet > 0 {
+            log_warn!("{}: unreachable: {} ({} more failures since the last message)", what, e, quiet);
+        } else {
+            log_warn!("{}: unreachable: {} (messages are queued and dropped when the queue is full)", what, e);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The syslog transport.
+
+enum Conn {
+    Unix(UnixDatagram),
+    Udp(UdpSocket),
+    Tcp(TcpStream),
+}
+
+struct SyslogTransport {
+    target: Target,
+    conn: Option<Conn>,
+}
+
+/// Connects to the first address `host:port` resolves to that accepts.
+pub(crate) fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    let addrs: Vec<SocketAddr> =
+        (host, port).to_socket_addrs().map_err(|e| format!("cannot resolve {host}: {}", strerror(&e)))?.collect();
+    if addrs.is_empty() {
+        return Err(format!("cannot resolve {host}: no address"));
+    }
+    Ok(addrs)
+}
+
+pub(crate) fn tcp_connect(host: &str, port: u16) -> Result<TcpStream, String> {
+    let mut last = String::new();
+    for a in resolve(host, port)? {
+        match TcpStream::connect_timeout(&a, IO_TIMEOUT) {
+            Ok(s) => {
+                s.set_write_timeout(Some(IO_TIMEOUT)).map_err(|e| strerror(&e))?;
+                return Ok(s);
+            }
+            Err(e) => last = format!("connect to {a}: {}", strerror(&e)),
+        }
+    }
+    Err(last)
+}
+
+/// Whether the peer has closed `s` (checked without blocking before each write, so that a
+/// restarted collector is noticed before a message goes into a dead connection).
+pub(crate) fn peer_closed(s: &TcpStream) -> bool {
+    if s.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let mut b = [0u8; 64];
+    let closed = match s.peek(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+    };
+    closed || s.set_nonblocking(false).is_err()
+}
+
+impl Transport for SyslogTransport {
+    type Item = Vec<u8>;
+
+    fn describe(&self) -> String {
+        format!("syslog {}", self.target)
+    }
+
+    fn is_connected(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    fn connect(&mut self) -> Result<(), String> {
+        let conn = match &self.target {
+            Target::Unix(p) => {
+                let s = UnixDatagram::unbound().map_err(|e| strerror(&e))?;
+                s.connect(p).map_err(|e| format!("{}: {}", p.display(), strerror(&e)))?;
+                s.set_write_timeout(Some(IO_TIMEOUT)).map_err(|e| strerror(&e))?;
+                Conn::Unix(s)
+            }
+            Target::Udp(h, port) => {
+                let a = resolve(h, *port)?[0];
+                let local: SocketAddr = if a.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("literal");
+                let s = UdpSocket::bind(local).map_err(|e| strerror(&e))?;
+                s.connect(a).map_err(|e| format!("{a}: {}", strerror(&e)))?;
+                Conn::Udp(s)
+            }
+            Target::Tcp(h, port) => Conn::Tcp(tcp_connect(h, *port)?),
+        };
+        self.conn = Some(conn);
+        Ok(())
+    }
+
+    fn send(&mut self, msg: &Vec<u8>) -> Result<(), SendError> {
+        let r = match self.conn.as_mut() {
+            None => return Err(SendError::Broken("not connected".into())),
+            Some(Conn::Unix(s)) => s.send(msg).map(drop),
+            Some(Conn::Udp(s)) => s.send(msg).map(drop),
+            Some(Conn::Tcp(s)) => {
+                if peer_closed(s) {
+                    return Err(SendError::Broken("connection closed by the collector".into()));
+                }
+                s.write_all(&frame_octet_counted(msg))
+            }
+        };
+        r.map_err(|e| SendError::Broken(strerror(&e)))
+    }
+
+    fn disconnect(&mut self) {
+        if let Some(Conn::Tcp(s)) = &self.conn {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        self.conn = None;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The output.
+
+/// The configured syslog output with its sender thread.
+pub struct Syslog {
+    queue: Arc<SendQueue<Vec<u8>>>,
+    sender: Sender,
+    what: What,
+    target: Target,
+    facility: u8,
+    hostname: String,
+    app_name: String,
+}
+
+impl Syslog {
+    /// Reads a `plugin-syslog` entry and starts the sender thread. `hostname` is the HOSTNAME
+    /// field (the sensor's name). Nothing is connected yet: an unreachable collector is not
+    /// an error here, it is retried.
+    pub fn open(cfg: &PluginConfig, hostname: &str) -> Result<Syslog, String> {
+        if cfg.plugin != Plugin::Syslog {
+            return Err(format!("{} is not a syslog configuration", cfg.plugin.key_name()));
+        }
+        let target =
+            parse_target(cfg.option("target").unwrap_or("local")).map_err(|e| format!("syslog - target: {e}"))?;
+        let facility = match cfg.option("facility") {
+            None => 3,
+            Some(f) => parse_facility(f).ok_or_else(|| format!("syslog - unknown facility {f:?}"))?,
+        };
+        let what = match cfg.option("what").unwrap_or("events") {
+            "log" => What::Log,
+            "events" => What::Events,
+            "both" => What::Both,
+            w => return Err(format!("syslog - what must be log, events or both, not {w:?}")),
+        };
+        let app_name = cfg.option("app_name").unwrap_or("honeytrap");
+        if app_name.is_empty() || app_name.len() > 48 || !app_name.chars().all(|c| ('!'..='~').contains(&c)) {
+            return Err(format!("syslog - app_name must be 1 to 48 printable ASCII characters, not {app_name:?}"));
+        }
+        let queue_size = parse_queue_size(cfg.option("queue_size")).map_err(|e| format!("syslog - {e}"))?;
+        let queue = Arc::new(SendQueue::new(queue_size, QUEUE_BYTES));
+        let transport = SyslogTransport { target: target.clone(), conn: None };
+        let sender = spawn_sender("syslog", queue.clone(), transport, true)?;
+        Ok(Syslog {
+            queue,
+            sender,
+            what,
+            target,
+            facility,
+            hostname: header_field(hostname, 255),
+            app_name: app_name.to_string(),
+        })
+    }
+
+    /// Queues one message (never blocks; dropped and counted when the queue is full).
+    /// `severity` 0–7 (the `SEV_*` constants), `msgid` e.g. the event id (`-` when empty).
+    pub fn send(&self, severity: u8, msgid: &str, msg: &str) {
+        let m = self.format(severity, msgid, msg);
+        let n = m.len();
+        self.queue.push(m, n);
+    }
+
+    fn format(&self, severity: u8, msgid: &str, msg: &str) -> Vec<u8> {
+        let pri = self.facility * 8 + severity.min(7);
+        format_message(pri, SystemTime::now(), &self.hostname, &self.app_name, std::process::id(), msgid, msg)
+    }
+
+    /// Whether the daemon log goes to syslog (`what` = `log` or `both`).
+    pub fn wants_log(&self) -> bool {
+        matches!(self.what, What::Log | What::Both)
+    }
+
+    /// Whether events go to syslog (`what` = `events` or `both`).
+    pub fn wants_events(&self) -> bool {
+        matches!(self.what, What::Events | What::Both)
+    }
+
+    /// (messages sent, messages dropped) so far.
+    pub fn stats(&self) -> (u64, u64) {
+        self.queue.stats()
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// A function for [`crate::log::set_mirror`] that sends each daemon log line (MSGID
+    /// `log`, severity from its level). It holds only the queue, so dropping the `Syslog`
+    /// still stops the thread; lines logged by the syslog sender thread itself are skipped.
+    pub fn log_mirror(&self) -> crate::log::Mirror {
+        let queue = self.queue.clone();
+        let (facility, hostname, app_name) = (self.facility, self.hostname.clone(), self.app_name.clone());
+        Arc::new(move |level: Level, line: &str| {
+            if ON_SYSLOG_SENDER.with(|c| c.get()) {
+                return;
+            }
+            let pri = facility * 8 + severity_of(level);
+            let m = format_message(pri, SystemTime::now(), &hostname, &app_name, std::process::id(), "log", line);
+            let n = m.len();
+            queue.push(m, n);
+        })
+    }
+}
+
+impl Drop for Syslog {
+    fn drop(&mut self) {
+        self.sender.stop(&self.queue);
+    }
+}
+
+/// `queue_size`: 1 to [`MAX_QUEUE`], default [`DEFAULT_QUEUE`].
+pub(crate) fn parse_queue_size(v: Option<&str>) -> Result<usize, String> {
+    match v {
+        None => Ok(DEFAULT_QUEUE),
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=MAX_QUEUE).contains(&n) => Ok(n),
+            _ => Err(format!("queue_size must be a number from 1 to {MAX_QUEUE}, not {s:?}")),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Span;
+
+    #[test]
+    fn targets() {
+        let ok = [
+            ("local", Target::Unix("/dev/log".into())),
+            ("unix:/run/x.sock", Target::Unix("/run/x.sock".into())),
+            ("udp://10.0.0.1:5514", Target::Udp("10.0.0.1".into(), 5514)),
+            ("udp://logs.example", Target::Udp("logs.example".into(), 514)),
+            ("tcp://[fd77::2]:601", Target::Tcp("fd77::2".into(), 601)),
+            ("tcp://[::1]", Target::Tcp("::1".into(), 514)),
+        ];
+        for (s, t) in ok {
+            assert_eq!(parse_target(s), Ok(t), "{s}");
+        }
+        assert_eq!(parse_target("tcp://[fd77::2]:601").unwrap().to_string(), "tcp://[fd77::2]:601");
+        assert_eq!(parse_target("udp://logs.example").unwrap().to_string(), "udp://logs.example:514");
+        assert_eq!(parse_target("local").unwrap().to_string(), "unix:/dev/log");
+        for bad in [
+            "",
+            "syslog",
+            "unix:relative",
+            "udp://",
+            "udp://h:0",
+            "udp://h:70000",
+            "udp://h:x",
+            "tcp://fd77::2:514",
+            "tcp://[fd77::2",
+            "tcp://[nonsense]:1",
+            "tcp://[::1]514",
+            "tcp://a b:1",
+        ] {
+            assert!(parse_target(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn facilities() {
+        assert_eq!(parse_facility("daemon"), Some(3));
+        assert_eq!(parse_facility("LOCAL7"), Some(23));
+        assert_eq!(parse_facility("authpriv"), Some(10));
+        assert_eq!(parse_facility("local8"), None);
+        assert_eq!(parse_facility(""), None);
+    }
+
+    #[test]
+    fn rfc5424_format() {
+        let t = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
+        let m = format_message(3 * 8 + 6, t, "sensor-1", "honeytrap", 4242, "connection.opened", "{\"a\": 1}\n");
+        assert_eq!(
+            String::from_utf8(m).unwrap(),
+            "<30>1 2023-11-14T22:13:20.123456Z sensor-1 honeytrap 4242 connection.opened - {\"a\": 1}"
+        );
+        let m = format_message(0, UNIX_EPOCH, "-", "a", 1, "", "");
+        assert_eq!(String::from_utf8(m).unwrap(), "<0>1 1970-01-01T00:00:00.000000Z - a 1 - - ");
+    }
+
+    #[test]
+    fn header_fields_are_printable_ascii_and_bounded() {
+        assert_eq!(header_field("my host", 255), "my_host");
+        assert_eq!(header_field("", 32), "-");
+        assert_eq!(header_field("äb\tc", 32), "_b_c");
+        assert_eq!(header_field(&"x".repeat(40), 32).len(), 32);
+    }
+
+    #[test]
+    fn long_messages_are_cut_at_a_character_boundary() {
+        let msg = "é".repeat(MAX_MESSAGE);
+        let m = format_message(30, UNIX_EPOCH, "h", "a", 1, "id", &msg);
+        assert!(m.len() <= MAX_MESSAGE && m.len() >= MAX_MESSAGE - 1);
+        assert!(String::from_utf8(m).is_ok());
+    }
+
+    #[test]
+    fn octet_counting() {
+        assert_eq!(frame_octet_counted(b"<13>1 - - - - - - x"), b"19 <13>1 - - - - - - x");
+    }
+
+    #[test]
+    fn severities() {
+        assert_eq!(severity_of(Level::Err), 3);
+        assert_eq!(severity_of(Level::Warn), 4);
+        assert_eq!(severity_of(Level::Notice), 5);
+        assert_eq!(severity_of(Level::Info), 6);
+        assert_eq!(severity_of(Level::Debug), 7);
+    }
+
+    #[test]
+    fn queue_is_bounded_by_count_and_bytes() {
+        let q = SendQueue::new(2, 10);
+        assert!(q.push(1, 4) && q.push(2, 4));
+        assert!(!q.push(3, 1), "count");
+        assert_eq!(q.pop(Duration::ZERO), Some(1));
+        assert!(!q.push(4, 7), "bytes");
+        assert!(q.push(5, 6));
+        assert_eq!(q.stats(), (0, 2));
+        q.close();
+        assert!(!q.push(6, 1));
+        assert_eq!(
+            (q.pop(Duration::ZERO), q.pop(Duration::ZERO), q.pop(Duration::from_secs(5))),
+            (Some(2), Some(5), None)
+        );
+        assert!(q.sleep_unless_closed(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn backoff_doubles_to_a_minute() {
+        let mut b = Backoff::new();
+        let waits: Vec<u64> = (0..8).map(|_| b.failed().as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        b.reset();
+        assert_eq!(b.failed(), BACKOFF_MIN);
+    }
+
+    fn cfg(opts: &[(&str, &str)]) -> PluginConfig {
+        PluginConfig {
+            plugin: Plugin::Syslog,
+            options: opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            span: Span { file: "t.conf".into(), line: 1, col: 1 },
+        }
+    }
+
+    #[test]
+    fn config_errors() {
+        for opts in [
+            &[("target", "ftp://x")][..],
+            &[("facility", "nope")],
+            &[("what", "all")],
+            &[("app_name", "")],
+            &[("app_name", "a b")],
+            &[("queue_size", "0")],
+            &[("queue_size", "many")],
+        ] {
+            assert!(Syslog::open(&cfg(opts), "h").is_err(), "{opts:?}");
+        }
+        let s = Syslog::open(&cfg(&[("target", "unix:/nonexistent/x"), ("what", "both")]), "h").unwrap();
+        assert!(s.wants_log() && s.wants_events());
+        let s = Syslog::open(&cfg(&[("target", "unix:/nonexistent/x")]), "h").unwrap();
+        assert!(!s.wants_log() && s.wants_events());
+    }
+
+    #[test]
+    fn unix_socket_delivery_and_stats() {
+        let dir = std::env::temp_dir().join(format!("ht-syslog-unit-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("log.sock");
+        let _ = std::fs::remove_file(&path);
+        let rx = UnixDatagram::bind(&path).unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let target = format!("unix:{}", path.display());
+        let s =
+            Syslog::open(&cfg(&[("target", &target), ("facility", "local3"), ("app_name", "ht")]), "sensor").unwrap();
+        s.send(SEV_INFO, "attack", "hello");
+        let mut buf = [0u8; 9000];
+        let n = rx.recv(&mut buf).unwrap();
+        let got = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(got.starts_with("<158>1 "), "{got}");
+        assert!(got.ends_with(&format!(" sensor ht {} attack - hello", std::process::id())), "{got}");
+        assert!(wait(|| s.stats() == (1, 0)));
+        drop(s);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn wait(mut f: impl FnMut() -> bool) -> bool {
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            if f() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+}
