@@ -565,7 +565,7 @@ impl UdpHost for UdpServer {
 
     fn on_idle(&self, idle: Duration, socket: UdpSocket) -> Option<UdpSocket> {
         let mut table = self.engine.table();
-        if table.get(&self.key).map_or(true, |st| st.id != self.id || st.evicted) {
+        if table.get(&self.key).is_none_or(|st| st.id != self.id || st.evicted) {
             if table.get(&self.key).is_some_and(|st| st.id == self.id) {
                 table.remove(&self.key);
             }
