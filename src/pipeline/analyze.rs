@@ -101,6 +101,14 @@ impl Decoders {
     }
 }
 
+/// What the download stage reports as it goes, for the event stream.
+pub enum Note<'a> {
+    /// A download of this URL starts.
+    Started(&'a str),
+    /// The download of this URL failed for this reason.
+    Failed(&'a str, &'a str),
+}
+
 /// Download slots shared by every attack of the daemon (`downloads_in_flight`).
 static IN_FLIGHT: Mutex<usize> = Mutex::new(0);
 static SLOT_FREED: Condvar = Condvar::new();
@@ -219,7 +227,7 @@ impl Downloader {
 
     /// Fetches what `requests` ask for, within the caps, and attaches every non-empty file
     /// to `attack` (counting attempts in `dl_tries`).
-    pub fn run(&self, attack: &mut Attack, requests: Vec<Request>) {
+    pub fn run(&self, attack: &mut Attack, requests: Vec<Request>, notes: &mut dyn FnMut(Note)) {
         let mut requests: Vec<Request> = requests.into_iter().filter(|r| self.enabled(r.scheme)).collect();
         if requests.len() > self.max_per_attack {
             log_warn!(
@@ -255,11 +263,16 @@ impl Downloader {
                 limits: &self.limits,
                 deadline: (now + self.per_download).min(attack_deadline),
             };
-            match req.scheme {
+            let uri = req.uri();
+            notes(Note::Started(&uri));
+            let failed = match req.scheme {
                 Scheme::Ftp => self.run_ftp(attack, &req, &ctx),
                 Scheme::Tftp => self.run_tftp(attack, &req, &ctx),
                 Scheme::Http | Scheme::Https => self.run_http(attack, &req, &ctx),
-                Scheme::Inline => {}
+                Scheme::Inline => None,
+            };
+            if let Some(reason) = failed {
+                notes(Note::Failed(&uri, &reason));
             }
         }
     }
@@ -276,7 +289,7 @@ impl Downloader {
         Ok(server)
     }
 
-    fn run_ftp(&self, attack: &mut Attack, req: &Request, ctx: &Context) {
+    fn run_ftp(&self, attack: &mut Attack, req: &Request, ctx: &Context) -> Option<String> {
         let first = self.server(req, ctx, "FTP download");
         let shown = match &first {
             Ok(s) => s.to_string(),
@@ -299,15 +312,20 @@ impl Downloader {
             Ok(f) => {
                 if attach(attack, req, f, "ftp") {
                     log_notice!("FTP download - {} attached to attack record.", req.filename);
+                    None
                 } else {
                     log_info!("FTP download - {} is empty, nothing attached.", req.path);
+                    Some("empty file".into())
                 }
             }
-            Err(e) => log_warn!("FTP download error - {}: {}.", req.uri(), e),
+            Err(e) => {
+                log_warn!("FTP download error - {}: {}.", req.uri(), e);
+                Some(e.to_string())
+            }
         }
     }
 
-    fn run_tftp(&self, attack: &mut Attack, req: &Request, ctx: &Context) {
+    fn run_tftp(&self, attack: &mut Attack, req: &Request, ctx: &Context) -> Option<String> {
         // The client logs the `Requesting` line itself.
         let first = self.server(req, ctx, "TFTP download");
         let attempt = |server: SocketAddr| {
@@ -332,16 +350,21 @@ impl Downloader {
             Ok(f) => {
                 if attach(attack, req, f, "tftp") {
                     log_notice!("TFTP download - {} attached to attack record.", req.filename);
+                    None
                 } else {
                     log_info!("TFTP download - {} is empty, nothing attached.", req.path);
+                    Some("empty file".into())
                 }
             }
-            Err(e) => log_warn!("TFTP download error - {}: {}.", req.uri(), e),
+            Err(e) => {
+                log_warn!("TFTP download error - {}: {}.", req.uri(), e);
+                Some(e.to_string())
+            }
         }
     }
 
-    fn run_http(&self, attack: &mut Attack, req: &Request, ctx: &Context) {
-        let Some(settings) = &self.http else { return };
+    fn run_http(&self, attack: &mut Attack, req: &Request, ctx: &Context) -> Option<String> {
+        let Some(settings) = &self.http else { return Some("httpDownload not configured".into()) };
         let uri = req.uri();
         let attempt = |r: &Request| match &settings.program {
             Some((program, options)) => http::fetch_with_program(program, options, &r.uri(), ctx),
@@ -364,11 +387,16 @@ impl Downloader {
                 let url = f.uri.clone();
                 if attach(attack, req, f, req.scheme.name()) {
                     log_info!("HTTP download - {} successfully downloaded and attached to attack record.", url);
+                    None
                 } else {
                     log_info!("HTTP download - {} is empty, nothing attached.", url);
+                    Some("empty file".into())
                 }
             }
-            Err(e) => log_warn!("HTTP download error - {}: {}.", uri, e),
+            Err(e) => {
+                log_warn!("HTTP download error - {}: {}.", uri, e);
+                Some(e.to_string())
+            }
         }
     }
 }

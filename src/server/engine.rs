@@ -18,6 +18,7 @@ use crate::attack::{portstr, Attack, Payload, ProxyConn};
 use crate::config::{Config, Mode, Proto};
 use crate::log::Throttle;
 use crate::monitor::ConnRequest;
+use crate::pipeline::output::events::Event;
 use crate::pipeline::Pipeline;
 use crate::sys::{net, strerror};
 use crate::{log_debug, log_err, log_noisy, log_notice, log_warn};
@@ -118,7 +119,7 @@ impl Engine {
         })
     }
 
-    fn settings(&self) -> Arc<Settings> {
+    pub fn settings(&self) -> Arc<Settings> {
         Arc::clone(&self.settings.read().unwrap_or_else(|e| e.into_inner()))
     }
 
@@ -400,6 +401,10 @@ impl Engine {
             n => Duration::from_secs(n.into()),
         };
         let mut attack = Attack::new(Proto::Tcp, local, peer, mode, start);
+        let outputs = &s.pipeline.outputs;
+        if outputs.wants_events() {
+            outputs.emit(&Event::connect(&outputs.session(&attack), start));
+        }
         let relayed = match mode {
             Mode::Mirror | Mode::Proxy => self.relay_target(&s, mode, &ps, local, peer).map(|(kind, target, up)| {
                 let params = RelayParams {
@@ -413,6 +418,7 @@ impl Engine {
                 let up_local = up.local_addr().unwrap_or(target);
                 let session = relay::relay(&mut stream, &mut up, &params, &self.stop);
                 attack.payload = Payload::new(session.client_data);
+                attack.bytes_out = session.peer_data.len() as u64;
                 attack.proxy =
                     Some(ProxyConn { local: up_local, remote: target, payload: Payload::new(session.peer_data) });
             }),
@@ -429,6 +435,7 @@ impl Engine {
             };
             let session = conn::serve_normal(&mut stream, &params, &self.stop);
             attack.payload = Payload::new(session.data);
+            attack.bytes_out = session.sent;
         }
         drop(stream);
         attack.end = SystemTime::now();
@@ -556,6 +563,7 @@ impl UdpHost for UdpServer {
         let s = self.engine.settings();
         let mode = s.cfg.ports.mode_for(s.cfg.portconf_default, Proto::Udp, rec.local.port());
         let mut attack = Attack::new(Proto::Udp, rec.local, rec.remote, mode, rec.start);
+        attack.bytes_out = rec.bytes_out;
         attack.end = rec.end;
         attack.payload = Payload::new(rec.data);
         attack.proxy =

@@ -135,6 +135,8 @@ pub struct UdpFlowRecord {
     pub end: SystemTime,
     /// Every byte received, in order (at most `read_limit` when one is set).
     pub data: Vec<u8>,
+    /// Bytes sent to the peer.
+    pub bytes_out: u64,
     /// The mirror/proxy side of a relayed flow; `None` in normal mode, also after a fallback.
     pub upstream: Option<UdpUpstreamRecord>,
     /// Never [`EndReason::PeerClosed`] (UDP has no end of stream); [`EndReason::ReadError`]
@@ -342,6 +344,8 @@ struct Flow<S> {
     interval_start: Instant,
     idle: u32,
     sent: bool,
+    /// Bytes sent to the peer (responses, or what the relay target answered).
+    bytes_out: u64,
     data: Vec<u8>,
     /// `Some` while the flow is relayed (mirror or proxy mode).
     upstream: Option<Upstream>,
@@ -466,6 +470,9 @@ impl<S> Flow<S> {
                     up.data.extend_from_slice(keep);
                     self.interval_start = Instant::now();
                     let sent = net::send_datagram(socket, keep, remote, self.reply_from);
+                    if let Ok(n) = sent {
+                        self.bytes_out += n as u64;
+                    }
                     let copied = |n: usize| {
                         log_info!(
                             "{} {}* {} (of {}) bytes copied from {} connection to {}.",
@@ -570,6 +577,9 @@ impl<S> Flow<S> {
             };
             if !response.is_empty() {
                 let sent = net::send_datagram(socket, response, remote, self.reply_from);
+                if let Ok(n) = sent {
+                    self.bytes_out += n as u64;
+                }
                 let failure = match sent {
                     Ok(n) if n == response.len() => None,
                     Ok(_) => Some(io::Error::from(io::ErrorKind::WriteZero)),
@@ -735,6 +745,7 @@ impl<H: UdpHost> Server<'_, H> {
             start: SystemTime::now(),
             idle: 0,
             sent: false,
+            bytes_out: 0,
             data: Vec::new(),
             upstream,
             slot,
@@ -752,6 +763,7 @@ impl<H: UdpHost> Server<'_, H> {
             start: flow.start,
             end: SystemTime::now(),
             data: flow.data,
+            bytes_out: flow.bytes_out,
             upstream: flow.upstream.map(Upstream::record),
             end_reason,
         };
