@@ -530,6 +530,38 @@ fn nfq_proxies_udp_to_the_target_and_records_both_directions() {
 }
 
 #[test]
+fn a_late_answer_to_a_closed_relay_socket_is_not_an_attack() {
+    if !needs_root("a_late_answer_to_a_closed_relay_socket_is_not_an_attack", true) {
+        return;
+    }
+    let conf = format!(
+        "session_limit = \"1\"\nportconf = {{ proxy = {{ dns = {{ protocol = \"udp\" port = \"5310\" target_host = \"{CLI4}\" target_port = \"5311\" }} }} }}"
+    );
+    let s = Sensor::start(true, &conf, &["-r", "1", "-t", "6"]);
+    let cli = s.pair.cli.0.clone();
+    // The target answers 2.5 s late, after the session limit closed the flow and its socket.
+    let target = in_netns(&cli, || std::net::UdpSocket::bind(("0.0.0.0", 5311)).expect("target binds"));
+    target.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let late = std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        let (n, from) = target.recv_from(&mut buf).expect("query reaches the target");
+        std::thread::sleep(Duration::from_millis(2500));
+        target.send_to(&buf[..n], from).unwrap();
+        from
+    });
+    udp_exchange(&cli, v4(5310), &[b"query-late"], Duration::from_millis(100));
+    s.wait_attack(b"query-late");
+    let relay_socket = late.join().unwrap();
+    let log = s.dir.join("honeytrap.log");
+    let line = format!("Datagram to port {}/udp of one of our own sockets, not an attack.", relay_socket.port());
+    assert!(wait_for_text(&log, &line, T), "{}", s.log());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(s.attacks().len(), 1, "{:?}\n{}", s.attacks(), s.log());
+    assert!(!s.log().contains(&format!("{:5}/udp  Handling udp", relay_socket.port())), "{}", s.log());
+    s.stop();
+}
+
+#[test]
 fn nfq_mirrors_udp_back_to_the_attacker_and_falls_back_to_normal() {
     if !needs_root("nfq_mirrors_udp_back_to_the_attacker_and_falls_back_to_normal", true) {
         return;

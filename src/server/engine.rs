@@ -178,6 +178,10 @@ impl Engine {
         if s.cfg.ports.mode_for(s.cfg.portconf_default, req.proto, port) == Mode::Ignore {
             return Outcome::Ignored;
         }
+        if req.proto == Proto::Udp && super::own_ports::is_own(port) {
+            log_debug!("Datagram to port {}/udp of one of our own sockets, not an attack.", port);
+            return Outcome::Ignored;
+        }
         let bind = Self::bind_addr(&s.cfg, &req.local);
         let key = (req.proto, bind);
         let proto = req.proto.name();

@@ -306,6 +306,8 @@ struct Upstream {
     /// The target has sent a datagram: from now on an error ends the flow instead of
     /// falling back to normal mode.
     answered: bool,
+    /// Keeps late answers to this socket from being taken for attacks.
+    _own: super::own_ports::OwnPort,
 }
 
 impl Upstream {
@@ -315,7 +317,8 @@ impl Upstream {
         match opened {
             Ok((local, socket)) => {
                 relay::log_established(kind, ps, target);
-                Some(Upstream { kind, socket, local, target, data: Vec::new(), answered: false })
+                let own = super::own_ports::claim(&socket);
+                Some(Upstream { kind, socket, local, target, data: Vec::new(), answered: false, _own: own })
             }
             Err(e) => {
                 log_debug!("{}  Connection to {} failed: {}.", ps, target, strerror(&e));
@@ -326,7 +329,8 @@ impl Upstream {
     }
 
     fn record(self) -> UdpUpstreamRecord {
-        UdpUpstreamRecord { kind: self.kind, local: self.local, target: self.target, data: self.data }
+        let Upstream { kind, local, target, data, .. } = self;
+        UdpUpstreamRecord { kind, local, target, data }
     }
 }
 
