@@ -16,10 +16,12 @@ use std::time::{Duration, Instant};
 /// How long a port stays ours after its socket is closed.
 pub const QUIET: Duration = Duration::from_secs(60);
 
-/// Port → `None` while in use (the count of sockets on it), `Some(t)` once released at `t`.
-static PORTS: Mutex<Option<HashMap<u16, (u32, Option<Instant>)>>> = Mutex::new(None);
+/// Port → (sockets open on it, when the last one was closed).
+type Table = HashMap<u16, (u32, Option<Instant>)>;
 
-fn with<T>(f: impl FnOnce(&mut HashMap<u16, (u32, Option<Instant>)>) -> T) -> T {
+static PORTS: Mutex<Option<Table>> = Mutex::new(None);
+
+fn with<T>(f: impl FnOnce(&mut Table) -> T) -> T {
     let mut g = PORTS.lock().unwrap_or_else(|e| e.into_inner());
     f(g.get_or_insert_with(HashMap::new))
 }
