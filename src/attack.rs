@@ -144,6 +144,10 @@ pub struct Attack {
     pub dl_tries: u32,
     /// Synthesised by a plugin (decoded payload and the like) rather than received.
     pub is_virtual: bool,
+    /// The id every event of this connection carries (event stream, syslog, hpfeeds).
+    pub session: String,
+    /// Bytes sent to the attacker (responses, or what the mirror/proxy peer answered).
+    pub bytes_out: u64,
 }
 
 impl Attack {
@@ -161,6 +165,8 @@ impl Attack {
             downloads: Vec::new(),
             dl_tries: 0,
             is_virtual: false,
+            session: crate::pipeline::output::events::new_session_id(),
+            bytes_out: 0,
         }
     }
 

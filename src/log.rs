@@ -122,11 +122,19 @@ pub fn format_line(now: i64, tid: Option<i32>, msg: fmt::Arguments<'_>) -> Vec<u
     if let Some(tid) = tid {
         line.push_str(&format!("{:5}  ", tid));
     }
-    let _ = fmt::write(&mut line, msg);
-    let mut bytes = line.into_bytes();
-    while bytes.last() == Some(&b'\n') {
-        bytes.pop();
+    let mut text = String::new();
+    let _ = fmt::write(&mut text, msg);
+    let text = text.trim_end_matches('\n');
+    // Attacker data in a message (file names, URLs, reply lines) must not forge lines or
+    // terminal escapes: control characters are written as `\xNN`.
+    for c in text.chars() {
+        if c.is_control() && c != '\t' {
+            line.push_str(&format!("\\x{:02x}", u32::from(c)));
+        } else {
+            line.push(c);
+        }
     }
+    let mut bytes = line.into_bytes();
     bytes.truncate(MAX_LINE - 1);
     bytes.push(b'\n');
     bytes
@@ -273,6 +281,16 @@ mod tests {
         }
         assert_eq!(b[11], b' ');
         assert_eq!((b[14], b[17]), (b':', b':'));
+    }
+
+    #[test]
+    fn control_characters_cannot_forge_lines() {
+        let l = line(None, "FTP download - Requesting 'a\r\n[2026-01-01 00:00:00] forged\x1b[2J\ttab' from x.\n");
+        assert!(
+            l.ends_with("] FTP download - Requesting 'a\\x0d\\x0a[2026-01-01 00:00:00] forged\\x1b[2J\ttab' from x.\n"),
+            "{l:?}"
+        );
+        assert_eq!(l.matches('\n').count(), 1);
     }
 
     #[test]

@@ -263,6 +263,33 @@ fn listen_timeout_frees_the_port() {
 }
 
 #[test]
+fn a_scan_of_many_ports_keeps_max_listeners_servers() {
+    if !needs_root("a_scan_of_many_ports_keeps_max_listeners_servers", true) {
+        return;
+    }
+    let s = Sensor::start(true, "max_listeners = \"4\"", &["-t", "6"]);
+    let cli = s.pair.cli.0.clone();
+    // Twelve fresh ports one after the other: every first attempt is served, while the
+    // servers of the oldest ports are closed to make room.
+    for port in 7000..7012u16 {
+        attack(&cli, v4(port), b"scan", 1).unwrap_or_else(|e| panic!("port {port}: {e}\n{}", s.log()));
+    }
+    let log = s.dir.join("honeytrap.log");
+    assert!(wait_for_text(&log, " 7000/tcp  Server closed to make room for new ports.", T), "{}", s.log());
+    let threads = |pid: i32| proc_status(pid, "Threads").and_then(|t| t.trim().parse::<u32>().ok()).unwrap_or(0);
+    // At most 4 listener threads remain (plus the daemon's own), once the evicted are gone.
+    assert!(wait_until(T, || s.log().matches("Server closed to make room for new ports.").count() >= 8), "{}", s.log());
+    let listening =
+        s.log().matches("Server bound to").count() - s.log().matches("closed to make room for new ports.").count();
+    assert_eq!(listening, 4, "{}", s.log());
+    assert!(threads(s.daemon.pid()) < 16, "threads: {}", threads(s.daemon.pid()));
+    // A port whose server was closed is served again on the next attempt.
+    attack(&cli, v4(7000), b"again", 1).expect("served again");
+    s.wait_attack(b"again");
+    s.stop();
+}
+
+#[test]
 fn connection_caps_refuse_extra_connections() {
     if !needs_root("connection_caps_refuse_extra_connections", true) {
         return;
@@ -499,6 +526,38 @@ fn nfq_proxies_udp_to_the_target_and_records_both_directions() {
     assert_eq!(log.matches("5300/udp  Handling udp connection request").count(), 1, "{log}");
     assert!(!log.contains("not available for UDP"), "{log}");
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    s.stop();
+}
+
+#[test]
+fn a_late_answer_to_a_closed_relay_socket_is_not_an_attack() {
+    if !needs_root("a_late_answer_to_a_closed_relay_socket_is_not_an_attack", true) {
+        return;
+    }
+    let conf = format!(
+        "session_limit = \"1\"\nportconf = {{ proxy = {{ dns = {{ protocol = \"udp\" port = \"5310\" target_host = \"{CLI4}\" target_port = \"5311\" }} }} }}"
+    );
+    let s = Sensor::start(true, &conf, &["-r", "1", "-t", "6"]);
+    let cli = s.pair.cli.0.clone();
+    // The target answers 2.5 s late, after the session limit closed the flow and its socket.
+    let target = in_netns(&cli, || std::net::UdpSocket::bind(("0.0.0.0", 5311)).expect("target binds"));
+    target.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let late = std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        let (n, from) = target.recv_from(&mut buf).expect("query reaches the target");
+        std::thread::sleep(Duration::from_millis(2500));
+        target.send_to(&buf[..n], from).unwrap();
+        from
+    });
+    udp_exchange(&cli, v4(5310), &[b"query-late"], Duration::from_millis(100));
+    s.wait_attack(b"query-late");
+    let relay_socket = late.join().unwrap();
+    let log = s.dir.join("honeytrap.log");
+    let line = format!("Datagram to port {}/udp of one of our own sockets, not an attack.", relay_socket.port());
+    assert!(wait_for_text(&log, &line, T), "{}", s.log());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(s.attacks().len(), 1, "{:?}\n{}", s.attacks(), s.log());
+    assert!(!s.log().contains(&format!("{:5}/udp  Handling udp", relay_socket.port())), "{}", s.log());
     s.stop();
 }
 

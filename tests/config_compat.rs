@@ -270,6 +270,7 @@ fn every_key_name_is_exported() {
         "response_policy",
         "max_connections",
         "max_connections_per_source",
+        "max_listeners",
         "session_limit",
         "download_timeout",
         "download_attack_timeout",
@@ -278,10 +279,11 @@ fn every_key_name_is_exported() {
         "downloads_in_flight",
         "download_max_redirects",
         "download_allow_local",
+        "sensor_name",
     ] {
         assert!(config::TOP_LEVEL_KEYS.contains(&key), "{}", key);
     }
-    assert_eq!(config::TOP_LEVEL_KEYS.len(), 26);
+    assert_eq!(config::TOP_LEVEL_KEYS.len(), 28);
     assert_eq!(config::PORTCONF_KEYS.len(), 9);
     assert!(!config::TOP_LEVEL_KEYS.iter().any(|k| k.starts_with("plugin-")));
 }

@@ -42,6 +42,8 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 4096;
 pub const DEFAULT_MAX_CONNECTIONS_PER_SOURCE: u32 = 64;
 /// Seconds; 0 = no limit.
 pub const DEFAULT_SESSION_LIMIT: u32 = 300;
+/// `max_listeners`: dynamic servers (ports served) at the same time.
+pub const DEFAULT_MAX_LISTENERS: u32 = 4096;
 /// `download_timeout`: seconds one download may take.
 pub const DEFAULT_DOWNLOAD_TIMEOUT: u32 = 120;
 /// `download_attack_timeout`: seconds all downloads of one attack may take together.
@@ -195,6 +197,9 @@ pub struct Config {
     /// Concurrent connections from one source address (`max_connections_per_source`),
     /// 1..=1_000_000.
     pub max_connections_per_source: u32,
+    /// Dynamic servers (TCP listeners and UDP sockets) at the same time (`max_listeners`);
+    /// beyond it the least recently requested idle server is closed to make room.
+    pub max_listeners: u32,
     /// Seconds a connection may last at most, whatever it does (`session_limit`); 0 = no
     /// limit.
     pub session_limit: u32,
@@ -210,6 +215,9 @@ pub struct Config {
     /// `download_allow_local`: downloads may connect to loopback, link-local, multicast and
     /// the sensor's own addresses.
     pub download_allow_local: bool,
+    /// `sensor_name`: this sensor's name in events, syslog, hpfeeds and the database;
+    /// `None`: the host name.
+    pub sensor_name: Option<String>,
     pub warnings: Vec<Warning>,
 }
 
@@ -235,6 +243,7 @@ impl Default for Config {
             response_policy: ResponsePolicy::Once,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_source: DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
+            max_listeners: DEFAULT_MAX_LISTENERS,
             session_limit: DEFAULT_SESSION_LIMIT,
             download_timeout: DEFAULT_DOWNLOAD_TIMEOUT,
             download_attack_timeout: DEFAULT_DOWNLOAD_ATTACK_TIMEOUT,
@@ -243,7 +252,20 @@ impl Default for Config {
             downloads_in_flight: DEFAULT_DOWNLOADS_IN_FLIGHT,
             download_max_redirects: DEFAULT_DOWNLOAD_MAX_REDIRECTS,
             download_allow_local: false,
+            sensor_name: None,
             warnings: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// The sensor's name: `sensor_name`, else the host name, else `honeytrap`.
+    pub fn sensor(&self) -> String {
+        match &self.sensor_name {
+            Some(n) => n.clone(),
+            None => {
+                Some(crate::sys::process::hostname()).filter(|h| !h.is_empty()).unwrap_or_else(|| "honeytrap".into())
+            }
         }
     }
 }

@@ -149,7 +149,21 @@ impl Plugin {
     /// Whether this program implements the plugin yet. A configured plugin that is not
     /// implemented is accepted with a warning naming it.
     pub fn implemented(self) -> bool {
-        matches!(self, Plugin::SaveFile)
+        matches!(
+            self,
+            Plugin::SaveFile
+                | Plugin::FtpDownload
+                | Plugin::TftpDownload
+                | Plugin::HttpDownload
+                | Plugin::VncDownload
+                | Plugin::B64Decode
+                | Plugin::DeUnicode
+                | Plugin::LogAttacker
+                | Plugin::LogJson
+                | Plugin::LogEvents
+                | Plugin::Syslog
+                | Plugin::Hpfeeds
+        ) || (self == Plugin::SubmitPostgres && cfg!(feature = "postgres"))
     }
 }
 

@@ -47,6 +47,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "response_policy",
     "max_connections",
     "max_connections_per_source",
+    "max_listeners",
     "session_limit",
     "download_timeout",
     "download_attack_timeout",
@@ -55,6 +56,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "downloads_in_flight",
     "download_max_redirects",
     "download_allow_local",
+    "sensor_name",
 ];
 
 /// Every key accepted inside the `portconf` block, at any level (SPEC §3.6).

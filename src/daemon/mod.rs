@@ -16,6 +16,7 @@ pub mod privileges;
 use crate::cli::{self, ConfigSource, Options};
 use crate::config::{Config, MonitorKind};
 use crate::monitor::{self, Monitor};
+use crate::pipeline::outputs::{self, Outputs};
 use crate::server::engine::{Engine, Settings};
 use crate::sys::{creds, net, process, strerror};
 use crate::{log, log_debug, log_err, log_notice, log_warn};
@@ -117,10 +118,18 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     }
     console_report(&cfg);
     println!("  Loading default responses.");
-    let engine_settings = match Settings::new(cfg.clone(), &base_dir, opts.read_timeout, opts.listen_timeout) {
+    let mut engine_settings = match Settings::new(cfg.clone(), &base_dir, opts.read_timeout, opts.listen_timeout) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("  Error - {e}");
+            return 1;
+        }
+    };
+    // Output files, opened with the start-up identity (as the C plugins did in the master).
+    let mut outputs = match Outputs::open_files(&cfg, &base_dir) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("  {e}");
             return 1;
         }
     };
@@ -164,6 +173,16 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
         }
     }
     log::set_file(&cfg.logfile, logfile);
+    if let Some((uid, gid)) = cli::run_ids(&cfg) {
+        // As for the log file: the run user reopens them after rotation.
+        if creds::getresuid().1 == 0 {
+            for f in outputs.files() {
+                if std::fs::metadata(f).is_ok_and(|m| m.is_file()) {
+                    let _ = std::os::unix::fs::chown(f, Some(uid), Some(gid));
+                }
+            }
+        }
+    }
     println!("  Logging to {}.", cfg.logfile.display());
     println!("  Core module initialized.");
     log::set_stdout(opts.foreground);
@@ -242,6 +261,13 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
         Ok(n) => log_debug!("Open file limit is {}.", n),
         Err(e) => log_warn!("Warning - Unable to raise the open file limit: {}.", strerror(&e)),
     }
+    // The network outputs run threads: started only now, after detaching.
+    if let Err(e) = outputs.start_remote(&cfg) {
+        return st.fail(&e);
+    }
+    outputs.install_log_mirror();
+    outputs::warn_unbuilt(&cfg);
+    engine_settings.pipeline.outputs = Arc::new(outputs);
     let engine = Engine::new(engine_settings);
 
     log_notice!("Initializing plugins.");
@@ -281,6 +307,30 @@ fn dir_writable_by(dir: &Path, uid: u32, gid: u32) -> bool {
         return mode & 0o030 == 0o030;
     }
     mode & 0o003 == 0o003
+}
+
+/// The outputs after a reload to `new`: the current ones with their files reopened when the
+/// output entries did not change, else new ones (opened as the run user); on failure the
+/// current ones are kept.
+fn reload_outputs(current: &Arc<Outputs>, new: &Config, base_dir: &Path) -> Arc<Outputs> {
+    if current.same_config(new) {
+        current.reopen();
+        return Arc::clone(current);
+    }
+    let fresh = Outputs::open_files(new, base_dir).and_then(|mut o| o.start_remote(new).map(|()| o));
+    match fresh {
+        Ok(o) => {
+            current.release_log_mirror();
+            o.install_log_mirror();
+            outputs::warn_unbuilt(new);
+            Arc::new(o)
+        }
+        Err(e) => {
+            log_err!("Error - The outputs of the new configuration failed, keeping the current ones: {}", e);
+            current.reopen();
+            Arc::clone(current)
+        }
+    }
 }
 
 /// Logs the plugins that run (those not implemented yet were warned about by the loader).
@@ -346,15 +396,22 @@ fn reload(opts: &Options, base_dir: &Path, cfg: &mut Config, engine: &Engine) {
                 new.nfq_queue = cfg.nfq_queue;
             }
             match Settings::new(new.clone(), base_dir, opts.read_timeout, opts.listen_timeout) {
-                Ok(settings) => {
+                Ok(mut settings) => {
+                    settings.pipeline.outputs = reload_outputs(&engine.settings().pipeline.outputs, &new, base_dir);
                     engine.replace_settings(settings);
                     *cfg = new;
                     log_plugins(cfg);
                 }
-                Err(e) => log_err!("Error - Reloading the configuration failed, keeping the current one: {}", e),
+                Err(e) => {
+                    engine.settings().pipeline.outputs.reopen();
+                    log_err!("Error - Reloading the configuration failed, keeping the current one: {}", e)
+                }
             }
         }
-        Err(e) => log_err!("Error - Reloading the configuration failed, keeping the current one: {}", e),
+        Err(e) => {
+            engine.settings().pipeline.outputs.reopen();
+            log_err!("Error - Reloading the configuration failed, keeping the current one: {}", e)
+        }
     }
     if let Err(e) = log::reopen(&cfg.logfile) {
         log_err!(

@@ -86,6 +86,8 @@ pub struct Session {
     /// Every byte read from the peer, in order (at most `read_limit` when one is set).
     pub data: Vec<u8>,
     pub end: EndReason,
+    /// Bytes of responses written to the peer.
+    pub sent: u64,
 }
 
 /// The idle interval actually used for `read_timeout`.
@@ -115,6 +117,7 @@ pub fn serve_normal(stream: &mut TcpStream, p: &NormalParams, stop: &AtomicBool)
     let mut buf = vec![0u8; READ_CHUNK];
     let mut idle = 0u32;
     let mut sent = false;
+    let mut bytes_sent = 0u64;
     let mut interval_start = start;
 
     let end = match stream.set_nonblocking(false) {
@@ -162,6 +165,7 @@ pub fn serve_normal(stream: &mut TcpStream, p: &NormalParams, stop: &AtomicBool)
                         log_noisy!("   {}  Could not send response: {}.", ps, s);
                         break EndReason::WriteError(s);
                     }
+                    bytes_sent += response.len() as u64;
                 }
                 interval_start = Instant::now();
                 continue;
@@ -198,7 +202,7 @@ pub fn serve_normal(stream: &mut TcpStream, p: &NormalParams, stop: &AtomicBool)
         },
     };
     let _ = stream.shutdown(Shutdown::Both);
-    Session { data, end }
+    Session { data, end, sent: bytes_sent }
 }
 
 fn read_failed(ps: &str, e: &io::Error) -> EndReason {
@@ -287,7 +291,7 @@ mod tests {
         let (mut s, mut c) = pair();
         c.write_all(b"data").unwrap();
         let r = serve_normal(&mut s, &params(), &AtomicBool::new(true));
-        assert_eq!(r, Session { data: Vec::new(), end: EndReason::Shutdown });
+        assert_eq!((r.data, r.end), (Vec::new(), EndReason::Shutdown));
         // The stream was shut down: the client sees EOF.
         c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut b = [0u8; 1];
@@ -300,6 +304,6 @@ mod tests {
         c.write_all(&[7u8; 100]).unwrap();
         let p = NormalParams { read_limit: 10, ..params() };
         let r = serve_normal(&mut s, &p, &AtomicBool::new(false));
-        assert_eq!(r, Session { data: vec![7u8; 10], end: EndReason::ReadLimit });
+        assert_eq!((r.data, r.end), (vec![7u8; 10], EndReason::ReadLimit));
     }
 }

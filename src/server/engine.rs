@@ -15,9 +15,11 @@ use super::relay::{self, RelayKind, RelayParams};
 use super::responses::Responses;
 use super::udp::{self, UdpExit, UdpFlowRecord, UdpHost, UdpParams};
 use crate::attack::{portstr, Attack, Payload, ProxyConn};
-use crate::config::{Config, Mode, Plugin, PluginConfig, Proto};
+use crate::config::{Config, Mode, Proto};
+use crate::log::Throttle;
 use crate::monitor::ConnRequest;
-use crate::pipeline::output::savefile::SaveFile;
+use crate::pipeline::output::events::Event;
+use crate::pipeline::Pipeline;
 use crate::sys::{net, strerror};
 use crate::{log_debug, log_err, log_noisy, log_notice, log_warn};
 use std::collections::HashMap;
@@ -38,7 +40,7 @@ pub const BACKLOG: i32 = 4096;
 pub struct Settings {
     pub cfg: Config,
     pub responses: Responses,
-    pub savefile: Option<SaveFile>,
+    pub pipeline: Pipeline,
     /// `-r`: normal-mode idle interval.
     pub read_timeout: Duration,
     /// `-l`: a listener without connections for this long closes; `None`: never.
@@ -53,29 +55,15 @@ impl Settings {
         let responses = Responses::load(&cfg.response_dir).map_err(|e| {
             format!("Unable to open response directory {}: {}", cfg.response_dir.display(), strerror(&e))
         })?;
-        let mut savefile = None;
-        for p in cfg.plugins.iter().filter(|p| p.plugin == Plugin::SaveFile) {
-            savefile = Some(SaveFile::from_config(&resolve_dirs(p, base_dir))?);
-        }
+        let pipeline = Pipeline::from_config(&cfg, base_dir)?;
         Ok(Settings {
             cfg,
             responses,
-            savefile,
+            pipeline,
             read_timeout: Duration::from_secs(read_timeout.into()),
             listen_timeout: (listen_timeout > 0).then(|| Duration::from_secs(listen_timeout.into())),
         })
     }
-}
-
-/// A copy of a plugin's options with relative `*_dir` values made absolute.
-fn resolve_dirs(p: &PluginConfig, base_dir: &Path) -> PluginConfig {
-    let mut p = p.clone();
-    for (k, v) in p.options.iter_mut() {
-        if k.ends_with("_dir") && !v.is_empty() && !Path::new(v.as_str()).is_absolute() {
-            *v = base_dir.join(v.as_str()).to_string_lossy().into_owned();
-        }
-    }
-    p
 }
 
 /// What happened to a connection request.
@@ -95,7 +83,17 @@ type ListenKey = (Proto, SocketAddr);
 
 struct ListenerState {
     last_activity: Instant,
+    /// Tells this server from a later one on the same key.
+    id: u64,
+    /// A TCP listener's second descriptor, to stop it from here when it is evicted.
+    wake: Option<TcpListener>,
+    /// A UDP server chosen to make room under `max_listeners`: its thread closes it when no
+    /// flow is open, unless a request for its port comes first and clears the flag.
+    evicted: bool,
 }
+
+/// Ids of [`ListenerState`].
+static NEXT_SERVER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// The dynamic servers of the daemon.
 pub struct Engine {
@@ -121,7 +119,7 @@ impl Engine {
         })
     }
 
-    fn settings(&self) -> Arc<Settings> {
+    pub fn settings(&self) -> Arc<Settings> {
         Arc::clone(&self.settings.read().unwrap_or_else(|e| e.into_inner()))
     }
 
@@ -180,13 +178,55 @@ impl Engine {
         if s.cfg.ports.mode_for(s.cfg.portconf_default, req.proto, port) == Mode::Ignore {
             return Outcome::Ignored;
         }
+        if req.proto == Proto::Udp && super::own_ports::is_own(port) {
+            log_debug!("Datagram to port {}/udp of one of our own sockets, not an attack.", port);
+            return Outcome::Ignored;
+        }
         let bind = Self::bind_addr(&s.cfg, &req.local);
         let key = (req.proto, bind);
         let proto = req.proto.name();
         let mut table = self.table();
         if let Some(st) = table.get_mut(&key) {
             st.last_activity = Instant::now();
+            st.evicted = false;
             return Outcome::Served;
+        }
+        let max = s.cfg.max_listeners as usize;
+        if table.len() >= max {
+            // Make room: the server requested least recently is closed: a TCP listener at
+            // once, a UDP server when its flows are over. Beyond twice the cap (UDP servers
+            // evicted and still busy) the port is not served.
+            let room = table.len() < 2 * max;
+            let oldest =
+                table.iter().filter(|(_, st)| !st.evicted).min_by_key(|(_, st)| st.last_activity).map(|(k, _)| *k);
+            match oldest {
+                Some(k) if room => {
+                    log_debug!(
+                        "{}  Server closed to make room for new ports (max_listeners).",
+                        portstr(k.1.port(), k.0)
+                    );
+                    if table.get(&k).is_some_and(|st| st.wake.is_some()) {
+                        if let Some(wake) = table.remove(&k).and_then(|st| st.wake) {
+                            let _ = net::shutdown_listener(&wake);
+                        }
+                    } else if let Some(st) = table.get_mut(&k) {
+                        st.evicted = true;
+                    }
+                }
+                _ => {
+                    static WARN: Throttle = Throttle::new(Duration::from_secs(10));
+                    if let Some(more) = WARN.due() {
+                        log_warn!(
+                            "Warning - Port {}/{} not served: limit of {} servers (max_listeners) reached ({} more since the last warning).",
+                            port,
+                            proto,
+                            max,
+                            more
+                        );
+                    }
+                    return Outcome::BindFailed(io::Error::from_raw_os_error(libc::EMFILE));
+                }
+            }
         }
         let bound = match req.proto {
             Proto::Tcp => net::tcp_listener(&bind, BACKLOG).map(Server::Tcp),
@@ -204,13 +244,18 @@ impl Engine {
             }
         };
         let engine = Arc::clone(self);
+        let id = NEXT_SERVER_ID.fetch_add(1, Ordering::Relaxed);
+        let wake = match &server {
+            Server::Tcp(l) => l.try_clone().ok(),
+            Server::Udp(_) => None,
+        };
         let spawned = thread::Builder::new().name(format!("listen {port}/{proto}")).spawn(move || match server {
-            Server::Tcp(l) => engine.listen(key, l),
-            Server::Udp(u) => engine.serve_udp(key, u),
+            Server::Tcp(l) => engine.listen(key, id, l),
+            Server::Udp(u) => engine.serve_udp(key, id, u),
         });
         match spawned {
             Ok(_) => {
-                table.insert(key, ListenerState { last_activity: Instant::now() });
+                table.insert(key, ListenerState { last_activity: Instant::now(), id, wake, evicted: false });
                 log_debug!("{}  Server bound to {}.", portstr(port, req.proto), show(&bind));
                 Outcome::Bound
             }
@@ -223,17 +268,24 @@ impl Engine {
 
     /// A UDP server's thread: every flow on the socket (udp.rs) until the listen timeout
     /// passes with no flow open, or the daemon stops.
-    fn serve_udp(self: Arc<Engine>, key: ListenKey, socket: UdpSocket) {
-        let host = UdpServer { engine: Arc::clone(&self), key };
+    fn serve_udp(self: Arc<Engine>, key: ListenKey, id: u64, socket: UdpSocket) {
+        let host = UdpServer { engine: Arc::clone(&self), key, id };
         match udp::serve_udp(socket, &host, &self.stop) {
             UdpExit::Idle => {}
-            UdpExit::Stopped => {
-                self.table().remove(&key);
-            }
+            UdpExit::Stopped => self.forget(&key, id),
             UdpExit::Failed(e) => {
                 log_err!("{}  Error - UDP server failed: {}.", portstr(key.1.port(), key.0), strerror(&e));
-                self.table().remove(&key);
+                self.forget(&key, id);
             }
+        }
+    }
+
+    /// Removes the table entry of server `id`, if it is still there (an evicted TCP
+    /// listener's entry is gone, and a new server may hold the key already).
+    fn forget(&self, key: &ListenKey, id: u64) {
+        let mut table = self.table();
+        if table.get(key).is_some_and(|st| st.id == id) {
+            table.remove(key);
         }
     }
 
@@ -244,20 +296,20 @@ impl Engine {
         let theirs = Arc::clone(&job);
         let engine = Arc::clone(self);
         let spawned = thread::Builder::new().name("attack".into()).spawn(move || {
-            if let Some((attack, _slot)) = theirs.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                process(&engine.settings(), &attack);
+            if let Some((mut attack, _slot)) = theirs.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                process(&engine.settings(), &mut attack);
             }
         });
         if spawned.is_err() {
-            if let Some((attack, _slot)) = job.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                process(&self.settings(), &attack);
+            if let Some((mut attack, _slot)) = job.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                process(&self.settings(), &mut attack);
             }
         }
     }
 
     /// A listener's thread: accept until the listen timeout passes without a connection or
     /// the daemon stops.
-    fn listen(self: Arc<Engine>, key: ListenKey, listener: TcpListener) {
+    fn listen(self: Arc<Engine>, key: ListenKey, id: u64, listener: TcpListener) {
         let port = key.1.port();
         let ps = portstr(port, key.0);
         if let Err(e) = listener.set_nonblocking(true) {
@@ -265,16 +317,24 @@ impl Engine {
         }
         loop {
             if self.stop.load(Ordering::SeqCst) {
-                self.table().remove(&key);
+                self.forget(&key, id);
                 return;
             }
             let ready = crate::sys::poll::poll_readable(&[listener.as_fd()], Some(Duration::from_secs(1)));
-            if matches!(ready.as_deref(), Ok([true])) {
-                self.accept_all(&key, &listener, &ps);
-            }
             let timeout = self.settings().listen_timeout;
             let mut table = self.table();
-            let idle = table.get(&key).map_or(Duration::ZERO, |st| st.last_activity.elapsed());
+            let Some(idle) = table.get(&key).filter(|st| st.id == id).map(|st| st.last_activity.elapsed()) else {
+                // Evicted under max_listeners: the entry is gone and the socket shut down.
+                drop(table);
+                drop(listener);
+                log_noisy!("-> {}  Server closed to make room for new ports.", ps);
+                return;
+            };
+            if matches!(ready.as_deref(), Ok([true])) {
+                drop(table);
+                self.accept_all(&key, &listener, &ps);
+                continue;
+            }
             if let Some(t) = timeout.filter(|t| idle >= *t) {
                 table.remove(&key);
                 drop(listener);
@@ -345,6 +405,10 @@ impl Engine {
             n => Duration::from_secs(n.into()),
         };
         let mut attack = Attack::new(Proto::Tcp, local, peer, mode, start);
+        let outputs = &s.pipeline.outputs;
+        if outputs.wants_events() {
+            outputs.emit(&Event::connect(&outputs.session(&attack), start));
+        }
         let relayed = match mode {
             Mode::Mirror | Mode::Proxy => self.relay_target(&s, mode, &ps, local, peer).map(|(kind, target, up)| {
                 let params = RelayParams {
@@ -358,6 +422,7 @@ impl Engine {
                 let up_local = up.local_addr().unwrap_or(target);
                 let session = relay::relay(&mut stream, &mut up, &params, &self.stop);
                 attack.payload = Payload::new(session.client_data);
+                attack.bytes_out = session.peer_data.len() as u64;
                 attack.proxy =
                     Some(ProxyConn { local: up_local, remote: target, payload: Payload::new(session.peer_data) });
             }),
@@ -374,10 +439,11 @@ impl Engine {
             };
             let session = conn::serve_normal(&mut stream, &params, &self.stop);
             attack.payload = Payload::new(session.data);
+            attack.bytes_out = session.sent;
         }
         drop(stream);
         attack.end = SystemTime::now();
-        process(&s, &attack);
+        process(&s, &mut attack);
     }
 
     /// The outgoing TCP connection of a mirrored or proxied connection: the target
@@ -467,6 +533,7 @@ fn refusal(r: Refused, peer: IpAddr) -> String {
 struct UdpServer {
     engine: Arc<Engine>,
     key: ListenKey,
+    id: u64,
 }
 
 impl UdpHost for UdpServer {
@@ -500,6 +567,7 @@ impl UdpHost for UdpServer {
         let s = self.engine.settings();
         let mode = s.cfg.ports.mode_for(s.cfg.portconf_default, Proto::Udp, rec.local.port());
         let mut attack = Attack::new(Proto::Udp, rec.local, rec.remote, mode, rec.start);
+        attack.bytes_out = rec.bytes_out;
         attack.end = rec.end;
         attack.payload = Payload::new(rec.data);
         attack.proxy =
@@ -508,8 +576,17 @@ impl UdpHost for UdpServer {
     }
 
     fn on_idle(&self, idle: Duration, socket: UdpSocket) -> Option<UdpSocket> {
-        let Some(t) = self.engine.settings().listen_timeout else { return Some(socket) };
         let mut table = self.engine.table();
+        if table.get(&self.key).is_none_or(|st| st.id != self.id || st.evicted) {
+            if table.get(&self.key).is_some_and(|st| st.id == self.id) {
+                table.remove(&self.key);
+            }
+            drop(socket);
+            drop(table);
+            log_noisy!("-> {}  Server closed to make room for new ports.", portstr(self.key.1.port(), Proto::Udp));
+            return None;
+        }
+        let Some(t) = self.engine.settings().listen_timeout else { return Some(socket) };
         let requested = table.get(&self.key).map_or(Duration::MAX, |st| st.last_activity.elapsed());
         if idle < t || requested < t {
             return Some(socket);
@@ -528,16 +605,14 @@ impl UdpHost for UdpServer {
 
 /// Runs a finished attack through the pipeline (SPEC §7.2): the summary line, then the
 /// plugins this program implements, in configuration order.
-pub fn process(s: &Settings, attack: &Attack) {
+pub fn process(s: &Settings, attack: &mut Attack) {
     let ps = portstr(attack.local.port(), attack.proto);
     if attack.payload.data.is_empty() {
         log_notice!(" * {}  No bytes received from {}.", ps, show(&attack.remote));
     } else {
         log_notice!(" * {}  {} bytes attack string from {}.", ps, attack.payload.data.len(), show(&attack.remote));
     }
-    if let Some(sf) = &s.savefile {
-        sf.save(attack);
-    }
+    s.pipeline.process(attack);
 }
 
 #[cfg(test)]
@@ -549,7 +624,7 @@ mod tests {
         Settings {
             cfg,
             responses: Responses::default(),
-            savefile: None,
+            pipeline: Pipeline::default(),
             read_timeout: Duration::from_secs(1),
             listen_timeout: None,
         }

@@ -2,11 +2,12 @@
 //! (engine.rs), the caps on concurrent connections (limits.rs), the normal-mode default
 //! responses (responses.rs), the normal-mode connection loop (conn.rs) and its UDP
 //! counterpart, one thread per socket serving every flow (udp.rs), and the mirror/proxy
-//! relay (relay.rs). Replaces the C original's dynsrv.c and proxy.c.
+//! relay (relay.rs), and the ports of our own outgoing UDP sockets (own_ports.rs). Replaces the C original's dynsrv.c and proxy.c.
 
 pub mod conn;
 pub mod engine;
 pub mod limits;
+pub mod own_ports;
 pub mod relay;
 pub mod responses;
 pub mod udp;

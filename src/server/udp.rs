@@ -135,6 +135,8 @@ pub struct UdpFlowRecord {
     pub end: SystemTime,
     /// Every byte received, in order (at most `read_limit` when one is set).
     pub data: Vec<u8>,
+    /// Bytes sent to the peer.
+    pub bytes_out: u64,
     /// The mirror/proxy side of a relayed flow; `None` in normal mode, also after a fallback.
     pub upstream: Option<UdpUpstreamRecord>,
     /// Never [`EndReason::PeerClosed`] (UDP has no end of stream); [`EndReason::ReadError`]
@@ -304,6 +306,8 @@ struct Upstream {
     /// The target has sent a datagram: from now on an error ends the flow instead of
     /// falling back to normal mode.
     answered: bool,
+    /// Keeps late answers to this socket from being taken for attacks.
+    _own: super::own_ports::OwnPort,
 }
 
 impl Upstream {
@@ -313,7 +317,8 @@ impl Upstream {
         match opened {
             Ok((local, socket)) => {
                 relay::log_established(kind, ps, target);
-                Some(Upstream { kind, socket, local, target, data: Vec::new(), answered: false })
+                let own = super::own_ports::claim(&socket);
+                Some(Upstream { kind, socket, local, target, data: Vec::new(), answered: false, _own: own })
             }
             Err(e) => {
                 log_debug!("{}  Connection to {} failed: {}.", ps, target, strerror(&e));
@@ -324,7 +329,8 @@ impl Upstream {
     }
 
     fn record(self) -> UdpUpstreamRecord {
-        UdpUpstreamRecord { kind: self.kind, local: self.local, target: self.target, data: self.data }
+        let Upstream { kind, local, target, data, .. } = self;
+        UdpUpstreamRecord { kind, local, target, data }
     }
 }
 
@@ -342,6 +348,8 @@ struct Flow<S> {
     interval_start: Instant,
     idle: u32,
     sent: bool,
+    /// Bytes sent to the peer (responses, or what the relay target answered).
+    bytes_out: u64,
     data: Vec<u8>,
     /// `Some` while the flow is relayed (mirror or proxy mode).
     upstream: Option<Upstream>,
@@ -466,6 +474,9 @@ impl<S> Flow<S> {
                     up.data.extend_from_slice(keep);
                     self.interval_start = Instant::now();
                     let sent = net::send_datagram(socket, keep, remote, self.reply_from);
+                    if let Ok(n) = sent {
+                        self.bytes_out += n as u64;
+                    }
                     let copied = |n: usize| {
                         log_info!(
                             "{} {}* {} (of {}) bytes copied from {} connection to {}.",
@@ -570,6 +581,9 @@ impl<S> Flow<S> {
             };
             if !response.is_empty() {
                 let sent = net::send_datagram(socket, response, remote, self.reply_from);
+                if let Ok(n) = sent {
+                    self.bytes_out += n as u64;
+                }
                 let failure = match sent {
                     Ok(n) if n == response.len() => None,
                     Ok(_) => Some(io::Error::from(io::ErrorKind::WriteZero)),
@@ -735,6 +749,7 @@ impl<H: UdpHost> Server<'_, H> {
             start: SystemTime::now(),
             idle: 0,
             sent: false,
+            bytes_out: 0,
             data: Vec::new(),
             upstream,
             slot,
@@ -752,6 +767,7 @@ impl<H: UdpHost> Server<'_, H> {
             start: flow.start,
             end: SystemTime::now(),
             data: flow.data,
+            bytes_out: flow.bytes_out,
             upstream: flow.upstream.map(Upstream::record),
             end_reason,
         };

@@ -315,6 +315,45 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
     Ok(rl.rlim_cur)
 }
 
+/// Stops a listening socket from accepting (`shutdown(SHUT_RDWR)`): the kernel resets its
+/// pending connections and wakes every thread polling it; the port can be bound again at
+/// once by a socket with SO_REUSEADDR, although the descriptor stays open until closed.
+pub fn shutdown_listener(l: &TcpListener) -> io::Result<()> {
+    // SAFETY: shutdown on a descriptor `l` owns; no memory is passed.
+    cvt(unsafe { libc::shutdown(l.as_raw_fd(), libc::SHUT_RDWR) }).map(drop)
+}
+
+/// Every IPv4 and IPv6 address configured on the host's interfaces (`getifaddrs`), in the
+/// network namespace of the calling thread.
+pub fn interface_addrs() -> io::Result<Vec<IpAddr>> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list head that we free below with freeifaddrs.
+    cvt(unsafe { libc::getifaddrs(&mut head) })?;
+    let mut out = Vec::new();
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, valid until freeifaddrs.
+        let ifa = unsafe { &*cur };
+        if !ifa.ifa_addr.is_null() {
+            // SAFETY: ifa_addr points to a sockaddr whose sa_family tells its real type.
+            let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
+            if family == libc::AF_INET {
+                // SAFETY: family AF_INET: the address is a sockaddr_in.
+                let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+                out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))));
+            } else if family == libc::AF_INET6 {
+                // SAFETY: family AF_INET6: the address is a sockaddr_in6.
+                let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
+                out.push(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)));
+            }
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: `head` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(head) };
+    Ok(out)
+}
+
 /// A TCP connection to `remote` within `timeout`, from `local` (ephemeral port) when given:
 /// download clients connect from the attacked address, so that the server sees (and
 /// answers) the address the attacker talked to. A timeout is `ErrorKind::TimedOut`.
@@ -367,6 +406,12 @@ pub fn tcp_connect_from(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn interface_addrs_include_loopback() {
+        let addrs = interface_addrs().unwrap();
+        assert!(addrs.contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)), "{:?}", addrs);
+    }
+
     use super::*;
     use std::io::{Read, Write};
 

@@ -36,6 +36,18 @@ pub fn getpid() -> i32 {
     unsafe { libc::getpid() }
 }
 
+/// The host name (`gethostname`), lossily decoded; empty if it cannot be read.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; the kernel writes at most that much.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
 /// Whether a process with this pid exists (signal 0; EPERM also means it exists).
 pub fn process_exists(pid: i32) -> bool {
     if pid <= 0 {

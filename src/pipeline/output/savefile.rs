@@ -11,8 +11,9 @@
 //! * Files appear complete or not at all: written under a hidden temporary name in the same
 //!   directory, then linked to the final name without replacing anything
 //!   ([`crate::sys::fs::publish_noreplace`]).
-//! * A sample saved before (same md5 and name) is reported as known at INFO and the
-//!   remaining downloads are still saved (the C plugin logged an error and stopped).
+//! * A sample saved before (same md5, under any name) is reported as known at INFO and
+//!   not stored again; the remaining downloads are still saved (the C plugin logged an
+//!   error and stopped, and stored the same sample once per file name).
 //! * Download file names are sanitised ([`sanitize_filename`]): `/`, NUL and control
 //!   characters become `_`, names of dots only are dropped, length is capped at
 //!   [`MAX_FILENAME`] bytes. The C plugin used the attacker's name verbatim (a `/` made the
@@ -31,7 +32,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 /// Longest sanitised download file name, in bytes (keeps `<md5>-<name>` under NAME_MAX).
 pub const MAX_FILENAME: usize = 200;
@@ -224,8 +225,20 @@ fn save_download(dir: &Path, dl: &Download) -> FileOutcome {
         log_warn!("SaveFile error - Unable to save malware sample dumpfile {}: {}.", dst.display(), s);
         FileOutcome::Failed(s)
     };
+    // One download at a time decides between "known" and "saved", so that the same sample
+    // fetched by two attacks at once is stored once.
+    static SAVING: Mutex<()> = Mutex::new(());
+    let _one = SAVING.lock().unwrap_or_else(|e| e.into_inner());
     if dst.symlink_metadata().is_ok() {
         return known();
+    }
+    if let Some(existing) = stored_as(dir, &md5) {
+        log_info!(
+            "SaveFile - Malware sample dumpfile {} is known already as {}, not saved again.",
+            file_name,
+            existing
+        );
+        return FileOutcome::Known(dir.join(existing));
     }
     let tmp = dir.join(format!(".{}.{}.{}.tmp", md5, std::process::id(), next_tmp_seq()));
     if let Err(e) = write_new(&tmp, &dl.payload.data) {
@@ -248,6 +261,16 @@ fn save_download(dir: &Path, dl: &Download) -> FileOutcome {
             }
         }
     }
+}
+
+/// The name under which the sample with digest `md5` is stored already (`<md5>` or
+/// `<md5>-<name>`), if any.
+fn stored_as(dir: &Path, md5: &str) -> Option<String> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.strip_prefix(md5).is_some_and(|rest| rest.is_empty() || rest.starts_with('-')))
 }
 
 /// Creates `path` (which must not exist), mode 0644 whatever the umask, and writes `data`.
@@ -471,6 +494,13 @@ mod tests {
         assert_eq!(std::fs::read(&evil_path).unwrap(), b"MZ evil");
         assert_eq!(names(&d.downloads()).len(), 4, "no temporary file left");
         assert_eq!(names(&d.attacks()).len(), 2);
+
+        // The same bytes under another name: stored once, under the first name.
+        let mut renamed = Download::new("http", b"MZ evil".to_vec());
+        renamed.filename = Some("renamed.exe".into());
+        a.downloads = vec![renamed];
+        assert_eq!(sf.save(&a).downloads, [FileOutcome::Known(evil_path.clone())]);
+        assert_eq!(names(&d.downloads()).len(), 4);
     }
 
     #[test]

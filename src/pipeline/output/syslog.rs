@@ -402,7 +402,8 @@ pub(crate) enum SendError {
 /// The running sender thread: closes the queue and waits (bounded) for the thread on drop.
 pub(crate) struct Sender {
     thread: Option<JoinHandle<()>>,
-    done: mpsc::Receiver<()>,
+    /// In a mutex only to make the sender `Sync` (outputs are shared by every connection).
+    done: std::sync::Mutex<mpsc::Receiver<()>>,
 }
 
 impl Sender {
@@ -411,7 +412,8 @@ impl Sender {
     pub(crate) fn stop<T>(&mut self, queue: &SendQueue<T>) {
         queue.close();
         if let Some(t) = self.thread.take() {
-            if self.done.recv_timeout(JOIN_TIME).is_ok() {
+            let done = self.done.get_mut().unwrap_or_else(|e| e.into_inner());
+            if done.recv_timeout(JOIN_TIME).is_ok() {
                 let _ = t.join();
             }
         }
@@ -440,7 +442,7 @@ pub(crate) fn spawn_sender<X: Transport>(
             let _ = tx.send(());
         })
         .map_err(|e| format!("cannot start the {name} thread: {}", strerror(&e)))?;
-    Ok(Sender { thread: Some(thread), done })
+    Ok(Sender { thread: Some(thread), done: std::sync::Mutex::new(done) })
 }
 
 fn run_sender<X: Transport>(queue: &SendQueue<X::Item>, t: &mut X) {

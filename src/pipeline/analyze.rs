@@ -1,0 +1,561 @@
+//! The pre-processing and analysis stages (SPEC §7.3, §7.4, §8.2–§8.7): decode the attack
+//! string (`b64Decode`, `deUnicode`, `vncDownload`), find the download commands in it and in
+//! every derived string, fetch each file with the client of its scheme and attach it to the
+//! attack. Replaces the hook calls of htm_b64Decode.c, htm_deUnicode.c, htm_vncDownload.c and
+//! the plugin entry points of htm_ftpDownload.c, htm_tftpDownload.c, htm_httpDownload.c.
+//!
+//! Deliberate differences from the C plugins (SPEC §15.2):
+//! * Derived strings are not attack records of their own: their downloads belong to the
+//!   original attack (the C vncDownload kept them on a copy that SaveFile wrote under the
+//!   original's name).
+//! * One extractor (`super::extract`) serves every scheme and finds many commands per
+//!   attack; each scheme is fetched only if its plugin is configured (`plugin-ftpDownload`
+//!   for ftp, `plugin-tftpDownload` for tftp, `plugin-httpDownload` for http and https);
+//!   files the attack writes itself (`inline`) are kept when any download plugin is.
+//! * Every download is capped in size and time, the downloads of one attack in number and
+//!   time, the downloads of the daemon in number (`download_*` keys); addresses go through
+//!   [`Policy`].
+//! * `replace_private_ips` replaces the *server* address for FTP as for TFTP, with a correct
+//!   private-address test; the fallback to the attacker's address also follows a failed name
+//!   lookup, and applies to HTTP.
+
+use super::decode;
+use super::download::policy::{self, is_private_or_invalid};
+use super::download::{ftp, http, tftp, Context, Error, Fetched, Limits, Policy};
+use super::extract;
+use super::request::{Request, Scheme};
+use crate::attack::{Attack, Download, Payload};
+use crate::config::{Config, Plugin};
+use crate::sys::net::interface_addrs;
+use crate::{log_info, log_noisy, log_notice, log_warn};
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Most strings derived from one attack by the decoders (nested decoding included).
+pub const MAX_DERIVED: usize = 16;
+/// Deepest nesting of decoders (a base64 body inside a UTF-16 string inside …).
+pub const MAX_DECODE_DEPTH: usize = 3;
+
+/// Which decoders run (`plugin-b64Decode`, `plugin-deUnicode`, `plugin-vncDownload`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Decoders {
+    pub b64: bool,
+    pub unicode: bool,
+    pub vnc: bool,
+}
+
+impl Decoders {
+    /// The strings the decoders derive from `data`, breadth first, nested up to
+    /// [`MAX_DECODE_DEPTH`] levels, at most [`MAX_DERIVED`] of them; each is logged as the
+    /// C plugins did.
+    pub fn derive(&self, data: &[u8]) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        let mut queue: VecDeque<(Vec<u8>, usize)> = VecDeque::new();
+        let push = |d: Vec<u8>, depth: usize, out: &mut Vec<Vec<u8>>, queue: &mut VecDeque<(Vec<u8>, usize)>| {
+            if out.len() < MAX_DERIVED && !d.is_empty() && d != data && !out.contains(&d) {
+                out.push(d.clone());
+                if depth < MAX_DECODE_DEPTH {
+                    queue.push_back((d, depth));
+                }
+            }
+        };
+        // The VNC session is only recognised in the original string (it starts with the
+        // protocol banner).
+        if self.vnc {
+            if let Some(keys) = decode::vnc_keystrokes(data) {
+                log_info!("vncDownload - Keystrokes found in VNC session, {} bytes reconstructed.", keys.len());
+                push(keys, 1, &mut out, &mut queue);
+            }
+        }
+        self.decode_one(data, 1, &mut |d, depth| push(d, depth, &mut out, &mut queue));
+        while let Some((d, depth)) = queue.pop_front() {
+            let mut found = Vec::new();
+            self.decode_one(&d, depth + 1, &mut |x, dd| found.push((x, dd)));
+            for (x, dd) in found {
+                push(x, dd, &mut out, &mut queue);
+            }
+        }
+        out
+    }
+
+    fn decode_one(&self, data: &[u8], depth: usize, emit: &mut dyn FnMut(Vec<u8>, usize)) {
+        if self.b64 {
+            let blobs: Vec<Vec<u8>> =
+                decode::negotiate_blobs(data).into_iter().chain(decode::base64_runs(data)).collect();
+            if !blobs.is_empty() {
+                log_info!("Base64 decoder - Encoded attack string found, trying to decode.");
+                log_info!("Base64 decoder - Calling plugins for decoded attack.");
+            }
+            for b in blobs {
+                emit(b, depth);
+            }
+        }
+        if self.unicode {
+            if let Some(d) = decode::de_unicode(data) {
+                log_noisy!("deUnicode - Attack string seems to contain unicode encoded data, decoding it.");
+                emit(d, depth);
+            }
+        }
+    }
+}
+
+/// What the download stage reports as it goes, for the event stream.
+pub enum Note<'a> {
+    /// A download of this URL starts.
+    Started(&'a str),
+    /// The download of this URL failed for this reason.
+    Failed(&'a str, &'a str),
+}
+
+/// Download slots shared by every attack of the daemon (`downloads_in_flight`).
+static IN_FLIGHT: Mutex<usize> = Mutex::new(0);
+static SLOT_FREED: Condvar = Condvar::new();
+
+/// A running download's slot; freed when dropped.
+struct Slot;
+
+impl Slot {
+    /// Takes a slot if fewer than `max` downloads run, waiting until `deadline` for one.
+    fn acquire(max: usize, deadline: Instant) -> Option<Slot> {
+        let mut n = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        while *n >= max {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            n = SLOT_FREED.wait_timeout(n, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        *n += 1;
+        Some(Slot)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut n = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        *n = n.saturating_sub(1);
+        SLOT_FREED.notify_one();
+    }
+}
+
+/// The HTTP side of `plugin-httpDownload`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// `http_program` and `http_options`: run this program instead of the built-in client.
+    pub program: Option<(String, String)>,
+}
+
+/// The download stage, built from the configuration.
+#[derive(Clone, Debug)]
+pub struct Downloader {
+    /// `plugin-ftpDownload` configured; its `ftp_host` (the address announced in `PORT`).
+    pub ftp: Option<Option<IpAddr>>,
+    pub tftp: bool,
+    pub http: Option<HttpSettings>,
+    pub replace_private_ips: bool,
+    pub limits: Limits,
+    pub policy: Policy,
+    pub per_download: Duration,
+    pub per_attack: Duration,
+    pub max_per_attack: usize,
+    pub in_flight: usize,
+}
+
+impl Downloader {
+    /// The download stage the configuration asks for; `Ok(None)` when no download plugin is
+    /// configured. A bad `ftp_host` is an error naming its position.
+    pub fn from_config(cfg: &Config) -> Result<Option<Downloader>, String> {
+        let mut ftp = None;
+        let mut tftp = false;
+        let mut http = None;
+        for p in &cfg.plugins {
+            match p.plugin {
+                Plugin::FtpDownload => {
+                    let host = match p.option("ftp_host").filter(|h| !h.is_empty()) {
+                        None => None,
+                        Some(h) => Some(h.parse::<IpAddr>().map_err(|_| {
+                            format!("{}: ftp_host must be an IPv4 or IPv6 address, not '{}'", p.span, h)
+                        })?),
+                    };
+                    ftp = Some(host);
+                }
+                Plugin::TftpDownload => tftp = true,
+                Plugin::HttpDownload => {
+                    let program = p.option("http_program").filter(|s| !s.is_empty());
+                    http = Some(HttpSettings {
+                        program: program
+                            .map(|prog| (prog.to_string(), p.option("http_options").unwrap_or("").to_string())),
+                    });
+                }
+                _ => {}
+            }
+        }
+        if ftp.is_none() && !tftp && http.is_none() {
+            return Ok(None);
+        }
+        let sensor = interface_addrs().unwrap_or_default();
+        let per_download = Duration::from_secs(cfg.download_timeout.into());
+        Ok(Some(Downloader {
+            ftp,
+            tftp,
+            http,
+            replace_private_ips: cfg.replace_private_ips,
+            limits: Limits {
+                max_size: cfg.download_max_size as usize,
+                io_timeout: per_download.min(Duration::from_secs(60)),
+                max_redirects: cfg.download_max_redirects,
+                ..Limits::default()
+            },
+            policy: Policy { allow_local: cfg.download_allow_local, sensor },
+            per_download,
+            per_attack: Duration::from_secs(cfg.download_attack_timeout.into()),
+            max_per_attack: cfg.downloads_per_attack as usize,
+            in_flight: cfg.downloads_in_flight as usize,
+        }))
+    }
+
+    fn enabled(&self, scheme: Scheme) -> bool {
+        match scheme {
+            Scheme::Ftp => self.ftp.is_some(),
+            Scheme::Tftp => self.tftp,
+            Scheme::Http | Scheme::Https => self.http.is_some(),
+            Scheme::Inline => true,
+        }
+    }
+
+    /// Fetches what `requests` ask for, within the caps, and attaches every non-empty file
+    /// to `attack` (counting attempts in `dl_tries`).
+    pub fn run(&self, attack: &mut Attack, requests: Vec<Request>, notes: &mut dyn FnMut(Note)) {
+        let mut requests: Vec<Request> = requests.into_iter().filter(|r| self.enabled(r.scheme)).collect();
+        if requests.len() > self.max_per_attack {
+            log_warn!(
+                "Download - Attack string asks for {} downloads, only the first {} are tried.",
+                requests.len(),
+                self.max_per_attack
+            );
+            requests.truncate(self.max_per_attack);
+        }
+        let attack_deadline = Instant::now() + self.per_attack;
+        let mut policy = self.policy.clone();
+        policy.sensor.push(attack.local.ip());
+        for req in requests {
+            if req.scheme == Scheme::Inline {
+                attach_inline(attack, &req);
+                continue;
+            }
+            let Some(_slot) = Slot::acquire(self.in_flight, attack_deadline) else {
+                log_warn!("Download - No download slot free within the attack's time, {} skipped.", req.uri());
+                continue;
+            };
+            let now = Instant::now();
+            if now >= attack_deadline {
+                log_warn!("Download - Time for this attack's downloads is up, {} skipped.", req.uri());
+                continue;
+            }
+            attack.dl_tries += 1;
+            let ctx = Context {
+                local_ip: attack.local.ip(),
+                attacker: attack.remote.ip(),
+                ftp_host: self.ftp.flatten(),
+                policy: &policy,
+                limits: &self.limits,
+                deadline: (now + self.per_download).min(attack_deadline),
+            };
+            let uri = req.uri();
+            notes(Note::Started(&uri));
+            let failed = match req.scheme {
+                Scheme::Ftp => self.run_ftp(attack, &req, &ctx),
+                Scheme::Tftp => self.run_tftp(attack, &req, &ctx),
+                Scheme::Http | Scheme::Https => self.run_http(attack, &req, &ctx),
+                Scheme::Inline => None,
+            };
+            if let Some(reason) = failed {
+                notes(Note::Failed(&uri, &reason));
+            }
+        }
+    }
+
+    /// The server's address: the first address of the host, replaced by the attacker's when
+    /// `replace_private_ips` is on and it is private or invalid.
+    fn server(&self, req: &Request, ctx: &Context, tag: &str) -> Result<SocketAddr, Error> {
+        let addrs = policy::resolve(&req.host, req.port_or_default(), ctx.deadline)?;
+        let mut server = addrs[0];
+        if self.replace_private_ips && is_private_or_invalid(server.ip()) {
+            log_noisy!("{} - Replacing private/invalid server address with attacking IP address.", tag);
+            server.set_ip(ctx.attacker);
+        }
+        Ok(server)
+    }
+
+    fn run_ftp(&self, attack: &mut Attack, req: &Request, ctx: &Context) -> Option<String> {
+        let first = self.server(req, ctx, "FTP download");
+        let shown = match &first {
+            Ok(s) => s.to_string(),
+            Err(_) => format!("{}:{}", req.host, req.port_or_default()),
+        };
+        log_notice!("FTP download - Requesting '{}' from {}.", req.path, shown);
+        let attempt = |server: SocketAddr| {
+            ctx.policy.check(server.ip())?;
+            ftp::fetch(server, req.user.as_deref(), req.pass.as_deref(), &req.path, ctx)
+        };
+        let mut result = first.and_then(attempt);
+        if let Some(other) = fallback(&result, ctx, req) {
+            log_noisy!(
+                "FTP download - FTP server could not be reached, trying the attacking address ({}) instead.",
+                other.ip()
+            );
+            result = attempt(other);
+        }
+        match result {
+            Ok(f) => {
+                if attach(attack, req, f, "ftp") {
+                    log_notice!("FTP download - {} attached to attack record.", req.filename);
+                    None
+                } else {
+                    log_info!("FTP download - {} is empty, nothing attached.", req.path);
+                    Some("empty file".into())
+                }
+            }
+            Err(e) => {
+                log_warn!("FTP download error - {}: {}.", req.uri(), e);
+                Some(e.to_string())
+            }
+        }
+    }
+
+    fn run_tftp(&self, attack: &mut Attack, req: &Request, ctx: &Context) -> Option<String> {
+        // The client logs the `Requesting` line itself.
+        let first = self.server(req, ctx, "TFTP download");
+        let attempt = |server: SocketAddr| {
+            ctx.policy.check(server.ip())?;
+            tftp::fetch(server, &req.path, ctx)
+        };
+        let mut result = first.and_then(attempt);
+        // A TFTP server that does not answer is as good as unreachable.
+        let silent = matches!(result, Err(Error::Timeout)) && Instant::now() < ctx.deadline;
+        let other = fallback(&result, ctx, req).or_else(|| {
+            let other = SocketAddr::new(ctx.attacker, req.port_or_default());
+            (silent && req.host.parse::<IpAddr>().ok() != Some(ctx.attacker)).then_some(other)
+        });
+        if let Some(other) = other {
+            log_noisy!(
+                "TFTP download - TFTP server could not be reached, trying the attacking address ({}) instead.",
+                other.ip()
+            );
+            result = attempt(other);
+        }
+        match result {
+            Ok(f) => {
+                if attach(attack, req, f, "tftp") {
+                    log_notice!("TFTP download - {} attached to attack record.", req.filename);
+                    None
+                } else {
+                    log_info!("TFTP download - {} is empty, nothing attached.", req.path);
+                    Some("empty file".into())
+                }
+            }
+            Err(e) => {
+                log_warn!("TFTP download error - {}: {}.", req.uri(), e);
+                Some(e.to_string())
+            }
+        }
+    }
+
+    fn run_http(&self, attack: &mut Attack, req: &Request, ctx: &Context) -> Option<String> {
+        let Some(settings) = &self.http else { return Some("httpDownload not configured".into()) };
+        let uri = req.uri();
+        let attempt = |r: &Request| match &settings.program {
+            Some((program, options)) => http::fetch_with_program(program, options, &r.uri(), ctx),
+            None => http::fetch(r, ctx),
+        };
+        let mut result = attempt(req);
+        if settings.program.is_none() {
+            if let Some(other) = fallback(&result, ctx, req) {
+                log_noisy!(
+                    "HTTP download - HTTP server could not be reached, trying the attacking address ({}) instead.",
+                    other.ip()
+                );
+                let mut r = req.clone();
+                r.host = other.ip().to_string();
+                result = attempt(&r);
+            }
+        }
+        match result {
+            Ok(f) => {
+                let url = f.uri.clone();
+                if attach(attack, req, f, req.scheme.name()) {
+                    log_info!("HTTP download - {} successfully downloaded and attached to attack record.", url);
+                    None
+                } else {
+                    log_info!("HTTP download - {} is empty, nothing attached.", url);
+                    Some("empty file".into())
+                }
+            }
+            Err(e) => {
+                log_warn!("HTTP download error - {}: {}.", uri, e);
+                Some(e.to_string())
+            }
+        }
+    }
+}
+
+/// The attacker's address with the request's port, when `result` failed in a way that
+/// trying the attacker instead could help (SPEC §8.2) and the attacker is another address.
+fn fallback(result: &Result<Fetched, Error>, ctx: &Context, req: &Request) -> Option<SocketAddr> {
+    let retry = match result {
+        Err(Error::Connect(server, _)) => server.ip() != ctx.attacker,
+        Err(Error::Resolve(_)) => true,
+        _ => false,
+    };
+    let other = SocketAddr::new(ctx.attacker, req.port_or_default());
+    (retry && req.host.parse::<IpAddr>().ok() != Some(ctx.attacker)).then_some(other)
+}
+
+/// Attaches a fetched file; `false` (nothing attached) for an empty one.
+fn attach(attack: &mut Attack, req: &Request, f: Fetched, dl_type: &str) -> bool {
+    if f.data.is_empty() {
+        return false;
+    }
+    attack.downloads.push(Download {
+        dl_type: dl_type.to_string(),
+        remote: (!f.remote.ip().is_unspecified()).then_some(f.remote),
+        user: req.user.clone(),
+        pass: req.pass.clone(),
+        filename: Some(req.filename.clone()).filter(|n| !n.is_empty()),
+        uri: Some(f.uri),
+        payload: Payload::new(f.data),
+    });
+    true
+}
+
+/// A file the attack wrote itself: attached as type `inline`, from the attacker.
+fn attach_inline(attack: &mut Attack, req: &Request) {
+    if req.data.is_empty() {
+        return;
+    }
+    log_notice!(
+        "Inline download - {} ({} bytes written by the attack itself) attached to attack record.",
+        req.filename,
+        req.data.len()
+    );
+    attack.downloads.push(Download {
+        dl_type: Scheme::Inline.name().to_string(),
+        remote: Some(attack.remote),
+        user: None,
+        pass: None,
+        filename: Some(req.filename.clone()).filter(|n| !n.is_empty()),
+        uri: Some(req.uri()),
+        payload: Payload::new(req.data.clone()),
+    });
+}
+
+/// The ANALYZE stage as a whole: every string (the attack and what the decoders derived
+/// from it) through the extractor, duplicates dropped, then the downloads.
+pub fn requests_of(data: &[u8], derived: &[Vec<u8>]) -> Vec<Request> {
+    let mut out: Vec<Request> = Vec::new();
+    for s in std::iter::once(data).chain(derived.iter().map(Vec::as_slice)) {
+        for r in extract::extract(s) {
+            if !out.contains(&r) {
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    fn ctx_with<'a>(policy: &'a Policy, limits: &'a Limits, attacker: &str) -> Context<'a> {
+        Context {
+            local_ip: "10.0.0.1".parse().unwrap(),
+            attacker: attacker.parse().unwrap(),
+            ftp_host: None,
+            policy,
+            limits,
+            deadline: Instant::now() + Duration::from_secs(5),
+        }
+    }
+
+    fn req(host: &str) -> Request {
+        Request {
+            scheme: Scheme::Ftp,
+            host: host.into(),
+            port: Some(2121),
+            user: None,
+            pass: None,
+            path: "a.exe".into(),
+            filename: "a.exe".into(),
+            data: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn fallback_goes_to_the_attacker_after_a_connect_or_resolve_failure_only() {
+        let (p, l) = (Policy::default(), Limits::default());
+        let ctx = ctx_with(&p, &l, "198.51.100.9");
+        let refused = || io::Error::from(io::ErrorKind::ConnectionRefused);
+        let named: SocketAddr = "203.0.113.5:2121".parse().unwrap();
+        let want = Some("198.51.100.9:2121".parse().unwrap());
+        assert_eq!(fallback(&Err(Error::Connect(named, refused())), &ctx, &req("203.0.113.5")), want);
+        assert_eq!(fallback(&Err(Error::Resolve("x".into())), &ctx, &req("evil.example")), want);
+        // Not after a protocol error, a refusal or a timeout, and not to the same address.
+        assert_eq!(fallback(&Err(Error::Protocol("550".into())), &ctx, &req("203.0.113.5")), None);
+        assert_eq!(fallback(&Err(Error::Refused("x".into())), &ctx, &req("203.0.113.5")), None);
+        assert_eq!(fallback(&Err(Error::Timeout), &ctx, &req("203.0.113.5")), None);
+        let at_attacker: SocketAddr = "198.51.100.9:2121".parse().unwrap();
+        assert_eq!(fallback(&Err(Error::Connect(at_attacker, refused())), &ctx, &req("198.51.100.9")), None);
+    }
+
+    #[test]
+    fn download_slots_are_capped_and_freed() {
+        // The slots are daemon-wide; this test is the only user in the unit tests.
+        let soon = Instant::now() + Duration::from_millis(100);
+        let a = Slot::acquire(2, soon).expect("first");
+        let b = Slot::acquire(2, soon).expect("second");
+        let t0 = Instant::now();
+        assert!(Slot::acquire(2, Instant::now() + Duration::from_millis(100)).is_none());
+        assert!(t0.elapsed() >= Duration::from_millis(90));
+        drop(a);
+        let c = Slot::acquire(2, Instant::now() + Duration::from_millis(100)).expect("freed");
+        // A waiter is woken when a slot is freed.
+        let waiter = std::thread::spawn(|| Slot::acquire(2, Instant::now() + Duration::from_secs(5)).is_some());
+        std::thread::sleep(Duration::from_millis(50));
+        drop(b);
+        assert!(waiter.join().unwrap());
+        drop(c);
+    }
+
+    #[test]
+    fn attach_skips_empty_files_and_keeps_the_request_fields() {
+        let mut a = Attack::new(
+            crate::config::Proto::Tcp,
+            "10.0.0.1:445".parse().unwrap(),
+            "198.51.100.9:40000".parse().unwrap(),
+            crate::config::Mode::Normal,
+            std::time::SystemTime::UNIX_EPOCH,
+        );
+        let mut r = req("203.0.113.5");
+        r.user = Some("u".into());
+        r.pass = Some("p".into());
+        let f = |data: &[u8]| Fetched {
+            data: data.to_vec(),
+            remote: "203.0.113.5:2121".parse().unwrap(),
+            uri: "ftp://u:p@203.0.113.5:2121/a.exe".into(),
+        };
+        assert!(!attach(&mut a, &r, f(b""), "ftp"));
+        assert!(attach(&mut a, &r, f(b"MZ"), "ftp"));
+        let d = &a.downloads[0];
+        assert_eq!((d.dl_type.as_str(), d.user.as_deref(), d.pass.as_deref()), ("ftp", Some("u"), Some("p")));
+        assert_eq!(
+            (d.filename.as_deref(), d.uri.as_deref()),
+            (Some("a.exe"), Some("ftp://u:p@203.0.113.5:2121/a.exe"))
+        );
+        assert_eq!(d.payload.md5, crate::attack::md5_hex(b"MZ"));
+        assert_eq!(a.downloads.len(), 1);
+    }
+}

