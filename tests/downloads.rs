@@ -359,8 +359,15 @@ fn every_family_lands_in_downloads_dir() {
             14,
         ),
     ];
-    for (attack, _, _) in &cases {
+    // The FTP attacks one at a time: pyftpdlib 1.5.7 can lose a new control connection
+    // from its poller when another session's data connection closes at the same moment (its
+    // file descriptor is reused and then unregistered; seen twice in 30 runs: the server
+    // never reads USER or PASS). The other attacks run concurrently.
+    for (attack, name, i) in &cases {
         lab.attack(attack.clone());
+        if [1, 9, 10].contains(i) {
+            lab.expect_download(name, &files[i - 1].1);
+        }
     }
     for (_, name, i) in &cases {
         lab.expect_download(name, &files[i - 1].1);
