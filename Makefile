@@ -1,7 +1,9 @@
 # honeytrap-rs: build, test and install.
 #
 #   make                 release build (cargo build --release --locked)
-#   make test            formatting, lints and every test (root-only tests skip when not root)
+#   make test            formatting, lints, every test (root-only tests skip when not root)
+#                        and each fuzz target for FUZZ_SECONDS (when cargo-fuzz is installed)
+#   make fuzz            the fuzz targets of tests/fuzz, FUZZ_SECONDS (20) each
 #   make bench           capture benchmarks of the release binary (root; prints a Markdown
 #                        table and writes target/bench-capture.md)
 #   make install         install under $(PREFIX); DESTDIR for staging; never overwrites an
@@ -47,7 +49,7 @@ STATEDIR = $(LOCALSTATEDIR)/lib/honeytrap
 SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	-e 's|@LOCALSTATEDIR@|$(LOCALSTATEDIR)|g' -e 's|@LOGDIR@|$(LOGDIR)|g' -e 's|@RUNDIR@|$(RUNDIR)|g'
 
-.PHONY: all build test lint bench install uninstall clean
+.PHONY: all build test lint fuzz bench install uninstall clean
 
 all: build
 
@@ -60,6 +62,25 @@ lint:
 
 test: lint
 	$(CARGO) test --locked $(CARGO_FEATURES) -- --test-threads=2
+	$(MAKE) --no-print-directory fuzz
+
+# Every fuzz target of tests/fuzz for FUZZ_SECONDS each (cargo-fuzz, libFuzzer with address
+# sanitizer; RUSTC_BOOTSTRAP lets the stable toolchain take the sanitizer flags). A crash
+# fails with the libFuzzer report; without cargo-fuzz this says so and does nothing.
+FUZZ_SECONDS ?= 20
+FUZZ_TARGETS  = config detect nfnetlink extract json download_replies
+fuzz:
+	@if $(CARGO) fuzz --version >/dev/null 2>&1; then \
+		mkdir -p target; \
+		for t in $(FUZZ_TARGETS); do \
+			RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir tests/fuzz $$t -- \
+				-max_total_time=$(FUZZ_SECONDS) >target/fuzz-$$t.log 2>&1 || \
+				{ tail -n 60 target/fuzz-$$t.log; echo "fuzz $$t: FAILED (target/fuzz-$$t.log)"; exit 1; }; \
+			echo "fuzz $$t: $$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' target/fuzz-$$t.log)"; \
+		done; \
+	else \
+		echo "SKIP fuzz: cargo-fuzz is not installed (cargo install cargo-fuzz; .ci/run does)"; \
+	fi
 
 # Needs root (network namespaces, iptables); says so and does nothing otherwise. Results are
 # printed as a Markdown table and written to target/bench-capture.md.

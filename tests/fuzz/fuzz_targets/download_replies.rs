@@ -48,7 +48,12 @@ fuzz_target!(|data: &[u8]| {
         filename: "b".into(),
         data: Vec::new(),
     };
-    if let Ok(r) = http::redirect(&base, &String::from_utf8_lossy(data)) {
-        assert!(!r.path.bytes().any(|b| b == b'\r' || b == b'\n'));
+    // Locations reach `redirect` with their controls refused (the reply parser does that);
+    // from a clean one no control may come out. The request line percent-encodes anyway.
+    let location = String::from_utf8_lossy(data);
+    if let Ok(r) = http::redirect(&base, &location) {
+        if !location.chars().any(char::is_control) {
+            assert!(!r.path.chars().any(char::is_control), "{:?} -> {:?}", location, r.path);
+        }
     }
 });
