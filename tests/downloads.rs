@@ -540,6 +540,10 @@ fn outputs_describe_the_attack_after_its_downloads() {
     assert_eq!(read(&scratch.join("attacker.log.1")).lines().count(), 1);
     assert!(read(&events).contains("\"duplicate\":true"), "{}", read(&events));
     assert_eq!(read(&scratch.join("attackers.json")).lines().count(), 2);
+    // The collector output lives on across the reload (its entry did not change).
+    let after = syslog_messages(&sock, Duration::from_secs(1));
+    assert!(after.iter().any(|m| m.contains(" honeytrap.session.closed ")), "{after:?}");
+    assert!(after.iter().any(|m| m.contains("honeytrap reconfigured")), "{after:?}");
 }
 
 /// The hpfeeds reference broker's venv (installed by .ci/run).
