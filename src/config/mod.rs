@@ -218,6 +218,9 @@ pub struct Config {
     /// `sensor_name`: this sensor's name in events, syslog, hpfeeds and the database;
     /// `None`: the host name.
     pub sensor_name: Option<String>,
+    /// `http_download`: HTTP and HTTPS URLs are fetched by the built-in client whenever a
+    /// download plugin is configured, not only with plugin-httpDownload (default yes).
+    pub http_download: bool,
     pub warnings: Vec<Warning>,
 }
 
@@ -253,6 +256,7 @@ impl Default for Config {
             download_max_redirects: DEFAULT_DOWNLOAD_MAX_REDIRECTS,
             download_allow_local: false,
             sensor_name: None,
+            http_download: true,
             warnings: Vec::new(),
         }
     }

@@ -177,6 +177,13 @@ fn scalar(key: &str, text: &str, span: &Span, cfg: &mut Config, base_dir: &Path)
             }
             cfg.sensor_name = Some(text.to_string());
         }
+        "http_download" => {
+            cfg.http_download = match text {
+                "yes" => true,
+                "no" => false,
+                _ => return Err(invalid_value(key, text, span)),
+            }
+        }
         "download_allow_local" => {
             cfg.download_allow_local = match text {
                 "yes" => true,
@@ -529,6 +536,7 @@ mod tests {
             ("monitor", ""),
             ("download_allow_local", "YES"),
             ("sensor_name", ""),
+            ("http_download", "on"),
             ("sensor_name", "two words"),
             ("download_allow_local", "on"),
         ];

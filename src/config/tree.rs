@@ -57,6 +57,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "download_max_redirects",
     "download_allow_local",
     "sensor_name",
+    "http_download",
 ];
 
 /// Every key accepted inside the `portconf` block, at any level (SPEC §3.6).

@@ -9,9 +9,11 @@
 //!   original attack (the C vncDownload kept them on a copy that SaveFile wrote under the
 //!   original's name).
 //! * One extractor (`super::extract`) serves every scheme and finds many commands per
-//!   attack; each scheme is fetched only if its plugin is configured (`plugin-ftpDownload`
-//!   for ftp, `plugin-tftpDownload` for tftp, `plugin-httpDownload` for http and https);
-//!   files the attack writes itself (`inline`) are kept when any download plugin is.
+//!   attack; ftp is fetched if `plugin-ftpDownload` is configured, tftp with
+//!   `plugin-tftpDownload`, http and https with `plugin-httpDownload` or, unless
+//!   `http_download = "no"`, with any download plugin (the built-in client runs no shell,
+//!   the reason T-Pot left the C plugin out); files the attack writes itself (`inline`) are
+//!   kept when any download plugin is.
 //! * Every download is capped in size and time, the downloads of one attack in number and
 //!   time, the downloads of the daemon in number (`download_*` keys); addresses go through
 //!   [`Policy`].
@@ -194,6 +196,9 @@ impl Downloader {
         }
         if ftp.is_none() && !tftp && http.is_none() {
             return Ok(None);
+        }
+        if http.is_none() && cfg.http_download {
+            http = Some(HttpSettings { program: None });
         }
         let sensor = interface_addrs().unwrap_or_default();
         let per_download = Duration::from_secs(cfg.download_timeout.into());
@@ -509,6 +514,27 @@ mod tests {
         assert_eq!(fallback(&Err(Error::Timeout), &ctx, &req("203.0.113.5")), None);
         let at_attacker: SocketAddr = "198.51.100.9:2121".parse().unwrap();
         assert_eq!(fallback(&Err(Error::Connect(at_attacker, refused())), &ctx, &req("198.51.100.9")), None);
+    }
+
+    #[test]
+    fn schemes_follow_the_plugins_and_http_download() {
+        let load = |text: &str| {
+            crate::config::load_str(text, std::path::Path::new("t.conf"), std::path::Path::new("/")).unwrap()
+        };
+        assert!(Downloader::from_config(&load("plugin-SaveFile = { }")).unwrap().is_none());
+        // T-Pot: ftp and tftp plugins, no httpDownload: HTTP is fetched by the built-in client.
+        let tpot =
+            Downloader::from_config(&load("plugin-ftpDownload = \"\"\nplugin-tftpDownload = \"\"")).unwrap().unwrap();
+        assert!(tpot.enabled(Scheme::Ftp) && tpot.enabled(Scheme::Tftp) && tpot.enabled(Scheme::Https));
+        assert_eq!(tpot.http, Some(HttpSettings { program: None }));
+        let strict = load("http_download = \"no\"\nplugin-tftpDownload = \"\"");
+        let strict = Downloader::from_config(&strict).unwrap().unwrap();
+        assert!(strict.enabled(Scheme::Tftp) && !strict.enabled(Scheme::Http) && !strict.enabled(Scheme::Ftp));
+        assert!(strict.enabled(Scheme::Inline));
+        let wget = load("plugin-httpDownload = { http_program = \"/usr/bin/wget\" http_options = \"-q -O-\" }");
+        let wget = Downloader::from_config(&wget).unwrap().unwrap();
+        assert_eq!(wget.http, Some(HttpSettings { program: Some(("/usr/bin/wget".into(), "-q -O-".into())) }));
+        assert!(!wget.enabled(Scheme::Tftp));
     }
 
     #[test]
