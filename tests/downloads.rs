@@ -194,7 +194,7 @@ impl Lab {
         let conf = write_config(
             dir.path(),
             &format!(
-                "monitor = \"nfq\"\ndownload_timeout = \"15\"\n{extra}\n\
+                "monitor = \"nfq\"\n{extra}\ndownload_timeout = \"15\"\n\
                  plugin-b64Decode = \"\"\nplugin-deUnicode = \"\"\nplugin-vncDownload = \"\"\n{downloads}\n\
                  plugin-SaveFile = {{ attacks_dir = \"{d}/attacks\" downloads_dir = \"{d}/downloads\" }}\n"
             ),
@@ -724,4 +724,30 @@ fn tpot_plugins_fetch_http_with_the_builtin_client_unless_http_download_is_no() 
     std::thread::sleep(Duration::from_secs(2));
     assert!(lab.downloads().is_empty(), "{:?}", lab.downloads());
     assert!(!lab.log().contains("HTTP download"), "{}", lab.log());
+}
+
+#[test]
+fn a_silent_server_does_not_hold_up_the_attacks_other_downloads() {
+    if !needs("a_silent_server_does_not_hold_up_the_attacks_other_downloads") {
+        return;
+    }
+    let c = sample(71, 1500);
+    let lab = Lab::start(&[("c.bin", &c)], "download_timeout = \"4\"");
+    // Port 81 of the server host drops every packet: those downloads wait for their timeout
+    // (4 s here); three of them and the good one run side by side, not one after the other.
+    run_ok(
+        "ip",
+        &["netns", "exec", &lab.pair.cli.0, "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "81", "-j", "DROP"],
+    );
+    let t0 = std::time::Instant::now();
+    lab.attack(
+        format!("wget http://{CLI4}:81/slow1; wget http://{CLI4}:81/slow2; wget http://{CLI4}:81/slow3; wget http://{CLI4}/c.bin\n")
+            .into_bytes(),
+    );
+    lab.expect_download("c.bin", &c);
+    assert!(t0.elapsed() < Duration::from_secs(9), "the downloads ran one after the other: {:?}", t0.elapsed());
+    // The silent ones ended at the download timeout, each with a log line.
+    for n in 1..=3 {
+        assert!(lab.log().contains(&format!(":81/slow{n}: ")), "{}", lab.log());
+    }
 }

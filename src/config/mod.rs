@@ -51,7 +51,7 @@ pub const DEFAULT_DOWNLOAD_ATTACK_TIMEOUT: u32 = 300;
 /// `download_max_size`: largest sample kept, in bytes.
 pub const DEFAULT_DOWNLOAD_MAX_SIZE: u32 = 32 << 20;
 /// `downloads_per_attack`: most downloads one attack may trigger.
-pub const DEFAULT_DOWNLOADS_PER_ATTACK: u32 = 8;
+pub const DEFAULT_DOWNLOADS_PER_ATTACK: u32 = 16;
 /// `downloads_in_flight`: most downloads running at the same time, daemon-wide.
 pub const DEFAULT_DOWNLOADS_IN_FLIGHT: u32 = 16;
 /// `download_max_redirects`: most HTTP redirects followed.

@@ -559,7 +559,7 @@ mod tests {
         ("download_timeout", |c| c.download_timeout.into(), 1, 3_600, 120),
         ("download_attack_timeout", |c| c.download_attack_timeout.into(), 1, 86_400, 300),
         ("download_max_size", |c| c.download_max_size.into(), 1, 1 << 30, 32 << 20),
-        ("downloads_per_attack", |c| c.downloads_per_attack.into(), 0, 32, 8),
+        ("downloads_per_attack", |c| c.downloads_per_attack.into(), 0, 32, 16),
         ("downloads_in_flight", |c| c.downloads_in_flight.into(), 1, 1_024, 16),
         ("download_max_redirects", |c| c.download_max_redirects.into(), 0, 20, 5),
     ];

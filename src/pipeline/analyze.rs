@@ -32,6 +32,7 @@ use crate::sys::net::interface_addrs;
 use crate::{log_info, log_noisy, log_notice, log_warn};
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -232,7 +233,7 @@ impl Downloader {
 
     /// Fetches what `requests` ask for, within the caps, and attaches every non-empty file
     /// to `attack` (counting attempts in `dl_tries`).
-    pub fn run(&self, attack: &mut Attack, requests: Vec<Request>, notes: &mut dyn FnMut(Note)) {
+    pub fn run(&self, attack: &mut Attack, requests: Vec<Request>, notes: &(dyn Fn(Note) + Sync)) {
         let mut requests: Vec<Request> = requests.into_iter().filter(|r| self.enabled(r.scheme)).collect();
         if requests.len() > self.max_per_attack {
             log_warn!(
@@ -245,9 +246,17 @@ impl Downloader {
         let attack_deadline = Instant::now() + self.per_attack;
         let mut policy = self.policy.clone();
         policy.sensor.push(attack.local.ip());
-        for req in requests {
+        let (local_ip, attacker) = (attack.local.ip(), attack.remote.ip());
+
+        // The fetches run on up to PARALLEL_PER_ATTACK threads (a server that does not
+        // answer must not hold up the others); the files are attached in command order.
+        let results: Vec<Mutex<Option<Result<Download, String>>>> = requests.iter().map(|_| Mutex::new(None)).collect();
+        let next = AtomicUsize::new(0);
+        let tries = AtomicU32::new(0);
+        let work = || loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(req) = requests.get(i) else { break };
             if req.scheme == Scheme::Inline {
-                attach_inline(attack, &req);
                 continue;
             }
             let Some(_slot) = Slot::acquire(self.in_flight, attack_deadline) else {
@@ -259,10 +268,10 @@ impl Downloader {
                 log_warn!("Download - Time for this attack's downloads is up, {} skipped.", req.uri());
                 continue;
             }
-            attack.dl_tries += 1;
+            tries.fetch_add(1, Ordering::Relaxed);
             let ctx = Context {
-                local_ip: attack.local.ip(),
-                attacker: attack.remote.ip(),
+                local_ip,
+                attacker,
                 ftp_host: self.ftp.flatten(),
                 policy: &policy,
                 limits: &self.limits,
@@ -270,14 +279,42 @@ impl Downloader {
             };
             let uri = req.uri();
             notes(Note::Started(&uri));
-            let failed = match req.scheme {
-                Scheme::Ftp => self.run_ftp(attack, &req, &ctx),
-                Scheme::Tftp => self.run_tftp(attack, &req, &ctx),
-                Scheme::Http | Scheme::Https => self.run_http(attack, &req, &ctx),
-                Scheme::Inline => None,
+            let result = match req.scheme {
+                Scheme::Ftp => self.run_ftp(req, &ctx),
+                Scheme::Tftp => self.run_tftp(req, &ctx),
+                Scheme::Http | Scheme::Https => self.run_http(req, &ctx),
+                Scheme::Inline => continue,
             };
-            if let Some(reason) = failed {
-                notes(Note::Failed(&uri, &reason));
+            if let Err(reason) = &result {
+                notes(Note::Failed(&uri, reason));
+            }
+            *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+        };
+        let fetches = requests.iter().filter(|r| r.scheme != Scheme::Inline).count();
+        std::thread::scope(|scope| {
+            for _ in 1..fetches.min(PARALLEL_PER_ATTACK) {
+                // A thread that cannot be had leaves more work to the others.
+                let _ = std::thread::Builder::new().name("download".into()).spawn_scoped(scope, work);
+            }
+            // This thread works too (alone when no thread could be had).
+            work();
+        });
+        attack.dl_tries += tries.into_inner();
+        for (req, result) in requests.iter().zip(results) {
+            if req.scheme == Scheme::Inline {
+                attach_inline(attack, req);
+                continue;
+            }
+            if let Some(Ok(dl)) = result.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                match req.scheme {
+                    Scheme::Ftp => log_notice!("FTP download - {} attached to attack record.", req.filename),
+                    Scheme::Tftp => log_notice!("TFTP download - {} attached to attack record.", req.filename),
+                    _ => log_info!(
+                        "HTTP download - {} successfully downloaded and attached to attack record.",
+                        dl.uri.as_deref().unwrap_or("")
+                    ),
+                }
+                attack.downloads.push(dl);
             }
         }
     }
@@ -294,7 +331,7 @@ impl Downloader {
         Ok(server)
     }
 
-    fn run_ftp(&self, attack: &mut Attack, req: &Request, ctx: &Context) -> Option<String> {
+    fn run_ftp(&self, req: &Request, ctx: &Context) -> Result<Download, String> {
         let first = self.server(req, ctx, "FTP download");
         let shown = match &first {
             Ok(s) => s.to_string(),
@@ -313,24 +350,10 @@ impl Downloader {
             );
             result = attempt(other);
         }
-        match result {
-            Ok(f) => {
-                if attach(attack, req, f, "ftp") {
-                    log_notice!("FTP download - {} attached to attack record.", req.filename);
-                    None
-                } else {
-                    log_info!("FTP download - {} is empty, nothing attached.", req.path);
-                    Some("empty file".into())
-                }
-            }
-            Err(e) => {
-                log_warn!("FTP download error - {}: {}.", req.uri(), e);
-                Some(e.to_string())
-            }
-        }
+        finish(req, result, "ftp", "FTP download")
     }
 
-    fn run_tftp(&self, attack: &mut Attack, req: &Request, ctx: &Context) -> Option<String> {
+    fn run_tftp(&self, req: &Request, ctx: &Context) -> Result<Download, String> {
         // The client logs the `Requesting` line itself.
         let first = self.server(req, ctx, "TFTP download");
         let attempt = |server: SocketAddr| {
@@ -351,26 +374,11 @@ impl Downloader {
             );
             result = attempt(other);
         }
-        match result {
-            Ok(f) => {
-                if attach(attack, req, f, "tftp") {
-                    log_notice!("TFTP download - {} attached to attack record.", req.filename);
-                    None
-                } else {
-                    log_info!("TFTP download - {} is empty, nothing attached.", req.path);
-                    Some("empty file".into())
-                }
-            }
-            Err(e) => {
-                log_warn!("TFTP download error - {}: {}.", req.uri(), e);
-                Some(e.to_string())
-            }
-        }
+        finish(req, result, "tftp", "TFTP download")
     }
 
-    fn run_http(&self, attack: &mut Attack, req: &Request, ctx: &Context) -> Option<String> {
-        let Some(settings) = &self.http else { return Some("httpDownload not configured".into()) };
-        let uri = req.uri();
+    fn run_http(&self, req: &Request, ctx: &Context) -> Result<Download, String> {
+        let Some(settings) = &self.http else { return Err("HTTP downloads are not configured".into()) };
         let attempt = |r: &Request| match &settings.program {
             Some((program, options)) => http::fetch_with_program(program, options, &r.uri(), ctx),
             None => http::fetch(r, ctx),
@@ -387,22 +395,7 @@ impl Downloader {
                 result = attempt(&r);
             }
         }
-        match result {
-            Ok(f) => {
-                let url = f.uri.clone();
-                if attach(attack, req, f, req.scheme.name()) {
-                    log_info!("HTTP download - {} successfully downloaded and attached to attack record.", url);
-                    None
-                } else {
-                    log_info!("HTTP download - {} is empty, nothing attached.", url);
-                    Some("empty file".into())
-                }
-            }
-            Err(e) => {
-                log_warn!("HTTP download error - {}: {}.", uri, e);
-                Some(e.to_string())
-            }
-        }
+        finish(req, result, req.scheme.name(), "HTTP download")
     }
 }
 
@@ -418,12 +411,29 @@ fn fallback(result: &Result<Fetched, Error>, ctx: &Context, req: &Request) -> Op
     (retry && req.host.parse::<IpAddr>().ok() != Some(ctx.attacker)).then_some(other)
 }
 
-/// Attaches a fetched file; `false` (nothing attached) for an empty one.
-fn attach(attack: &mut Attack, req: &Request, f: Fetched, dl_type: &str) -> bool {
-    if f.data.is_empty() {
-        return false;
+/// Most downloads of one attack that run at the same time.
+pub const PARALLEL_PER_ATTACK: usize = 4;
+
+/// The outcome of a fetch as the download to attach, or the reason (logged) why there is none.
+fn finish(req: &Request, result: Result<Fetched, Error>, dl_type: &str, tag: &str) -> Result<Download, String> {
+    match result {
+        Ok(f) => download(req, f, dl_type).ok_or_else(|| {
+            log_info!("{} - {} is empty, nothing attached.", tag, req.uri());
+            "empty file".to_string()
+        }),
+        Err(e) => {
+            log_warn!("{} error - {}: {}.", tag, req.uri(), e);
+            Err(e.to_string())
+        }
     }
-    attack.downloads.push(Download {
+}
+
+/// The download record of a fetched file; `None` for an empty one.
+fn download(req: &Request, f: Fetched, dl_type: &str) -> Option<Download> {
+    if f.data.is_empty() {
+        return None;
+    }
+    Some(Download {
         dl_type: dl_type.to_string(),
         remote: (!f.remote.ip().is_unspecified()).then_some(f.remote),
         user: req.user.clone(),
@@ -431,8 +441,7 @@ fn attach(attack: &mut Attack, req: &Request, f: Fetched, dl_type: &str) -> bool
         filename: Some(req.filename.clone()).filter(|n| !n.is_empty()),
         uri: Some(f.uri),
         payload: Payload::new(f.data),
-    });
-    true
+    })
 }
 
 /// A file the attack wrote itself: attached as type `inline`, from the attacker.
@@ -557,14 +566,7 @@ mod tests {
     }
 
     #[test]
-    fn attach_skips_empty_files_and_keeps_the_request_fields() {
-        let mut a = Attack::new(
-            crate::config::Proto::Tcp,
-            "10.0.0.1:445".parse().unwrap(),
-            "198.51.100.9:40000".parse().unwrap(),
-            crate::config::Mode::Normal,
-            std::time::SystemTime::UNIX_EPOCH,
-        );
+    fn empty_files_give_no_download_and_the_request_fields_are_kept() {
         let mut r = req("203.0.113.5");
         r.user = Some("u".into());
         r.pass = Some("p".into());
@@ -573,15 +575,16 @@ mod tests {
             remote: "203.0.113.5:2121".parse().unwrap(),
             uri: "ftp://u:p@203.0.113.5:2121/a.exe".into(),
         };
-        assert!(!attach(&mut a, &r, f(b""), "ftp"));
-        assert!(attach(&mut a, &r, f(b"MZ"), "ftp"));
-        let d = &a.downloads[0];
+        assert!(download(&r, f(b""), "ftp").is_none());
+        assert_eq!(finish(&r, Ok(f(b"")), "ftp", "FTP download").unwrap_err(), "empty file");
+        assert!(finish(&r, Err(Error::Timeout), "ftp", "FTP download").is_err());
+        let d = download(&r, f(b"MZ"), "ftp").unwrap();
         assert_eq!((d.dl_type.as_str(), d.user.as_deref(), d.pass.as_deref()), ("ftp", Some("u"), Some("p")));
         assert_eq!(
             (d.filename.as_deref(), d.uri.as_deref()),
             (Some("a.exe"), Some("ftp://u:p@203.0.113.5:2121/a.exe"))
         );
         assert_eq!(d.payload.md5, crate::attack::md5_hex(b"MZ"));
-        assert_eq!(a.downloads.len(), 1);
+        assert_eq!(d.remote, Some("203.0.113.5:2121".parse().unwrap()));
     }
 }

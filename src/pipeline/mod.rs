@@ -71,7 +71,7 @@ impl Pipeline {
             if !attack.payload.data.is_empty() && d.max_per_attack > 0 {
                 let derived = self.decoders.derive(&attack.payload.data);
                 let requests = analyze::requests_of(&attack.payload.data, &derived);
-                d.run(attack, requests, &mut |note| {
+                d.run(attack, requests, &|note| {
                     if events {
                         out.emit(&match note {
                             Note::Started(url) => Event::download_started(&session, SystemTime::now(), url),
