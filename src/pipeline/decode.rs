@@ -30,6 +30,25 @@ fn b64_value(c: u8) -> Option<u8> {
     }
 }
 
+/// Encodes `data` as standard base64 with padding (HTTP Basic credentials; the tests' attack
+/// strings).
+pub fn base64_encode(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// Decodes base64 in the standard (`+/`) or URL-safe (`-_`) alphabet. Padding is optional,
 /// but `=` may only end the input; ASCII whitespace is ignored. `None` when the input is
 /// empty, contains other characters, or has a length no base64 encoder produces.
@@ -261,20 +280,7 @@ mod tests {
     use crate::wire::testutil::XorShift;
 
     fn enc(data: &[u8]) -> String {
-        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut s = String::new();
-        for ch in data.chunks(3) {
-            let b = [ch[0], *ch.get(1).unwrap_or(&0), *ch.get(2).unwrap_or(&0)];
-            let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for k in 0..4 {
-                if k <= ch.len() {
-                    s.push(A[(v >> (18 - 6 * k)) as usize & 63] as char);
-                } else {
-                    s.push('=');
-                }
-            }
-        }
-        s
+        base64_encode(data)
     }
 
     #[test]

@@ -2017,16 +2017,7 @@ mod tests {
     }
 
     fn b64(data: &[u8]) -> String {
-        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut s = String::new();
-        for ch in data.chunks(3) {
-            let b = [ch[0], *ch.get(1).unwrap_or(&0), *ch.get(2).unwrap_or(&0)];
-            let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for k in 0..4 {
-                s.push(if k <= ch.len() { A[(v >> (18 - 6 * k)) as usize & 63] as char } else { '=' });
-            }
-        }
-        s
+        crate::pipeline::decode::base64_encode(data)
     }
 
     #[test]

@@ -175,7 +175,7 @@ fn request_head(t: &Request) -> Vec<u8> {
     );
     if let Some(user) = &t.user {
         let cred = format!("{}:{}", user, t.pass.as_deref().unwrap_or(""));
-        s.push_str(&format!("Authorization: Basic {}\r\n", base64(cred.as_bytes())));
+        s.push_str(&format!("Authorization: Basic {}\r\n", crate::pipeline::decode::base64_encode(cred.as_bytes())));
     }
     s.push_str("Connection: close\r\n\r\n");
     s.into_bytes()
@@ -212,23 +212,6 @@ fn host_header(t: &Request) -> String {
         s.push_str(&format!(":{}", port));
     }
     s
-}
-
-fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// The request a `Location` value sends us to: an absolute `http(s)://` URL, a
@@ -976,6 +959,7 @@ mod tests {
         let head = String::from_utf8(request_head(&r)).unwrap();
         assert!(head.starts_with("GET /x.sh HTTP/1.1\r\nHost: example.com\r\n"), "{}", head);
         assert!(head.contains("Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n"));
+        let base64 = crate::pipeline::decode::base64_encode;
         assert_eq!([base64(b""), base64(b"f"), base64(b"fo"), base64(b"foo")], ["", "Zg==", "Zm8=", "Zm9v"]);
     }
 

@@ -24,7 +24,7 @@
 
 use crate::config::{Plugin, PluginConfig};
 use crate::log::{Level, Throttle};
-use crate::sys::{strerror, time};
+use crate::sys::strerror;
 use crate::{log_info, log_notice, log_warn};
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -35,7 +35,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Longest message sent, header included (rsyslog's default `maxMessageSize`).
 pub const MAX_MESSAGE: usize = 8192;
@@ -197,20 +197,9 @@ pub fn header_field(s: &str, max: usize) -> String {
     }
 }
 
-/// RFC 3339 UTC time stamp with microseconds.
+/// RFC 3339 UTC time stamp with microseconds (the event stream's format).
 pub fn timestamp(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let tm = time::utc(d.as_secs() as i64);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        tm.year,
-        tm.month,
-        tm.day,
-        tm.hour,
-        tm.min,
-        tm.sec,
-        d.subsec_micros()
-    )
+    super::events::rfc3339_micros(t)
 }
 
 /// One RFC 5424 message: `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID - MSG`, at most
@@ -771,6 +760,7 @@ pub(crate) fn parse_queue_size(v: Option<&str>) -> Result<usize, String> {
 mod tests {
     use super::*;
     use crate::config::Span;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn targets() {
