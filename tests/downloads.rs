@@ -541,23 +541,6 @@ fn outputs_describe_the_attack_after_its_downloads() {
     assert!(after.iter().any(|m| m.contains("honeytrap reconfigured")), "{after:?}");
 }
 
-/// The hpfeeds reference broker's venv (installed by .ci/run).
-fn hpfeeds_venv() -> Option<PathBuf> {
-    let v = PathBuf::from(std::env::var("HT_HPFEEDS_VENV").unwrap_or_else(|_| "/opt/ht-hpfeeds".into()));
-    v.join("bin/hpfeeds-broker").exists().then_some(v)
-}
-
-/// The newest PostgreSQL server of the Debian package.
-fn pg_bin() -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-        .filter(|b| b.join("initdb").exists() && b.join("postgres").exists())
-        .collect();
-    dirs.sort();
-    dirs.pop()
-}
-
 const HPFEEDS_SUBSCRIBER: &str = r#"
 import sys, hpfeeds
 c = hpfeeds.new('127.0.0.1', int(sys.argv[1]), 'reader', 'reader-secret', reconnect=False)

@@ -18,13 +18,11 @@ use std::time::{Duration, Instant};
 const SECRET: &str = "s3cret-of-the-sensor";
 
 fn venv() -> Option<PathBuf> {
-    let v = PathBuf::from(std::env::var("HT_HPFEEDS_VENV").unwrap_or_else(|_| "/opt/ht-hpfeeds".into()));
-    if v.join("bin/hpfeeds-broker").exists() {
-        Some(v)
-    } else {
-        eprintln!("SKIP: no hpfeeds broker in {} (.ci/run installs it)", v.display());
-        None
+    let v = hpfeeds_venv();
+    if v.is_none() {
+        eprintln!("SKIP: no hpfeeds broker (HT_HPFEEDS_VENV, /opt/ht-hpfeeds; .ci/run installs it)");
     }
+    v
 }
 
 fn cfg(opts: &[(&str, &str)]) -> PluginConfig {

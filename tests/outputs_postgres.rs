@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{root_or_skip, wait_until, TempDir};
+use common::{pg_bin, root_or_skip, wait_until, TempDir};
 use honeytrap::attack::{Attack, Download, Payload, ProxyConn};
 use honeytrap::config::{Mode, Plugin, PluginConfig, Proto, Span};
 use honeytrap::pipeline::output::postgres::{SubmitPostgres, Submitted};
@@ -19,17 +19,6 @@ use std::time::{Duration, Instant, SystemTime};
 const USER: &str = "ht";
 const PASS: &str = "s3cr'et\\pw";
 const DB: &str = "honeytrap";
-
-/// The PostgreSQL server binaries of the Debian package, if installed.
-fn pg_bin() -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-        .filter(|b| b.join("initdb").exists() && b.join("postgres").exists())
-        .collect();
-    dirs.sort();
-    dirs.pop()
-}
 
 fn ready(test: &str) -> Option<PathBuf> {
     if !root_or_skip(test, &["setpriv", "psql"]) {

@@ -256,3 +256,20 @@ impl Pair {
         Pair { srv, cli }
     }
 }
+
+/// The newest PostgreSQL server binaries of the Debian package, if installed.
+pub fn pg_bin() -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|b| b.join("initdb").exists() && b.join("postgres").exists())
+        .collect();
+    dirs.sort();
+    dirs.pop()
+}
+
+/// The venv with the hpfeeds reference broker and client (.ci/run makes it), if present.
+pub fn hpfeeds_venv() -> Option<PathBuf> {
+    let v = PathBuf::from(std::env::var("HT_HPFEEDS_VENV").unwrap_or_else(|_| "/opt/ht-hpfeeds".into()));
+    v.join("bin/hpfeeds-broker").exists().then_some(v)
+}
