@@ -602,3 +602,34 @@ fn program_wget_fetches_from_nginx() {
     assert!(got.data == nginx.file(), "{} bytes", got.data.len());
     assert_eq!(got.uri, "http://10.77.0.2/file");
 }
+
+#[test]
+fn requests_leave_from_the_attacked_address() {
+    if !root_or_skip("requests_leave_from_the_attacked_address", &["ip", "nginx", "openssl"]) {
+        return;
+    }
+    let pair = Pair::new();
+    let nginx = Nginx::start(&pair);
+    // A second sensor address, as on a multi-homed sensor.
+    common::run_ok("ip", &["-n", &pair.srv.0, "addr", "add", "10.77.0.5/24", "dev", "ht-s"]);
+    log_file();
+    for (attacked, seen) in [("10.77.0.5", "10.77.0.5"), ("10.77.0.9", "10.77.0.1")] {
+        let got = in_netns(&pair.srv.0, move || {
+            let policy = policy();
+            let limits = Limits::default();
+            let ctx = Context {
+                local_ip: attacked.parse().unwrap(),
+                attacker: CLI4.parse().unwrap(),
+                ftp_host: None,
+                policy: &policy,
+                limits: &limits,
+                deadline: Instant::now() + Duration::from_secs(8),
+            };
+            http::fetch(&url("/empty"), &ctx)
+        });
+        assert!(got.is_ok(), "{attacked}: {got:?}");
+        // 10.77.0.9 is not an address of the sensor: the request leaves from its own.
+        let last = common::read(&nginx.dir.join("access.log")).lines().last().unwrap_or_default().to_string();
+        assert!(last.starts_with(&format!("{seen} ")), "attacked {attacked}: {last}");
+    }
+}

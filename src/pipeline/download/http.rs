@@ -20,6 +20,7 @@ mod tls;
 
 use super::{policy, Context, Error, Fetched, Limits};
 use crate::pipeline::request::{Request, Scheme};
+use crate::sys::net::tcp_connect_from;
 use std::fmt::{self, Write as _};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
@@ -156,7 +157,14 @@ fn connect(addrs: &[SocketAddr], ctx: &Context) -> Result<(TcpStream, SocketAddr
             last = Some(e);
             continue;
         }
-        match TcpStream::connect_timeout(&addr, ctx.wait()?) {
+        // From the attacked address, as FTP and TFTP do (the server sees the address the
+        // attacker talked to); from any address if that one cannot be used.
+        let local = Some(ctx.local_ip).filter(|ip| !ip.is_unspecified() && ip.is_ipv4() == addr.is_ipv4());
+        let mut connected = tcp_connect_from(local, &addr, ctx.wait()?);
+        if local.is_some() && matches!(&connected, Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable) {
+            connected = tcp_connect_from(None, &addr, ctx.wait()?);
+        }
+        match connected {
             Ok(s) => return Ok((s, addr)),
             Err(e) => last = Some(Error::Connect(addr, e)),
         }
