@@ -444,3 +444,42 @@ fn log_level_filters_and_debug_adds_the_thread_column() {
     assert_eq!(daemon.wait(T).expect("exits").code(), Some(0));
     assert_eq!(read(&d.join("honeytrap.log")), "");
 }
+
+#[test]
+fn quick_start_on_the_built_in_configuration_keeps_attacks_and_logs() {
+    if !root_or_skip("quick_start_on_the_built_in_configuration_keeps_attacks_and_logs", &["ip"]) {
+        return;
+    }
+    if std::path::Path::new(honeytrap::config::DEFAULT_CONFIG_FILE).exists() {
+        eprintln!("SKIP: {} exists, so the built-in default is not used", honeytrap::config::DEFAULT_CONFIG_FILE);
+        return;
+    }
+    let ns = NetNs::new();
+    run_ok("ip", &["-n", &ns.0, "link", "set", "lo", "up"]);
+    let d = TempDir::new("quickstart");
+    // The README's quick start: no -C, pcap on lo, everything below ./honeytrap-data.
+    let mut cmd = ns.command(BIN);
+    cmd.current_dir(d.path()).args(["-D", "-i", "lo"]);
+    let _daemon = Daemon::spawn(cmd);
+    let data = d.join("honeytrap-data");
+    let log = data.join("honeytrap.log");
+    assert!(wait_for_text(&log, "Trapping attacks on device 'lo' via PCAP.", T), "{}", read(&log));
+    // pcap serves the second attempt to a port.
+    let ok = in_netns(&ns.0, || {
+        use std::io::Write;
+        let to: std::net::SocketAddr = "127.0.0.1:2323".parse().unwrap();
+        wait_until(T, || match std::net::TcpStream::connect_timeout(&to, Duration::from_secs(1)) {
+            Ok(mut s) => s.write_all(b"enable\r\nsh\r\n").is_ok(),
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(300));
+                false
+            }
+        })
+    });
+    assert!(ok, "{}", read(&log));
+    assert!(wait_until(T, || std::fs::read_dir(data.join("attacks")).map_or(0, |d| d.count()) > 0), "{}", read(&log));
+    assert!(wait_for_text(&data.join("attacker.log"), " -> 127.0.0.1:2323 ", T), "{}", read(&log));
+    assert!(wait_for_text(&data.join("attackers.json"), "\"local_port\": 2323", T), "{}", read(&log));
+    assert!(wait_for_text(&data.join("events.json"), "honeytrap.session.closed", T), "{}", read(&log));
+    assert!(data.join("downloads").is_dir());
+}

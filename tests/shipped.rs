@@ -77,6 +77,14 @@ fn built_in_default_configuration_loads_without_warnings() {
     assert_eq!(cfg.logfile, Path::new("/base/honeytrap-data/honeytrap.log"));
     assert_eq!(cfg.response_dir, Path::new("/base/honeytrap-data/responses"));
     assert_eq!(cfg.monitor, Some(honeytrap::config::MonitorKind::Pcap));
+    // Attacks, samples and the logs are kept, and downloads are made, out of the box.
+    let names: Vec<&str> = cfg.plugins.iter().map(|p| p.plugin.key_name()).collect();
+    for want in
+        ["SaveFile", "ftpDownload", "tftpDownload", "httpDownload", "b64Decode", "logAttacker", "logJSON", "logEvents"]
+    {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    assert!(cfg.plugins.iter().all(|p| p.plugin.implemented()), "{names:?}");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use crate::cli;
 use crate::config::Config;
 use crate::sys::creds;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The shipped response templates (`<port>_<proto>`, contents).
 pub const BUILTIN_RESPONSES: &[(&str, &[u8])] = &[
@@ -36,9 +36,24 @@ pub const BUILTIN_RESPONSES: &[(&str, &[u8])] = &[
 /// Creates the directories of the embedded default configuration. Those it creates are given
 /// to the run user, so that it can remove its pid file at exit; a response directory it
 /// creates gets the built-in templates.
-pub fn embedded(cfg: &Config) -> io::Result<()> {
+pub fn embedded(cfg: &Config, base_dir: &Path) -> io::Result<()> {
     let ids = cli::run_ids(cfg).filter(|_| creds::getresuid().1 == 0);
-    for dir in [cfg.logfile.parent(), cfg.pidfile.parent(), Some(cfg.response_dir.as_path())].into_iter().flatten() {
+    // The plugins' directories and the directories of their log files, relative to the
+    // start-up directory like every path of the configuration.
+    let plugin_dirs: Vec<PathBuf> = cfg
+        .plugins
+        .iter()
+        .flat_map(|p| p.options.iter())
+        .filter_map(|(k, v)| match k.as_str() {
+            k if k.ends_with("_dir") => Some(PathBuf::from(v)),
+            "logfile" => Path::new(v).parent().map(Path::to_path_buf),
+            _ => None,
+        })
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(|d| base_dir.join(d))
+        .collect();
+    let core = [cfg.logfile.parent(), cfg.pidfile.parent(), Some(cfg.response_dir.as_path())];
+    for dir in core.into_iter().flatten().chain(plugin_dirs.iter().map(PathBuf::as_path)) {
         if dir.exists() {
             continue;
         }

@@ -101,7 +101,7 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
             "  No configuration file {} found, using the built-in default configuration.",
             crate::config::DEFAULT_CONFIG_FILE
         );
-        if let Err(e) = bootstrap::embedded(&cfg) {
+        if let Err(e) = bootstrap::embedded(&cfg, &base_dir) {
             eprintln!(
                 "  Error - Unable to create the data directories of the built-in configuration: {}.",
                 strerror(&e)
