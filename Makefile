@@ -47,7 +47,7 @@ SHAREDIR = $(DATADIR)/honeytrap
 STATEDIR = $(LOCALSTATEDIR)/lib/honeytrap
 
 SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
-	-e 's|@LOCALSTATEDIR@|$(LOCALSTATEDIR)|g' -e 's|@LOGDIR@|$(LOGDIR)|g' -e 's|@RUNDIR@|$(RUNDIR)|g'
+	-e 's|@LOCALSTATEDIR@|$(LOCALSTATEDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' -e 's|@LOGDIR@|$(LOGDIR)|g' -e 's|@RUNDIR@|$(RUNDIR)|g'
 
 .PHONY: all build test lint fuzz bench install uninstall clean
 

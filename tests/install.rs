@@ -60,10 +60,11 @@ fn install_tree_keeps_existing_configuration() {
 
     // Placeholders are substituted with the prefix's paths.
     let conf = read(&root.join("etc/honeytrap/honeytrap.conf"));
-    for ph in ["@SBINDIR@", "@SYSCONFDIR@", "@LOCALSTATEDIR@", "@LOGDIR@", "@RUNDIR@"] {
+    for ph in ["@SBINDIR@", "@SYSCONFDIR@", "@LOCALSTATEDIR@", "@DATADIR@", "@LOGDIR@", "@RUNDIR@"] {
         assert!(!conf.contains(ph), "unsubstituted {ph} in honeytrap.conf");
     }
     assert!(conf.contains("/opt/honeytrap/etc/honeytrap/responses"), "{conf}");
+    assert!(conf.contains("/opt/honeytrap/share/honeytrap/honeytrap.sql"), "{conf}");
     for f in ["share/honeytrap/honeytrap.init", "share/honeytrap/honeytrap.service"] {
         let t = read(&root.join(f));
         assert!(!t.contains("@SBINDIR@") && t.contains("/opt/honeytrap/sbin/honeytrap"), "{f}");
