@@ -38,16 +38,7 @@ fn policy() -> Policy {
 }
 
 fn request(scheme: Scheme, host: &str, port: Option<u16>, path: &str) -> Request {
-    Request {
-        scheme,
-        host: host.into(),
-        port,
-        user: None,
-        pass: None,
-        path: path.into(),
-        filename: String::new(),
-        data: Vec::new(),
-    }
+    Request::new(scheme, host, port, path)
 }
 
 fn url(path: &str) -> Request {

@@ -496,16 +496,7 @@ mod tests {
     }
 
     fn req(host: &str) -> Request {
-        Request {
-            scheme: Scheme::Ftp,
-            host: host.into(),
-            port: Some(2121),
-            user: None,
-            pass: None,
-            path: "a.exe".into(),
-            filename: "a.exe".into(),
-            data: Vec::new(),
-        }
+        Request { filename: "a.exe".into(), ..Request::new(Scheme::Ftp, host, Some(2121), "a.exe") }
     }
 
     #[test]

@@ -65,6 +65,21 @@ pub struct Request {
 }
 
 impl Request {
+    /// A request for `path` on `host` (and `port`, `None` for the scheme's default) with no
+    /// credentials, local name or data.
+    pub fn new(scheme: Scheme, host: &str, port: Option<u16>, path: &str) -> Request {
+        Request {
+            scheme,
+            host: host.into(),
+            port,
+            user: None,
+            pass: None,
+            path: path.into(),
+            filename: String::new(),
+            data: Vec::new(),
+        }
+    }
+
     /// The port to connect to.
     pub fn port_or_default(&self) -> u16 {
         self.port.unwrap_or(self.scheme.default_port())
@@ -110,16 +125,7 @@ mod tests {
     use super::*;
 
     fn req(scheme: Scheme, host: &str, port: Option<u16>, path: &str) -> Request {
-        Request {
-            scheme,
-            host: host.into(),
-            port,
-            user: None,
-            pass: None,
-            path: path.into(),
-            filename: String::new(),
-            data: Vec::new(),
-        }
+        Request::new(scheme, host, port, path)
     }
 
     #[test]

@@ -796,16 +796,7 @@ mod tests {
     }
 
     fn req(scheme: Scheme, host: &str, port: Option<u16>, path: &str) -> Request {
-        Request {
-            scheme,
-            host: host.into(),
-            port,
-            user: None,
-            pass: None,
-            path: path.into(),
-            filename: String::new(),
-            data: Vec::new(),
-        }
+        Request::new(scheme, host, port, path)
     }
 
     /// Parses a whole reply as `exchange` does, from bytes.

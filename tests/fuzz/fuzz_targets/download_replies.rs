@@ -38,16 +38,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok((_, _, body)) = http::parse_reply(data, &limits) {
         assert!(body.len() <= 4096);
     }
-    let base = Request {
-        scheme: Scheme::Http,
-        host: "192.0.2.1".into(),
-        port: None,
-        user: None,
-        pass: None,
-        path: "/a/b".into(),
-        filename: "b".into(),
-        data: Vec::new(),
-    };
+    let base = Request { filename: "b".into(), ..Request::new(Scheme::Http, "192.0.2.1", None, "/a/b") };
     // Locations reach `redirect` with their controls refused (the reply parser does that);
     // from a clean one no control may come out. The request line percent-encodes anyway.
     let location = String::from_utf8_lossy(data);
