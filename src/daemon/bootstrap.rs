@@ -43,14 +43,13 @@ pub fn embedded(cfg: &Config, base_dir: &Path) -> io::Result<()> {
     let plugin_dirs: Vec<PathBuf> = cfg
         .plugins
         .iter()
-        .flat_map(|p| p.options.iter())
+        .map(|p| crate::pipeline::absolute_paths(p, base_dir))
+        .flat_map(|p| p.options)
         .filter_map(|(k, v)| match k.as_str() {
-            k if k.ends_with("_dir") => Some(PathBuf::from(v)),
-            "logfile" => Path::new(v).parent().map(Path::to_path_buf),
+            k if k.ends_with("_dir") && !v.is_empty() => Some(PathBuf::from(v)),
+            "logfile" => Path::new(&v).parent().filter(|d| !d.as_os_str().is_empty()).map(Path::to_path_buf),
             _ => None,
         })
-        .filter(|d| !d.as_os_str().is_empty())
-        .map(|d| base_dir.join(d))
         .collect();
     let core = [cfg.logfile.parent(), cfg.pidfile.parent(), Some(cfg.response_dir.as_path())];
     for dir in core.into_iter().flatten().chain(plugin_dirs.iter().map(PathBuf::as_path)) {

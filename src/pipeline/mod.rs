@@ -39,7 +39,7 @@ impl Pipeline {
         let has = |p: Plugin| cfg.plugins.iter().any(|c| c.plugin == p);
         let mut savefile = None;
         for p in cfg.plugins.iter().filter(|p| p.plugin == Plugin::SaveFile) {
-            savefile = Some(SaveFile::from_config(&resolve_dirs(p, base_dir))?);
+            savefile = Some(SaveFile::from_config(&absolute_paths(p, base_dir))?);
         }
         Ok(Pipeline {
             decoders: Decoders {
@@ -112,11 +112,13 @@ impl Pipeline {
     }
 }
 
-/// A copy of a plugin's options with relative `*_dir` values made absolute.
-fn resolve_dirs(p: &crate::config::PluginConfig, base_dir: &Path) -> crate::config::PluginConfig {
+/// A copy of a plugin's options with its relative paths (`*_dir` and `logfile` values)
+/// taken from `base_dir`, the start-up directory, like the core paths.
+pub fn absolute_paths(p: &crate::config::PluginConfig, base_dir: &Path) -> crate::config::PluginConfig {
     let mut p = p.clone();
     for (k, v) in p.options.iter_mut() {
-        if k.ends_with("_dir") && !v.is_empty() && !Path::new(v.as_str()).is_absolute() {
+        let is_path = k.ends_with("_dir") || k == "logfile";
+        if is_path && !v.is_empty() && !Path::new(v.as_str()).is_absolute() {
             *v = base_dir.join(v.as_str()).to_string_lossy().into_owned();
         }
     }

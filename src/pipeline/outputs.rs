@@ -16,7 +16,7 @@ use super::output::logjson::LogJson;
 use super::output::postgres::SubmitPostgres;
 use super::output::syslog::{self, Syslog};
 use crate::attack::Attack;
-use crate::config::{Config, Plugin, PluginConfig};
+use crate::config::{Config, Plugin};
 use crate::{log, log_err, log_warn};
 use std::path::Path;
 
@@ -52,7 +52,7 @@ impl Outputs {
     pub fn open_files(cfg: &Config, base_dir: &Path) -> Result<Outputs, String> {
         let mut out = Outputs { sensor: cfg.sensor(), entries: entries(cfg), ..Outputs::default() };
         for p in &cfg.plugins {
-            let p = &with_absolute_logfile(p, base_dir);
+            let p = &super::absolute_paths(p, base_dir);
             match p.plugin {
                 Plugin::LogAttacker => {
                     out.log_attacker = Some(LogAttacker::open(p).map_err(|e| format!("Error - {e}"))?)
@@ -188,17 +188,6 @@ impl Outputs {
             o.submit(attack);
         }
     }
-}
-
-/// A copy of an output entry with a relative `logfile` made absolute.
-fn with_absolute_logfile(p: &PluginConfig, base_dir: &Path) -> PluginConfig {
-    let mut p = p.clone();
-    for (k, v) in p.options.iter_mut() {
-        if k == "logfile" && !v.is_empty() && !Path::new(v.as_str()).is_absolute() {
-            *v = base_dir.join(v.as_str()).to_string_lossy().into_owned();
-        }
-    }
-    p
 }
 
 /// Warns about output entries this build cannot serve.
