@@ -248,6 +248,11 @@ impl Throttle {
         *st = (Some(now), 0);
         Some(suppressed)
     }
+
+    /// The occurrences kept quiet since the last line.
+    pub fn suppressed(&self) -> u64 {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).1
+    }
 }
 
 #[cfg(test)]

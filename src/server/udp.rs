@@ -265,32 +265,27 @@ pub fn serve_udp<H: UdpHost>(socket: UdpSocket, host: &H, stop: &AtomicBool) -> 
 }
 
 /// The rate limit of the "dropped" warning.
-#[derive(Default)]
-struct DropWarning {
-    last: Option<Instant>,
-    suppressed: u64,
+struct DropWarning(crate::log::Throttle);
+
+impl Default for DropWarning {
+    fn default() -> Self {
+        DropWarning(crate::log::Throttle::new(WARN_INTERVAL))
+    }
 }
 
 impl DropWarning {
-    fn warn(&mut self, ps: &str, peer: &SocketAddr, why: &str) {
-        let now = Instant::now();
-        if self.last.is_some_and(|t| now.duration_since(t) < WARN_INTERVAL) {
-            self.suppressed += 1;
-            return;
-        }
-        self.last = Some(now);
-        if self.suppressed > 0 {
-            log_warn!(
+    fn warn(&self, ps: &str, peer: &SocketAddr, why: &str) {
+        match self.0.due() {
+            None => {}
+            Some(0) => log_warn!("   {}  Warning - Datagram from {} dropped: limit of {} reached.", ps, peer, why),
+            Some(n) => log_warn!(
                 "   {}  Warning - Datagram from {} dropped: limit of {} reached ({} more dropped since the last warning).",
                 ps,
                 peer,
                 why,
-                self.suppressed
-            );
-        } else {
-            log_warn!("   {}  Warning - Datagram from {} dropped: limit of {} reached.", ps, peer, why);
+                n
+            ),
         }
-        self.suppressed = 0;
     }
 }
 
@@ -888,9 +883,9 @@ mod tests {
             s.datagram(&datagram(peer, None), b"ab");
         }
         assert_eq!(s.flows.len(), 2, "max_flows");
-        assert_eq!(s.warn.suppressed, 0);
+        assert_eq!(s.warn.0.suppressed(), 0);
         s.datagram(&datagram("127.0.0.1:4", None), b"x");
-        assert_eq!(s.warn.suppressed, 1, "one warning a second");
+        assert_eq!(s.warn.0.suppressed(), 1, "one warning a second");
         // The read limit (4) ends a flow at once, with exactly 4 bytes.
         s.datagram(&datagram("127.0.0.1:1", None), b"cdef");
         assert_eq!(s.flows.len(), 1);
