@@ -36,14 +36,7 @@ impl Sensor {
         );
         std::fs::write(dir.join("responses/4444_tcp"), BANNER).unwrap();
         if nfq {
-            for ipt in ["iptables", "ip6tables"] {
-                for rule in [&["-p", "tcp", "--syn"][..], &["-p", "udp"][..]] {
-                    let mut args = vec!["netns", "exec", &pair.srv.0, ipt, "-A", "INPUT", "-i", "ht-s"];
-                    args.extend_from_slice(rule);
-                    args.extend_from_slice(&["-j", "NFQUEUE", "--queue-num", "0"]);
-                    run_ok("ip", &args);
-                }
-            }
+            pair.queue_to_nfq();
         }
         let mut cmd = pair.srv.command(BIN);
         cmd.args(["-D", "-C", conf.to_str().unwrap(), "-t", "5"]);

@@ -183,14 +183,7 @@ impl Lab {
 
         // The sensor: nfq for TCP and UDP (replies to the download clients' own sockets are
         // queued too, and must not disturb them).
-        for ipt in ["iptables", "ip6tables"] {
-            for rule in [&["-p", "tcp", "--syn"][..], &["-p", "udp"][..]] {
-                let mut args = vec!["netns", "exec", &pair.srv.0, ipt, "-A", "INPUT", "-i", "ht-s"];
-                args.extend_from_slice(rule);
-                args.extend_from_slice(&["-j", "NFQUEUE", "--queue-num", "0"]);
-                run_ok("ip", &args);
-            }
-        }
+        pair.queue_to_nfq();
         let conf = write_config(
             dir.path(),
             &format!(

@@ -255,6 +255,19 @@ impl Pair {
         }
         Pair { srv, cli }
     }
+
+    /// Sends new TCP connections (SYNs) and all UDP arriving on the sensor's veth to
+    /// NFQUEUE 0, IPv4 and IPv6, as the nfq monitor expects.
+    pub fn queue_to_nfq(&self) {
+        for ipt in ["iptables", "ip6tables"] {
+            for rule in [&["-p", "tcp", "--syn"][..], &["-p", "udp"][..]] {
+                let mut args = vec!["netns", "exec", &self.srv.0, ipt, "-A", "INPUT", "-i", "ht-s"];
+                args.extend_from_slice(rule);
+                args.extend_from_slice(&["-j", "NFQUEUE", "--queue-num", "0"]);
+                run_ok("ip", &args);
+            }
+        }
+    }
 }
 
 /// The newest PostgreSQL server binaries of the Debian package, if installed.
