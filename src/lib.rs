@@ -12,6 +12,7 @@ pub mod attack;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod fault;
 pub mod log;
 pub mod monitor;
 pub mod pipeline;
