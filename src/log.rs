@@ -255,6 +255,16 @@ impl Throttle {
     }
 }
 
+/// The tail of a throttled line: ` (N more since the last message)`, or nothing when no
+/// occurrence was kept quiet.
+pub fn more_since(suppressed: u64) -> String {
+    if suppressed == 0 {
+        String::new()
+    } else {
+        format!(" ({suppressed} more since the last message)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
