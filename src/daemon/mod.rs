@@ -264,6 +264,8 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     outputs.install_log_mirror();
     outputs::warn_unbuilt(&cfg);
     engine_settings.pipeline.outputs = Arc::new(outputs);
+    // Temporary files of a killed run go, removed as the run user.
+    crate::pipeline::output::savefile::remove_stale(engine_settings.pipeline.savefile.as_ref());
     let engine = Engine::new(engine_settings);
 
     log_notice!("Initializing plugins.");
