@@ -4,13 +4,17 @@
 //! Every line is formatted completely and written with one `write()` to a file opened
 //! `O_APPEND`, so threads never interleave inside a line and copy-truncate rotation loses
 //! nothing. The untimestamped start-up banner is the only line without a time stamp.
+//!
+//! Differences from the C original: a symbolic link at the log file's name is refused (the
+//! file is opened `O_NOFOLLOW`, [`crate::sys::fs::open_append`]); and a file found ending
+//! inside a line (at open and reopen, after a failed write) gets a newline before the next
+//! line, so a line torn by a killed process or a full disk does not swallow the next one.
 //! Plugin outputs (attacker.log, attackers.json) are not this module's business.
 
-use crate::sys::time;
+use crate::sys::{fs, time};
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
@@ -55,10 +59,13 @@ static LEVEL: AtomicU8 = AtomicU8::new(DEFAULT_LEVEL as u8);
 struct Sink {
     file: Option<File>,
     path: Option<PathBuf>,
+    /// Look at the end of the file before the next line: set when the file is opened and
+    /// when a write fails, cleared by the next complete line.
+    check_tail: bool,
     stdout: bool,
 }
 
-static SINK: Mutex<Sink> = Mutex::new(Sink { file: None, path: None, stdout: false });
+static SINK: Mutex<Sink> = Mutex::new(Sink { file: None, path: None, check_tail: false, stdout: false });
 
 fn sink() -> std::sync::MutexGuard<'static, Sink> {
     // A panic while holding the lock cannot leave the sink inconsistent: keep logging.
@@ -82,10 +89,10 @@ pub fn set_stdout(on: bool) {
     sink().stdout = on;
 }
 
-/// Opens a log file the way the C original did: `O_CREAT|O_NOCTTY|O_APPEND|O_WRONLY`,
-/// mode 0644 (minus umask).
+/// Opens a log file as the C original did (`O_CREAT|O_NOCTTY|O_APPEND`, mode 0644 minus the
+/// umask), but never through a symbolic link at `path` ([`fs::open_append`]).
 pub fn open_file(path: &Path) -> io::Result<File> {
-    OpenOptions::new().append(true).create(true).mode(0o644).custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC).open(path)
+    fs::open_append(path, 0)
 }
 
 /// Makes `file` (opened from `path`) the log file, replacing any previous one.
@@ -93,6 +100,7 @@ pub fn set_file(path: &Path, file: File) {
     let mut s = sink();
     s.file = Some(file);
     s.path = Some(path.to_path_buf());
+    s.check_tail = true;
 }
 
 /// The current log file path, if any.
@@ -141,11 +149,18 @@ pub fn format_line(now: i64, tid: Option<i32>, msg: fmt::Arguments<'_>) -> Vec<u
 }
 
 fn emit(bytes: &[u8]) {
-    let s = sink();
+    let mut s = sink();
     if let Some(mut f) = s.file.as_ref() {
-        if let Err(e) = f.write_all(bytes) {
+        // Under the lock no other thread writes: the tail read is the tail written to.
+        let res = if s.check_tail && fs::ends_mid_line(f) == Some(true) {
+            f.write_all(b"\n").and_then(|()| f.write_all(bytes))
+        } else {
+            f.write_all(bytes)
+        };
+        if let Err(e) = &res {
             let _ = writeln!(io::stderr(), "Error while writing logfile: {}", e);
         }
+        s.check_tail = res.is_err();
     }
     if s.stdout {
         let mut out = io::stdout().lock();
@@ -252,6 +267,16 @@ impl Throttle {
     /// The occurrences kept quiet since the last line.
     pub fn suppressed(&self) -> u64 {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).1
+    }
+}
+
+/// The tail of a throttled line: ` (N more since the last message)`, or nothing when no
+/// occurrence was kept quiet.
+pub fn more_since(suppressed: u64) -> String {
+    if suppressed == 0 {
+        String::new()
+    } else {
+        format!(" ({suppressed} more since the last message)")
     }
 }
 

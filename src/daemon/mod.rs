@@ -168,19 +168,15 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     };
     if let Some((uid, gid)) = cli::run_ids(&cfg) {
         // Let the run user reopen its log after rotation; only for a file we may give away.
-        if creds::getresuid().1 == 0 && logfile.metadata().is_ok_and(|m| m.is_file()) {
-            let _ = process::fchown(&logfile, uid, gid);
+        if creds::getresuid().1 == 0 {
+            let _ = crate::sys::fs::give_to(&logfile, uid, gid);
         }
     }
     log::set_file(&cfg.logfile, logfile);
     if let Some((uid, gid)) = cli::run_ids(&cfg) {
         // As for the log file: the run user reopens them after rotation.
         if creds::getresuid().1 == 0 {
-            for f in outputs.files() {
-                if std::fs::metadata(f).is_ok_and(|m| m.is_file()) {
-                    let _ = std::os::unix::fs::chown(f, Some(uid), Some(gid));
-                }
-            }
+            outputs.give_files_to(uid, gid);
         }
     }
     println!("  Logging to {}.", cfg.logfile.display());
@@ -268,6 +264,8 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     outputs.install_log_mirror();
     outputs::warn_unbuilt(&cfg);
     engine_settings.pipeline.outputs = Arc::new(outputs);
+    // Temporary files of a killed run go, removed as the run user.
+    crate::pipeline::output::savefile::remove_stale(engine_settings.pipeline.savefile.as_ref());
     let engine = Engine::new(engine_settings);
 
     log_notice!("Initializing plugins.");

@@ -7,8 +7,13 @@
 //! makes the start fail with a non-zero status. When the run user may not remove the file
 //! (its directory belongs to root), it is emptied instead, which the next start treats as
 //! stale.
+//!
+//! The name is never followed: a symbolic link (or anything but a regular file) at the pid
+//! file's name makes the start fail with an error naming the path, and the file is given to
+//! the run user through its descriptor only ([`crate::sys::fs::give_to`]). The C original
+//! opened the name with `O_CREAT|O_EXCL`, which refuses links too, but gave no reason.
 
-use crate::sys::{process, strerror};
+use crate::sys::{fs, process, strerror};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -62,8 +67,18 @@ fn create_exclusive(path: &Path) -> io::Result<File> {
         .write(true)
         .create_new(true)
         .mode(0o644)
-        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_CLOEXEC)
         .open(path)
+}
+
+/// An existing entry at the pid file's name that is not a regular file: a symbolic link
+/// (never followed) or anything else (never read: a FIFO would block).
+fn refuse_unusual(path: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(fs::symlink_refused(path)),
+        Ok(m) if !m.is_file() => Err(io::Error::other(format!("{} is not a regular file", path.display()))),
+        _ => Ok(()),
+    }
 }
 
 impl PidFile {
@@ -73,6 +88,7 @@ impl PidFile {
         let file = match create_exclusive(path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                refuse_unusual(path).map_err(io_err)?;
                 Self::check_stale(path)?;
                 std::fs::remove_file(path)
                     .or_else(|e| if e.kind() == io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
@@ -93,14 +109,21 @@ impl PidFile {
     /// live process and cannot be checked for a lock.
     fn check_stale(path: &Path) -> Result<(), PidFileError> {
         let mut content = String::new();
-        // O_NOFOLLOW: never lock or read through a link planted at the pid file's name.
-        let opened = OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOFOLLOW).open(path);
+        // O_NOFOLLOW: never lock or read through a link planted at the pid file's name;
+        // O_NONBLOCK: never wait on a FIFO put there.
+        let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+        let opened = OpenOptions::new().read(true).write(true).custom_flags(flags).open(path);
         let file = match opened {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(_) => {
                 // Cannot open it for writing: judge by the pid alone.
-                let pid = std::fs::read_to_string(path).ok().as_deref().and_then(parse_pid);
+                let read = || -> io::Result<String> {
+                    let mut s = String::new();
+                    OpenOptions::new().read(true).custom_flags(flags).open(path)?.read_to_string(&mut s)?;
+                    Ok(s)
+                };
+                let pid = read().ok().as_deref().and_then(parse_pid);
                 return match pid {
                     Some(p) if process::process_exists(p) && p != process::getpid() => {
                         Err(PidFileError::Running { path: path.to_path_buf(), pid: Some(p) })
@@ -123,9 +146,10 @@ impl PidFile {
         &self.path
     }
 
-    /// Gives the file to the run user, so that it can still empty it at exit.
-    pub fn chown(&self, uid: u32, gid: u32) -> io::Result<()> {
-        process::fchown(&self.file, uid, gid)
+    /// Gives the file to the run user, so that it can still empty it at exit (by
+    /// descriptor; `Ok(false)` if it is not a regular file with one link).
+    pub fn chown(&self, uid: u32, gid: u32) -> io::Result<bool> {
+        fs::give_to(&self.file, uid, gid)
     }
 
     /// Removes the file; if the directory does not allow that, empties it. Returns a
@@ -189,6 +213,31 @@ mod tests {
             assert_eq!(std::fs::read_to_string(&p).unwrap(), "77");
             pf.remove();
         }
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn a_link_or_a_fifo_at_the_name_is_refused() {
+        let d = tmp("link");
+        let (p, target) = (d.join("ht.pid"), d.join("target"));
+        // A pid that cannot be running: the old code judged the target stale and went on.
+        std::fs::write(&target, "2147483646").unwrap();
+        std::os::unix::fs::symlink(&target, &p).unwrap();
+        let e = PidFile::create(&p, 77).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "Unable to open pid file {}: {} is a symbolic link, which is never followed.",
+                p.display(),
+                p.display()
+            )
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "2147483646");
+        assert!(std::fs::symlink_metadata(&p).unwrap().file_type().is_symlink(), "the link is left for a look");
+        std::fs::remove_file(&p).unwrap();
+        assert!(std::process::Command::new("mkfifo").arg(&p).status().unwrap().success());
+        let e = PidFile::create(&p, 77).unwrap_err().to_string();
+        assert!(e.ends_with("is not a regular file."), "{e}");
         std::fs::remove_dir_all(d).unwrap();
     }
 

@@ -10,13 +10,14 @@
 
 use super::output::events::{Event, EventLog, Session};
 use super::output::hpfeeds::Hpfeeds;
-use super::output::logattacker::LogAttacker;
+use super::output::logattacker::{AppendLog, LogAttacker};
 use super::output::logjson::LogJson;
 #[cfg(feature = "postgres")]
 use super::output::postgres::SubmitPostgres;
 use super::output::syslog::{self, Syslog};
 use crate::attack::Attack;
 use crate::config::{Config, Plugin};
+use crate::sys::strerror;
 use crate::{log, log_err, log_warn};
 use std::path::Path;
 
@@ -113,13 +114,35 @@ impl Outputs {
         }
     }
 
-    /// The files the outputs write (to give them to the run user).
+    /// The files the outputs write.
     pub fn files(&self) -> Vec<&Path> {
+        self.append_logs().into_iter().map(AppendLog::path).collect()
+    }
+
+    fn append_logs(&self) -> Vec<&AppendLog> {
         let mut v = Vec::new();
-        v.extend(self.log_attacker.as_ref().map(LogAttacker::path));
-        v.extend(self.log_json.as_ref().map(LogJson::path));
-        v.extend(self.events.as_ref().map(EventLog::path));
+        v.extend(self.log_attacker.as_ref().map(LogAttacker::file));
+        v.extend(self.log_json.as_ref().map(LogJson::file));
+        v.extend(self.events.as_ref().map(EventLog::file));
         v
+    }
+
+    /// Gives the open files to the run user (started as root), so that it can reopen them
+    /// after rotation: by descriptor, and only regular files with one link
+    /// ([`crate::sys::fs::give_to`]). A file left as it was gets a warning.
+    pub fn give_files_to(&self, uid: u32, gid: u32) {
+        for f in self.append_logs() {
+            match f.give_to(uid, gid) {
+                Ok(true) => {}
+                Ok(false) => log_warn!(
+                    "Warning - {} is not a regular file with a single link; its owner is left unchanged.",
+                    f.path().display()
+                ),
+                Err(e) => {
+                    log_warn!("Warning - Unable to give {} to the run user: {}.", f.path().display(), strerror(&e))
+                }
+            }
+        }
     }
 
     /// Stops mirroring the daemon log to this object's syslog output (before it is

@@ -340,6 +340,11 @@ impl EventLog {
     pub fn path(&self) -> &Path {
         self.out.path()
     }
+
+    /// The file written.
+    pub fn file(&self) -> &AppendLog {
+        &self.out
+    }
 }
 
 fn parse_limit(v: &str) -> Option<usize> {

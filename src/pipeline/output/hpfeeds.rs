@@ -340,8 +340,8 @@ fn reader(mut s: TcpStream, alive: Arc<AtomicBool>, errors: Arc<Throttle>, who: 
             Ok(None) => continue,
             Ok(Some((op, body))) => {
                 if let Ok(wire::Message::Error(t)) = wire::parse_body(op, &body) {
-                    if let Some(_quiet) = errors.due() {
-                        log_warn!("{}: broker error: {}", who, error_text(t));
+                    if let Some(quiet) = errors.due() {
+                        log_warn!("{}: broker error: {}{}", who, error_text(t), crate::log::more_since(quiet));
                     }
                 }
             }
@@ -497,12 +497,13 @@ impl Hpfeeds {
     pub fn publish_file(&self, payload: Vec<u8>) {
         if payload.len() > self.max_payload {
             self.queue.count_dropped(1);
-            if let Some(_quiet) = self.too_big.due() {
+            if let Some(quiet) = self.too_big.due() {
                 log_warn!(
-                    "{}: sample of {} bytes not published (at most {} bytes fit into one message)",
+                    "{}: sample of {} bytes not published (at most {} bytes fit into one message){}",
                     self.who,
                     payload.len(),
-                    self.max_payload
+                    self.max_payload,
+                    crate::log::more_since(quiet)
                 );
             }
             return;

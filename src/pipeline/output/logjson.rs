@@ -85,6 +85,11 @@ impl LogJson {
     pub fn path(&self) -> &Path {
         self.out.path()
     }
+
+    /// The file written.
+    pub fn file(&self) -> &AppendLog {
+        &self.out
+    }
 }
 
 /// `%Y-%m-%dT%H:%M:%SZ` in UTC.

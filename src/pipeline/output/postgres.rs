@@ -23,7 +23,7 @@
 
 use crate::attack::{Attack, Download, Payload};
 use crate::config::{Plugin, PluginConfig};
-use crate::log::Throttle;
+use crate::log::{more_since, Throttle};
 use crate::{log_err, log_info, log_notice, log_warn};
 use postgres::{Client, Config, NoTls, Statement};
 use std::net::{IpAddr, SocketAddr};
@@ -451,7 +451,7 @@ impl Worker {
                             "submitPostgres - Error - Unable to write attack from {}: {}{}",
                             rec.src,
                             error_text(&e),
-                            quiet(n)
+                            more_since(n)
                         );
                     }
                     if closed {
@@ -493,7 +493,7 @@ impl Worker {
                         self.db.host,
                         self.db.port,
                         e,
-                        quiet(n)
+                        more_since(n)
                     );
                 }
                 false
@@ -512,14 +512,6 @@ impl Worker {
             std::thread::sleep((end - now).min(Duration::from_millis(50)));
         }
         self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
-    }
-}
-
-fn quiet(n: u64) -> String {
-    if n == 0 {
-        String::new()
-    } else {
-        format!(" ({n} more since the last message)")
     }
 }
 

@@ -4,13 +4,22 @@
 //! metadata. Replaces the C original's htm_SaveFile.c.
 //!
 //! Deliberate differences (SPEC §13.5, §15.3 decision 6):
-//! * `<n>` is no longer the handler's pid but a process-wide counter seeded with the start
-//!   time in milliseconds, so it never repeats across attacks and restarts; when a name is
-//!   taken anyway, the next number is used. No file is ever overwritten and no attack is lost
-//!   to a name clash.
+//! * `<n>` is no longer the handler's pid but a number that never repeats, by construction:
+//!   numbers are handed out from blocks reserved in `<attacks_dir>/.honeytrap-counter`, a
+//!   file holding one decimal number below which every number may have been used. A
+//!   reservation writes the end of the new block to that file (written aside, synced,
+//!   renamed into place) before any number of the block is used, so a daemon killed at any
+//!   moment, restarted at once, continues above every number its predecessor could have
+//!   taken. Without that file (first start, or lost), the first block starts above the
+//!   highest number found in the directory and above the time in milliseconds. No file is
+//!   ever overwritten: should a name be taken anyway (a file put there by someone else), the
+//!   next number is used.
 //! * Files appear complete or not at all: written under a hidden temporary name in the same
-//!   directory, then linked to the final name without replacing anything
-//!   ([`crate::sys::fs::publish_noreplace`]).
+//!   directory (`.<name>.tmp`, `.<md5>.<pid>.<seq>.tmp` for downloads), then linked to the
+//!   final name without replacing anything ([`crate::sys::fs::publish_noreplace`]).
+//!   Temporary files left by a killed daemon are removed at the next start
+//!   ([`remove_stale`]): only regular files with exactly these name patterns, never
+//!   through a symbolic link.
 //! * A sample saved before (same md5, under any name) is reported as known at INFO and
 //!   not stored again; the remaining downloads are still saved (the C plugin logged an
 //!   error and stopped, and stored the same sample once per file name).
@@ -21,18 +30,23 @@
 //! * A missing `attacks_dir` / `downloads_dir` disables that kind of file with a warning at
 //!   start (the C plugin wrote to `(null)/…` and failed on every attack). The attack file is
 //!   announced at DEBUG (the C plugin logged nothing for it).
+//! * A failing save (full disk, …) is logged at most once a minute for attack strings and
+//!   once a minute for samples, with the number of failures since the last message (the C
+//!   plugin logged every one).
 
 use crate::attack::{md5_hex, Attack, Download};
 use crate::config::{Plugin, PluginConfig};
+use crate::log::{more_since, Throttle};
 use crate::sys::fs::publish_noreplace;
 use crate::sys::{strerror, time};
 use crate::{log_debug, log_err, log_info, log_notice, log_warn};
 use std::fs::{OpenOptions, Permissions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
+use std::time::Duration;
 
 /// Longest sanitised download file name, in bytes (keeps `<md5>-<name>` under NAME_MAX).
 pub const MAX_FILENAME: usize = 200;
@@ -142,18 +156,154 @@ impl SaveFile {
     }
 }
 
-/// The next attack file number: a process-wide counter, seeded once with the start time in
-/// milliseconds (so a restart continues above every number of the previous run unless it
-/// saved more than a thousand attacks per second of its life).
-fn next_number() -> u64 {
-    static SEED: OnceLock<u64> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let seed = *SEED.get_or_init(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(u64::from(std::process::id()) * 1000, |d| d.as_secs().saturating_mul(1000))
-    });
-    seed.wrapping_add(COUNTER.fetch_add(1, Ordering::Relaxed))
+/// Numbers reserved at a time in the counter file (one synced write per this many attack
+/// files).
+const BLOCK: u64 = 4096;
+/// The counter file in `attacks_dir`: the decimal number at which the next block starts.
+const COUNTER_FILE: &str = ".honeytrap-counter";
+/// How often a recurring save error is logged.
+const ERROR_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The numbers of one directory: `next..end` is reserved and not used yet.
+struct Numbers {
+    dir: PathBuf,
+    next: u64,
+    end: u64,
+}
+
+/// The next attack file number for `dir`: from the block this process reserved, or from a
+/// new block ([`reserve`]) when that is used up. Process-wide, so a SaveFile made by a
+/// reload continues the same block.
+fn next_number(dir: &Path) -> io::Result<u64> {
+    static NUMBERS: Mutex<Vec<Numbers>> = Mutex::new(Vec::new());
+    let mut all = NUMBERS.lock().unwrap_or_else(|e| e.into_inner());
+    let i = match all.iter().position(|n| n.dir == dir) {
+        Some(i) => i,
+        None => {
+            all.push(Numbers { dir: dir.to_path_buf(), next: 0, end: 0 });
+            all.len() - 1
+        }
+    };
+    let n = &mut all[i];
+    if n.next >= n.end {
+        n.next = reserve(dir, BLOCK)?;
+        n.end = n.next + BLOCK;
+    }
+    n.next += 1;
+    Ok(n.next - 1)
+}
+
+/// Reserves `count` numbers in `dir`: returns the first, after the counter file says that
+/// they are taken. The caller holds the process-wide lock, so two reservations of this
+/// process never overlap.
+fn reserve(dir: &Path, count: u64) -> io::Result<u64> {
+    let start = match read_counter(dir) {
+        Some(n) => n,
+        None => {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            highest_number(dir).map_or(0, |n| n.saturating_add(1)).max(now_ms)
+        }
+    };
+    let end = start
+        .checked_add(count)
+        .ok_or_else(|| io::Error::other(format!("the attack file numbers of {} are used up", dir.display())))?;
+    let tmp = dir.join(format!("{COUNTER_FILE}.tmp"));
+    let write = || -> io::Result<()> {
+        // Whatever has the temporary name (left by a killed run, or a link) goes first.
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&tmp)?;
+        f.write_all(end.to_string().as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, dir.join(COUNTER_FILE))
+    };
+    write().inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })?;
+    Ok(start)
+}
+
+/// The number in the counter file of `dir`, if it holds one (read without following a
+/// link).
+fn read_counter(dir: &Path) -> Option<u64> {
+    let mut text = String::new();
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(dir.join(COUNTER_FILE))
+        .ok()?;
+    (&mut f).take(32).read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
+}
+
+/// The highest `<n>` of the attack file names in `dir` (read once, when the counter file is
+/// missing).
+fn highest_number(dir: &Path) -> Option<u64> {
+    std::fs::read_dir(dir).ok()?.filter_map(Result::ok).filter_map(|e| attack_number(&e.file_name())).max()
+}
+
+/// The `<n>` of an attack file name `from_port_<port>-<proto>_<n>_<YYYY-MM-DD>`.
+fn attack_number(name: &std::ffi::OsStr) -> Option<u64> {
+    let rest = name.to_str()?.strip_prefix("from_port_")?;
+    let (port, rest) = rest.split_once('-')?;
+    let mut parts = rest.splitn(3, '_');
+    let (proto, n, date) = (parts.next()?, parts.next()?, parts.next()?);
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let date_ok = date.len() == 10
+        && date.bytes().enumerate().all(|(i, b)| b.is_ascii_digit() || b == b'-' && (i == 4 || i == 7));
+    (digits(port) && matches!(proto, "tcp" | "udp" | "raw") && digits(n) && date_ok).then(|| n.parse().ok()).flatten()
+}
+
+/// Whether `name` is one of the temporary names SaveFile writes: `.<attack file>.tmp`,
+/// `.<md5>.<pid>.<seq>.tmp`, or the counter file's `.honeytrap-counter.tmp`.
+fn is_temporary_name(name: &std::ffi::OsStr) -> bool {
+    let Some(inner) = name.to_str().and_then(|n| n.strip_prefix('.')).and_then(|n| n.strip_suffix(".tmp")) else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let download = || {
+        let p: Vec<&str> = inner.split('.').collect();
+        p.len() == 3 && p[0].len() == 32 && p[0].bytes().all(|b| b.is_ascii_hexdigit()) && digits(p[1]) && digits(p[2])
+    };
+    inner == &COUNTER_FILE[1..] || attack_number(std::ffi::OsStr::new(inner)).is_some() || download()
+}
+
+/// Removes the temporary files a killed daemon left in the directories of `savefile` (at
+/// start, before any save): regular files with SaveFile's temporary names only; a symbolic
+/// link or anything else of such a name is left alone, and nothing is followed (the
+/// directory entry's own type decides, and `unlink(2)` removes a name, never a target).
+pub fn remove_stale(savefile: Option<&SaveFile>) {
+    let Some(sf) = savefile else { return };
+    let mut dirs: Vec<&Path> = sf.attacks_dir.iter().chain(sf.downloads_dir.iter()).map(PathBuf::as_path).collect();
+    dirs.dedup();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        let mut removed = 0;
+        for e in entries.filter_map(Result::ok) {
+            if is_temporary_name(&e.file_name()) && e.file_type().is_ok_and(|t| t.is_file()) {
+                match std::fs::remove_file(e.path()) {
+                    Ok(()) => removed += 1,
+                    Err(err) => log_warn!(
+                        "SaveFile - Warning - Unable to remove stale temporary file {}: {}.",
+                        e.path().display(),
+                        strerror(&err)
+                    ),
+                }
+            }
+        }
+        if removed > 0 {
+            log_notice!("SaveFile - Removed {} temporary file(s) of an earlier run from {}.", removed, dir.display());
+        }
+    }
 }
 
 /// A unique suffix for temporary download names within this process.
@@ -167,44 +317,59 @@ fn attack_name(attack: &Attack, n: u64, date: &str) -> String {
 }
 
 fn save_attack(dir: &Path, attack: &Attack) -> FileOutcome {
-    let fail = |e: &io::Error| {
-        let s = strerror(e);
-        log_err!("SaveFile error - Unable to save attack string in attacks directory: {}", s);
-        FileOutcome::Failed(s)
-    };
+    static ERRORS: Throttle = Throttle::new(ERROR_INTERVAL);
+    match write_attack(dir, attack) {
+        Ok(dst) => {
+            log_debug!("SaveFile - Attack string saved as {}.", dst.display());
+            FileOutcome::Saved(dst)
+        }
+        Err(e) => {
+            let s = strerror(&e);
+            if let Some(n) = ERRORS.due() {
+                log_err!("SaveFile error - Unable to save attack string in attacks directory: {}{}", s, more_since(n));
+            }
+            FileOutcome::Failed(s)
+        }
+    }
+}
+
+/// Writes the attack string under a temporary name, then publishes it under the first free
+/// name; on failure nothing is left behind.
+fn write_attack(dir: &Path, attack: &Attack) -> io::Result<PathBuf> {
     let t = time::local(time::now_secs());
     let date = format!("{:04}-{:02}-{:02}", t.year, t.month, t.day);
-    let mut n = next_number();
     let mut tries = 1;
+    let mut n = next_number(dir)?;
     let tmp = loop {
         let tmp = dir.join(format!(".{}.tmp", attack_name(attack, n, &date)));
         match write_new(&tmp, &attack.payload.data) {
             Ok(()) => break tmp,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < MAX_NAME_TRIES => {
                 tries += 1;
-                n = next_number();
+                n = next_number(dir)?;
             }
-            Err(e) => return fail(&e),
+            Err(e) => return Err(e),
         }
     };
-    loop {
+    let published = loop {
         let dst = dir.join(attack_name(attack, n, &date));
         match publish_noreplace(&tmp, &dst) {
-            Ok(()) => {
-                log_debug!("SaveFile - Attack string saved as {}.", dst.display());
-                return FileOutcome::Saved(dst);
-            }
+            Ok(()) => break Ok(dst),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < MAX_NAME_TRIES => {
                 log_debug!("SaveFile - {} exists, trying the next number.", dst.display());
                 tries += 1;
-                n = next_number();
+                match next_number(dir) {
+                    Ok(next) => n = next,
+                    Err(e) => break Err(e),
+                }
             }
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                return fail(&e);
-            }
+            Err(e) => break Err(e),
         }
+    };
+    if published.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
+    published
 }
 
 fn save_download(dir: &Path, dl: &Download) -> FileOutcome {
@@ -220,9 +385,17 @@ fn save_download(dir: &Path, dl: &Download) -> FileOutcome {
         log_info!("SaveFile - Malware sample dumpfile {} is known already, not saved again.", file_name);
         FileOutcome::Known(dst.clone())
     };
+    static ERRORS: Throttle = Throttle::new(ERROR_INTERVAL);
     let fail = |e: &io::Error| {
         let s = strerror(e);
-        log_warn!("SaveFile error - Unable to save malware sample dumpfile {}: {}.", dst.display(), s);
+        if let Some(n) = ERRORS.due() {
+            log_warn!(
+                "SaveFile error - Unable to save malware sample dumpfile {}: {}.{}",
+                dst.display(),
+                s,
+                more_since(n)
+            );
+        }
         FileOutcome::Failed(s)
     };
     // One download at a time decides between "known" and "saved", so that the same sample
@@ -349,9 +522,13 @@ mod tests {
         }
     }
 
+    /// The names in `dir`, but for the counter file.
     fn names(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> =
-            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != COUNTER_FILE)
+            .collect();
         v.sort();
         v
     }
@@ -370,7 +547,7 @@ mod tests {
     }
 
     /// Splits `from_port_<port>-<proto>_<n>_<date>` into its parts.
-    fn parse_attack_name(name: &str) -> Option<(u16, String, u64, String)> {
+    fn split_attack_name(name: &str) -> Option<(u16, String, u64, String)> {
         let rest = name.strip_prefix("from_port_")?;
         let (port, rest) = rest.split_once('-')?;
         let mut parts = rest.splitn(3, '_');
@@ -392,7 +569,7 @@ mod tests {
         let FileOutcome::Saved(p) = &out.attack else { panic!("{out:?}") };
         assert_eq!(p.parent(), Some(d.attacks().as_path()));
         let name = p.file_name().unwrap().to_str().unwrap();
-        let (port, proto, _, date) = parse_attack_name(name).unwrap();
+        let (port, proto, _, date) = split_attack_name(name).unwrap();
         assert_eq!((port, proto.as_str()), (21, "tcp"));
         assert_eq!(date.len(), 10);
         assert!(date == today() || date.as_bytes()[4] == b'-', "{date}");
@@ -430,7 +607,7 @@ mod tests {
         let a = attack(4444, Proto::Tcp, b"new attack");
         // Occupy the names the next numbers would get (other tests may take some numbers
         // meanwhile, which only makes a clash less likely, never an overwrite possible).
-        let n0 = next_number() + 1;
+        let n0 = next_number(&d.attacks()).unwrap() + 1;
         let date = today();
         let taken: Vec<PathBuf> = (n0..n0 + 30).map(|n| d.attacks().join(attack_name(&a, n, &date))).collect();
         for p in &taken {
@@ -556,6 +733,137 @@ mod tests {
         assert!(s.chars().all(|c| c == 'é'));
         let odd = format!("{}{}", "a".repeat(MAX_FILENAME - 1), "é");
         assert_eq!(sanitize_filename(&odd).unwrap().len(), MAX_FILENAME - 1);
+    }
+
+    fn now_ms() -> u64 {
+        SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+    }
+
+    #[test]
+    fn a_restart_continues_above_every_number_reserved_before() {
+        let d = Dir::new("restart");
+        let dir = d.attacks();
+        // First start: no counter file, an empty directory: the block starts at the clock.
+        let before = now_ms();
+        let first = reserve(&dir, 10).unwrap();
+        assert!(first >= before && first <= now_ms(), "{first}");
+        assert_eq!(std::fs::read_to_string(dir.join(COUNTER_FILE)).unwrap(), (first + 10).to_string());
+        // A daemon killed right after (whatever it used of its block) and started again at
+        // once: the next block starts where the reserved one ended, clock or no clock.
+        assert_eq!(reserve(&dir, 10).unwrap(), first + 10);
+        // A clock set back changes nothing either: the counter file decides.
+        std::fs::write(dir.join(COUNTER_FILE), (now_ms() + 3_600_000).to_string()).unwrap();
+        let later = reserve(&dir, 1).unwrap();
+        assert!(later > now_ms() + 3_000_000);
+        assert_eq!(names(&dir), Vec::<String>::new(), "no temporary file left");
+    }
+
+    #[test]
+    fn without_a_counter_file_numbers_start_above_the_files_present() {
+        let d = Dir::new("nocounter");
+        let dir = d.attacks();
+        // Files of an earlier run that saved faster than one per millisecond: numbers ahead
+        // of the clock (the case that exhausted the old counter's retries).
+        let ahead = now_ms() + 5_000_000;
+        std::fs::write(dir.join(format!("from_port_80-tcp_{ahead}_2026-01-01")), b"x").unwrap();
+        std::fs::write(dir.join(format!("from_port_80-tcp_{}_2026-01-01x", ahead + 9)), b"x").unwrap(); // not ours
+        assert_eq!(reserve(&dir, 5).unwrap(), ahead + 1);
+        // An unreadable counter counts as missing.
+        std::fs::write(dir.join(COUNTER_FILE), "garbage").unwrap();
+        assert_eq!(reserve(&dir, 5).unwrap(), ahead + 1);
+    }
+
+    #[test]
+    fn a_linked_counter_file_is_not_followed() {
+        let d = Dir::new("counterlink");
+        let dir = d.attacks();
+        let outside = d.0.join("outside");
+        std::fs::write(&outside, "7").unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join(COUNTER_FILE)).unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join(format!("{COUNTER_FILE}.tmp"))).unwrap();
+        let n = reserve(&dir, 3).unwrap();
+        assert!(n > 7, "the link's target was not read: {n}");
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "7", "nor written");
+        let m = std::fs::symlink_metadata(dir.join(COUNTER_FILE)).unwrap();
+        assert!(m.is_file(), "the link was replaced by the counter file");
+    }
+
+    #[test]
+    fn temporary_names() {
+        let md5 = "0123456789abcdef0123456789abcdef";
+        for yes in [
+            ".from_port_21-tcp_1795627123000_2026-11-25.tmp".to_string(),
+            ".from_port_53-udp_5_2026-01-01.tmp".to_string(),
+            ".from_port_1-raw_0_1999-12-31.tmp".to_string(),
+            format!(".{md5}.4242.0.tmp"),
+            ".honeytrap-counter.tmp".to_string(),
+        ] {
+            assert!(is_temporary_name(std::ffi::OsStr::new(&yes)), "{yes}");
+        }
+        for no in [
+            "from_port_21-tcp_1_2026-11-25".to_string(),
+            "from_port_21-tcp_1_2026-11-25.tmp".to_string(),
+            ".from_port_21-tcp_1_2026-11-25".to_string(),
+            ".from_port_21-icmp_1_2026-11-25.tmp".to_string(),
+            ".from_port_21-tcp_x_2026-11-25.tmp".to_string(),
+            ".from_port_21-tcp_1_2026-11-25-x.tmp".to_string(),
+            format!(".{md5}.tmp"),
+            format!(".{md5}.1.2.3.tmp"),
+            format!(".{}.1.2.tmp", &md5[1..]),
+            ".honeytrap-counter".to_string(),
+            ".bashrc.tmp".to_string(),
+            ".tmp".to_string(),
+            "..tmp".to_string(),
+        ] {
+            assert!(!is_temporary_name(std::ffi::OsStr::new(&no)), "{no}");
+        }
+    }
+
+    #[test]
+    fn stale_temporary_files_are_removed_and_nothing_else() {
+        use std::os::unix::fs::symlink;
+        let d = Dir::new("stale");
+        let (a, dl) = (d.attacks(), d.downloads());
+        let outside = d.0.join("outside");
+        std::fs::write(&outside, b"keep").unwrap();
+        let md5 = "0123456789abcdef0123456789abcdef";
+        let stale = [
+            a.join(".from_port_21-tcp_77_2026-01-01.tmp"),
+            a.join(".honeytrap-counter.tmp"),
+            dl.join(format!(".{md5}.4242.0.tmp")),
+        ];
+        for p in &stale {
+            std::fs::write(p, b"half").unwrap();
+        }
+        let kept = [
+            a.join("from_port_21-tcp_76_2026-01-01"),
+            a.join(COUNTER_FILE),
+            a.join(".from_port_21-tcp_78_2026-01-01"),
+            dl.join(md5),
+            dl.join(".other.tmp"),
+        ];
+        for p in &kept {
+            std::fs::write(p, b"data").unwrap();
+        }
+        // A link and a directory of our names are not ours: left alone, the target too.
+        let link = a.join(".from_port_22-tcp_79_2026-01-01.tmp");
+        symlink(&outside, &link).unwrap();
+        let subdir = dl.join(format!(".{md5}.1.1.tmp"));
+        std::fs::create_dir(&subdir).unwrap();
+
+        remove_stale(Some(&d.save_file()));
+        for p in &stale {
+            assert!(!p.exists(), "{p:?} removed");
+        }
+        for p in &kept {
+            assert_eq!(std::fs::read(p).unwrap(), b"data", "{p:?} kept");
+        }
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read(&outside).unwrap(), b"keep");
+        assert!(subdir.is_dir());
+        // Missing or unconfigured directories are no error.
+        remove_stale(Some(&SaveFile::new(Some(d.0.join("missing")), None)));
+        remove_stale(None);
     }
 
     #[test]

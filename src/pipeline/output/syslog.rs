@@ -498,8 +498,8 @@ fn run_sender<X: Transport>(queue: &SendQueue<X::Item>, t: &mut X) {
             Err(SendError::Permanent(e)) => {
                 queue.count_dropped(1);
                 pending = None;
-                if let Some(_quiet) = drops.due() {
-                    log_warn!("{}: message dropped: {}", t.describe(), e);
+                if let Some(quiet) = drops.due() {
+                    log_warn!("{}: message dropped: {}{}", t.describe(), e, crate::log::more_since(quiet));
                 }
             }
             Err(SendError::Broken(e)) => {
