@@ -100,12 +100,6 @@ pub fn path() -> Option<PathBuf> {
     sink().path.clone()
 }
 
-/// The raw descriptor of the log file (kept open across daemonizing).
-pub fn file_fd() -> Option<std::os::fd::RawFd> {
-    use std::os::fd::AsRawFd;
-    sink().file.as_ref().map(|f| f.as_raw_fd())
-}
-
 /// Reopens the log file by name (SIGHUP), possibly under a new name. On failure the old
 /// descriptor stays in use and the error is returned.
 pub fn reopen(path: &Path) -> io::Result<()> {

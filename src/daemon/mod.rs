@@ -3,9 +3,11 @@
 //! clean stop. Replaces the C original's main(), configure() re-runs, daemonize(),
 //! create_pid_file() and clean_exit().
 //!
-//! Order of start-up (each step fatal with a non-zero status when it fails):
-//! configuration → console lines → log file → banner → detach (unless `-D`) → signals
-//! registered → pid file → privileges dropped → monitor opened → signal thread → ready line.
+//! Order of start-up (each step fatal with a non-zero status when it fails): descriptors
+//! inherited from the caller recorded → configuration → console lines → output files and
+//! log file → banner → detach (unless `-D`; closes the inherited descriptors
+//! and nothing else) → signals registered → pid file → privileges dropped → monitor opened →
+//! signal thread → ready line.
 
 pub mod bootstrap;
 pub mod control;
@@ -21,7 +23,7 @@ use crate::server::engine::{Engine, Settings};
 use crate::sys::{creds, net, process, strerror};
 use crate::{log, log_debug, log_err, log_notice, log_warn};
 use control::Control;
-use detach::{Detached, Notifier};
+use detach::{Detached, Inherited, Notifier};
 use pidfile::PidFile;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -87,6 +89,8 @@ fn console_report(cfg: &Config) {
 
 /// Runs the daemon; returns the exit status.
 pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
+    // Before anything of ours is opened: what is open now belongs to whoever started us.
+    let inherited = Inherited::record();
     println!("\n{} v{} - Initializing.", crate::PACKAGE, crate::VERSION);
     let source = opts.config_source();
     let mut cfg = match cli::load_config(&opts, &base_dir) {
@@ -194,8 +198,7 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     let notifier = if opts.foreground {
         Notifier::none()
     } else {
-        let keep: Vec<_> = log::file_fd().into_iter().collect();
-        match detach::detach(&log::banner(), &keep) {
+        match detach::detach(&log::banner(), inherited) {
             Ok(Detached::Parent(status)) => return status,
             Ok(Detached::Daemon(n)) => n,
             Err(e) => {

@@ -286,3 +286,86 @@ pub fn hpfeeds_venv() -> Option<PathBuf> {
     let v = PathBuf::from(std::env::var("HT_HPFEEDS_VENV").unwrap_or_else(|_| "/opt/ht-hpfeeds".into()));
     v.join("bin/hpfeeds-broker").exists().then_some(v)
 }
+
+/// How a test starts the daemon: in the foreground (`-D`, as T-Pot and service managers of
+/// type simple run it) or detached (no `-D`, as the init script does: the launching process
+/// returns once the daemon is ready).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Launch {
+    Foreground,
+    Detached,
+}
+
+/// A daemon started either way. Stopped by PID when dropped, if still running.
+pub struct Running {
+    pub launch: Launch,
+    /// The foreground process (its exit status and output can be had).
+    pub child: Option<Daemon>,
+    pid: i32,
+    _guard: Option<PidGuard>,
+}
+
+impl Running {
+    /// Runs `cmd` (the binary and its arguments, without `-D`) the `launch` way and waits
+    /// until `log` has one more ready line (`---- Trapping attacks`) and `pidfile` names the
+    /// daemon. Panics with the log and the output when it does not start.
+    pub fn start(launch: Launch, mut cmd: Command, log: &Path, pidfile: &Path) -> Running {
+        const READY: &str = "---- Trapping attacks";
+        const START: Duration = Duration::from_secs(20);
+        let before = read(log).matches(READY).count();
+        match launch {
+            Launch::Foreground => {
+                cmd.arg("-D");
+                let mut daemon = Daemon::spawn(cmd);
+                let pid = daemon.pid();
+                let ready =
+                    wait_until(START, || read(log).matches(READY).count() > before && read(pidfile) == pid.to_string());
+                if !ready {
+                    let _ = daemon.child.kill();
+                    let (out, err) = daemon.output();
+                    panic!("no ready line; log:\n{}\nstdout:\n{out}\nstderr:\n{err}", read(log));
+                }
+                Running { launch, child: Some(daemon), pid, _guard: None }
+            }
+            Launch::Detached => {
+                let out = cmd.stdin(Stdio::null()).output().expect("start honeytrap");
+                let pid: i32 = read(pidfile).parse().unwrap_or(0);
+                let guard = (pid > 0).then_some(PidGuard(pid));
+                assert!(
+                    out.status.success() && pid > 0 && read(log).matches(READY).count() > before,
+                    "detached start failed ({}); log:\n{}\nstdout:\n{}\nstderr:\n{}",
+                    out.status,
+                    read(log),
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                Running { launch, child: None, pid, _guard: guard }
+            }
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    pub fn signal(&self, sig: &str) {
+        run_ok("kill", &[&format!("-{sig}"), &self.pid.to_string()]);
+    }
+
+    /// Waits (bounded) until the daemon is gone; the exit status when it was a child of ours.
+    pub fn wait(&mut self, timeout: Duration) -> Result<Option<ExitStatus>, String> {
+        match self.child.as_mut() {
+            Some(d) => d.wait(timeout).map(Some).ok_or_else(|| format!("pid {} still running", self.pid)),
+            None => {
+                let gone = wait_until(timeout, || !Path::new(&format!("/proc/{}", self.pid)).exists());
+                gone.then_some(None).ok_or_else(|| format!("pid {} still running", self.pid))
+            }
+        }
+    }
+
+    /// SIGTERM, then waits (bounded) until the daemon is gone.
+    pub fn stop(&mut self, timeout: Duration) -> Result<Option<ExitStatus>, String> {
+        self.signal("TERM");
+        self.wait(timeout)
+    }
+}
