@@ -135,7 +135,10 @@ pub fn format_line(now: i64, tid: Option<i32>, msg: fmt::Arguments<'_>) -> Vec<u
 }
 
 fn emit(bytes: &[u8]) {
-    let s = sink();
+    emit_to(&sink(), bytes);
+}
+
+fn emit_to(s: &Sink, bytes: &[u8]) {
     if let Some(mut f) = s.file.as_ref() {
         if let Err(e) = f.write_all(bytes) {
             let _ = writeln!(io::stderr(), "Error while writing logfile: {}", e);
@@ -158,6 +161,39 @@ pub fn write(level: Level, msg: fmt::Arguments<'_>) {
     mirror(level, msg);
 }
 
+/// How often [`write_unblocked`] tries the log's lock, a millisecond apart.
+const UNBLOCKED_TRIES: u32 = 50;
+
+/// Writes a message like [`write`], but never waits long for the log's lock: for the panic
+/// hook, which may run while this very thread holds the lock (a panic in the middle of a
+/// write) or while another thread is stuck writing. When the lock cannot be had within
+/// about [`UNBLOCKED_TRIES`] milliseconds the line goes to stderr instead; the mirror is
+/// skipped when its own lock is busy or this thread is already inside it.
+pub fn write_unblocked(level: Level, msg: fmt::Arguments<'_>) {
+    if !enabled(level) {
+        return;
+    }
+    let tid = (self::level() == Level::Debug).then(time::gettid);
+    let line = format_line(time::now_secs(), tid, msg);
+    let mut written = false;
+    for _ in 0..UNBLOCKED_TRIES {
+        match SINK.try_lock() {
+            Ok(s) => emit_to(&s, &line),
+            Err(std::sync::TryLockError::Poisoned(e)) => emit_to(&e.into_inner(), &line),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                continue;
+            }
+        }
+        written = true;
+        break;
+    }
+    if !written {
+        let _ = io::stderr().write_all(&line);
+    }
+    mirror_with(level, msg, false);
+}
+
 /// A copy of every line written (level and message without time stamp), e.g. to syslog.
 pub type Mirror = std::sync::Arc<dyn Fn(Level, &str) + Send + Sync>;
 
@@ -177,10 +213,21 @@ pub fn set_mirror(f: Option<Mirror>) {
 }
 
 fn mirror(level: Level, msg: fmt::Arguments<'_>) {
+    mirror_with(level, msg, true);
+}
+
+/// Hands the line to the mirror, if one is set and this thread is not inside it already;
+/// without `wait`, not when the mirror's lock is busy.
+fn mirror_with(level: Level, msg: fmt::Arguments<'_>, wait: bool) {
     if !MIRROR_SET.load(Ordering::Relaxed) || IN_MIRROR.with(|c| c.replace(true)) {
         return;
     }
-    let f = MIRROR.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let f = match MIRROR.try_read() {
+        Ok(m) => m.clone(),
+        Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner().clone(),
+        Err(std::sync::TryLockError::WouldBlock) if wait => MIRROR.read().unwrap_or_else(|e| e.into_inner()).clone(),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    };
     if let Some(f) = f {
         f(level, &fmt::format(msg));
     }

@@ -427,20 +427,6 @@ fn loopback_and_caps_are_refused() {
     assert!(!lab.downloads().iter().any(|(_, d)| *d == big));
 }
 
-/// Reads every datagram waiting on `sock` (the daemon's syslog target) within `wait`.
-fn syslog_messages(sock: &std::os::unix::net::UnixDatagram, wait: Duration) -> Vec<String> {
-    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    let end = std::time::Instant::now() + wait;
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 65536];
-    while std::time::Instant::now() < end {
-        if let Ok(n) = sock.recv(&mut buf) {
-            out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
-    }
-    out
-}
-
 #[test]
 fn outputs_describe_the_attack_after_its_downloads_in_the_foreground() {
     if needs("outputs_describe_the_attack_after_its_downloads_in_the_foreground") {
@@ -523,7 +509,7 @@ fn outputs_describe_the_attack_after_its_downloads(launch: Launch) {
     assert!(ev.contains(&format!("\"outfile\":\"{}-a.exe\"", md5(&a))) && ev.contains("\"duplicate\":false"), "{ev}");
 
     // syslog (what = both): the events and the daemon log, RFC 5424.
-    let msgs = syslog_messages(&sock, Duration::from_secs(1));
+    let msgs = datagrams(&sock, Duration::from_secs(1));
     assert!(msgs.iter().any(|m| m.starts_with("<") && m.contains(" honeytrap.session.closed ")), "{msgs:?}");
     assert!(msgs.iter().any(|m| m.contains("successfully downloaded and attached")), "{msgs:?}");
 
@@ -539,7 +525,7 @@ fn outputs_describe_the_attack_after_its_downloads(launch: Launch) {
     assert!(read(&events).contains("\"duplicate\":true"), "{}", read(&events));
     assert_eq!(read(&scratch.join("attackers.json")).lines().count(), 2);
     // The collector output lives on across the reload (its entry did not change).
-    let after = syslog_messages(&sock, Duration::from_secs(1));
+    let after = datagrams(&sock, Duration::from_secs(1));
     assert!(after.iter().any(|m| m.contains(" honeytrap.session.closed ")), "{after:?}");
     assert!(after.iter().any(|m| m.contains("honeytrap reconfigured")), "{after:?}");
 }

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{in_netns, read, root_or_skip, wait_for_text, wait_until, Launch, NetNs, Running, TempDir, BIN};
+use common::{read, root_or_skip, wait_for_text, wait_until, Launch, Sensor, TempDir, BIN};
 use honeytrap::attack::{Attack, Download, Payload, ProxyConn};
 use honeytrap::config::{Mode, Plugin, PluginConfig, Proto, Span};
 use honeytrap::pipeline::output::events::{Event, EventLog, Session};
@@ -444,75 +444,28 @@ const PORT: u16 = 4711;
 /// Bound for every wait of the daemon scenarios.
 const T: Duration = Duration::from_secs(20);
 
-/// A daemon with the three file outputs, watching `lo` of a namespace of its own with pcap.
-struct Sensor {
-    ns: NetNs,
-    dir: TempDir,
+/// What the daemon scenarios do with a [`Sensor`].
+trait Scenario {
+    fn attacks(&self, tag: &str, n: usize);
+    fn records(&self, suffix: &str, n: usize) -> [Vec<String>; 3];
+    fn open_count(&self, pid: i32, file: &str) -> usize;
 }
 
-impl Sensor {
-    fn new(name: &str) -> Sensor {
-        let dir = TempDir::new(name);
-        let d = dir.path().display().to_string();
-        common::write_config(
-            dir.path(),
-            &format!(
-                "plugin-logAttacker = {{ logfile = \"{d}/attacker.log\" }}\n\
-                 plugin-logJSON = {{ logfile = \"{d}/attackers.json\" }}\n\
-                 plugin-logEvents = {{ logfile = \"{d}/events.json\" }}"
-            ),
-        );
-        Sensor { ns: NetNs::new(), dir }
-    }
-
-    /// The daemon's arguments (without `-D`).
-    fn args(&self) -> Vec<String> {
-        let conf = self.dir.join("honeytrap.conf").to_string_lossy().into_owned();
-        ["-C", &conf, "-i", "lo", "-t", "4"].map(String::from).to_vec()
-    }
-
-    fn start(&self, launch: Launch) -> Running {
-        let mut cmd = self.ns.command(BIN);
-        cmd.args(self.args());
-        Running::start(launch, cmd, &self.dir.join("honeytrap.log"), &self.dir.join("honeytrap.pid"))
-    }
-
-    fn log(&self) -> String {
-        read(&self.dir.join("honeytrap.log"))
-    }
-
-    /// `n` attacks on [`PORT`], one after the other, each with its own `tag` line. With pcap
-    /// the first attempt to the port is refused; the attacks retry until served.
+impl Scenario for Sensor {
+    /// `n` attacks on [`PORT`], one after the other, each with its own `tag` line.
     fn attacks(&self, tag: &str, n: usize) {
-        let tag = tag.to_string();
-        let served = in_netns(&self.ns.0, move || {
-            use std::io::{Read, Write};
-            let to: std::net::SocketAddr = ([127, 0, 0, 1], PORT).into();
-            (0..n).all(|i| {
-                let mut conn = None;
-                let connected = wait_until(T, || {
-                    conn = std::net::TcpStream::connect_timeout(&to, Duration::from_secs(1)).ok();
-                    conn.is_some()
-                });
-                let Some(mut s) = conn.filter(|_| connected) else { return false };
-                s.write_all(format!("{tag} attack {i}\r\n").as_bytes()).unwrap();
-                s.shutdown(std::net::Shutdown::Write).unwrap();
-                s.set_read_timeout(Some(T)).unwrap();
-                let mut sink = Vec::new();
-                let _ = s.read_to_end(&mut sink);
-                true
-            })
-        });
+        let to = ([127, 0, 0, 1], PORT).into();
+        let served = (0..n).all(|i| common::attack(&self.ns, to, format!("{tag} attack {i}\r\n").as_bytes()));
         assert!(served, "port {PORT} not served; log:\n{}", self.log());
     }
 
     /// Waits until the three files hold the records of `n` attacks (events: connect, input,
     /// closed each); returns their lines.
     fn records(&self, suffix: &str, n: usize) -> [Vec<String>; 3] {
-        let files = ["attacker.log", "attackers.json", "events.json"].map(|f| self.dir.join(&format!("{f}{suffix}")));
+        let files = ["attacker.log", "attackers.json", "events.json"].map(|f| format!("{f}{suffix}"));
         let want = [n, n, 3 * n];
-        let complete = wait_until(T, || files.iter().zip(want).all(|(f, w)| lines(f).len() >= w));
-        let got = files.map(|f| lines(&f));
+        let complete = wait_until(T, || files.iter().zip(want).all(|(f, w)| self.lines(f).len() >= w));
+        let got = files.map(|f| self.lines(&f));
         assert!(
             complete && got.iter().zip(want).all(|(l, w)| l.len() == w),
             "records of {n} attacks expected in *{suffix}: {:?}\nlog:\n{}",
@@ -560,8 +513,8 @@ fn check_records(records: &[Vec<String>; 3], tag: &str, n: usize) {
 /// before and 40 after a SIGHUP that follows a rotation, each file open once in the daemon,
 /// SIGHUP and SIGTERM obeyed after all of them.
 fn file_outputs_in_the_daemon(launch: Launch) {
-    let s = Sensor::new("daemon-outputs");
-    let mut daemon = s.start(launch);
+    let s = Sensor::new("daemon-outputs", "");
+    let mut daemon = s.start(launch, &[]);
     let pid = daemon.pid();
     s.attacks("before", 40);
     check_records(&s.records("", 40), "before", 40);
@@ -635,7 +588,7 @@ fn no_output_writes_into_a_foreign_descriptor() {
     if !root_or_skip("no_output_writes_into_a_foreign_descriptor", &["ip", "strace"]) {
         return;
     }
-    let s = Sensor::new("strace");
+    let s = Sensor::new("strace", "");
     let trace = s.dir.join("trace");
     let mut cmd = s.ns.command("strace");
     cmd.args(["-f", "-qq", "-y", "-s", "512", "-e", "trace=write,writev,pwrite64", "-e", "signal=none", "-o"]);

@@ -5,13 +5,18 @@
 //!
 //! Order of start-up (each step fatal with a non-zero status when it fails): descriptors
 //! inherited from the caller recorded → configuration → console lines → output files and
-//! log file → banner → detach (unless `-D`; closes the inherited descriptors
+//! log file → panic hook → banner → detach (unless `-D`; closes the inherited descriptors
 //! and nothing else) → signals registered → pid file → privileges dropped → monitor opened →
 //! signal thread → ready line.
+//!
+//! A panic of the signal thread or of the monitor loop (this, the main thread) stops the
+//! daemon the clean way (connections drained, pid file removed, "stopped" line) with exit
+//! status [`EXIT_PANIC`].
 
 pub mod bootstrap;
 pub mod control;
 pub mod detach;
+pub mod panics;
 pub mod pidfile;
 pub mod privileges;
 
@@ -86,6 +91,10 @@ fn console_report(cfg: &Config) {
         println!("  Promiscuous mode enabled.");
     }
 }
+
+/// Exit status of a daemon that stopped because a thread it cannot run without panicked
+/// (the signal thread, the monitor loop).
+pub const EXIT_PANIC: i32 = 2;
 
 /// Runs the daemon; returns the exit status.
 pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
@@ -190,6 +199,7 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     println!("  Logging to {}.", cfg.logfile.display());
     println!("  Core module initialized.");
     log::set_stdout(opts.foreground);
+    panics::install();
     log::write_banner();
     for w in &cfg.warnings {
         log_warn!("Warning - {}", w);
@@ -282,7 +292,13 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     log_notice!("{}", mon.ready_line());
     st.notifier.ready();
 
-    let status = main_loop(&opts, &base_dir, &mut cfg, &mut mon, &ctl, &engine);
+    let looped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        main_loop(&opts, &base_dir, &mut cfg, &mut mon, &ctl, &engine)
+    }));
+    let status = looped.unwrap_or_else(|_| {
+        log_err!("Error - The monitor loop failed, stopping.");
+        EXIT_PANIC
+    });
     // Connections in progress end now and still save their attacks.
     engine.stop();
     engine.drain(SHUTDOWN_GRACE);
@@ -354,7 +370,7 @@ fn main_loop(
 ) -> i32 {
     loop {
         if ctl.is_shutdown() {
-            return 0;
+            return if ctl.failed() { EXIT_PANIC } else { 0 };
         }
         if ctl.take_reload() {
             reload(opts, base_dir, cfg, engine);
@@ -370,6 +386,7 @@ fn main_loop(
             ctl.drain();
         }
         if ready[0] {
+            crate::fault::inject("monitor");
             if let Err(e) = mon.service(engine) {
                 log_err!("Error - {}", e);
                 return 1;

@@ -369,3 +369,93 @@ impl Running {
         self.wait(timeout)
     }
 }
+
+/// A connection from namespace `ns` to `to`, retried until one is accepted (with pcap the
+/// first attempt to a port is refused): `None` after 20 s.
+pub fn connect_served(ns: &NetNs, to: std::net::SocketAddr) -> Option<std::net::TcpStream> {
+    in_netns(&ns.0, move || {
+        let end = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < end {
+            match std::net::TcpStream::connect_timeout(&to, Duration::from_secs(1)) {
+                Ok(s) => return Some(s),
+                Err(_) => std::thread::sleep(Duration::from_millis(25)),
+            }
+        }
+        None
+    })
+}
+
+/// One attack: a connection from `ns` to `to` ([`connect_served`]) sends `data`, closes its
+/// side and reads until the daemon closes (bounded). False when no connection was accepted.
+pub fn attack(ns: &NetNs, to: std::net::SocketAddr, data: &[u8]) -> bool {
+    use std::io::Write;
+    let Some(mut s) = connect_served(ns, to) else { return false };
+    s.write_all(data).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let _ = s.read_to_end(&mut Vec::new());
+    true
+}
+
+/// A daemon with the three file outputs (attacker.log, attackers.json, events.json) and
+/// `extra` in its configuration, watching `lo` of a namespace of its own with pcap.
+pub struct Sensor {
+    pub ns: NetNs,
+    pub dir: TempDir,
+}
+
+impl Sensor {
+    pub fn new(name: &str, extra: &str) -> Sensor {
+        let dir = TempDir::new(name);
+        let d = dir.path().display().to_string();
+        write_config(
+            dir.path(),
+            &format!(
+                "plugin-logAttacker = {{ logfile = \"{d}/attacker.log\" }}\n\
+                 plugin-logJSON = {{ logfile = \"{d}/attackers.json\" }}\n\
+                 plugin-logEvents = {{ logfile = \"{d}/events.json\" }}\n{extra}"
+            ),
+        );
+        Sensor { ns: NetNs::new(), dir }
+    }
+
+    /// The daemon's arguments (without `-D`).
+    pub fn args(&self) -> Vec<String> {
+        let conf = self.dir.join("honeytrap.conf").to_string_lossy().into_owned();
+        ["-C", &conf, "-i", "lo", "-t", "4"].map(String::from).to_vec()
+    }
+
+    /// Starts the daemon the `launch` way, with `env` added to its environment.
+    pub fn start(&self, launch: Launch, env: &[(&str, &str)]) -> Running {
+        let mut cmd = self.ns.command(BIN);
+        cmd.args(self.args()).envs(env.iter().copied());
+        Running::start(launch, cmd, &self.path("honeytrap.log"), &self.path("honeytrap.pid"))
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+
+    pub fn log(&self) -> String {
+        read(&self.path("honeytrap.log"))
+    }
+
+    /// The lines of `file` in the scratch directory.
+    pub fn lines(&self, file: &str) -> Vec<String> {
+        read(&self.path(file)).lines().map(str::to_string).collect()
+    }
+}
+
+/// Every datagram that arrives on `sock` (a syslog target the test binds) within `wait`.
+pub fn datagrams(sock: &std::os::unix::net::UnixDatagram, wait: Duration) -> Vec<String> {
+    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let end = Instant::now() + wait;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while Instant::now() < end {
+        if let Ok(n) = sock.recv(&mut buf) {
+            out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    out
+}

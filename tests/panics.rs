@@ -1,0 +1,122 @@
+//! Panics contained the way the daemon promises, proven with the test-only fault switch
+//! (`HONEYTRAP_FAULT`, debug builds): the real binary panics on purpose at a named point and
+//! the test checks the log line (thread, message, place), what the daemon does next (a clean
+//! stop with exit status 2) and, detached, that the line still reaches the log.
+
+mod common;
+
+use common::*;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(20);
+const PORT: u16 = 4711;
+
+/// Whether this build has the fault switch (a release build compiles it out).
+fn armed(test: &str) -> bool {
+    if !root_or_skip(test, &["ip"]) {
+        return false;
+    }
+    if !cfg!(debug_assertions) {
+        eprintln!("SKIP {test}: the fault switch exists in debug builds only");
+        return false;
+    }
+    true
+}
+
+/// Address `port` on the sensor's loopback.
+fn to(port: u16) -> SocketAddr {
+    ([127, 0, 0, 1], port).into()
+}
+
+/// What these tests ask of a [`Sensor`].
+trait Faults {
+    fn start_with_fault(&self, launch: Launch, fault: &str) -> Running;
+    fn panic_line(&self, thread: &str, file: &str, message: &str) -> String;
+    fn stopped_after_panic(&self, daemon: &mut Running);
+}
+
+impl Faults for Sensor {
+    /// Starts the daemon the `launch` way with the fault switch set to `fault`.
+    fn start_with_fault(&self, launch: Launch, fault: &str) -> Running {
+        self.start(launch, &[("HONEYTRAP_FAULT", fault)])
+    }
+
+    /// Waits for the panic line of `thread` at `file` with `message`; returns it.
+    fn panic_line(&self, thread: &str, file: &str, message: &str) -> String {
+        let mut found = None;
+        wait_until(T, || {
+            found = self.log().lines().find(|l| is_panic_line(l, thread, file, message)).map(str::to_string);
+            found.is_some()
+        });
+        found.unwrap_or_else(|| panic!("no panic line of '{thread}' at {file}: {message}; log:\n{}", self.log()))
+    }
+
+    /// The stop that follows a panic: the "stopped" line, the pid file removed, the process
+    /// gone, exit status 2 when it can be seen.
+    fn stopped_after_panic(&self, daemon: &mut Running) {
+        let status = daemon.wait(T).unwrap_or_else(|e| panic!("{e}; log:\n{}", self.log()));
+        if let Some(st) = status {
+            assert_eq!(st.code(), Some(2), "{}", self.log());
+        }
+        assert!(self.log().contains("---- honeytrap stopped ----"), "{}", self.log());
+        assert!(!self.path("honeytrap.pid").exists(), "pid file removed");
+    }
+}
+
+/// `[time] Error - Thread '<thread>' panicked at <file>:<line>:<column>: <message>`.
+fn is_panic_line(l: &str, thread: &str, file: &str, message: &str) -> bool {
+    let Some(rest) = l.split_once(&format!("] Error - Thread '{thread}' panicked at {file}:")).map(|x| x.1) else {
+        return false;
+    };
+    let mut parts = rest.splitn(3, ':');
+    let number = |p: Option<&str>| p.is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    number(parts.next()) && number(parts.next()) && parts.next() == Some(&format!(" {message}"))
+}
+
+/// A panic of the signal thread (at the first signal) stops the daemon cleanly: the open
+/// connection ends and its record is written, the pid file goes, exit status 2.
+fn signal_thread_panic(launch: Launch) {
+    let s = Sensor::new("panic-signals", "");
+    let mut daemon = s.start_with_fault(launch, "signal-thread");
+    let mut held = connect_served(&s.ns, to(PORT)).expect("port served");
+    std::io::Write::write_all(&mut held, b"held open\n").unwrap();
+    assert!(wait_for_text(&s.path("honeytrap.log"), "Handling tcp connection request", T), "{}", s.log());
+    daemon.signal("HUP");
+    s.panic_line("signals", "src/daemon/control.rs", "injected fault at signal-thread (pass 1)");
+    assert!(wait_for_text(&s.path("honeytrap.log"), "Error - The signal thread failed, stopping.", T), "{}", s.log());
+    s.stopped_after_panic(&mut daemon);
+    assert!(!s.log().contains("honeytrap reconfigured"), "{}", s.log());
+    assert!(read(&s.path("attacker.log")).contains("(10 bytes)"), "the open connection's record: {}", s.log());
+}
+
+#[test]
+fn signal_thread_panic_stops_the_foreground_daemon_cleanly() {
+    if armed("signal_thread_panic_stops_the_foreground_daemon_cleanly") {
+        signal_thread_panic(Launch::Foreground);
+    }
+}
+
+#[test]
+fn signal_thread_panic_stops_the_detached_daemon_cleanly() {
+    if armed("signal_thread_panic_stops_the_detached_daemon_cleanly") {
+        signal_thread_panic(Launch::Detached);
+    }
+}
+
+/// A panic of the monitor loop (the main thread, at the first packet it reads) stops the
+/// daemon cleanly with exit status 2.
+#[test]
+fn monitor_panic_stops_the_daemon_cleanly() {
+    if !armed("monitor_panic_stops_the_daemon_cleanly") {
+        return;
+    }
+    let s = Sensor::new("panic-monitor", "");
+    let mut daemon = s.start_with_fault(Launch::Foreground, "monitor");
+    // A refused attempt is the first packet pcap reports.
+    let ns = s.ns.0.clone();
+    in_netns(&ns, || std::net::TcpStream::connect_timeout(&to(PORT), Duration::from_secs(1)).err());
+    s.panic_line("main", "src/daemon/mod.rs", "injected fault at monitor (pass 1)");
+    assert!(wait_for_text(&s.path("honeytrap.log"), "Error - The monitor loop failed, stopping.", T), "{}", s.log());
+    s.stopped_after_panic(&mut daemon);
+}
