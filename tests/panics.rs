@@ -1,13 +1,14 @@
 //! Panics contained the way the daemon promises, proven with the test-only fault switch
 //! (`HONEYTRAP_FAULT`, debug builds): the real binary panics on purpose at a named point and
 //! the test checks the log line (thread, message, place), what the daemon does next (a clean
-//! stop with exit status 2) and, detached, that the line still reaches the log.
+//! stop with exit status 2, a port served again) and, detached, that the line still reaches
+//! the log.
 
 mod common;
 
 use common::*;
-use std::net::SocketAddr;
-use std::time::Duration;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(20);
 const PORT: u16 = 4711;
@@ -119,4 +120,44 @@ fn monitor_panic_stops_the_daemon_cleanly() {
     s.panic_line("main", "src/daemon/mod.rs", "injected fault at monitor (pass 1)");
     assert!(wait_for_text(&s.path("honeytrap.log"), "Error - The monitor loop failed, stopping.", T), "{}", s.log());
     s.stopped_after_panic(&mut daemon);
+}
+
+/// Sends datagrams from `ns` to `to` until one is answered (the normal-mode reply after an
+/// idle interval); false after 20 s.
+fn udp_answered(ns: &NetNs, to: SocketAddr) -> bool {
+    in_netns(&ns.0, move || {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(1500))).unwrap();
+        let end = Instant::now() + T;
+        let mut buf = [0u8; 64];
+        while Instant::now() < end {
+            let _ = sock.send_to(b"hello\n", to);
+            if sock.recv(&mut buf).is_ok() {
+                return true;
+            }
+        }
+        false
+    })
+}
+
+/// A listener whose thread panics frees its port: the next attempt binds a new server that
+/// serves it. TCP first (its first listener panics), then UDP (its first one does).
+#[test]
+fn panicking_listeners_free_their_ports() {
+    if !armed("panicking_listeners_free_their_ports") {
+        return;
+    }
+    let s = Sensor::new("panic-listener", "");
+    let mut daemon = s.start_with_fault(Launch::Foreground, "listener@1,listener@3");
+    assert!(attack(&s.ns, to(PORT), b"served again\n"), "{}", s.log());
+    s.panic_line(&format!("listen {PORT}/tcp"), "src/server/engine.rs", "injected fault at listener (pass 1)");
+    let closed = format!("{PORT}/tcp  Error - The server failed and was closed.");
+    assert!(wait_for_text(&s.path("honeytrap.log"), &closed, T), "{}", s.log());
+    assert!(wait_until(T, || read(&s.path("attacker.log")).contains("(13 bytes)")), "{}", s.log());
+
+    let udp = PORT + 1;
+    assert!(udp_answered(&s.ns, to(udp)), "{}", s.log());
+    s.panic_line(&format!("listen {udp}/udp"), "src/server/engine.rs", "injected fault at listener (pass 3)");
+    let status = daemon.stop(T).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status.and_then(|st| st.code()), Some(0), "{}", s.log());
 }
