@@ -8,8 +8,10 @@
 //! control pipe, a socket) that alone closes it. Detaching closes only what no part of the
 //! daemon owns: the descriptors the process inherited from whoever started it, recorded by
 //! [`Inherited::record`] before anything of ours is opened. The C original closed every
-//! descriptor except the log file and its signal pipe, which is what closed the plugins'
-//! files under them.
+//! descriptor but the log file and its signal pipe, which worked because its plugins opened
+//! their files only afterwards; here the outputs are opened before detaching (so that an
+//! unusable path is reported on the terminal), and closing them would leave their owners
+//! writing to closed or reused descriptor numbers.
 
 use crate::sys::process::{self, Fork};
 use std::fs::File;
