@@ -7,8 +7,10 @@
 //! only at the N-th pass, counted from 1). Release builds compile [`inject`] to nothing, so an
 //! installed daemon never reads the variable.
 
-/// Panics when the fault switch names `point` for this pass (debug builds only).
+/// Panics when the fault switch names `point` for this pass (debug builds only). The panic
+/// is reported at the caller's place in the source.
 #[inline]
+#[track_caller]
 pub fn inject(point: &str) {
     #[cfg(debug_assertions)]
     if let Some(n) = armed::hit(point) {

@@ -108,12 +108,6 @@ pub fn path() -> Option<PathBuf> {
     sink().path.clone()
 }
 
-/// The raw descriptor of the log file (kept open across daemonizing).
-pub fn file_fd() -> Option<std::os::fd::RawFd> {
-    use std::os::fd::AsRawFd;
-    sink().file.as_ref().map(|f| f.as_raw_fd())
-}
-
 /// Reopens the log file by name (SIGHUP), possibly under a new name. On failure the old
 /// descriptor stays in use and the error is returned.
 pub fn reopen(path: &Path) -> io::Result<()> {
@@ -149,7 +143,10 @@ pub fn format_line(now: i64, tid: Option<i32>, msg: fmt::Arguments<'_>) -> Vec<u
 }
 
 fn emit(bytes: &[u8]) {
-    let mut s = sink();
+    emit_to(&mut sink(), bytes);
+}
+
+fn emit_to(s: &mut Sink, bytes: &[u8]) {
     if let Some(mut f) = s.file.as_ref() {
         // Under the lock no other thread writes: the tail read is the tail written to.
         let res = if s.check_tail && fs::ends_mid_line(f) == Some(true) {
@@ -179,6 +176,39 @@ pub fn write(level: Level, msg: fmt::Arguments<'_>) {
     mirror(level, msg);
 }
 
+/// How often [`write_unblocked`] tries the log's lock, a millisecond apart.
+const UNBLOCKED_TRIES: u32 = 50;
+
+/// Writes a message like [`write`], but never waits long for the log's lock: for the panic
+/// hook, which may run while this very thread holds the lock (a panic in the middle of a
+/// write) or while another thread is stuck writing. When the lock cannot be had within
+/// about [`UNBLOCKED_TRIES`] milliseconds the line goes to stderr instead; the mirror is
+/// skipped when its own lock is busy or this thread is already inside it.
+pub fn write_unblocked(level: Level, msg: fmt::Arguments<'_>) {
+    if !enabled(level) {
+        return;
+    }
+    let tid = (self::level() == Level::Debug).then(time::gettid);
+    let line = format_line(time::now_secs(), tid, msg);
+    let mut written = false;
+    for _ in 0..UNBLOCKED_TRIES {
+        match SINK.try_lock() {
+            Ok(mut s) => emit_to(&mut s, &line),
+            Err(std::sync::TryLockError::Poisoned(e)) => emit_to(&mut e.into_inner(), &line),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                continue;
+            }
+        }
+        written = true;
+        break;
+    }
+    if !written {
+        let _ = io::stderr().write_all(&line);
+    }
+    mirror_with(level, msg, false);
+}
+
 /// A copy of every line written (level and message without time stamp), e.g. to syslog.
 pub type Mirror = std::sync::Arc<dyn Fn(Level, &str) + Send + Sync>;
 
@@ -198,10 +228,21 @@ pub fn set_mirror(f: Option<Mirror>) {
 }
 
 fn mirror(level: Level, msg: fmt::Arguments<'_>) {
+    mirror_with(level, msg, true);
+}
+
+/// Hands the line to the mirror, if one is set and this thread is not inside it already;
+/// without `wait`, not when the mirror's lock is busy.
+fn mirror_with(level: Level, msg: fmt::Arguments<'_>, wait: bool) {
     if !MIRROR_SET.load(Ordering::Relaxed) || IN_MIRROR.with(|c| c.replace(true)) {
         return;
     }
-    let f = MIRROR.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let f = match MIRROR.try_read() {
+        Ok(m) => m.clone(),
+        Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner().clone(),
+        Err(std::sync::TryLockError::WouldBlock) if wait => MIRROR.read().unwrap_or_else(|e| e.into_inner()).clone(),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    };
     if let Some(f) = f {
         f(level, &fmt::format(msg));
     }

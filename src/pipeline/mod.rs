@@ -4,6 +4,10 @@
 //! fixed order of the C hook priorities: decoders (PREPROC: `decode`), download commands and
 //! clients (ANALYZE: `extract`, `download`, orchestrated by `analyze`), outputs (SAVEDATA:
 //! `output`).
+//!
+//! Each stage runs contained ([`contained`]): a panic in a decoder, the extraction, the
+//! downloads, SaveFile or one output ends that stage for this attack only, with a log line
+//! naming it, and the other stages and outputs still get the record.
 
 pub mod analyze;
 pub mod decode;
@@ -14,13 +18,92 @@ pub mod request;
 
 use crate::attack::Attack;
 use crate::config::{Config, Plugin, Proto};
+use crate::log::Throttle;
 use analyze::{Decoders, Downloader, Note};
 use output::events::Event;
 use output::savefile::{FileOutcome, SaveFile};
 use outputs::Outputs;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+/// A part of an attack's processing that fails alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Stage {
+    Decoders,
+    Extraction,
+    Downloads,
+    SaveFile,
+    LogAttacker,
+    LogJson,
+    LogEvents,
+    Syslog,
+    Hpfeeds,
+    Postgres,
+}
+
+impl Stage {
+    const COUNT: usize = Stage::Postgres as usize + 1;
+
+    /// The name in log lines (the plugin's, where the stage is one plugin).
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Decoders => "decoders",
+            Stage::Extraction => "download extraction",
+            Stage::Downloads => "downloads",
+            Stage::SaveFile => "SaveFile",
+            Stage::LogAttacker => "logAttacker",
+            Stage::LogJson => "logJSON",
+            Stage::LogEvents => "logEvents",
+            Stage::Syslog => "syslog",
+            Stage::Hpfeeds => "hpfeeds",
+            Stage::Postgres => "submitPostgres",
+        }
+    }
+
+    /// The point of the test-only fault switch that makes this stage panic.
+    fn fault_point(self) -> &'static str {
+        match self {
+            Stage::Decoders => "pipeline-decoders",
+            Stage::Extraction => "pipeline-extraction",
+            Stage::Downloads => "pipeline-downloads",
+            Stage::SaveFile => "pipeline-SaveFile",
+            Stage::LogAttacker => "pipeline-logAttacker",
+            Stage::LogJson => "pipeline-logJSON",
+            Stage::LogEvents => "pipeline-logEvents",
+            Stage::Syslog => "pipeline-syslog",
+            Stage::Hpfeeds => "pipeline-hpfeeds",
+            Stage::Postgres => "pipeline-submitPostgres",
+        }
+    }
+}
+
+/// Runs `f`, one stage of an attack's processing. A panic in it (logged by the panic hook
+/// with its place) ends this stage only: `None`, and a line naming the stage, at most one a
+/// minute for each stage, with the number kept quiet.
+pub fn contained<T>(stage: Stage, f: impl FnOnce() -> T) -> Option<T> {
+    let run = || {
+        crate::fault::inject(stage.fault_point());
+        f()
+    };
+    match panic::catch_unwind(AssertUnwindSafe(run)) {
+        Ok(v) => Some(v),
+        Err(_) => {
+            static LINES: [Throttle; Stage::COUNT] = [const { Throttle::new(Duration::from_secs(60)) }; Stage::COUNT];
+            if let Some(quiet) = LINES[stage as usize].due() {
+                let more = if quiet > 0 { format!(" ({quiet} more since the last message)") } else { String::new() };
+                crate::log_err!(
+                    "Error - Stage {} failed on an attack; its other stages and outputs still run{}.",
+                    stage.name(),
+                    more
+                );
+            }
+            None
+        }
+    }
+}
 
 /// The configured stages.
 #[derive(Default)]
@@ -69,19 +152,23 @@ impl Pipeline {
         }
         if let Some(d) = &self.downloader {
             if !attack.payload.data.is_empty() && d.max_per_attack > 0 {
-                let derived = self.decoders.derive(&attack.payload.data);
-                let requests = analyze::requests_of(&attack.payload.data, &derived);
-                d.run(attack, requests, &|note| {
-                    if events {
-                        out.emit(&match note {
-                            Note::Started(url) => Event::download_started(&session, SystemTime::now(), url),
-                            Note::Failed(url, why) => Event::download_failed(&session, SystemTime::now(), url, why),
-                        });
-                    }
+                let data = &attack.payload.data;
+                let derived = contained(Stage::Decoders, || self.decoders.derive(data)).unwrap_or_default();
+                let requests =
+                    contained(Stage::Extraction, || analyze::requests_of(data, &derived)).unwrap_or_default();
+                contained(Stage::Downloads, || {
+                    d.run(attack, requests, &|note| {
+                        if events {
+                            out.emit(&match note {
+                                Note::Started(url) => Event::download_started(&session, SystemTime::now(), url),
+                                Note::Failed(url, why) => Event::download_failed(&session, SystemTime::now(), url, why),
+                            });
+                        }
+                    })
                 });
             }
         }
-        let saved = self.savefile.as_ref().map(|sf| sf.save(attack));
+        let saved = self.savefile.as_ref().and_then(|sf| contained(Stage::SaveFile, || sf.save(attack)));
         for (i, dl) in attack.downloads.iter().enumerate() {
             out.sample(&dl.payload.data);
             if events {

@@ -6,7 +6,8 @@
 //! detaches and drops privileges (as the C plugins did in the master); the network outputs,
 //! which run threads of their own, are started by [`Outputs::start_remote`] afterwards. The
 //! object outlives configuration reloads when the output entries did not change (SIGHUP then
-//! only reopens the files); otherwise a new one replaces it.
+//! only reopens the files); otherwise a new one replaces it. Each output takes a record
+//! contained ([`super::contained`]): one that panics does not cost the others the record.
 
 use super::output::events::{Event, EventLog, Session};
 use super::output::hpfeeds::Hpfeeds;
@@ -15,6 +16,7 @@ use super::output::logjson::LogJson;
 #[cfg(feature = "postgres")]
 use super::output::postgres::SubmitPostgres;
 use super::output::syslog::{self, Syslog};
+use super::{contained, Stage};
 use crate::attack::Attack;
 use crate::config::{Config, Plugin};
 use crate::sys::strerror;
@@ -180,35 +182,36 @@ impl Outputs {
             return;
         }
         if let Some(e) = &self.events {
-            e.write(ev);
+            contained(Stage::LogEvents, || e.write(ev));
         }
         let json = ev.to_json();
         if let Some(s) = self.syslog.as_ref().filter(|s| s.wants_events()) {
-            s.send(syslog::SEV_INFO, ev.eventid, &json);
+            contained(Stage::Syslog, || s.send(syslog::SEV_INFO, ev.eventid, &json));
         }
         if let Some(h) = &self.hpfeeds {
-            h.publish_event(&json);
+            contained(Stage::Hpfeeds, || h.publish_event(&json));
         }
     }
 
     /// A downloaded sample, for the outputs that take files (hpfeeds).
     pub fn sample(&self, data: &[u8]) {
         if let Some(h) = &self.hpfeeds {
-            h.publish_file(data.to_vec());
+            contained(Stage::Hpfeeds, || h.publish_file(data.to_vec()));
         }
     }
 
-    /// A finished attack, after downloads and SaveFile: logAttacker, logJSON, PostgreSQL.
+    /// A finished attack, after downloads and SaveFile: logAttacker, logJSON, PostgreSQL,
+    /// each contained, so that one failing output does not cost the others the record.
     pub fn attack(&self, attack: &Attack) {
         if let Some(o) = &self.log_attacker {
-            o.log(attack);
+            contained(Stage::LogAttacker, || o.log(attack));
         }
         if let Some(o) = &self.log_json {
-            o.log(attack);
+            contained(Stage::LogJson, || o.log(attack));
         }
         #[cfg(feature = "postgres")]
         if let Some(o) = &self.postgres {
-            o.submit(attack);
+            contained(Stage::Postgres, || o.submit(attack));
         }
     }
 }

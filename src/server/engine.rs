@@ -7,7 +7,9 @@
 //! The table of listeners is the single source of truth: a request for a served port only
 //! refreshes the listener's activity time (so that it cannot time out between the verdict and
 //! the SYN's arrival), and a listener that times out removes itself and closes its socket
-//! while holding the table's lock, so a request never sees a half-closed server.
+//! while holding the table's lock, so a request never sees a half-closed server. However a
+//! listener's thread ends (a panic included), a guard removes its entry if it is still its
+//! own, so a failed listener never leaves its port marked as served.
 
 use super::conn::{self, NormalParams};
 use super::limits::{Limits, Refused, Slot};
@@ -269,14 +271,13 @@ impl Engine {
     /// A UDP server's thread: every flow on the socket (udp.rs) until the listen timeout
     /// passes with no flow open, or the daemon stops.
     fn serve_udp(self: Arc<Engine>, key: ListenKey, id: u64, socket: UdpSocket) {
+        let _entry = EntryGuard { engine: &self, key, id };
+        let socket = socket; // closed before the entry goes
+        crate::fault::inject("listener");
         let host = UdpServer { engine: Arc::clone(&self), key, id };
-        match udp::serve_udp(socket, &host, &self.stop) {
-            UdpExit::Idle => {}
-            UdpExit::Stopped => self.forget(&key, id),
-            UdpExit::Failed(e) => {
-                log_err!("{}  Error - UDP server failed: {}.", portstr(key.1.port(), key.0), strerror(&e));
-                self.forget(&key, id);
-            }
+        // Whatever the exit, the entry goes with the guard.
+        if let UdpExit::Failed(e) = udp::serve_udp(socket, &host, &self.stop) {
+            log_err!("{}  Error - UDP server failed: {}.", portstr(key.1.port(), key.0), strerror(&e));
         }
     }
 
@@ -310,6 +311,9 @@ impl Engine {
     /// A listener's thread: accept until the listen timeout passes without a connection or
     /// the daemon stops.
     fn listen(self: Arc<Engine>, key: ListenKey, id: u64, listener: TcpListener) {
+        let _entry = EntryGuard { engine: &self, key, id };
+        let listener = listener; // closed before the entry goes
+        crate::fault::inject("listener");
         let port = key.1.port();
         let ps = portstr(port, key.0);
         if let Err(e) = listener.set_nonblocking(true) {
@@ -317,7 +321,6 @@ impl Engine {
         }
         loop {
             if self.stop.load(Ordering::SeqCst) {
-                self.forget(&key, id);
                 return;
             }
             let ready = crate::sys::poll::poll_readable(&[listener.as_fd()], Some(Duration::from_secs(1)));
@@ -512,6 +515,24 @@ fn choose_relay_target(
             Some((RelayKind::Proxy, target))
         }
         _ => None,
+    }
+}
+
+/// Removes a server's table entry when its thread ends, however it ends: after a panic the
+/// port is free, and the next request for it binds a new server. An entry that already
+/// belongs to a later server on the same key is left alone.
+struct EntryGuard<'a> {
+    engine: &'a Engine,
+    key: ListenKey,
+    id: u64,
+}
+
+impl Drop for EntryGuard<'_> {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            log_err!("{}  Error - The server failed and was closed.", portstr(self.key.1.port(), self.key.0));
+        }
+        self.engine.forget(&self.key, self.id);
     }
 }
 

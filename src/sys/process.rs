@@ -68,18 +68,28 @@ pub fn stdio_to_devnull() -> io::Result<()> {
     Ok(())
 }
 
-/// Closes every descriptor >= 3 except those in `keep`.
-pub fn close_fds_except(keep: &[RawFd]) {
-    let fds: Vec<RawFd> = match std::fs::read_dir("/proc/self/fd") {
-        Ok(dir) => dir
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .filter(|fd| *fd > 2 && !keep.contains(fd))
-            .collect(),
-        Err(_) => (3..1024).filter(|fd| !keep.contains(fd)).collect(),
+/// Whether `fd` is an open descriptor of this process.
+fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor flags; an unused number gives EBADF.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+/// The descriptors above 2 that are open now. Listed from /proc/self/fd (or, without /proc,
+/// probed below 1024); the listing's own directory descriptor is not among them.
+pub fn open_fds() -> Vec<RawFd> {
+    let listed: Vec<RawFd> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).filter(|fd| *fd > 2).collect(),
+        Err(_) => (3..1024).collect(),
     };
-    for fd in fds {
-        // SAFETY: closing a descriptor this process does not use any more (the listing's own
-        // directory descriptor is already closed; EBADF is harmless).
+    // The directory is closed now: its descriptor fails this check.
+    listed.into_iter().filter(|&fd| is_open(fd)).collect()
+}
+
+/// Closes descriptors that no object of this process owns (those it inherited at start).
+pub fn close_unowned(fds: &[RawFd]) {
+    for &fd in fds {
+        // SAFETY: the caller names descriptors that no `File`, socket or other owner in this
+        // process holds, so no object is left with a closed (or later reused) number.
         unsafe { libc::close(fd) };
     }
 }
@@ -114,12 +124,6 @@ pub fn try_lock(file: &File) -> io::Result<bool> {
         Some(libc::EACCES) | Some(libc::EAGAIN) => Ok(false),
         _ => Err(err),
     }
-}
-
-/// Changes the owner of an open file.
-pub fn fchown(file: &File, uid: u32, gid: u32) -> io::Result<()> {
-    // SAFETY: fchown on a valid descriptor.
-    cvt(unsafe { libc::fchown(file.as_raw_fd(), uid, gid) }).map(drop)
 }
 
 /// Whether the calling process could write into `dir` with its real ids (`access(W_OK|X_OK)`).

@@ -286,3 +286,176 @@ pub fn hpfeeds_venv() -> Option<PathBuf> {
     let v = PathBuf::from(std::env::var("HT_HPFEEDS_VENV").unwrap_or_else(|_| "/opt/ht-hpfeeds".into()));
     v.join("bin/hpfeeds-broker").exists().then_some(v)
 }
+
+/// How a test starts the daemon: in the foreground (`-D`, as T-Pot and service managers of
+/// type simple run it) or detached (no `-D`, as the init script does: the launching process
+/// returns once the daemon is ready).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Launch {
+    Foreground,
+    Detached,
+}
+
+/// A daemon started either way. Stopped by PID when dropped, if still running.
+pub struct Running {
+    pub launch: Launch,
+    /// The foreground process (its exit status and output can be had).
+    pub child: Option<Daemon>,
+    pid: i32,
+    _guard: Option<PidGuard>,
+}
+
+impl Running {
+    /// Runs `cmd` (the binary and its arguments, without `-D`) the `launch` way and waits
+    /// until `log` has one more ready line (`---- Trapping attacks`) and `pidfile` names the
+    /// daemon. Panics with the log and the output when it does not start.
+    pub fn start(launch: Launch, mut cmd: Command, log: &Path, pidfile: &Path) -> Running {
+        const READY: &str = "---- Trapping attacks";
+        const START: Duration = Duration::from_secs(20);
+        let before = read(log).matches(READY).count();
+        match launch {
+            Launch::Foreground => {
+                cmd.arg("-D");
+                let mut daemon = Daemon::spawn(cmd);
+                let pid = daemon.pid();
+                let ready =
+                    wait_until(START, || read(log).matches(READY).count() > before && read(pidfile) == pid.to_string());
+                if !ready {
+                    let _ = daemon.child.kill();
+                    let (out, err) = daemon.output();
+                    panic!("no ready line; log:\n{}\nstdout:\n{out}\nstderr:\n{err}", read(log));
+                }
+                Running { launch, child: Some(daemon), pid, _guard: None }
+            }
+            Launch::Detached => {
+                let out = cmd.stdin(Stdio::null()).output().expect("start honeytrap");
+                let pid: i32 = read(pidfile).parse().unwrap_or(0);
+                let guard = (pid > 0).then_some(PidGuard(pid));
+                assert!(
+                    out.status.success() && pid > 0 && read(log).matches(READY).count() > before,
+                    "detached start failed ({}); log:\n{}\nstdout:\n{}\nstderr:\n{}",
+                    out.status,
+                    read(log),
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                Running { launch, child: None, pid, _guard: guard }
+            }
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    pub fn signal(&self, sig: &str) {
+        run_ok("kill", &[&format!("-{sig}"), &self.pid.to_string()]);
+    }
+
+    /// Waits (bounded) until the daemon is gone; the exit status when it was a child of ours.
+    pub fn wait(&mut self, timeout: Duration) -> Result<Option<ExitStatus>, String> {
+        match self.child.as_mut() {
+            Some(d) => d.wait(timeout).map(Some).ok_or_else(|| format!("pid {} still running", self.pid)),
+            None => {
+                let gone = wait_until(timeout, || !Path::new(&format!("/proc/{}", self.pid)).exists());
+                gone.then_some(None).ok_or_else(|| format!("pid {} still running", self.pid))
+            }
+        }
+    }
+
+    /// SIGTERM, then waits (bounded) until the daemon is gone.
+    pub fn stop(&mut self, timeout: Duration) -> Result<Option<ExitStatus>, String> {
+        self.signal("TERM");
+        self.wait(timeout)
+    }
+}
+
+/// A connection from namespace `ns` to `to`, retried until one is accepted (with pcap the
+/// first attempt to a port is refused): `None` after 20 s.
+pub fn connect_served(ns: &NetNs, to: std::net::SocketAddr) -> Option<std::net::TcpStream> {
+    in_netns(&ns.0, move || {
+        let end = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < end {
+            match std::net::TcpStream::connect_timeout(&to, Duration::from_secs(1)) {
+                Ok(s) => return Some(s),
+                Err(_) => std::thread::sleep(Duration::from_millis(25)),
+            }
+        }
+        None
+    })
+}
+
+/// One attack: a connection from `ns` to `to` ([`connect_served`]) sends `data`, closes its
+/// side and reads until the daemon closes (bounded). False when no connection was accepted.
+pub fn attack(ns: &NetNs, to: std::net::SocketAddr, data: &[u8]) -> bool {
+    use std::io::Write;
+    let Some(mut s) = connect_served(ns, to) else { return false };
+    s.write_all(data).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let _ = s.read_to_end(&mut Vec::new());
+    true
+}
+
+/// A daemon with the three file outputs (attacker.log, attackers.json, events.json) and
+/// `extra` in its configuration, watching `lo` of a namespace of its own with pcap.
+pub struct Sensor {
+    pub ns: NetNs,
+    pub dir: TempDir,
+}
+
+impl Sensor {
+    pub fn new(name: &str, extra: &str) -> Sensor {
+        let dir = TempDir::new(name);
+        let d = dir.path().display().to_string();
+        write_config(
+            dir.path(),
+            &format!(
+                "plugin-logAttacker = {{ logfile = \"{d}/attacker.log\" }}\n\
+                 plugin-logJSON = {{ logfile = \"{d}/attackers.json\" }}\n\
+                 plugin-logEvents = {{ logfile = \"{d}/events.json\" }}\n{extra}"
+            ),
+        );
+        Sensor { ns: NetNs::new(), dir }
+    }
+
+    /// The daemon's arguments (without `-D`).
+    pub fn args(&self) -> Vec<String> {
+        let conf = self.dir.join("honeytrap.conf").to_string_lossy().into_owned();
+        ["-C", &conf, "-i", "lo", "-t", "4"].map(String::from).to_vec()
+    }
+
+    /// Starts the daemon the `launch` way, with `env` added to its environment.
+    pub fn start(&self, launch: Launch, env: &[(&str, &str)]) -> Running {
+        let mut cmd = self.ns.command(BIN);
+        cmd.args(self.args()).envs(env.iter().copied());
+        Running::start(launch, cmd, &self.path("honeytrap.log"), &self.path("honeytrap.pid"))
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+
+    pub fn log(&self) -> String {
+        read(&self.path("honeytrap.log"))
+    }
+
+    /// The lines of `file` in the scratch directory.
+    pub fn lines(&self, file: &str) -> Vec<String> {
+        read(&self.path(file)).lines().map(str::to_string).collect()
+    }
+}
+
+/// Every datagram that arrives on `sock` (a syslog target the test binds) within `wait`.
+pub fn datagrams(sock: &std::os::unix::net::UnixDatagram, wait: Duration) -> Vec<String> {
+    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let end = Instant::now() + wait;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while Instant::now() < end {
+        if let Ok(n) = sock.recv(&mut buf) {
+            out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    out
+}
