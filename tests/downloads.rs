@@ -549,11 +549,15 @@ fn collectors_get_the_events_samples_and_records_of_the_running_daemon() {
         return;
     }
     let (Some(venv), Some(pg)) = (hpfeeds_venv(), pg_bin()) else {
-        eprintln!("SKIP: needs the hpfeeds broker venv and the PostgreSQL server (.ci/run installs both)");
+        let why = "needs the hpfeeds broker venv and the PostgreSQL server (.ci/run installs both)";
+        skip("collectors_get_the_events_samples_and_records_of_the_running_daemon", why);
         return;
     };
     if !cfg!(feature = "postgres") {
-        eprintln!("SKIP: built without the postgres feature");
+        skip(
+            "collectors_get_the_events_samples_and_records_of_the_running_daemon",
+            "built without the postgres feature",
+        );
         return;
     }
     let a = sample(51, 3000);

@@ -420,9 +420,8 @@ mod tests {
         let l4 = tcp_listener(&"127.0.0.1:0".parse().unwrap(), 128).unwrap();
         let port = l4.local_addr().unwrap().port();
         // Same port on IPv6: allowed because of IPV6_V6ONLY.
-        if let Ok(l6) = tcp_listener(&format!("[::1]:{port}").parse().unwrap(), 128) {
-            assert_eq!(l6.local_addr().unwrap().port(), port);
-        }
+        let l6 = tcp_listener(&format!("[::1]:{port}").parse().unwrap(), 128).expect("IPv6 loopback");
+        assert_eq!(l6.local_addr().unwrap().port(), port);
         // A second IPv4 listener on the same port fails (one server per port).
         let e = tcp_listener(&format!("127.0.0.1:{port}").parse().unwrap(), 128).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EADDRINUSE));
@@ -483,8 +482,8 @@ mod tests {
 
     #[test]
     fn v6_datagram_destination() {
-        let Ok(u) = udp_socket(&"[::]:0".parse().unwrap()) else { return };
-        let Ok(c) = UdpSocket::bind("[::1]:0") else { return };
+        let u = udp_socket(&"[::]:0".parse().unwrap()).expect("IPv6 socket");
+        let c = UdpSocket::bind("[::1]:0").expect("IPv6 loopback");
         set_recv_pktinfo(&u).unwrap();
         let port = u.local_addr().unwrap().port();
         c.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
