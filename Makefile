@@ -57,9 +57,13 @@ all: build
 build:
 	HONEYTRAP_STREAM_MON=$(STREAM_MON) $(CARGO) build --release --locked $(CARGO_FEATURES)
 
+# Clippy on the features built here, then on the default features alone and on none, so
+# that code behind a feature switch is checked both ways.
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets $(CARGO_FEATURES) -- -D warnings
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --all-targets --no-default-features -- -D warnings
 
 test: lint
 	$(CARGO) test --locked $(CARGO_FEATURES) -- --test-threads=2
