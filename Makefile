@@ -1,8 +1,9 @@
 # honeytrap-rs: build, test and install.
 #
 #   make                 release build (cargo build --release --locked)
-#   make test            formatting, lints, every test (root-only tests skip when not root)
-#                        and each fuzz target for FUZZ_SECONDS (when cargo-fuzz is installed)
+#   make test            formatting, lints, every test and each fuzz target for FUZZ_SECONDS;
+#                        a test that cannot run here (not root, a server or cargo-fuzz missing)
+#                        says SKIP and passes, or fails with HONEYTRAP_REQUIRE_ALL_TESTS=1 (CI)
 #   make fuzz            the fuzz targets of tests/fuzz, FUZZ_SECONDS (20) each
 #   make bench           capture benchmarks of the release binary (root; prints a Markdown
 #                        table and writes target/bench-capture.md)
@@ -56,9 +57,13 @@ all: build
 build:
 	HONEYTRAP_STREAM_MON=$(STREAM_MON) $(CARGO) build --release --locked $(CARGO_FEATURES)
 
+# Clippy on the features built here, then on the default features alone and on none, so
+# that code behind a feature switch is checked both ways.
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets $(CARGO_FEATURES) -- -D warnings
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --all-targets --no-default-features -- -D warnings
 
 test: lint
 	$(CARGO) test --locked $(CARGO_FEATURES) -- --test-threads=2
@@ -66,7 +71,8 @@ test: lint
 
 # Every fuzz target of tests/fuzz for FUZZ_SECONDS each (cargo-fuzz, libFuzzer with address
 # sanitizer; RUSTC_BOOTSTRAP lets the stable toolchain take the sanitizer flags). A crash
-# fails with the libFuzzer report; without cargo-fuzz this says so and does nothing.
+# fails with the libFuzzer report; without cargo-fuzz this says SKIP and does nothing, or
+# fails with HONEYTRAP_REQUIRE_ALL_TESTS=1 (as every test that would skip).
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS  = config detect nfnetlink extract json download_replies
 fuzz:
@@ -79,7 +85,11 @@ fuzz:
 			echo "fuzz $$t: $$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' target/fuzz-$$t.log)"; \
 		done; \
 	else \
-		echo "SKIP fuzz: cargo-fuzz is not installed (cargo install cargo-fuzz; .ci/run does)"; \
+		case "$$HONEYTRAP_REQUIRE_ALL_TESTS" in \
+		""|0) echo "SKIP fuzz: cargo-fuzz is not installed (cargo install cargo-fuzz; .ci/run does)";; \
+		*) echo "fuzz: FAILED: cargo-fuzz is not installed (HONEYTRAP_REQUIRE_ALL_TESTS is set: nothing may skip)"; \
+			exit 1;; \
+		esac; \
 	fi
 
 # Needs root (network namespaces, iptables); says so and does nothing otherwise. Results are

@@ -18,7 +18,10 @@
 //! sends UDP to a closed port over IPv4 and IPv6, and checks the connection requests the
 //! kernel's RSTs and ICMP errors turn into; it also checks that a link type the detector
 //! cannot decode (`nflog`) is refused. All traffic stays on the namespace's loopback;
-//! the namespace is always deleted. Without root it says SKIP and passes.
+//! the namespace is always deleted. Without root it says SKIP and passes (fails under
+//! HONEYTRAP_REQUIRE_ALL_TESTS=1, as in CI).
+
+mod common;
 
 use honeytrap::config::Proto;
 use honeytrap::monitor::detect::{self, DetectError};
@@ -456,16 +459,16 @@ impl Netns {
 
 fn outer() {
     if !is_root() {
-        eprintln!("SKIP {LIVE_TEST}: needs root (network namespace, packet capture); CI runs it as root");
+        common::skip(LIVE_TEST, "needs root (network namespace, packet capture); CI runs it as root");
         return;
     }
     let Some(ip) = find_tool("ip") else {
-        eprintln!("SKIP {LIVE_TEST}: needs `ip` (iproute2)");
+        common::skip(LIVE_TEST, "needs `ip` (iproute2)");
         return;
     };
     let name = format!("htw-{}", std::process::id());
     if let Err(e) = run(Command::new(&ip).args(["netns", "add", &name])) {
-        eprintln!("SKIP {LIVE_TEST}: cannot create a network namespace here: {e}");
+        common::skip(LIVE_TEST, &format!("cannot create a network namespace here: {e}"));
         return;
     }
     let ns = Netns { ip, name };

@@ -465,7 +465,8 @@ fn quick_start_on_the_built_in_configuration_keeps_attacks_and_logs() {
         return;
     }
     if std::path::Path::new(honeytrap::config::DEFAULT_CONFIG_FILE).exists() {
-        eprintln!("SKIP: {} exists, so the built-in default is not used", honeytrap::config::DEFAULT_CONFIG_FILE);
+        let why = format!("{} exists, so the built-in default is not used", honeytrap::config::DEFAULT_CONFIG_FILE);
+        skip("quick_start_on_the_built_in_configuration_keeps_attacks_and_logs", &why);
         return;
     }
     let ns = NetNs::new();

@@ -557,11 +557,15 @@ fn collectors_get_the_events_samples_and_records_of_the_detached_daemon() {
 /// SIGHUP.
 fn collectors_get_the_events_samples_and_records(launch: Launch) {
     let (Some(venv), Some(pg)) = (hpfeeds_venv(), pg_bin()) else {
-        eprintln!("SKIP: needs the hpfeeds broker venv and the PostgreSQL server (.ci/run installs both)");
+        let why = "needs the hpfeeds broker venv and the PostgreSQL server (.ci/run installs both)";
+        skip("collectors_get_the_events_samples_and_records_of_the_running_daemon", why);
         return;
     };
     if !cfg!(feature = "postgres") {
-        eprintln!("SKIP: built without the postgres feature");
+        skip(
+            "collectors_get_the_events_samples_and_records_of_the_running_daemon",
+            "built without the postgres feature",
+        );
         return;
     }
     let a = sample(51, 3000);

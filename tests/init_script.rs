@@ -14,9 +14,7 @@ fn init_script_start_status_reload_stop() {
         return;
     }
     if Path::new("/etc/default/honeytrap").exists() {
-        eprintln!(
-            "SKIP init_script_start_status_reload_stop: /etc/default/honeytrap would change the script's settings"
-        );
+        skip("init_script_start_status_reload_stop", "/etc/default/honeytrap would change the script's settings");
         return;
     }
     let ns = NetNs::new();

@@ -26,7 +26,7 @@ fn make(dest: &Path, target: &str, prefix: &str) {
 #[test]
 fn install_tree_keeps_existing_configuration() {
     if !have("make") {
-        eprintln!("SKIP install_tree_keeps_existing_configuration: make is not installed");
+        skip("install_tree_keeps_existing_configuration", "make is not installed");
         return;
     }
     let d = TempDir::new("install");

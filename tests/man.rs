@@ -2,6 +2,8 @@
 //! honeytrap(8), every configuration key and plugin with its option keys in
 //! honeytrap.conf(5), and both render without a warning.
 
+mod common;
+
 use honeytrap::cli::OPTIONS;
 use honeytrap::config::{Plugin, PORTCONF_KEYS, TOP_LEVEL_KEYS};
 use std::process::Command;
@@ -57,7 +59,7 @@ fn every_key_and_plugin_is_in_honeytrap_conf_5() {
 #[test]
 fn pages_render_without_warnings() {
     if Command::new("man").arg("--version").output().is_err() {
-        eprintln!("SKIP pages_render_without_warnings: man(1) is not installed");
+        common::skip("pages_render_without_warnings", "man(1) is not installed (man-db)");
         return;
     }
     for name in ["honeytrap.8", "honeytrap.conf.5"] {

@@ -6,7 +6,10 @@
 //! [`INNER_ENV`] set. The inner run binds queue 0, sends UDP datagrams to 127.0.0.1:9999,
 //! and checks that they are held until a verdict: dropped ones never arrive, accepted ones
 //! do. The host's iptables and interfaces are never touched; the namespace is always
-//! deleted. Without root or the tools the test says why and passes without running.
+//! deleted. Without root or the tools the test says why and passes without running (fails
+//! under HONEYTRAP_REQUIRE_ALL_TESTS=1, as in CI).
+
+mod common;
 
 use honeytrap::monitor::nfq::{NfqQueue, Packet};
 use std::io::{self, Read};
@@ -38,16 +41,6 @@ fn nfq_holds_udp_until_verdict() {
 }
 
 // ---- outer run: namespace set-up and tear-down -----------------------------------------
-
-fn is_root() -> bool {
-    // The effective uid is the second field of the "Uid:" line.
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(2).map(|uid| uid == "0"))
-        })
-        .unwrap_or(false)
-}
 
 fn find_tool(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -89,17 +82,17 @@ impl Netns {
 }
 
 fn outer() {
-    if !is_root() {
-        eprintln!("nfq test SKIPPED: needs root (CAP_NET_ADMIN for netns and NFQUEUE)");
+    if !common::is_root() {
+        common::skip(TEST_NAME, "needs root (CAP_NET_ADMIN for netns and NFQUEUE)");
         return;
     }
     let (Some(ip), Some(iptables)) = (find_tool("ip"), find_tool("iptables")) else {
-        eprintln!("nfq test SKIPPED: needs `ip` (iproute2) and `iptables` in PATH");
+        common::skip(TEST_NAME, "needs `ip` (iproute2) and `iptables` in PATH");
         return;
     };
     let name = format!("htnfq-{}", std::process::id());
     if let Err(e) = run(Command::new(&ip).args(["netns", "add", &name])) {
-        eprintln!("nfq test SKIPPED: cannot create a network namespace here: {e}");
+        common::skip(TEST_NAME, &format!("cannot create a network namespace here: {e}"));
         return;
     }
     let ns = Netns { ip, name };

@@ -2,6 +2,8 @@
 //! listener on port 0, `serve_normal` in a thread, a real client. The idle interval is
 //! 100 ms so that the 11-interval idle limit takes about a second. Every wait is bounded.
 
+mod common;
+
 use honeytrap::server::conn::{serve_normal, EndReason, NormalParams, ResponsePolicy, Session};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream};
@@ -39,7 +41,7 @@ impl Harness {
         let listener = match TcpListener::bind(bind) {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("SKIP: cannot listen on {bind}: {e}");
+                common::skip(&common::this_test(), &format!("cannot listen on {bind}: {e}"));
                 return None;
             }
         };

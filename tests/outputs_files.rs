@@ -211,7 +211,7 @@ fn open_errors_name_the_cause() {
 #[test]
 fn full_disk_gives_one_log_line_and_no_panic() {
     if !Path::new("/dev/full").exists() {
-        eprintln!("SKIP full_disk_gives_one_log_line_and_no_panic: no /dev/full");
+        common::skip("full_disk_gives_one_log_line_and_no_panic", "no /dev/full");
         return;
     }
     let dir = TempDir::new("fulldisk");
@@ -326,7 +326,7 @@ print(n)
 
 fn python(script: &str, file: &Path) -> Option<String> {
     if !common::have("python3") {
-        eprintln!("SKIP python part: no python3");
+        common::skip(&format!("{} (its python3 part)", common::this_test()), "no python3");
         return None;
     }
     let out = Command::new("python3").arg("-c").arg(script).arg(file).output().unwrap();

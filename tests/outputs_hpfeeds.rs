@@ -20,7 +20,7 @@ const SECRET: &str = "s3cret-of-the-sensor";
 fn venv() -> Option<PathBuf> {
     let v = hpfeeds_venv();
     if v.is_none() {
-        eprintln!("SKIP: no hpfeeds broker (HT_HPFEEDS_VENV, /opt/ht-hpfeeds; .ci/run installs it)");
+        skip(&this_test(), "no hpfeeds broker (HT_HPFEEDS_VENV, /opt/ht-hpfeeds; .ci/run installs it)");
     }
     v
 }

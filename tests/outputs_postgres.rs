@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{pg_bin, root_or_skip, wait_until, TempDir};
+use common::{pg_bin, root_or_skip, skip, wait_until, TempDir};
 use honeytrap::attack::{Attack, Download, Payload, ProxyConn};
 use honeytrap::config::{Mode, Plugin, PluginConfig, Proto, Span};
 use honeytrap::pipeline::output::postgres::{SubmitPostgres, Submitted};
@@ -26,7 +26,7 @@ fn ready(test: &str) -> Option<PathBuf> {
     }
     let bin = pg_bin();
     if bin.is_none() {
-        eprintln!("SKIP {test}: needs the PostgreSQL server (apt-get install postgresql)");
+        skip(test, "needs the PostgreSQL server (apt-get install postgresql)");
     }
     bin
 }

@@ -20,7 +20,7 @@ fn armed(test: &str) -> bool {
         return false;
     }
     if !cfg!(debug_assertions) {
-        eprintln!("SKIP {test}: the fault switch exists in debug builds only");
+        skip(test, "the fault switch exists in debug builds only");
         return false;
     }
     true

@@ -5,6 +5,8 @@
 //! the target directly (the engine refuses loopback targets for mirror mode). Every wait is
 //! bounded.
 
+mod common;
+
 use honeytrap::server::limits::{Limits, Slot};
 use honeytrap::server::udp::{
     serve_udp, EndReason, RelayKind, ResponsePolicy, UdpExit, UdpFlowRecord, UdpHost, UdpParams,
@@ -88,7 +90,7 @@ impl Server {
         match honeytrap::sys::net::udp_socket(&bind.parse().unwrap()) {
             Ok(s) => Some(Server::serve(s, p, limits, idle_exit, None)),
             Err(e) => {
-                eprintln!("SKIP: cannot bind {bind}: {e}");
+                common::skip(&common::this_test(), &format!("cannot bind {bind}: {e}"));
                 None
             }
         }

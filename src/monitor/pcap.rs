@@ -124,9 +124,9 @@ impl PcapMonitor {
         self.dlt
     }
 
+    /// The capture's descriptor, to wait on with `poll` (borrowed from the capture handle).
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        use std::os::fd::AsRawFd;
-        crate::sys::borrow_fd(self.cap.as_raw_fd(), self)
+        std::os::fd::AsFd::as_fd(&self.cap)
     }
 
     /// Reads what is pending (at most `max` packets) and hands each to `f`.

@@ -52,7 +52,8 @@ pub fn mask(caps: &[Cap]) -> u64 {
 pub fn capget() -> io::Result<CapSets> {
     let mut hdr = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
     let mut data = [CapData::default(); 2];
-    // SAFETY: header and a two-element data array, as version 3 requires.
+    // SAFETY: `hdr` is a version-3 header and `data` the two-element array that version
+    // reads and writes, both #[repr(C)] as linux/capability.h and live across the call.
     cvt(unsafe { libc::syscall(libc::SYS_capget, &mut hdr as *mut CapHeader, data.as_mut_ptr()) })?;
     let join = |lo: u32, hi: u32| (lo as u64) | ((hi as u64) << 32);
     Ok(CapSets {
@@ -73,7 +74,7 @@ pub fn capset(sets: CapSets) -> io::Result<()> {
         CapData { effective: e0, permitted: p0, inheritable: i0 },
         CapData { effective: e1, permitted: p1, inheritable: i1 },
     ];
-    // SAFETY: header and a two-element data array, as version 3 requires.
+    // SAFETY: as in `capget`; capset only reads `data` (and may write the header's version).
     cvt(unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) }).map(drop)
 }
 
@@ -116,7 +117,8 @@ pub fn set_keepcaps(on: bool) -> io::Result<()> {
 /// Real, effective and saved user ids.
 pub fn getresuid() -> (u32, u32, u32) {
     let (mut r, mut e, mut s) = (0, 0, 0);
-    // SAFETY: three valid out-pointers; cannot fail with valid pointers.
+    // SAFETY: three out-pointers to live, writable integers of the right type; with valid
+    // pointers the call cannot fail.
     unsafe { libc::getresuid(&mut r, &mut e, &mut s) };
     (r, e, s)
 }
@@ -124,7 +126,7 @@ pub fn getresuid() -> (u32, u32, u32) {
 /// Real, effective and saved group ids.
 pub fn getresgid() -> (u32, u32, u32) {
     let (mut r, mut e, mut s) = (0, 0, 0);
-    // SAFETY: three valid out-pointers; cannot fail with valid pointers.
+    // SAFETY: as in `getresuid`.
     unsafe { libc::getresgid(&mut r, &mut e, &mut s) };
     (r, e, s)
 }
@@ -132,7 +134,8 @@ pub fn getresgid() -> (u32, u32, u32) {
 /// Supplementary groups of the process.
 pub fn getgroups() -> Vec<u32> {
     let mut groups = vec![0 as libc::gid_t; 1024];
-    // SAFETY: `groups` has room for the given count.
+    // SAFETY: `groups` is writable for the count passed (its length); the kernel writes at
+    // most that many entries, or fails with EINVAL.
     let n = unsafe { libc::getgroups(groups.len() as libc::c_int, groups.as_mut_ptr()) };
     groups.truncate(n.max(0) as usize);
     groups
@@ -142,11 +145,11 @@ pub fn getgroups() -> Vec<u32> {
 /// user ids to `uid`. glibc applies set*id calls to every thread of the process.
 pub fn switch_ids(uid: u32, gid: u32) -> io::Result<()> {
     let groups = [gid as libc::gid_t];
-    // SAFETY: a one-element array of the given length.
+    // SAFETY: `groups` is a live one-element array and the count passed is 1; it is only read.
     cvt(unsafe { libc::setgroups(1, groups.as_ptr()) })?;
-    // SAFETY: integer arguments only.
+    // SAFETY: integer arguments only; no memory of this process is read or written.
     cvt(unsafe { libc::setresgid(gid, gid, gid) })?;
-    // SAFETY: integer arguments only.
+    // SAFETY: as for setresgid.
     cvt(unsafe { libc::setresuid(uid, uid, uid) })?;
     Ok(())
 }

@@ -49,10 +49,3 @@ pub fn strerror(e: &io::Error) -> String {
         _ => s,
     }
 }
-
-/// Borrows a raw descriptor for as long as `owner` (which keeps it open) is borrowed.
-pub fn borrow_fd<T: ?Sized>(fd: std::os::fd::RawFd, _owner: &T) -> std::os::fd::BorrowedFd<'_> {
-    // SAFETY: `owner` owns the descriptor and outlives the returned borrow, which is tied
-    // to it by the signature.
-    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
-}

@@ -10,7 +10,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 fn setsockopt_int(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
-    // SAFETY: `value` lives for the call and its size is passed.
+    // SAFETY: `value` lives for the call and its size is passed; the kernel only reads it.
+    // Every caller passes a descriptor it owns or borrows, so `fd` is open.
     cvt(unsafe {
         libc::setsockopt(
             fd,
@@ -60,7 +61,7 @@ fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
 /// see [`recv_datagram`]), turned on before binding so that no datagram misses it.
 fn bound_socket(addr: &SocketAddr, kind: libc::c_int) -> io::Result<OwnedFd> {
     let family = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
-    // SAFETY: plain socket creation.
+    // SAFETY: socket takes integers only; the descriptor it returns is owned right below.
     let fd = cvt(unsafe { libc::socket(family, kind | libc::SOCK_CLOEXEC, 0) })?;
     // SAFETY: `fd` is a fresh descriptor that nothing else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -80,7 +81,7 @@ fn bound_socket(addr: &SocketAddr, kind: libc::c_int) -> io::Result<OwnedFd> {
 /// A listening TCP socket on `addr` with the given backlog (the kernel caps it at somaxconn).
 pub fn tcp_listener(addr: &SocketAddr, backlog: i32) -> io::Result<TcpListener> {
     let fd = bound_socket(addr, libc::SOCK_STREAM)?;
-    // SAFETY: listen on a bound stream socket.
+    // SAFETY: `fd` is owned here, so it is open for the call; listen passes no memory.
     cvt(unsafe { libc::listen(fd.as_raw_fd(), backlog) })?;
     Ok(TcpListener::from(fd))
 }
@@ -338,11 +339,12 @@ pub fn interface_addrs() -> io::Result<Vec<IpAddr>> {
             // SAFETY: ifa_addr points to a sockaddr whose sa_family tells its real type.
             let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
             if family == libc::AF_INET {
-                // SAFETY: family AF_INET: the address is a sockaddr_in.
+                // SAFETY: family AF_INET: the address is a whole sockaddr_in, which getifaddrs
+                // stores suitably aligned.
                 let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
                 out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))));
             } else if family == libc::AF_INET6 {
-                // SAFETY: family AF_INET6: the address is a sockaddr_in6.
+                // SAFETY: as above, family AF_INET6 and sockaddr_in6.
                 let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
                 out.push(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)));
             }
@@ -363,7 +365,7 @@ pub fn tcp_connect_from(
     timeout: std::time::Duration,
 ) -> io::Result<TcpStream> {
     let family = if remote.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
-    // SAFETY: plain socket creation.
+    // SAFETY: socket takes integers only; the descriptor it returns is owned right below.
     let fd = cvt(unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0) })?;
     // SAFETY: `fd` is a fresh descriptor that nothing else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -420,9 +422,8 @@ mod tests {
         let l4 = tcp_listener(&"127.0.0.1:0".parse().unwrap(), 128).unwrap();
         let port = l4.local_addr().unwrap().port();
         // Same port on IPv6: allowed because of IPV6_V6ONLY.
-        if let Ok(l6) = tcp_listener(&format!("[::1]:{port}").parse().unwrap(), 128) {
-            assert_eq!(l6.local_addr().unwrap().port(), port);
-        }
+        let l6 = tcp_listener(&format!("[::1]:{port}").parse().unwrap(), 128).expect("IPv6 loopback");
+        assert_eq!(l6.local_addr().unwrap().port(), port);
         // A second IPv4 listener on the same port fails (one server per port).
         let e = tcp_listener(&format!("127.0.0.1:{port}").parse().unwrap(), 128).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EADDRINUSE));
@@ -483,8 +484,8 @@ mod tests {
 
     #[test]
     fn v6_datagram_destination() {
-        let Ok(u) = udp_socket(&"[::]:0".parse().unwrap()) else { return };
-        let Ok(c) = UdpSocket::bind("[::1]:0") else { return };
+        let u = udp_socket(&"[::]:0".parse().unwrap()).expect("IPv6 socket");
+        let c = UdpSocket::bind("[::1]:0").expect("IPv6 loopback");
         set_recv_pktinfo(&u).unwrap();
         let port = u.local_addr().unwrap().port();
         c.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();

@@ -12,27 +12,35 @@ pub enum Fork {
     Child,
 }
 
-/// `fork()`. Only to be called while the process has a single thread.
+/// `fork()`, only while the process has a single thread: with more, it fails (`Other`)
+/// without forking.
 pub fn fork() -> io::Result<Fork> {
-    // SAFETY: the callers fork before any thread is spawned, so the child is a complete copy.
+    let threads = std::fs::read_dir("/proc/self/task")?.count();
+    if threads != 1 {
+        return Err(io::Error::other(format!("fork refused: the process has {threads} threads")));
+    }
+    // SAFETY: the process has one thread (checked just above; only this thread could start
+    // another), so the child is a complete copy: no lock or allocator state is left half
+    // changed by a thread that does not exist in the child, and the child may run any code.
     let pid = cvt(unsafe { libc::fork() })?;
     Ok(if pid == 0 { Fork::Child } else { Fork::Parent(pid) })
 }
 
 /// `setsid()`: new session, no controlling terminal.
 pub fn setsid() -> io::Result<()> {
-    // SAFETY: no pointers involved.
+    // SAFETY: setsid takes no arguments and reads or writes no memory of this process.
     cvt(unsafe { libc::setsid() }).map(drop)
 }
 
 /// Sets the file mode creation mask and returns the old one.
 pub fn umask(mask: u32) -> u32 {
-    // SAFETY: no pointers involved; cannot fail.
+    // SAFETY: umask takes an integer, reads or writes no memory of this process and always
+    // succeeds.
     unsafe { libc::umask(mask as libc::mode_t) as u32 }
 }
 
 pub fn getpid() -> i32 {
-    // SAFETY: cannot fail.
+    // SAFETY: getpid takes no arguments, reads or writes no memory and always succeeds.
     unsafe { libc::getpid() }
 }
 
@@ -53,7 +61,8 @@ pub fn process_exists(pid: i32) -> bool {
     if pid <= 0 {
         return false;
     }
-    // SAFETY: signal 0 only checks for existence and permission.
+    // SAFETY: integer arguments only; signal 0 sends nothing, it only checks for existence
+    // and permission.
     let rc = unsafe { libc::kill(pid, 0) };
     rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
@@ -62,7 +71,9 @@ pub fn process_exists(pid: i32) -> bool {
 pub fn stdio_to_devnull() -> io::Result<()> {
     let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null")?;
     for fd in 0..=2 {
-        // SAFETY: both descriptors are valid; dup2 atomically replaces `fd`.
+        // SAFETY: `null` is open for the call. `fd` is 0, 1 or 2, the standard streams that
+        // std's stdin/stdout/stderr use by number and never close; dup2 replaces it
+        // atomically, so it stays open (on /dev/null) for every user of it.
         cvt(unsafe { libc::dup2(null.as_raw_fd(), fd) })?;
     }
     Ok(())
@@ -105,16 +116,17 @@ pub fn pipe() -> io::Result<(File, File)> {
 
 /// Sets `O_NONBLOCK` on a descriptor.
 pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: fcntl on a valid descriptor.
+    // SAFETY: `fd` is borrowed, so it stays open for the call; F_GETFL passes no memory.
     let flags = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
-    // SAFETY: as above.
+    // SAFETY: as above; F_SETFL takes an integer and changes only the file status flags.
     cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) }).map(drop)
 }
 
 /// `lockf(F_TLOCK)`: an exclusive, non-blocking record lock on the whole file (the lock the
 /// C original takes on its pid file, so both programs see each other's lock).
 pub fn try_lock(file: &File) -> io::Result<bool> {
-    // SAFETY: lockf on a valid descriptor opened for writing.
+    // SAFETY: `file` is borrowed, so its descriptor stays open for the call; no memory is
+    // passed.
     let rc = unsafe { libc::lockf(file.as_raw_fd(), libc::F_TLOCK, 0) };
     if rc == 0 {
         return Ok(true);
@@ -131,7 +143,7 @@ pub fn can_write_dir(dir: &std::path::Path) -> bool {
     let Ok(c) = super::cstring(&dir.to_string_lossy()) else {
         return false;
     };
-    // SAFETY: `c` is a valid NUL-terminated string.
+    // SAFETY: `c` is a NUL-terminated string that lives across the call, which only reads it.
     unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
 }
 

@@ -18,8 +18,9 @@ fn convert(secs: i64, utc: bool) -> Tm {
     let t: libc::time_t = secs as libc::time_t;
     // SAFETY: an all-zero tm is a valid value.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: both pointers are valid for the duration of the call; the _r variants are
-    // thread-safe.
+    // SAFETY: both pointers refer to live locals for the duration of the call, `tm` writable.
+    // The _r variants keep no shared result; localtime_r also reads TZ, which this program
+    // never changes while it runs (it calls no setenv), so no other thread writes it.
     let ok = unsafe {
         if utc {
             !libc::gmtime_r(&t, &mut tm).is_null()

@@ -33,15 +33,39 @@ pub fn have(cmd: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Returns false (after saying why) when a root-only test cannot run here.
+/// The environment variable under which no test may skip: set to `1` (anything but empty or
+/// `0`), a test that cannot run here fails with its reason. `.ci/run` sets it, so that CI
+/// runs every test or fails.
+pub const REQUIRE_ALL_TESTS: &str = "HONEYTRAP_REQUIRE_ALL_TESTS";
+
+/// Says that `test` (or the part of it that `test` names) cannot run here, and why. Under
+/// [`REQUIRE_ALL_TESTS`] it panics with the reason, so the test fails. Otherwise it writes
+/// `SKIP <test>: <reason>` straight to the stderr of the test binary, past the harness's
+/// capture of passing tests, so that `make test` shows every skip; the caller then returns
+/// (or leaves the part out) and the test passes. Every test that can skip goes through here.
+pub fn skip(test: &str, reason: &str) {
+    let forbidden = std::env::var_os(REQUIRE_ALL_TESTS).is_some_and(|v| !v.is_empty() && v != "0");
+    assert!(!forbidden, "{test} cannot run here: {reason} ({REQUIRE_ALL_TESTS} is set: no test may skip)");
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIP {test}: {reason}");
+}
+
+/// The name of the running test (the harness names each test's thread after it), for skip
+/// sites in helpers that several tests share.
+pub fn this_test() -> String {
+    std::thread::current().name().unwrap_or("this test").to_string()
+}
+
+/// Returns false (after [`skip`]: a failure under [`REQUIRE_ALL_TESTS`]) when a root-only
+/// test cannot run here: not root, or one of `tools` is not in PATH.
 pub fn root_or_skip(test: &str, tools: &[&str]) -> bool {
     if !is_root() {
-        eprintln!("SKIP {test}: needs root (CI runs it as root)");
+        skip(test, "needs root (CI runs it as root)");
         return false;
     }
     for t in tools {
         if !have(t) {
-            eprintln!("SKIP {test}: needs the `{t}` command");
+            skip(test, &format!("needs the `{t}` command"));
             return false;
         }
     }
@@ -219,7 +243,8 @@ pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'sta
     std::thread::spawn(move || {
         use std::os::fd::AsRawFd;
         let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        // SAFETY: setns on a namespace descriptor; affects only this thread.
+        // SAFETY: `file` is open for the call and no memory is passed; setns changes only
+        // this thread's network namespace.
         let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
         assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
         f()
