@@ -70,16 +70,20 @@ test: lint
 	$(MAKE) --no-print-directory fuzz
 
 # Every fuzz target of tests/fuzz for FUZZ_SECONDS each (cargo-fuzz, libFuzzer with address
-# sanitizer; RUSTC_BOOTSTRAP lets the stable toolchain take the sanitizer flags). A crash
-# fails with the libFuzzer report; without cargo-fuzz this says SKIP and does nothing, or
-# fails with HONEYTRAP_REQUIRE_ALL_TESTS=1 (as every test that would skip).
+# sanitizer; RUSTC_BOOTSTRAP lets the stable toolchain take the sanitizer flags). Each starts
+# from its committed seeds (tests/fuzz/corpus/<target>, read only) and keeps what it finds in
+# target/fuzz-corpus/<target>. A crash fails with the libFuzzer report; without cargo-fuzz
+# this says SKIP and does nothing, or fails with HONEYTRAP_REQUIRE_ALL_TESTS=1 (as every test
+# that would skip).
 FUZZ_SECONDS ?= 20
-FUZZ_TARGETS  = config detect nfnetlink extract json download_replies
+FUZZ_TARGETS  = config detect link nfnetlink extract url decode_base64 decode_unicode decode_vnc \
+	json ftp_replies tftp_packets http_replies
 fuzz:
 	@if $(CARGO) fuzz --version >/dev/null 2>&1; then \
-		mkdir -p target; \
 		for t in $(FUZZ_TARGETS); do \
-			RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir tests/fuzz $$t -- \
+			mkdir -p target/fuzz-corpus/$$t; \
+			RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir tests/fuzz $$t \
+				target/fuzz-corpus/$$t tests/fuzz/corpus/$$t -- \
 				-max_total_time=$(FUZZ_SECONDS) >target/fuzz-$$t.log 2>&1 || \
 				{ tail -n 60 target/fuzz-$$t.log; echo "fuzz $$t: FAILED (target/fuzz-$$t.log)"; exit 1; }; \
 			echo "fuzz $$t: $$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' target/fuzz-$$t.log)"; \

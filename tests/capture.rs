@@ -589,3 +589,214 @@ fn nfq_mirrors_udp_back_to_the_attacker_and_falls_back_to_normal() {
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     s.stop();
 }
+
+// ---- port 0 and spoofed refusals ---------------------------------------------------------
+
+/// Sends each whole IP packet (header included, source address as built) from namespace
+/// `ns` through a raw socket to the packet's own destination address.
+fn send_raw(ns: &str, packets: Vec<Vec<u8>>) {
+    use honeytrap::wire::{ipv4::Ipv4Packet, ipv6::Ipv6Packet};
+    use std::os::fd::{FromRawFd, OwnedFd};
+    in_netns(ns, move || {
+        for p in packets {
+            let (family, dst) = match (Ipv4Packet::new_checked(&p), Ipv6Packet::new_checked(&p)) {
+                (Ok(v4), _) => (libc::AF_INET, std::net::IpAddr::V4(v4.dst_addr())),
+                (_, Ok(v6)) => (libc::AF_INET6, std::net::IpAddr::V6(v6.dst_addr())),
+                _ => panic!("not an IP packet: {p:?}"),
+            };
+            // SAFETY: socket(2) with constant arguments; the descriptor is owned at once.
+            let raw = unsafe { libc::socket(family, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::IPPROTO_RAW) };
+            assert!(raw >= 0, "raw socket: {}", std::io::Error::last_os_error());
+            // SAFETY: `raw` is a fresh descriptor nobody else owns.
+            let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+            let sent = match dst {
+                std::net::IpAddr::V4(a) => {
+                    let sa = libc::sockaddr_in {
+                        sin_family: libc::AF_INET as libc::sa_family_t,
+                        sin_port: 0,
+                        sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.octets()) },
+                        sin_zero: [0; 8],
+                    };
+                    sendto(&fd, &p, &sa)
+                }
+                std::net::IpAddr::V6(a) => {
+                    // SAFETY: sockaddr_in6 is plain data; all-zero is a valid value.
+                    let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+                    sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                    sa.sin6_addr.s6_addr = a.octets();
+                    sendto(&fd, &p, &sa)
+                }
+            };
+            assert_eq!(sent, p.len() as isize, "send to {dst}: {}", std::io::Error::last_os_error());
+        }
+    });
+}
+
+/// sendto(2) of `packet` to the socket address `sa` (a `sockaddr_in` or `sockaddr_in6`).
+fn sendto<T>(fd: &std::os::fd::OwnedFd, packet: &[u8], sa: &T) -> isize {
+    use std::os::fd::AsRawFd;
+    let len = std::mem::size_of_val(sa) as libc::socklen_t;
+    // SAFETY: the buffer and the address are valid for the lengths given.
+    unsafe { libc::sendto(fd.as_raw_fd(), packet.as_ptr().cast(), packet.len(), 0, std::ptr::from_ref(sa).cast(), len) }
+}
+
+/// An IPv4 or IPv6 packet from `src` to `dst` carrying `l4` (transport protocol `proto`).
+fn ip_packet(src: &str, dst: &str, proto: u8, l4: &[u8]) -> Vec<u8> {
+    use honeytrap::wire::{ipv4, ipv6};
+    let mut out = Vec::new();
+    match (src.parse().unwrap(), dst.parse().unwrap()) {
+        (std::net::IpAddr::V4(s), std::net::IpAddr::V4(d)) => ipv4::emit(&mut out, &ipv4::Repr::new(s, d, proto), l4),
+        (std::net::IpAddr::V6(s), std::net::IpAddr::V6(d)) => ipv6::emit(&mut out, &ipv6::Repr::new(s, d, proto), l4),
+        _ => panic!("{src} and {dst} are of different families"),
+    }
+    out
+}
+
+fn tcp_packet(src: &str, dst: &str, repr: honeytrap::wire::tcp::Repr) -> Vec<u8> {
+    let mut seg = Vec::new();
+    honeytrap::wire::tcp::emit(&mut seg, &repr, src.parse().unwrap(), dst.parse().unwrap(), b"");
+    ip_packet(src, dst, honeytrap::wire::ip::PROTO_TCP, &seg)
+}
+
+fn udp_packet(src: &str, sport: u16, dst: &str, dport: u16, data: &[u8]) -> Vec<u8> {
+    use honeytrap::wire::udp;
+    let mut dgram = Vec::new();
+    let repr = udp::Repr { src_port: sport, dst_port: dport };
+    udp::emit(&mut dgram, &repr, src.parse().unwrap(), dst.parse().unwrap(), data);
+    ip_packet(src, dst, honeytrap::wire::ip::PROTO_UDP, &dgram)
+}
+
+/// The ports the daemon's namespace listens on (TCP) or has bound (UDP), from the daemon's
+/// view of /proc/net.
+fn bound_ports(pid: i32) -> Vec<(String, u16)> {
+    let mut ports = Vec::new();
+    for (table, state) in [("tcp", "0A"), ("tcp6", "0A"), ("udp", "07"), ("udp6", "07")] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.get(3) == Some(&state) {
+                let port = f[1].rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok()).unwrap();
+                ports.push((table.to_string(), port));
+            }
+        }
+    }
+    ports.sort();
+    ports
+}
+
+/// A SYN and a UDP datagram to port 0, over IPv4 and IPv6, raw from the attacker's
+/// namespace: with either monitor no server may be bound (binding port 0 would pick a
+/// random port). A real attempt on another port afterwards is served, and shows that the
+/// packets before it were handled.
+fn port_zero_scenario(nfq: bool) {
+    use honeytrap::wire::tcp::Repr;
+    let s = Sensor::start(nfq, "", &["-t", "6", "-r", "1"]);
+    let cli = s.pair.cli.0.clone();
+    send_raw(
+        &cli,
+        vec![
+            tcp_packet(CLI4, SRV4, Repr::syn(40000, 0, 1)),
+            tcp_packet(CLI6, SRV6, Repr::syn(40001, 0, 1)),
+            udp_packet(CLI4, 40002, SRV4, 0, b"zero"),
+            udp_packet(CLI6, 40003, SRV6, 0, b"zero"),
+        ],
+    );
+    // Over both families, so that the IPv6 packets above (sent once neighbour discovery is
+    // done, in order) were handled too.
+    let tries = if nfq { 1 } else { 10 };
+    attack(&cli, v4(4444), b"after-port-zero", tries).expect("served");
+    attack(&cli, v6(4445), b"after-port-zero-v6", tries).expect("served");
+    s.wait_attack(b"after-port-zero");
+    s.wait_attack(b"after-port-zero-v6");
+    let log = s.log();
+    for proto in ["tcp", "udp"] {
+        assert!(log.contains(&format!("to port 0/{proto} ignored")), "no port 0/{proto} line:\n{log}");
+        assert!(!log.contains(&format!("    0/{proto}")), "port 0/{proto} handled:\n{log}");
+    }
+    assert!(!log.contains(":0."), "{log}");
+    assert_eq!(bound_ports(s.daemon.pid()), served_4444_4445(), "{log}");
+    s.stop();
+}
+
+/// What the barrier attempts of the scenarios below leave bound: 4444 (IPv4) and 4445 (IPv6).
+fn served_4444_4445() -> Vec<(String, u16)> {
+    vec![("tcp".to_string(), 4444), ("tcp6".to_string(), 4445)]
+}
+
+#[test]
+fn nfq_never_binds_port_zero() {
+    if !needs_root("nfq_never_binds_port_zero", true) {
+        return;
+    }
+    port_zero_scenario(true);
+}
+
+#[test]
+fn pcap_never_binds_port_zero() {
+    if !needs_root("pcap_never_binds_port_zero", false) {
+        return;
+    }
+    port_zero_scenario(false);
+}
+
+/// Refusals "from" the sensor's own addresses that arrive from the attacker's side (a RST
+/// with sequence 0, an ICMP port unreachable, an IPv6 RST) pass the capture filter's
+/// `src host` clause, but did not leave the sensor: no request, no server, no record. A real
+/// refused attempt afterwards is still served on its retry.
+fn spoofed_refusal_scenario(interface: &str) {
+    use honeytrap::wire::{icmp, ip, tcp::Repr};
+    let s = Sensor::start(false, "", &["-t", "6", "-r", "1", "-i", interface]);
+    let cli = s.pair.cli.0.clone();
+    let quoted = udp_packet(CLI4, 5353, SRV4, 4601, b"quoted");
+    let mut unreach = Vec::new();
+    icmp::emit(&mut unreach, &icmp::Repr::PORT_UNREACHABLE, &quoted);
+    send_raw(
+        &cli,
+        vec![
+            tcp_packet(SRV4, SRV4, Repr::reset_for_syn(4600, 40000, 7)),
+            ip_packet(SRV4, SRV4, ip::PROTO_ICMP, &unreach),
+            tcp_packet(SRV6, SRV6, Repr::reset_for_syn(4602, 40000, 7)),
+        ],
+    );
+    // Real attempts over both families: refused first, served on a retry; and, being sent
+    // after them, a proof that the spoofed packets reached the sensor and were handled.
+    let barriers: [(SocketAddr, &'static [u8]); 2] = [(v4(4444), b"after-spoofed-v4"), (v6(4445), b"after-spoofed-v6")];
+    for (to, data) in barriers {
+        let first = in_netns(&cli, move || TcpStream::connect_timeout(&to, Duration::from_secs(3)).map(drop));
+        assert!(first.is_err(), "the first attempt is refused by the kernel");
+        attack(&cli, to, data, 10).expect("retry served");
+        s.wait_attack(data);
+    }
+    let log = s.log();
+    for port in ["4600", "4601", "4602"] {
+        assert!(!log.contains(&format!(":{port}.")) && !log.contains(&format!(" {port}/")), "{port} taken:\n{log}");
+    }
+    assert!(log.contains(&format!("requesting tcp connection on {SRV4}:4444.")), "{log}");
+    // How they were kept out: by the capture direction on the veth; on `any`, by the cooked
+    // header of each frame, which the spoofed ones reached.
+    if interface == "any" {
+        assert!(log.contains("Refusals taken on any: outgoing only (link-layer header of each frame)."), "{log}");
+        assert!(log.contains("Refusal not sent by this host ignored"), "{log}");
+    } else {
+        assert!(log.contains("Refusals taken on ht-s: outgoing only (capture direction)."), "{log}");
+    }
+    assert_eq!(s.attacks().len(), 2, "{:?}\n{log}", s.attacks());
+    assert_eq!(bound_ports(s.daemon.pid()), served_4444_4445(), "{log}");
+    s.stop();
+}
+
+#[test]
+fn pcap_ignores_spoofed_refusals() {
+    if !needs_root("pcap_ignores_spoofed_refusals", false) {
+        return;
+    }
+    spoofed_refusal_scenario("ht-s");
+}
+
+#[test]
+fn pcap_on_any_ignores_spoofed_refusals() {
+    if !needs_root("pcap_on_any_ignores_spoofed_refusals", false) {
+        return;
+    }
+    spoofed_refusal_scenario("any");
+}

@@ -25,7 +25,7 @@ mod common;
 
 use honeytrap::config::Proto;
 use honeytrap::monitor::detect::{self, DetectError};
-use honeytrap::monitor::pcap::{build_filter, device_addresses, PcapMonitor};
+use honeytrap::monitor::pcap::{build_filter, device_addresses, Outgoing, PcapMonitor};
 use honeytrap::monitor::ConnRequest;
 use honeytrap::wire::{icmp, icmpv6, ip, ipv4, ipv6, link, tcp, udp};
 use std::collections::HashSet;
@@ -386,6 +386,16 @@ fn real_captures_decode() {
         let (ip_repr, tcp_repr) = tcp4.unwrap_or_else(|| panic!("{file}: no IPv4 RST"));
         assert_eq!((ip_repr.ttl, ip_repr.dont_frag, ip_repr.frag_offset), (64, true, 0), "{file}");
         assert_eq!((tcp_repr.seq, tcp_repr.flags, tcp_repr.window), (0, tcp::FLAG_RST | tcp::FLAG_ACK, 0), "{file}");
+        // Every refusal here left this host, and the frames say so: on `any` as received
+        // on a loopback device (packet type 0, hardware type 772), on `lo` with the device's
+        // own (zero) address.
+        let per_frame = Outgoing::PerFrame { own_mac: Some([0; 6]) };
+        for (i, frame) in frames.iter().enumerate() {
+            let sender = link::sender(dlt, frame);
+            let want = if dlt == link::DLT_EN10MB { link::Sender::Mac([0; 6]) } else { link::Sender::Local };
+            assert_eq!(sender, want, "{file} packet {i}");
+            assert!(per_frame.sent_here(dlt, frame), "{file} packet {i}");
+        }
     }
 }
 
@@ -579,6 +589,9 @@ fn inner() {
 
     let mut watches = vec![Watch::open("lo", "lo"), Watch::open("any", "any")];
     assert_eq!(watches[0].mon.datalink(), link::DLT_EN10MB);
+    // Not libpcap's direction on either: it shows loopback traffic as received only.
+    assert_eq!(watches[0].mon.outgoing(), &Outgoing::Loopback);
+    assert_eq!(watches[1].mon.outgoing(), &Outgoing::PerFrame { own_mac: None });
     let any_dlt = watches[1].mon.datalink();
     assert!(any_dlt == link::DLT_LINUX_SLL || any_dlt == link::DLT_LINUX_SLL2, "any: DLT {any_dlt}");
 

@@ -1,19 +1,22 @@
 //! Is this packet a connection attempt on a port nobody serves? Pure decisions over the
 //! views in `wire`, one per monitor:
 //!
-//! * [`from_refusal`] (pcap, SPEC §5.2): the local kernel's refusal of an attempt — an
-//!   outgoing TCP RST with sequence number 0, or an ICMP port unreachable (ICMPv4 3/3,
-//!   ICMPv6 1/4) quoting the refused UDP datagram. That the packet is *outgoing* and *local*
-//!   is the capture filter's job (`src host …`, see `monitor::pcap::build_filter`); this
-//!   function only reads the packet.
-//! * [`from_queued`] (nfq, SPEC §5.3): the attempt itself, held by the kernel — a TCP SYN
-//!   without ACK, or any UDP datagram.
+//! * [`from_refusal`] (pcap): the local kernel's refusal of an attempt — an outgoing TCP RST
+//!   with sequence number 0, or an ICMP port unreachable (ICMPv4 3/3, ICMPv6 1/4) quoting the
+//!   refused UDP datagram. That the packet is *local* is the capture filter's job (`src host
+//!   …`, see `monitor::pcap::build_filter`), that it *left* this host the capture's (libpcap's
+//!   direction, or `monitor::pcap`'s check of the link-layer header); this function only
+//!   reads the packet.
+//! * [`from_queued`] (nfq): the attempt itself, held by the kernel — a TCP SYN without ACK,
+//!   or any UDP datagram.
 //! * [`from_frame`]: a captured frame, through `wire::link`, into [`from_refusal`].
 //!
 //! Replaces `tcp_server_wrapper` / the ICMP branch of pcapmon.c and the packet callback of
 //! nfqmon.c. Deliberate differences: IPv6 is handled throughout; malformed packets are errors
-//! instead of reads past the end; a later fragment is not an attempt (it has no ports); the
-//! error texts of the original are kept for the cases it had ([`DetectError`]).
+//! instead of reads past the end; a later fragment is not an attempt (it has no ports); an
+//! attempt on port 0 is not a request ([`DetectError::PortZero`]: binding port 0 would give
+//! a random port); the error texts of the original are kept for the cases it had
+//! ([`DetectError`]).
 
 use super::ConnRequest;
 use crate::config::Proto;
@@ -22,7 +25,7 @@ use crate::wire::{icmp, icmpv6, ipv4, ipv6, link, tcp, udp};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
-/// Why a packet could not be decided.
+/// Why a packet is not a connection request: it could not be decided, or it asks for port 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DetectError {
     /// An ICMP(v6) message too short to hold its header, or quoting less than the original
@@ -38,6 +41,9 @@ pub enum DetectError {
     Tcp(tcp::Error),
     /// A malformed UDP header.
     Udp(udp::Error),
+    /// A well-formed attempt on local port 0, which no server can listen on (a socket bound
+    /// to port 0 gets a random port). Hostile or broken, never served.
+    PortZero { proto: Proto, remote: SocketAddr },
 }
 
 impl fmt::Display for DetectError {
@@ -49,6 +55,9 @@ impl fmt::Display for DetectError {
             DetectError::Ip(e) => write!(f, "Malformed packet: {e}."),
             DetectError::Tcp(e) => write!(f, "Malformed packet: {e}."),
             DetectError::Udp(e) => write!(f, "Malformed packet: {e}."),
+            DetectError::PortZero { proto, remote } => {
+                write!(f, "Connection attempt from {remote} to port 0/{proto} ignored: port 0 is never served.")
+            }
         }
     }
 }
@@ -79,8 +88,14 @@ impl From<udp::Error> for DetectError {
     }
 }
 
-fn request(proto: Proto, local: (IpAddr, u16), remote: (IpAddr, u16)) -> ConnRequest {
-    ConnRequest { proto, local: SocketAddr::from(local), remote: SocketAddr::from(remote) }
+/// The request for an attempt on `local` from `remote`; port 0 is refused here, once for
+/// both monitors.
+fn request(proto: Proto, local: (IpAddr, u16), remote: (IpAddr, u16)) -> Result<Option<ConnRequest>, DetectError> {
+    let remote = SocketAddr::from(remote);
+    if local.1 == 0 {
+        return Err(DetectError::PortZero { proto, remote });
+    }
+    Ok(Some(ConnRequest { proto, local: SocketAddr::from(local), remote }))
 }
 
 /// pcap: the refusal in `ip_packet` (from the IP header on), if it is one.
@@ -91,6 +106,7 @@ fn request(proto: Proto, local: (IpAddr, u16), remote: (IpAddr, u16)) -> ConnReq
 ///   the quoted source. Quoting TCP (or a later fragment) → `None`; quoting anything else →
 ///   [`DetectError::UnsupportedProtocol`]. Other ICMP messages → `None`.
 /// * A later fragment → `None`. Any other protocol → [`DetectError::UnsupportedProtocol`].
+/// * A refusal for local port 0 → [`DetectError::PortZero`].
 pub fn from_refusal(ip_packet: &[u8]) -> Result<Option<ConnRequest>, DetectError> {
     let packet = IpPacket::new_checked(ip_packet)?;
     let (protocol, payload) = match packet.upper()? {
@@ -103,7 +119,7 @@ pub fn from_refusal(ip_packet: &[u8]) -> Result<Option<ConnRequest>, DetectError
             if !seg.rst() || seg.seq_number() != 0 {
                 return Ok(None);
             }
-            Ok(Some(request(Proto::Tcp, (packet.src_addr(), seg.src_port()), (packet.dst_addr(), seg.dst_port()))))
+            request(Proto::Tcp, (packet.src_addr(), seg.src_port()), (packet.dst_addr(), seg.dst_port()))
         }
         (IpPacket::V4(_), PROTO_ICMP) => {
             let msg = icmp::IcmpPacket::new_checked(payload).map_err(|_| DetectError::Truncated)?;
@@ -154,7 +170,7 @@ fn quoted_udp(quoted: IpPacket<'_>, upper: Upper<'_>) -> Result<Option<ConnReque
                 return Err(DetectError::Truncated);
             }
             let dgram = udp::UdpPacket::new_checked(l4)?;
-            Ok(Some(request(Proto::Udp, (quoted.dst_addr(), dgram.dst_port()), (quoted.src_addr(), dgram.src_port()))))
+            request(Proto::Udp, (quoted.dst_addr(), dgram.dst_port()), (quoted.src_addr(), dgram.src_port()))
         }
         PROTO_TCP => {
             if l4.len() < udp::HEADER_LEN {
@@ -173,6 +189,7 @@ fn quoted_udp(quoted: IpPacket<'_>, upper: Upper<'_>) -> Result<Option<ConnReque
 /// * local = destination, remote = source. A later fragment → `None`.
 /// * Anything else → [`DetectError::UnsupportedProtocol`] (for IPv6: the protocol after the
 ///   extension headers).
+/// * An attempt on local port 0 → [`DetectError::PortZero`].
 pub fn from_queued(ip_packet: &[u8]) -> Result<Option<ConnRequest>, DetectError> {
     let packet = IpPacket::new_checked(ip_packet)?;
     let (protocol, payload) = match packet.upper()? {
@@ -193,7 +210,7 @@ pub fn from_queued(ip_packet: &[u8]) -> Result<Option<ConnRequest>, DetectError>
         }
         other => return Err(DetectError::UnsupportedProtocol(other)),
     };
-    Ok(Some(request(proto, (packet.dst_addr(), dst_port), (packet.src_addr(), src_port))))
+    request(proto, (packet.dst_addr(), dst_port), (packet.src_addr(), src_port))
 }
 
 /// pcap: a captured frame on a link of type `dlt`, through the link layer into
@@ -266,11 +283,11 @@ mod tests {
     }
 
     fn tcp_req(local: IpAddr, lport: u16, remote: IpAddr, rport: u16) -> Option<ConnRequest> {
-        Some(request(Proto::Tcp, (local, lport), (remote, rport)))
+        request(Proto::Tcp, (local, lport), (remote, rport)).unwrap()
     }
 
     fn udp_req(local: IpAddr, lport: u16, remote: IpAddr, rport: u16) -> Option<ConnRequest> {
-        Some(request(Proto::Udp, (local, lport), (remote, rport)))
+        request(Proto::Udp, (local, lport), (remote, rport)).unwrap()
     }
 
     #[test]
@@ -432,6 +449,45 @@ mod tests {
         assert_eq!(
             from_refusal(&v6(LOCAL6, REMOTE6, ip::PROTO_DSTOPTS, &too_many)),
             Err(DetectError::Ip(ip::Error::V6(ipv6::Error::TooManyExtensionHeaders)))
+        );
+    }
+
+    #[test]
+    fn port_zero_is_never_a_request() {
+        let zero4 = |remote: u16| Err(DetectError::PortZero { proto: Proto::Tcp, remote: (REMOTE4, remote).into() });
+        // nfq: a SYN or a datagram to port 0, both families.
+        let syn = tcp_seg(tcp::Repr::syn(40000, 0, 1), REMOTE4.into(), LOCAL4.into());
+        assert_eq!(from_queued(&v4(REMOTE4, LOCAL4, PROTO_TCP, &syn)), zero4(40000));
+        let syn6 = tcp_seg(tcp::Repr::syn(40000, 0, 1), REMOTE6.into(), LOCAL6.into());
+        assert_eq!(
+            from_queued(&v6(REMOTE6, LOCAL6, PROTO_TCP, &syn6)),
+            Err(DetectError::PortZero { proto: Proto::Tcp, remote: (REMOTE6, 40000).into() })
+        );
+        let dgram = udp_dgram(5353, 0, REMOTE6.into(), LOCAL6.into(), b"q");
+        assert_eq!(
+            from_queued(&v6(REMOTE6, LOCAL6, PROTO_UDP, &dgram)),
+            Err(DetectError::PortZero { proto: Proto::Udp, remote: (REMOTE6, 5353).into() })
+        );
+        // pcap: the kernel's RST from port 0, and its port unreachable quoting a datagram to 0.
+        let rst = tcp_seg(tcp::Repr::reset_for_syn(0, 40000, 1), LOCAL4.into(), REMOTE4.into());
+        assert_eq!(from_refusal(&v4(LOCAL4, REMOTE4, PROTO_TCP, &rst)), zero4(40000));
+        let mut frame = Vec::new();
+        link::emit_frame(&mut frame, link::DLT_EN10MB, &v4(LOCAL4, REMOTE4, PROTO_TCP, &rst)).unwrap();
+        assert_eq!(from_frame(link::DLT_EN10MB, &frame), zero4(40000));
+        let dgram = udp_dgram(5353, 0, REMOTE4.into(), LOCAL4.into(), b"q");
+        let mut msg = Vec::new();
+        icmp::emit(&mut msg, &IcmpRepr::PORT_UNREACHABLE, &v4(REMOTE4, LOCAL4, PROTO_UDP, &dgram));
+        let err = from_refusal(&v4(LOCAL4, REMOTE4, PROTO_ICMP, &msg)).unwrap_err();
+        assert_eq!(err, DetectError::PortZero { proto: Proto::Udp, remote: (REMOTE4, 5353).into() });
+        assert_eq!(
+            err.to_string(),
+            "Connection attempt from 198.51.100.77:5353 to port 0/udp ignored: port 0 is never served."
+        );
+        // The remote port may be 0: the attempt is on a real local port.
+        let syn = tcp_seg(tcp::Repr::syn(0, 445, 1), REMOTE4.into(), LOCAL4.into());
+        assert_eq!(
+            from_queued(&v4(REMOTE4, LOCAL4, PROTO_TCP, &syn)),
+            Ok(tcp_req(LOCAL4.into(), 445, REMOTE4.into(), 0))
         );
     }
 

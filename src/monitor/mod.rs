@@ -1,20 +1,29 @@
-//! Connection monitors (SPEC §5): how honeytrap learns that someone tried a port nobody
-//! serves. Two kinds live in one binary: nfq (the held SYN / first datagram, via NFQUEUE
-//! queue 0) and pcap (the kernel's RST / ICMP port unreachable). This module opens the chosen
-//! one and drives it from the main loop.
+//! Connection monitors: how honeytrap learns that someone tried a port nobody serves. Two
+//! kinds live in one binary: nfq (the held SYN / first datagram, via NFQUEUE queue 0) and
+//! pcap (the kernel's RST / ICMP port unreachable). This module opens the chosen one, drives
+//! it from the main loop and hands each request to the engine ([`dispatch`]): never one for
+//! port 0, and the lines about packets that are no request are rate-limited, since an
+//! attacker can send those at will.
 
 pub mod detect;
 pub mod nfq;
 pub mod pcap;
 
 use crate::config::MonitorKind;
+use crate::log::{Level, Throttle};
 use crate::server::engine::Engine;
+use detect::DetectError;
 use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Packets handled per wake-up at most, so that control requests are never starved.
 const MAX_BATCH: usize = 256;
+
+/// At most one line per this period about packets that are no request (malformed,
+/// unsupported), with the count of those kept quiet.
+const UNUSABLE_INTERVAL: Duration = Duration::from_secs(10);
+static UNUSABLE: Throttle = Throttle::new(UNUSABLE_INTERVAL);
 
 /// A connection attempt to a port nobody serves, as seen by a monitor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -65,7 +74,15 @@ impl Monitor {
                 let addrs = if address.is_some() { Vec::new() } else { pcap::device_addresses(&dev)? };
                 let filter = pcap::build_filter(address, &addrs, s.bpf.as_deref());
                 crate::log_debug!("Packet filter: {}", filter);
-                Ok(Monitor::Pcap(pcap::PcapMonitor::open(&dev, &filter, s.promisc)?))
+                let p = pcap::PcapMonitor::open(&dev, &filter, s.promisc)?;
+                crate::log_debug!("Refusals taken on {}: {}.", dev, p.outgoing().describe());
+                if p.outgoing().blind(p.datalink()) {
+                    crate::log_warn!(
+                        "Warning - Cannot tell on {} whether a refusal was sent by this host: a spoofed one is taken too.",
+                        dev
+                    );
+                }
+                Ok(Monitor::Pcap(p))
             }
             MonitorKind::Nfq => match nfq::NfqQueue::open(s.queue) {
                 Ok(q) => {
@@ -106,14 +123,7 @@ impl Monitor {
         match self {
             Monitor::Pcap(p) => {
                 let dlt = p.datalink();
-                p.drain(MAX_BATCH, |frame| match detect::from_frame(dlt, frame) {
-                    Ok(Some(req)) => {
-                        crate::log_noisy!("{}", detect::request_line(&req));
-                        engine.request(&req);
-                    }
-                    Ok(None) => {}
-                    Err(e) => crate::log_err!("Error - {}", e),
-                })?;
+                p.drain(MAX_BATCH, |frame| dispatch(engine, detect::from_frame(dlt, frame)))?;
             }
             Monitor::Nfq(q) => {
                 let before = q.stats().overruns;
@@ -128,18 +138,90 @@ impl Monitor {
                     );
                 }
                 for p in packets {
-                    match detect::from_queued(&p.payload) {
-                        Ok(Some(req)) => {
-                            crate::log_noisy!("{}", detect::request_line(&req));
-                            engine.request(&req);
-                        }
-                        Ok(None) => {}
-                        Err(e) => crate::log_err!("Error - {}", e),
-                    }
+                    dispatch(engine, detect::from_queued(&p.payload));
                     q.verdict(p.id, true).map_err(|_| "Could not set verdict on packet.".to_string())?;
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// Hands what a detector found to the engine: a request is logged and served (or ignored by
+/// the port policy); anything else is logged ([`report`]).
+fn dispatch(engine: &Arc<Engine>, found: Result<Option<ConnRequest>, DetectError>) {
+    if let Some(req) = request(found) {
+        crate::log_noisy!("{}", detect::request_line(&req));
+        engine.request(&req);
+    }
+}
+
+/// The request to serve, if `found` is one. Port 0 never is: the detectors refuse it
+/// already, and this check keeps it so for every request that reaches the engine, which
+/// would otherwise bind a random port.
+fn request(found: Result<Option<ConnRequest>, DetectError>) -> Option<ConnRequest> {
+    match found {
+        Ok(Some(req)) if req.local.port() != 0 => Some(req),
+        Ok(Some(req)) => {
+            report(&DetectError::PortZero { proto: req.proto, remote: req.remote });
+            None
+        }
+        Ok(None) => None,
+        Err(e) => {
+            report(&e);
+            None
+        }
+    }
+}
+
+/// Logs why a packet is no request: an attempt on port 0 at debug level, one line each like
+/// the request lines; a malformed or unsupported packet as an error, at most one line per
+/// [`UNUSABLE_INTERVAL`].
+fn report(e: &DetectError) {
+    if let DetectError::PortZero { .. } = e {
+        crate::log_debug!("{}", e);
+    } else if let Some(more) = UNUSABLE.due() {
+        crate::log::write(Level::Err, format_args!("{}", unusable_line(e, more)));
+    }
+}
+
+/// The error line for a packet that is no request, after `more` kept quiet.
+fn unusable_line(e: &DetectError, more: u64) -> String {
+    let text = e.to_string();
+    match more {
+        0 => format!("Error - {text}"),
+        n => format!("Error - {} ({n} more since the last message).", text.trim_end_matches('.')),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Proto;
+    use crate::wire::link;
+
+    fn req(local: &str, remote: &str) -> ConnRequest {
+        ConnRequest { proto: Proto::Tcp, local: local.parse().unwrap(), remote: remote.parse().unwrap() }
+    }
+
+    #[test]
+    fn only_requests_for_real_ports_reach_the_engine() {
+        let r = req("192.0.2.1:80", "198.51.100.7:4000");
+        assert_eq!(request(Ok(Some(r))), Some(r));
+        assert_eq!(request(Ok(Some(req("192.0.2.1:0", "198.51.100.7:4000")))), None);
+        assert_eq!(request(Ok(Some(req("[2001:db8::1]:0", "[2001:db8::2]:4000")))), None);
+        assert_eq!(request(Ok(None)), None);
+        assert_eq!(request(Err(DetectError::Truncated)), None);
+        let zero = DetectError::PortZero { proto: Proto::Udp, remote: r.remote };
+        assert_eq!(request(Err(zero)), None);
+    }
+
+    #[test]
+    fn unusable_lines_count_what_was_kept_quiet() {
+        assert_eq!(unusable_line(&DetectError::Truncated, 0), "Error - ICMP message truncated.");
+        assert_eq!(
+            unusable_line(&DetectError::Link(link::Error::Truncated), 41),
+            "Error - Unusable frame: frame shorter than its link-layer header (41 more since the last message)."
+        );
     }
 }

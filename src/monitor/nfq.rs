@@ -1,11 +1,11 @@
 //! The NFQUEUE connection monitor's queue: binds a netfilter queue over a raw netlink
 //! socket, receives the packets the kernel holds for us, and gives verdicts on them.
 //!
-//! Replaces the libnetfilter_queue calls of the C original's nfq monitor (SPEC §5.3):
+//! Replaces the libnetfilter_queue calls of the C original's nfq monitor:
 //! `nfq_open`, `nfq_unbind_pf`/`nfq_bind_pf`, `nfq_create_queue`, `nfq_set_mode`,
 //! `nfq_handle_packet` and `nfq_set_verdict`. It owns the queue's life cycle only; the
 //! message layout is `wire::nfnetlink`, the socket is `sys::netlink`, and deciding what a
-//! packet means (which port, which mode, SPEC §5.1) belongs to the monitor loop.
+//! packet means (which port, which mode) belongs to the monitor loop.
 //!
 //! Differences from the C original, on purpose:
 //! * The queue is opened with the fail-open flag (`NFQA_CFG_F_FAIL_OPEN`): when the kernel
@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Bytes of each packet the kernel copies to us (SPEC §5.3: copy mode "packet", range
+/// Bytes of each packet the kernel copies to us (as the C original: copy mode "packet", range
 /// 0xffff). The kernel caps it at [`nfnl::NFQNL_MAX_COPY_RANGE`].
 pub const COPY_RANGE: u32 = 0xffff;
 

@@ -1,7 +1,13 @@
-//! The pcap monitor (SPEC §5.2): watches the local kernel's refusals — outgoing TCP RSTs with
-//! sequence number 0 and ICMP port-unreachable messages — which mean "someone tried a port
-//! nobody serves". This module opens the capture with the original's filter (extended for
-//! IPv6); turning packets into connection requests is detect.rs's job.
+//! The pcap monitor: watches the local kernel's refusals — outgoing TCP RSTs with sequence
+//! number 0 and ICMP port-unreachable messages — which mean "someone tried a port nobody
+//! serves". This module opens the capture with the original's filter (extended for IPv6) and
+//! hands on only frames this host sent ([`Outgoing`]); turning packets into connection
+//! requests is detect.rs's job.
+//!
+//! Replaces the capture set-up of pcapmon.c. Deliberate difference: the original took every
+//! frame the filter let through, and its `src host <address>` clause also lets through a
+//! refusal an attacker sends from outside with one of our addresses as its source, which made
+//! the daemon serve any port the attacker named.
 
 use crate::wire::link;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
@@ -95,11 +101,94 @@ pub fn unsupported_link_type(device: &str) -> String {
     format!("Link type of {device} is currently not supported.")
 }
 
+/// Whether `dev` is a loopback device (false when unknown).
+pub fn is_loopback(dev: &str) -> bool {
+    pcap::Device::list().is_ok_and(|devs| devs.iter().any(|d| d.name == dev && d.flags.is_loopback()))
+}
+
+/// The hardware address of `dev` (Linux sysfs), for the Ethernet source check.
+pub fn hardware_address(dev: &str) -> Option<[u8; 6]> {
+    if dev.is_empty() || dev.contains('/') || dev.starts_with('.') {
+        return None;
+    }
+    parse_mac(std::fs::read_to_string(format!("/sys/class/net/{dev}/address")).ok()?.trim())
+}
+
+/// `aa:bb:cc:dd:ee:ff` → six bytes.
+pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = text.split(':');
+    for b in &mut mac {
+        let part = parts.next().filter(|p| p.len() == 2)?;
+        *b = u8::from_str_radix(part, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
+/// How the monitor makes sure a refusal left this host. The filter's `src host` clause
+/// alone also matches a refusal sent from outside with one of our addresses as its source,
+/// which would make the daemon serve a port an attacker chose.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outgoing {
+    /// libpcap hands over only frames this host sent (`pcap_setdirection`, `PCAP_D_OUT`).
+    Kernel,
+    /// A loopback device: only this host sends on it. (libpcap on Linux shows each frame on
+    /// a loopback device once, as received, so `PCAP_D_OUT` would show none.)
+    Loopback,
+    /// Each frame's link-layer header is read ([`link::sender`]): a Linux cooked header's
+    /// packet type, or an Ethernet source address, which must be `own_mac`. Used on `any`
+    /// (whose loopback frames `PCAP_D_OUT` would hide as well) and where setting the
+    /// direction fails.
+    PerFrame { own_mac: Option<[u8; 6]> },
+}
+
+impl Outgoing {
+    /// Whether `frame` (link type `dlt`) left this host. A frame whose link layer does not
+    /// say is taken (see [`Outgoing::blind`]).
+    pub fn sent_here(&self, dlt: i32, frame: &[u8]) -> bool {
+        match self {
+            Outgoing::Kernel | Outgoing::Loopback => true,
+            Outgoing::PerFrame { own_mac } => match link::sender(dlt, frame) {
+                link::Sender::Local | link::Sender::Unknown => true,
+                link::Sender::Remote => false,
+                link::Sender::Mac(mac) => own_mac.is_none_or(|own| own == mac),
+            },
+        }
+    }
+
+    /// True when frames of link type `dlt` cannot be told apart: the monitor then takes
+    /// every refusal the filter lets through, as the C original did, and says so at start.
+    pub fn blind(&self, dlt: i32) -> bool {
+        match self {
+            Outgoing::Kernel | Outgoing::Loopback => false,
+            Outgoing::PerFrame { own_mac } => match dlt {
+                link::DLT_EN10MB => own_mac.is_none(),
+                link::DLT_LINUX_SLL | link::DLT_LINUX_SLL2 | link::DLT_SLIP => false,
+                _ => true,
+            },
+        }
+    }
+
+    /// For the debug line at start.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Outgoing::Kernel => "outgoing only (capture direction)",
+            Outgoing::Loopback => "all (loopback device)",
+            Outgoing::PerFrame { .. } => "outgoing only (link-layer header of each frame)",
+        }
+    }
+}
+
+/// At most one debug line per this period about frames that did not leave this host.
+const FOREIGN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// An open capture.
 pub struct PcapMonitor {
     pub device: String,
     pub filter: String,
     dlt: i32,
+    outgoing: Outgoing,
+    foreign: crate::log::Throttle,
     cap: pcap::Capture<pcap::Active>,
 }
 
@@ -114,9 +203,22 @@ impl PcapMonitor {
         if !link::supported(dlt) {
             return Err(unsupported_link_type(device));
         }
+        let outgoing = if is_loopback(device) {
+            Outgoing::Loopback
+        } else if device != "any" && cap.direction(pcap::Direction::Out).is_ok() {
+            Outgoing::Kernel
+        } else {
+            Outgoing::PerFrame { own_mac: if dlt == link::DLT_EN10MB { hardware_address(device) } else { None } }
+        };
         let mut cap = cap.setnonblock().map_err(|e| format!("Could not set {device} non-blocking: {e}."))?;
         cap.filter(filter, true).map_err(|e| format!("Unable to set packet filter '{filter}': {e}."))?;
-        Ok(PcapMonitor { device: device.to_string(), filter: filter.to_string(), dlt, cap })
+        let foreign = crate::log::Throttle::new(FOREIGN_INTERVAL);
+        Ok(PcapMonitor { device: device.to_string(), filter: filter.to_string(), dlt, outgoing, foreign, cap })
+    }
+
+    /// How this capture makes sure a refusal left this host.
+    pub fn outgoing(&self) -> &Outgoing {
+        &self.outgoing
     }
 
     /// The capture's link type (`pcap_datalink`), for `detect::from_frame`.
@@ -129,13 +231,23 @@ impl PcapMonitor {
         std::os::fd::AsFd::as_fd(&self.cap)
     }
 
-    /// Reads what is pending (at most `max` packets) and hands each to `f`.
+    /// Reads what is pending (at most `max` packets) and hands each that left this host to
+    /// `f`; the others are dropped with a (rate-limited) debug line.
     pub fn drain(&mut self, max: usize, mut f: impl FnMut(&[u8])) -> Result<usize, String> {
         let mut n = 0;
         while n < max {
             match self.cap.next_packet() {
                 Ok(p) => {
-                    f(p.data);
+                    if self.outgoing.sent_here(self.dlt, p.data) {
+                        f(p.data);
+                    } else if let Some(more) = self.foreign.due() {
+                        match more {
+                            0 => crate::log_debug!("Refusal not sent by this host ignored."),
+                            n => crate::log_debug!(
+                                "Refusal not sent by this host ignored ({n} more since the last message)."
+                            ),
+                        }
+                    }
                     n += 1;
                 }
                 Err(pcap::Error::TimeoutExpired) | Err(pcap::Error::NoMorePackets) => break,
@@ -201,6 +313,50 @@ mod tests {
         assert_eq!(resolve_address("::1"), Some(LO6));
         assert_eq!(resolve_address("fe80::1"), Some("fe80::1".parse().unwrap()));
         assert_eq!(resolve_address("no such host.invalid"), None);
+    }
+
+    #[test]
+    fn outgoing_checks() {
+        let me = [2, 0, 0x5e, 0, 0x53, 9];
+        let mut rst = Vec::new();
+        link::emit_frame(&mut rst, link::DLT_EN10MB, &rst4(ME4, 0)).unwrap();
+        let mut spoofed = rst.clone();
+        spoofed[6..12].copy_from_slice(&[2, 0, 0x5e, 0, 0x53, 7]);
+        rst[6..12].copy_from_slice(&me);
+        let per_frame = Outgoing::PerFrame { own_mac: Some(me) };
+        assert!(per_frame.sent_here(link::DLT_EN10MB, &rst));
+        assert!(!per_frame.sent_here(link::DLT_EN10MB, &spoofed));
+        for trusted in [Outgoing::Kernel, Outgoing::Loopback, Outgoing::PerFrame { own_mac: None }] {
+            assert!(trusted.sent_here(link::DLT_EN10MB, &spoofed), "{trusted:?}");
+        }
+        // Cooked captures (`any`): outgoing, received, received on loopback.
+        let mut sll = Vec::new();
+        link::emit_frame(&mut sll, link::DLT_LINUX_SLL, &rst4(ME4, 0)).unwrap();
+        assert!(per_frame.sent_here(link::DLT_LINUX_SLL, &sll));
+        sll[1] = link::PACKET_HOST as u8;
+        assert!(!per_frame.sent_here(link::DLT_LINUX_SLL, &sll));
+        sll[2..4].copy_from_slice(&link::ARPHRD_LOOPBACK.to_be_bytes());
+        assert!(per_frame.sent_here(link::DLT_LINUX_SLL, &sll));
+        // What cannot be told is taken, and said at start.
+        assert!(per_frame.sent_here(link::DLT_RAW, &rst4(ME4, 0)));
+        assert!(per_frame.blind(link::DLT_RAW) && per_frame.blind(link::DLT_PPP));
+        assert!(!per_frame.blind(link::DLT_EN10MB) && !per_frame.blind(link::DLT_LINUX_SLL2));
+        assert!(Outgoing::PerFrame { own_mac: None }.blind(link::DLT_EN10MB));
+        assert!(!Outgoing::Kernel.blind(link::DLT_RAW) && !Outgoing::Loopback.blind(link::DLT_PPP));
+    }
+
+    #[test]
+    fn hardware_addresses() {
+        assert_eq!(parse_mac("00:00:5e:00:53:0A"), Some([0, 0, 0x5e, 0, 0x53, 0x0a]));
+        for bad in ["", "00:00:5e:00:53", "00:00:5e:00:53:0a:01", "0:00:5e:00:53:0a", "00:00:5e:00:53:zz", "::::::"] {
+            assert_eq!(parse_mac(bad), None, "{bad:?}");
+        }
+        assert_eq!(hardware_address("lo"), Some([0; 6]));
+        for bad in ["", "no-such-if0", "../lo", "."] {
+            assert_eq!(hardware_address(bad), None, "{bad:?}");
+        }
+        assert!(is_loopback("lo"));
+        assert!(!is_loopback("no-such-if0") && !is_loopback("any"));
     }
 
     #[test]

@@ -88,6 +88,8 @@ impl Request {
     /// A URI naming the request for the attack record and the logs:
     /// `ftp://user:pass@host:port/path`, `tftp://host/file`, `http://host:port/path`; IPv6
     /// hosts in brackets; the default port left out. `inline:<filename>` for inline files.
+    /// An FTP or TFTP path is what follows the `/` after the server, so an absolute one
+    /// (`/etc/passwd`) shows as `ftp://host//etc/passwd`, which reads back the same.
     pub fn uri(&self) -> String {
         if self.scheme == Scheme::Inline {
             return format!("inline:{}", self.filename);
@@ -112,7 +114,7 @@ impl Request {
             s.push(':');
             s.push_str(&p.to_string());
         }
-        if !self.path.starts_with('/') {
+        if !matches!(self.scheme, Scheme::Http | Scheme::Https) || !self.path.starts_with('/') {
             s.push('/');
         }
         s.push_str(&self.path);
@@ -139,8 +141,33 @@ mod tests {
         assert_eq!(req(Scheme::Http, "2001:db8::1", Some(8080), "/a?b").uri(), "http://[2001:db8::1]:8080/a?b");
         assert_eq!(req(Scheme::Tftp, "h", None, "x").uri(), "tftp://h/x");
         assert_eq!(req(Scheme::Tftp, "h", None, "x").port_or_default(), 69);
+        // Absolute FTP and TFTP paths keep their own slash (the URL parser takes the one
+        // after the server away); HTTP paths are always absolute.
+        assert_eq!(req(Scheme::Ftp, "h", None, "/etc/passwd").uri(), "ftp://h//etc/passwd");
+        assert_eq!(req(Scheme::Tftp, "h", None, "/srv/x").uri(), "tftp://h//srv/x");
+        assert_eq!(req(Scheme::Http, "h", None, "/etc/passwd").uri(), "http://h/etc/passwd");
         let mut i = req(Scheme::Inline, "", None, "");
         i.filename = "dvrHelper".into();
         assert_eq!(i.uri(), "inline:dvrHelper");
+    }
+
+    /// Found by the `url` fuzz target: `ftp://host/%2Fetc/pass` asks for the absolute path
+    /// `/etc/pass`, but its URI read `ftp://host/etc/pass`, the relative path `etc/pass`.
+    #[test]
+    fn uris_read_back_as_the_same_request() {
+        use crate::pipeline::extract::extract;
+        for url in [
+            "ftp://anonymous@192.0.2.4/%2Fetc/pass",
+            "ftp://192.0.2.4//pub/x.exe",
+            "ftp://u:p@192.0.2.4:2121/pub/x.exe",
+            "tftp://192.0.2.4//srv/mips",
+            "tftp://192.0.2.4/mips",
+            "http://192.0.2.4:8080/a/b.sh?x=1",
+        ] {
+            let first = extract(format!("wget {url}").as_bytes());
+            assert_eq!(first.len(), 1, "{url}");
+            let again = extract(format!("wget {}", first[0].uri()).as_bytes());
+            assert_eq!(again, first, "{url} -> {}", first[0].uri());
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Link-layer framing of captured frames, by pcap link type (DLT): where the IP packet starts
 //! and which IP version the link layer says it is.
 //!
-//! Replaces the C original's `pcap_offset` table in pcapmon.c (SPEC §5.2), which skipped a
+//! Replaces the C original's `pcap_offset` table in pcapmon.c, which skipped a
 //! fixed number of bytes per link type and then read an IPv4 header. Here every link type
 //! is decoded the way libpcap's own filter compiler (gencode.c) reads it, because the
 //! capture filter that selected the frame used those offsets:
@@ -31,6 +31,10 @@
 //! Where the link layer names the protocol, the first nibble of the packet must agree; where
 //! it does not, the nibble must be 4 or 6. So [`ip_payload`] always hands back bytes that start
 //! like an IP packet of the version the link layer meant.
+//!
+//! [`sender`] reads what a link-layer header says about who sent the frame (Linux cooked
+//! captures: the packet type; Ethernet: the source address; SLIP: the direction byte), for
+//! the pcap monitor, which takes only refusals this host sent.
 
 use super::bytes::{be_u16, byte};
 use std::fmt;
@@ -119,13 +123,29 @@ pub const PFLOG_MIN_HEADER_LEN: u8 = 45;
 /// The pflog header of current OpenBSD and FreeBSD (before padding).
 pub const PFLOG_HEADER_LEN: u8 = 61;
 
+/// Linux cooked-capture packet types (`sll_pkttype`, linux/if_packet.h): addressed to this
+/// host, and sent by it.
+pub const PACKET_HOST: u16 = 0;
+pub const PACKET_OUTGOING: u16 = 4;
+/// The hardware type of a loopback device (`ARPHRD_LOOPBACK`), as a cooked header shows it.
+pub const ARPHRD_LOOPBACK: u16 = 772;
+/// The direction byte of a BSD SLIP header: received, sent.
+pub const SLIPDIR_IN: u8 = 0;
+pub const SLIPDIR_OUT: u8 = 1;
+
 /// Field offsets inside the link-layer headers.
 mod field {
     use std::ops::Range;
 
+    pub const ETHER_SRC: Range<usize> = 6..12;
     pub const ETHER_TYPE: usize = 12;
+    pub const SLL_PKTTYPE: Range<usize> = 0..2;
+    pub const SLL_HATYPE: Range<usize> = 2..4;
     pub const SLL_PROTOCOL: usize = 14;
     pub const SLL2_PROTOCOL: Range<usize> = 0..2;
+    pub const SLL2_HATYPE: Range<usize> = 8..10;
+    pub const SLL2_PKTTYPE: usize = 10;
+    pub const SLIP_DIRECTION: usize = 0;
     pub const NULL_FAMILY: Range<usize> = 0..4;
     pub const TOKEN_RING_SRC0: usize = 8;
     pub const PFLOG_LENGTH: usize = 0;
@@ -330,6 +350,40 @@ fn ppp(frame: &[u8]) -> Result<(usize, Option<u8>), Error> {
         other => return Err(Error::NotIp(u32::from(other))),
     };
     Ok((at + len, Some(version)))
+}
+
+/// Who sent a captured frame, as far as its link-layer header says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sender {
+    /// This host: a frame it sent, or one on a loopback device (which carries only this
+    /// host's own traffic; a capture on Linux shows such frames as received only).
+    Local,
+    /// Another host: a frame received from the network.
+    Remote,
+    /// An Ethernet frame's source address, for the caller to compare with the interface's.
+    Mac([u8; 6]),
+    /// The link layer does not say (raw IP, PPP, …), or the frame is too short to tell.
+    Unknown,
+}
+
+/// What the link-layer header of `frame` (link type `dlt`) says about its sender.
+pub fn sender(dlt: i32, frame: &[u8]) -> Sender {
+    let cooked = |pkttype: Option<u16>, hatype: Option<u16>| match (pkttype, hatype) {
+        (Some(PACKET_OUTGOING), Some(_)) | (Some(_), Some(ARPHRD_LOOPBACK)) => Sender::Local,
+        (Some(_), Some(_)) => Sender::Remote,
+        _ => Sender::Unknown,
+    };
+    match dlt {
+        DLT_EN10MB => frame.get(field::ETHER_SRC).and_then(|m| m.try_into().ok()).map_or(Sender::Unknown, Sender::Mac),
+        DLT_LINUX_SLL => cooked(be_u16(frame, field::SLL_PKTTYPE), be_u16(frame, field::SLL_HATYPE)),
+        DLT_LINUX_SLL2 => cooked(byte(frame, field::SLL2_PKTTYPE).map(u16::from), be_u16(frame, field::SLL2_HATYPE)),
+        DLT_SLIP => match byte(frame, field::SLIP_DIRECTION) {
+            Some(SLIPDIR_OUT) => Sender::Local,
+            Some(SLIPDIR_IN) => Sender::Remote,
+            _ => Sender::Unknown,
+        },
+        _ => Sender::Unknown,
+    }
 }
 
 // ---- emitters (tests, generated captures) ----------------------------------------------
@@ -641,6 +695,51 @@ mod tests {
         frame[0] = 255; // header claims more than the frame holds
         frame[1] = 2;
         assert_eq!(ip_payload(DLT_PFLOG, &frame), Err(Error::Truncated));
+    }
+
+    #[test]
+    fn senders() {
+        let packet = v4_packet();
+        let framed = |dlt: i32| {
+            let mut frame = Vec::new();
+            emit_frame(&mut frame, dlt, &packet).unwrap();
+            frame
+        };
+        // What `emit_frame` writes: outgoing, from MAC_SRC.
+        assert_eq!(sender(DLT_EN10MB, &framed(DLT_EN10MB)), Sender::Mac(MAC_SRC));
+        assert_eq!(sender(DLT_EN10MB, &REAL_LO_RST), Sender::Mac([0; 6]));
+        for dlt in [DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_SLIP] {
+            assert_eq!(sender(dlt, &framed(dlt)), Sender::Local, "DLT {dlt}");
+        }
+        // Cooked headers: received from the network (host, broadcast, multicast, another
+        // host's), or received on a loopback device.
+        for pkttype in [PACKET_HOST, 1, 2, 3] {
+            let mut sll = framed(DLT_LINUX_SLL);
+            sll[field::SLL_PKTTYPE].copy_from_slice(&pkttype.to_be_bytes());
+            assert_eq!(sender(DLT_LINUX_SLL, &sll), Sender::Remote, "type {pkttype}");
+            sll[field::SLL_HATYPE].copy_from_slice(&ARPHRD_LOOPBACK.to_be_bytes());
+            assert_eq!(sender(DLT_LINUX_SLL, &sll), Sender::Local, "type {pkttype}");
+            let mut sll2 = framed(DLT_LINUX_SLL2);
+            sll2[field::SLL2_PKTTYPE] = pkttype as u8;
+            assert_eq!(sender(DLT_LINUX_SLL2, &sll2), Sender::Remote, "type {pkttype}");
+            sll2[field::SLL2_HATYPE].copy_from_slice(&ARPHRD_LOOPBACK.to_be_bytes());
+            assert_eq!(sender(DLT_LINUX_SLL2, &sll2), Sender::Local, "type {pkttype}");
+        }
+        let mut slip = framed(DLT_SLIP);
+        slip[0] = SLIPDIR_IN;
+        assert_eq!(sender(DLT_SLIP, &slip), Sender::Remote);
+        slip[0] = 7;
+        assert_eq!(sender(DLT_SLIP, &slip), Sender::Unknown);
+        // Link types without a word on it, and frames too short to tell.
+        for dlt in SUPPORTED.into_iter().filter(|d| ![DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_SLIP].contains(d))
+        {
+            assert_eq!(sender(dlt, &framed(dlt)), Sender::Unknown, "DLT {dlt}");
+        }
+        assert_eq!(sender(DLT_EN10MB, &MAC_DST), Sender::Unknown);
+        assert_eq!(sender(DLT_LINUX_SLL, &[0, 4, 0]), Sender::Unknown);
+        assert_eq!(sender(DLT_LINUX_SLL2, &framed(DLT_LINUX_SLL2)[..10]), Sender::Unknown);
+        assert_eq!(sender(DLT_SLIP, &[]), Sender::Unknown);
+        assert_eq!(sender(147, &packet), Sender::Unknown);
     }
 
     #[test]

@@ -629,7 +629,7 @@ mod tests {
     #[test]
     fn uris() {
         assert_eq!(uri("1.2.3.4:69".parse().unwrap(), "evil.exe"), "tftp://1.2.3.4/evil.exe");
-        assert_eq!(uri("[2001:db8::2]:69".parse().unwrap(), "/a/b"), "tftp://[2001:db8::2]/a/b");
+        assert_eq!(uri("[2001:db8::2]:69".parse().unwrap(), "/a/b"), "tftp://[2001:db8::2]//a/b");
         assert_eq!(uri("1.2.3.4:6969".parse().unwrap(), "x"), "tftp://1.2.3.4:6969/x");
     }
 

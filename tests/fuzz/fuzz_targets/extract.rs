@@ -1,9 +1,9 @@
-//! Fuzz target for download command extraction and the pre-processing decoders: arbitrary
-//! bytes must give bounded, well-formed results and never a panic. Run with
+//! Fuzz target for download command extraction: arbitrary bytes must give bounded,
+//! well-formed requests and never a panic (the decoders and the URL parser have targets of
+//! their own). Run with
 //! `cargo fuzz run --fuzz-dir tests/fuzz extract`.
 #![no_main]
 
-use honeytrap::pipeline::decode;
 use honeytrap::pipeline::extract::{extract, MAX_REQUESTS};
 use honeytrap::pipeline::request::Scheme;
 use libfuzzer_sys::fuzz_target;
@@ -29,20 +29,5 @@ fuzz_target!(|data: &[u8]| {
         for b in &found[i + 1..] {
             assert!(a != b);
         }
-    }
-
-    if let Some(d) = decode::base64_decode(data) {
-        assert!(!d.is_empty() && d.len() <= data.len());
-    }
-    assert!(decode::negotiate_blobs(data).len() <= decode::MAX_BLOBS);
-    for run in decode::base64_runs(data) {
-        assert!(run.len() <= data.len());
-    }
-    assert!(decode::base64_runs(data).len() <= decode::MAX_RUNS);
-    if let Some(u) = decode::de_unicode(data) {
-        assert!(!u.is_empty() && u.len() <= data.len().div_ceil(2));
-    }
-    if let Some(k) = decode::vnc_keystrokes(data) {
-        assert!(!k.is_empty() && k.len() < data.len());
     }
 });

@@ -1,0 +1,44 @@
+//! Fuzz target for the FTP client's reply parsers: lines fed to the reply assembler, every
+//! completed reply's line through the PASV and EPSV parsers, and the whole input as one line.
+//! Arbitrary bytes must never panic; a completed reply has a code of 100–599 and a line
+//! without control characters; a parsed PASV address written as the client writes `PORT`
+//! arguments, and a parsed EPSV port in the canonical `(|||port|)` form, parse back to the
+//! same (the emit → parse round trip). Run with
+//! `cargo fuzz run --fuzz-dir tests/fuzz ftp_replies`.
+#![no_main]
+
+use honeytrap::pipeline::download::ftp;
+use libfuzzer_sys::fuzz_target;
+use std::net::IpAddr;
+
+fn check_reply_line(line: &str) {
+    if let Some(addr) = ftp::parse_pasv(line) {
+        let IpAddr::V4(ip) = addr.ip() else { panic!("PASV gave {addr}") };
+        let again = ftp::parse_pasv(&format!("227 Entering Passive Mode ({}).", ftp::port_argument(ip, addr.port())));
+        assert_eq!(again, Some(addr), "{line:?}");
+    }
+    if let Some(port) = ftp::parse_epsv(line) {
+        assert_ne!(port, 0);
+        let canonical = format!("229 Entering Extended Passive Mode (|||{port}|)");
+        assert_eq!(ftp::parse_epsv(&canonical), Some(port), "{line:?}");
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut parser = ftp::ReplyParser::default();
+    for line in data.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        match parser.feed(line) {
+            Ok(Some(reply)) => {
+                assert!((100..600).contains(&reply.code), "{reply:?}");
+                assert!(!reply.line.chars().any(char::is_control), "{reply:?}");
+                assert!(reply.line.len() <= 3 * line.len(), "{reply:?}");
+                check_reply_line(&reply.line);
+            }
+            Ok(None) => {}
+            Err(_) => parser = ftp::ReplyParser::default(),
+        }
+    }
+    check_reply_line(&String::from_utf8_lossy(data));
+    assert!(!ftp::printable(data).chars().any(char::is_control));
+});
