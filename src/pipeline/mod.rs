@@ -69,8 +69,13 @@ impl Pipeline {
         }
         if let Some(d) = &self.downloader {
             if !attack.payload.data.is_empty() && d.max_per_attack > 0 {
-                let derived = self.decoders.derive(&attack.payload.data);
-                let requests = analyze::requests_of(&attack.payload.data, &derived);
+                // The derived strings (charged to the memory budget) are dropped before the
+                // downloads start.
+                let requests = {
+                    let mut charge = attack.charge.sibling();
+                    let derived = self.decoders.derive(&attack.payload.data, &mut charge);
+                    analyze::requests_of(&attack.payload.data, &derived)
+                };
                 d.run(attack, requests, &|note| {
                     if events {
                         out.emit(&match note {
