@@ -18,7 +18,6 @@
 use crate::log::Throttle;
 use crate::log_warn;
 use std::fmt;
-use std::io::{self, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -28,8 +27,8 @@ use std::time::Duration;
 pub const DEFAULT_MAX: u64 = 256 << 20;
 /// ... and at least this (also the smallest value `max_buffered_bytes` accepts).
 pub const MIN: u64 = 1 << 20;
-/// A buffer's first allocation; later ones double it (never beyond `read_limit`).
-const FIRST_ALLOC: usize = 16 << 10;
+/// A buffer's smallest first allocation; later ones double it (never beyond `read_limit`).
+const FIRST_ALLOC: usize = 512;
 
 /// The bytes of attack data the daemon may hold at once.
 #[derive(Debug)]
@@ -214,7 +213,9 @@ pub enum Full {
 
 /// Bytes read from one side of a connection or flow, at most `read_limit` of them, in a
 /// buffer paid for by a [`Charge`]. The buffer belongs to the caller of the read loop, so
-/// what was read survives a panic of the loop.
+/// what was read survives a panic of the loop. Nothing is allocated (or charged) before the
+/// first bytes arrive: a read loop reads at most [`Intake::left`] bytes into a buffer of its
+/// own and [`Intake::push`]es them.
 #[derive(Debug, Default)]
 pub struct Intake {
     data: Vec<u8>,
@@ -265,9 +266,14 @@ impl Intake {
         (std::mem::take(&mut self.data), std::mem::take(&mut self.charge))
     }
 
+    /// Bytes that may still be added before `read_limit`.
+    pub fn left(&self) -> usize {
+        self.limit.saturating_sub(self.data.len())
+    }
+
     /// Room for up to `want` more bytes (at least 1 when `want` > 0), growing the buffer and
     /// its charge if needed; why there is none otherwise.
-    pub fn room(&mut self, want: usize) -> Result<usize, Full> {
+    fn room(&mut self, want: usize) -> Result<usize, Full> {
         let len = self.data.len();
         let left = self.limit.saturating_sub(len);
         if left == 0 {
@@ -298,19 +304,8 @@ impl Intake {
         Ok(want)
     }
 
-    /// Reads once from `r` into the room made by [`Intake::room`] (at most `n` bytes).
-    pub fn read_from(&mut self, r: &mut impl Read, n: usize) -> io::Result<usize> {
-        let len = self.data.len();
-        let n = n.min(self.data.capacity() - len);
-        self.data.resize(len + n, 0);
-        let got = r.read(&mut self.data[len..]);
-        let kept = *got.as_ref().unwrap_or(&0);
-        self.data.truncate(len + kept);
-        got
-    }
-
-    /// Appends as much of `bytes` as the limit and the budget allow; returns how many were
-    /// kept and, when not all, why.
+    /// Appends as much of `bytes` as the limit and the budget allow (all or nothing for the
+    /// budget); returns how many were kept and, when not all, why.
     pub fn push(&mut self, bytes: &[u8]) -> (usize, Option<Full>) {
         if bytes.is_empty() {
             return (0, None);
@@ -386,10 +381,13 @@ mod tests {
     fn intake_stops_at_the_limit_and_at_the_budget() {
         let b = Budget::new(40 << 10);
         let mut i = Intake::new(b.charge(), 20 << 10);
+        assert_eq!((i.left(), b.used()), (20 << 10, 0), "nothing allocated before data");
         assert_eq!(i.push(&[1u8; 100]), (100, None));
         assert_eq!(b.used(), FIRST_ALLOC, "the first allocation is charged whole");
-        assert_eq!(i.push(&vec![2u8; 30 << 10]), ((20 << 10) - 100, Some(Full::ReadLimit)));
-        assert_eq!(i.len(), 20 << 10);
+        assert_eq!(i.push(&[1u8; 1000]), (1000, None));
+        assert_eq!(b.used(), 1100, "grown to what this push needs where doubling is not enough");
+        assert_eq!(i.push(&vec![2u8; 30 << 10]), ((20 << 10) - 1100, Some(Full::ReadLimit)));
+        assert_eq!((i.len(), i.left(), i.at_limit()), (20 << 10, 0, true));
         assert_eq!(b.used(), 20 << 10, "doubling stops at read_limit");
         assert_eq!(i.room(1), Err(Full::ReadLimit));
         // A second buffer gets what is left of the budget, then no more.
@@ -405,22 +403,6 @@ mod tests {
         assert!(charge.bytes() >= data.len());
         drop(charge);
         assert_eq!(b.used(), 0);
-    }
-
-    #[test]
-    fn intake_reads_into_its_room() {
-        let mut i = Intake::new(Charge::none(), 5);
-        let mut src: &[u8] = b"abcdefgh";
-        let n = i.room(8).unwrap();
-        assert_eq!(n, 5);
-        assert_eq!(i.read_from(&mut src, n).unwrap(), 5);
-        assert_eq!(i.data(), b"abcde");
-        assert_eq!(i.room(8), Err(Full::ReadLimit));
-        let mut empty: &[u8] = b"";
-        let mut k = Intake::unlimited();
-        let n = k.room(8).unwrap();
-        assert_eq!(k.read_from(&mut empty, n).unwrap(), 0);
-        assert!(k.is_empty());
     }
 
     #[test]

@@ -31,7 +31,7 @@ use crate::log_info;
 use crate::log_noisy;
 use crate::log_warn;
 use crate::sys::strerror;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -135,6 +135,7 @@ pub fn serve_normal_into(
     let session_deadline = if p.session_limit.is_zero() { None } else { start.checked_add(p.session_limit) };
     let ps = &p.portstr;
 
+    let mut buf = [0u8; READ_CHUNK];
     let mut idle = 0u32;
     let mut sent = false;
     let mut interval_start = start;
@@ -202,15 +203,11 @@ pub fn serve_normal_into(
             if let Err(e) = stream.set_read_timeout(Some(wait.max(Duration::from_millis(1)))) {
                 break read_failed(ps, &e);
             }
-            let want = match data.room(READ_CHUNK) {
-                Ok(n) => n,
-                Err(Full::ReadLimit) => break read_limit_hit(),
-                Err(Full::Budget) => {
-                    budget::warn_exhausted("  ", ps, data.budget_cap(), "connection");
-                    break EndReason::MemoryBudget;
-                }
-            };
-            match data.read_from(stream, want) {
+            let want = READ_CHUNK.min(data.left());
+            if want == 0 {
+                break read_limit_hit();
+            }
+            match stream.read(&mut buf[..want]) {
                 Ok(0) => {
                     let _ = stream.shutdown(Shutdown::Both);
                     log_info!("   {}  Connection closed by foreign host.", ps);
@@ -218,6 +215,10 @@ pub fn serve_normal_into(
                 }
                 Ok(n) => {
                     log_info!("   {}* {} bytes read.", ps, n);
+                    if data.push(&buf[..n]).1 == Some(Full::Budget) {
+                        budget::warn_exhausted("  ", ps, data.budget_cap(), "connection");
+                        break EndReason::MemoryBudget;
+                    }
                     crate::fault::inject("connection");
                     idle = 0;
                     interval_start = Instant::now();
@@ -279,7 +280,6 @@ fn write_bounded(stream: &mut TcpStream, mut data: &[u8], stop: &AtomicBool) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
     use std::net::TcpListener;
     use std::thread;
 
@@ -341,7 +341,7 @@ mod tests {
     fn memory_budget_ends_the_session_with_what_was_read() {
         let (mut s, mut c) = pair();
         c.write_all(&[5u8; 40 << 10]).unwrap();
-        // 16 KiB of the budget are left: one first allocation.
+        // 16 KiB of the budget are left: two reads, the third one's bytes find no room.
         let budget = crate::budget::Budget::new(32 << 10);
         let mut other = budget.charge();
         assert!(other.try_grow(16 << 10));

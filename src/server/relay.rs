@@ -35,7 +35,7 @@ use crate::budget::{self, Charge, Full, Intake};
 use crate::sys::poll::{poll_fds, PollFd};
 use crate::sys::{net, strerror};
 use crate::{log_debug, log_err, log_info, log_noisy, log_notice, log_warn};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -352,6 +352,7 @@ pub fn relay_into(
     };
     let [to_peer, to_client] = bufs;
     let mut dirs = [Dir::new(to_peer, start), Dir::new(to_client, start)];
+    let mut buf = [0u8; READ_CHUNK];
     // Set once the session is decided to end (a side closed, the read limit): nothing more
     // is read, what was read is still delivered.
     let mut closing: Option<RelayEnd> = None;
@@ -457,20 +458,13 @@ pub fn relay_into(
                     continue;
                 }
                 let dir = &mut dirs[s];
-                let want = match dir.data.room(READ_CHUNK) {
-                    Ok(n) => n,
-                    Err(Full::ReadLimit) => {
-                        closing = Some(read_limit_hit());
-                        continue;
-                    }
-                    Err(Full::Budget) => {
-                        budget::warn_exhausted(pre, ps, dir.data.budget_cap(), &format!("{} connections", k.act()));
-                        closing = Some(RelayEnd::MemoryBudget);
-                        continue;
-                    }
-                };
+                let want = READ_CHUNK.min(dir.data.left());
+                if want == 0 {
+                    closing = Some(read_limit_hit());
+                    continue;
+                }
                 let mut from = streams[s];
-                match dir.data.read_from(&mut from, want) {
+                match from.read(&mut buf[..want]) {
                     Ok(0) => {
                         // Let the other side see EOF too; deliver what it already sent.
                         let _ = streams[other].shutdown(Shutdown::Write);
@@ -491,6 +485,13 @@ pub fn relay_into(
                         }
                     }
                     Ok(n) => {
+                        if dir.data.push(&buf[..n]).1 == Some(Full::Budget) {
+                            // Neither kept nor forwarded; what was read before still is.
+                            let what = format!("{} connections", k.act());
+                            budget::warn_exhausted(pre, ps, dir.data.budget_cap(), &what);
+                            closing = Some(RelayEnd::MemoryBudget);
+                            continue;
+                        }
                         dir.from = dir.data.len() - n;
                         dir.sent = 0;
                         dir.since = Instant::now();
