@@ -389,6 +389,16 @@ impl<S> Flow<S> {
     /// forwarded to the target. Returns why the flow ends, if it does.
     fn take(&mut self, bytes: &[u8]) -> Option<EndReason> {
         let (kept, full) = self.data.push(bytes);
+        let ps = &self.p.portstr;
+        if full == Some(Full::Budget) {
+            // Neither kept nor forwarded.
+            let (pre, what) = match &self.upstream {
+                Some(up) => (up.kind.prefix(), format!("{} connections", up.kind.act())),
+                None => ("  ", "connection".to_string()),
+            };
+            budget::warn_exhausted(pre, ps, self.data.budget_cap(), &what);
+            return Some(EndReason::MemoryBudget);
+        }
         let keep = &bytes[..kept];
         self.idle = 0;
         self.interval_start = Instant::now();
@@ -397,14 +407,6 @@ impl<S> Flow<S> {
             return Some(end);
         }
         let ps = &self.p.portstr;
-        if full == Some(Full::Budget) {
-            let (pre, what) = match &self.upstream {
-                Some(up) => (up.kind.prefix(), format!("{} connections", up.kind.act())),
-                None => ("  ", "connection".to_string()),
-            };
-            budget::warn_exhausted(pre, ps, self.data.budget_cap(), &what);
-            return Some(EndReason::MemoryBudget);
-        }
         match &self.upstream {
             Some(up) if self.data.at_limit() => {
                 let k = up.kind;
@@ -968,6 +970,20 @@ mod tests {
         drop(ended);
         h.ended.borrow_mut().clear();
         assert_eq!(budget.used(), 0);
+
+        // Relayed: what finds no room is not forwarded either.
+        let target = UdpSocket::bind("127.0.0.1:0").unwrap();
+        target.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        let h =
+            Host { budget: Some(Arc::clone(&budget)), target: Some(target.local_addr().unwrap()), ..Host::default() };
+        let mut s = server(&h, "127.0.0.1:53");
+        s.datagram(&datagram("127.0.0.1:1", None), b"ab");
+        s.datagram(&datagram("127.0.0.1:2", None), b"cd");
+        let mut got = [0u8; 8];
+        assert_eq!(target.recv(&mut got).map(|n| got[..n].to_vec()).unwrap(), b"ab");
+        assert!(target.recv(&mut got).is_err(), "nothing more forwarded");
+        s.shutdown();
+        assert_eq!(h.ended.borrow()[0].end_reason, EndReason::MemoryBudget);
     }
 
     /// A loopback port nobody listens on: datagrams to it are answered by ICMP port
