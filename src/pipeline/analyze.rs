@@ -312,7 +312,8 @@ impl Downloader {
     }
 
     /// Fetches what `requests` ask for, within the caps, and attaches every non-empty file
-    /// to `attack` (counting attempts in `dl_tries`).
+    /// to `attack` (counting attempts in `dl_tries`), charged to the attack's share of the
+    /// memory budget; a file the budget has no room for is not kept, with a warning.
     pub fn run(&self, attack: &mut Attack, requests: Vec<Request>, notes: &(dyn Fn(Note) + Sync)) {
         let mut requests: Vec<Request> = requests.into_iter().filter(|r| self.enabled(r.scheme)).collect();
         if requests.len() > self.max_per_attack {
@@ -330,7 +331,9 @@ impl Downloader {
 
         // The fetches run on up to PARALLEL_PER_ATTACK threads (a server that does not
         // answer must not hold up the others); the files are attached in command order.
-        let results: Vec<Mutex<Option<Result<Download, String>>>> = requests.iter().map(|_| Mutex::new(None)).collect();
+        type Fetch = Result<(Download, Charge), String>;
+        let results: Vec<Mutex<Option<Fetch>>> = requests.iter().map(|_| Mutex::new(None)).collect();
+        let budget = attack.charge.sibling();
         let next = AtomicUsize::new(0);
         let tries = AtomicU32::new(0);
         let work = || loop {
@@ -365,6 +368,15 @@ impl Downloader {
                 Scheme::Http | Scheme::Https => self.run_http(req, &ctx),
                 Scheme::Inline => continue,
             };
+            let result = result.and_then(|dl| {
+                let mut charge = budget.sibling();
+                if charge.try_grow(dl.payload.len()) {
+                    Ok((dl, charge))
+                } else {
+                    not_kept(&uri, dl.payload.len());
+                    Err("memory budget exhausted".to_string())
+                }
+            });
             if let Err(reason) = &result {
                 notes(Note::Failed(&uri, reason));
             }
@@ -380,12 +392,13 @@ impl Downloader {
             work();
         });
         attack.dl_tries += tries.into_inner();
-        for (req, result) in requests.iter().zip(results) {
+        for (req, result) in requests.into_iter().zip(results) {
             if req.scheme == Scheme::Inline {
                 attach_inline(attack, req);
                 continue;
             }
-            if let Some(Ok(dl)) = result.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            if let Some(Ok((dl, charge))) = result.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                attack.charge.absorb(charge);
                 match req.scheme {
                     Scheme::Ftp => log_notice!("FTP download - {} attached to attack record.", req.filename),
                     Scheme::Tftp => log_notice!("TFTP download - {} attached to attack record.", req.filename),
@@ -519,9 +532,27 @@ fn download(req: &Request, f: Fetched, dl_type: &str) -> Option<Download> {
     })
 }
 
+/// A downloaded file the memory budget has no room for: `Download - Warning - ...`, at most
+/// once a second.
+fn not_kept(uri: &str, len: usize) {
+    static WARN: Throttle = Throttle::new(Duration::from_secs(1));
+    if let Some(more) = WARN.due() {
+        log_warn!(
+            "Download - Warning - {} ({} bytes) not kept: memory budget for attack data exhausted ({} more since the last warning).",
+            uri,
+            len,
+            more
+        );
+    }
+}
+
 /// A file the attack wrote itself: attached as type `inline`, from the attacker.
-fn attach_inline(attack: &mut Attack, req: &Request) {
+fn attach_inline(attack: &mut Attack, req: Request) {
     if req.data.is_empty() {
+        return;
+    }
+    if !attack.charge.try_grow(req.data.len()) {
+        not_kept(&req.uri(), req.data.len());
         return;
     }
     log_notice!(
@@ -534,9 +565,9 @@ fn attach_inline(attack: &mut Attack, req: &Request) {
         remote: Some(attack.remote),
         user: None,
         pass: None,
-        filename: Some(req.filename.clone()).filter(|n| !n.is_empty()),
         uri: Some(req.uri()),
-        payload: Payload::new(req.data.clone()),
+        filename: Some(req.filename).filter(|n| !n.is_empty()),
+        payload: Payload::new(req.data),
     });
 }
 
@@ -751,6 +782,43 @@ mod tests {
         assert!(rx.recv_timeout(Duration::from_secs(5)).is_ok(), "woken when room was made");
         waiter.join().unwrap();
         drop(b);
+    }
+
+    #[test]
+    fn attached_files_are_charged_to_the_memory_budget() {
+        let cfg = crate::config::load_str(
+            "plugin-tftpDownload = \"\"",
+            std::path::Path::new("t.conf"),
+            std::path::Path::new("/"),
+        )
+        .unwrap();
+        let d = Downloader::from_config(&cfg).unwrap().unwrap();
+        let inline = || Request {
+            filename: "x.bin".into(),
+            data: vec![0x7f; 100],
+            ..Request::new(Scheme::Inline, "", None, "")
+        };
+        let budget = crate::budget::Budget::new(150);
+        let attack = || {
+            let mut a = Attack::new(
+                crate::config::Proto::Tcp,
+                "10.0.0.1:23".parse().unwrap(),
+                "10.0.0.2:4000".parse().unwrap(),
+                crate::config::Mode::Normal,
+                std::time::SystemTime::now(),
+            );
+            a.charge = budget.charge();
+            a
+        };
+        let mut a = attack();
+        d.run(&mut a, vec![inline()], &|_| {});
+        assert_eq!((a.downloads.len(), a.charge.bytes(), budget.used()), (1, 100, 100));
+        // No room for a second one while the first record lives.
+        let mut b = attack();
+        d.run(&mut b, vec![inline()], &|_| {});
+        assert_eq!((b.downloads.len(), budget.used()), (0, 100));
+        drop((a, b));
+        assert_eq!(budget.used(), 0);
     }
 
     #[test]
