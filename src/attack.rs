@@ -5,7 +5,8 @@
 //! and IPv6 alike.
 //!
 //! Plain data: filling it is the connection handler's job, reading it the pipeline's
-//! (`crate::pipeline`). Deliberate differences from the C record (SPEC §15.2):
+//! (`crate::pipeline`); its [`Charge`] keeps the data counted in the daemon's memory budget
+//! until the record is dropped. Deliberate differences from the C record (SPEC §15.2):
 //! * `local` is the socket's real local address, not the destination of the packet that
 //!   started the server; ports are in host order everywhere, the proxy side included.
 //! * `mode` is the configured mode at accept time, as the forks' `op_mode` (upstream left
@@ -13,6 +14,7 @@
 //! * Every payload's digests are those of its own bytes (the C `add_download` hashed the
 //!   first download's buffer for the second and later ones).
 
+use crate::budget::Charge;
 use crate::config::{Mode, Proto};
 use sha2::{Digest, Sha256, Sha512};
 use std::net::SocketAddr;
@@ -121,7 +123,7 @@ impl Download {
 }
 
 /// One attack: a real connection, or a record synthesised by a decoder (`is_virtual`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Attack {
     /// When the connection was accepted.
     pub start: SystemTime,
@@ -148,6 +150,9 @@ pub struct Attack {
     pub session: String,
     /// Bytes sent to the attacker (responses, or what the mirror/proxy peer answered).
     pub bytes_out: u64,
+    /// The share of the daemon's memory budget the record's data holds, given back when
+    /// the record is dropped (after the pipeline).
+    pub charge: Charge,
 }
 
 impl Attack {
@@ -167,6 +172,7 @@ impl Attack {
             is_virtual: false,
             session: crate::pipeline::output::events::new_session_id(),
             bytes_out: 0,
+            charge: Charge::none(),
         }
     }
 

@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 
 pub mod attack;
+pub mod budget;
 pub mod cli;
 pub mod config;
 pub mod daemon;

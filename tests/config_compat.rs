@@ -274,6 +274,7 @@ fn every_key_name_is_exported() {
         "max_connections_per_source",
         "max_listeners",
         "session_limit",
+        "max_buffered_bytes",
         "download_timeout",
         "download_attack_timeout",
         "download_max_size",
@@ -286,7 +287,7 @@ fn every_key_name_is_exported() {
     ] {
         assert!(config::TOP_LEVEL_KEYS.contains(&key), "{}", key);
     }
-    assert_eq!(config::TOP_LEVEL_KEYS.len(), 29);
+    assert_eq!(config::TOP_LEVEL_KEYS.len(), 30);
     assert_eq!(config::PORTCONF_KEYS.len(), 9);
     assert!(!config::TOP_LEVEL_KEYS.iter().any(|k| k.starts_with("plugin-")));
 }

@@ -244,6 +244,7 @@ fn concurrent_writers_never_mix_lines() {
         std::sync::Arc::new(LogJson::open(&cfg(Plugin::LogJson, &[("logfile", path.to_str().unwrap())])).unwrap());
     let mut big = sample();
     big.payload = Payload::new(vec![0xab; 100_000]); // 200 kB lines, larger than any pipe buffer
+    let big = std::sync::Arc::new(big);
     let threads: Vec<_> = (0..4)
         .map(|_| {
             let (out, big) = (out.clone(), big.clone());

@@ -42,6 +42,9 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 4096;
 pub const DEFAULT_MAX_CONNECTIONS_PER_SOURCE: u32 = 64;
 /// Seconds; 0 = no limit.
 pub const DEFAULT_SESSION_LIMIT: u32 = 300;
+/// `read_limit`: bytes kept from one connection (the value of T-Pot's configuration and of
+/// the shipped one; the C honeytrap had no limit by default).
+pub const DEFAULT_READ_LIMIT: u32 = 20 << 20;
 /// `max_listeners`: dynamic servers (ports served) at the same time.
 pub const DEFAULT_MAX_LISTENERS: u32 = 4096;
 /// `download_timeout`: seconds one download may take.
@@ -173,7 +176,8 @@ pub struct Config {
     pub pidfile: PathBuf,
     pub response_dir: PathBuf,
     pub plugin_dir: PathBuf,
-    /// 0 = unlimited.
+    /// Bytes kept from one connection (and from each side of a relay); 0 = unlimited
+    /// (never from a file, which needs a positive value).
     pub read_limit: u32,
     pub bind_address: Ipv4Addr,
     pub replace_private_ips: bool,
@@ -203,6 +207,9 @@ pub struct Config {
     /// Seconds a connection may last at most, whatever it does (`session_limit`); 0 = no
     /// limit.
     pub session_limit: u32,
+    /// Bytes of attack data the daemon holds in memory at once (`max_buffered_bytes`);
+    /// `None`: the default of [`crate::budget::default_cap`], from the memory size.
+    pub max_buffered_bytes: Option<u64>,
     /// Download caps (`download_timeout`, `download_attack_timeout` in seconds,
     /// `download_max_size` in bytes, `downloads_per_attack`, `downloads_in_flight`,
     /// `download_max_redirects`).
@@ -232,7 +239,7 @@ impl Default for Config {
             pidfile: PathBuf::from(DEFAULT_PIDFILE),
             response_dir: PathBuf::from(DEFAULT_RESPONSE_DIR),
             plugin_dir: PathBuf::from(DEFAULT_PLUGIN_DIR),
-            read_limit: 0,
+            read_limit: DEFAULT_READ_LIMIT,
             bind_address: Ipv4Addr::UNSPECIFIED,
             replace_private_ips: false,
             promisc: false,
@@ -248,6 +255,7 @@ impl Default for Config {
             max_connections_per_source: DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
             max_listeners: DEFAULT_MAX_LISTENERS,
             session_limit: DEFAULT_SESSION_LIMIT,
+            max_buffered_bytes: None,
             download_timeout: DEFAULT_DOWNLOAD_TIMEOUT,
             download_attack_timeout: DEFAULT_DOWNLOAD_ATTACK_TIMEOUT,
             download_max_size: DEFAULT_DOWNLOAD_MAX_SIZE,

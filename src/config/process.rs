@@ -16,6 +16,9 @@ use super::{
 use crate::sys::user::{group_by_name, user_by_name};
 use std::path::{Path, PathBuf};
 
+/// Largest `max_buffered_bytes` accepted (1 TiB).
+const MAX_BUFFERED_BYTES: u64 = 1 << 40;
+
 fn at(span: &Span, msg: impl Into<String>) -> ConfigError {
     ConfigError::At { span: span.clone(), msg: msg.into() }
 }
@@ -165,6 +168,12 @@ fn scalar(key: &str, text: &str, span: &Span, cfg: &mut Config, base_dir: &Path)
         "max_connections_per_source" => cfg.max_connections_per_source = number(key, text, span, 1, 1_000_000)?,
         "max_listeners" => cfg.max_listeners = number(key, text, span, 1, 131_072)?,
         "session_limit" => cfg.session_limit = number(key, text, span, 0, 86_400)?,
+        "max_buffered_bytes" => {
+            cfg.max_buffered_bytes = Some(
+                parse_decimal(text, crate::budget::MIN, MAX_BUFFERED_BYTES)
+                    .ok_or_else(|| invalid_value(key, text, span))?,
+            )
+        }
         "download_timeout" => cfg.download_timeout = number(key, text, span, 1, 3_600)?,
         "download_attack_timeout" => cfg.download_attack_timeout = number(key, text, span, 1, 86_400)?,
         "download_max_size" => cfg.download_max_size = number(key, text, span, 1, 1 << 30)?,
@@ -410,7 +419,7 @@ mod tests {
     use crate::config::tree::load_text;
     use crate::config::{
         DEFAULT_LOGFILE, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_SOURCE, DEFAULT_NFQ_QUEUE,
-        DEFAULT_SESSION_LIMIT, PORTCONF_KEYS,
+        DEFAULT_READ_LIMIT, DEFAULT_SESSION_LIMIT, PORTCONF_KEYS,
     };
     use std::net::Ipv4Addr;
 
@@ -441,7 +450,8 @@ mod tests {
         let d = Config { source: PathBuf::from("c.conf"), ..Config::default() };
         assert_eq!(c, d);
         assert_eq!(c.logfile, Path::new(DEFAULT_LOGFILE));
-        assert_eq!(c.read_limit, 0);
+        assert_eq!((c.read_limit, DEFAULT_READ_LIMIT), (20 << 20, 20 << 20));
+        assert_eq!(c.max_buffered_bytes, None);
         assert_eq!(c.bind_address, Ipv4Addr::UNSPECIFIED);
         assert_eq!(c.portconf_default, Mode::None);
         assert_eq!(c.nfq_queue, 0);
@@ -484,6 +494,19 @@ mod tests {
         assert_eq!(warnings(&c), vec!["c.conf:1:18: 'logfile' is given 2 values; the last one is used"]);
         // plugin_dir need not exist.
         assert_eq!(ok("plugin_dir = \"/no/such/dir\"").plugin_dir, Path::new("/no/such/dir"));
+    }
+
+    #[test]
+    fn max_buffered_bytes() {
+        assert_eq!(ok("max_buffered_bytes = \"1048576\"").max_buffered_bytes, Some(1 << 20));
+        assert_eq!(ok("max_buffered_bytes = \"1099511627776\"").max_buffered_bytes, Some(1 << 40));
+        for bad in ["0", "1048575", "1099511627777", "", "-1", "1G", " 1048576", "0x100000"] {
+            assert_eq!(
+                err(&format!("max_buffered_bytes = \"{bad}\"")),
+                format!("c.conf:1:22: Invalid value '{bad}' for option 'max_buffered_bytes'."),
+                "value {bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "max_connections_per_source",
     "max_listeners",
     "session_limit",
+    "max_buffered_bytes",
     "download_timeout",
     "download_attack_timeout",
     "download_max_size",

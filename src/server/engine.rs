@@ -11,12 +11,13 @@
 //! listener's thread ends (a panic included), a guard removes its entry if it is still its
 //! own, so a failed listener never leaves its port marked as served.
 
-use super::conn::{self, NormalParams};
+use super::conn::{self, panic_text, NormalParams};
 use super::limits::{Limits, Refused, Slot};
 use super::relay::{self, RelayKind, RelayParams};
 use super::responses::Responses;
 use super::udp::{self, UdpExit, UdpFlowRecord, UdpHost, UdpParams};
 use crate::attack::{portstr, Attack, Payload, ProxyConn};
+use crate::budget::{Budget, Charge, Intake};
 use crate::config::{Config, Mode, Proto};
 use crate::log::Throttle;
 use crate::monitor::ConnRequest;
@@ -28,6 +29,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsFd;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -102,6 +104,8 @@ pub struct Engine {
     settings: RwLock<Arc<Settings>>,
     listeners: Mutex<HashMap<ListenKey, ListenerState>>,
     limits: Limits,
+    /// What the connections and flows read, until their records are processed.
+    budget: Arc<Budget>,
     stop: AtomicBool,
 }
 
@@ -113,10 +117,12 @@ fn show(addr: &SocketAddr) -> String {
 impl Engine {
     pub fn new(settings: Settings) -> Arc<Engine> {
         let limits = Limits::new(settings.cfg.max_connections, settings.cfg.max_connections_per_source);
+        let budget = Budget::new(buffer_budget(&settings.cfg));
         Arc::new(Engine {
             settings: RwLock::new(Arc::new(settings)),
             listeners: Mutex::default(),
             limits,
+            budget,
             stop: AtomicBool::new(false),
         })
     }
@@ -128,6 +134,7 @@ impl Engine {
     /// Installs new settings (SIGHUP). Listeners keep running; new connections use them.
     pub fn replace_settings(&self, s: Settings) {
         self.limits.set_caps(s.cfg.max_connections, s.cfg.max_connections_per_source);
+        self.budget.set_cap(buffer_budget(&s.cfg));
         *self.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(s);
     }
 
@@ -388,7 +395,9 @@ impl Engine {
         }
     }
 
-    /// One connection, start to end, then its attack record through the pipeline.
+    /// One connection, start to end, then its attack record through the pipeline. What is
+    /// read goes into buffers owned here, so that a panic of the mode's handler loses
+    /// nothing: it is logged, and the record is processed as usual.
     fn connection(&self, mut stream: TcpStream, peer: SocketAddr) {
         let s = self.settings();
         let start = SystemTime::now();
@@ -412,26 +421,26 @@ impl Engine {
         if outputs.wants_events() {
             outputs.emit(&Event::connect(&outputs.session(&attack), start));
         }
-        let relayed = match mode {
-            Mode::Mirror | Mode::Proxy => self.relay_target(&s, mode, &ps, local, peer).map(|(kind, target, up)| {
-                let params = RelayParams {
-                    kind,
-                    idle_timeout: relay::MIRROR_READ_TIMEOUT,
-                    read_limit: s.cfg.read_limit,
-                    session_limit,
-                    portstr: ps.clone(),
-                };
-                let mut up = up;
-                let up_local = up.local_addr().unwrap_or(target);
-                let session = relay::relay(&mut stream, &mut up, &params, &self.stop);
-                attack.payload = Payload::new(session.client_data);
-                attack.bytes_out = session.peer_data.len() as u64;
-                attack.proxy =
-                    Some(ProxyConn { local: up_local, remote: target, payload: Payload::new(session.peer_data) });
-            }),
-            _ => None,
-        };
-        if relayed.is_none() {
+        // From the attacker, and from the mirror/proxy peer.
+        let mut bufs =
+            [Intake::new(self.budget.charge(), s.cfg.read_limit), Intake::new(self.budget.charge(), s.cfg.read_limit)];
+        let mut sent = 0;
+        let served = panic::catch_unwind(AssertUnwindSafe(|| {
+            if matches!(mode, Mode::Mirror | Mode::Proxy) {
+                if let Some((kind, target, mut up)) = self.relay_target(&s, mode, &ps, local, peer) {
+                    let params = RelayParams {
+                        kind,
+                        idle_timeout: relay::MIRROR_READ_TIMEOUT,
+                        read_limit: s.cfg.read_limit,
+                        session_limit,
+                        portstr: ps.clone(),
+                    };
+                    let up_local = up.local_addr().unwrap_or(target);
+                    attack.proxy = Some(ProxyConn { local: up_local, remote: target, payload: Payload::default() });
+                    relay::relay_into(&mut stream, &mut up, &params, &self.stop, &mut bufs);
+                    return;
+                }
+            }
             let params = NormalParams {
                 read_timeout: s.read_timeout,
                 read_limit: s.cfg.read_limit,
@@ -440,11 +449,28 @@ impl Engine {
                 response: s.responses.get(Proto::Tcp, local.port()),
                 portstr: ps.clone(),
             };
-            let session = conn::serve_normal(&mut stream, &params, &self.stop);
-            attack.payload = Payload::new(session.data);
-            attack.bytes_out = session.sent;
+            conn::serve_normal_into(&mut stream, &params, &self.stop, &mut bufs[0], &mut sent);
+        }));
+        if let Err(p) = served {
+            log_err!(
+                "   {}  Error - Handling the connection from {} failed ({}), processing what was read.",
+                ps,
+                show(&peer),
+                panic_text(&*p)
+            );
         }
         drop(stream);
+        let [client, upstream] = bufs;
+        let (data, mut charge) = client.into_parts();
+        attack.payload = Payload::new(data);
+        attack.bytes_out = sent;
+        if let Some(proxy) = &mut attack.proxy {
+            let (data, c) = upstream.into_parts();
+            attack.bytes_out = data.len() as u64;
+            proxy.payload = Payload::new(data);
+            charge.absorb(c);
+        }
+        attack.charge = charge;
         attack.end = SystemTime::now();
         process(&s, &mut attack);
     }
@@ -542,6 +568,12 @@ enum Server {
     Udp(UdpSocket),
 }
 
+/// The memory budget for attack data: `max_buffered_bytes`, else the default from the memory
+/// size.
+fn buffer_budget(cfg: &Config) -> u64 {
+    cfg.max_buffered_bytes.unwrap_or_else(crate::budget::default_cap)
+}
+
 /// The log text of a refused connection or flow.
 fn refusal(r: Refused, peer: IpAddr) -> String {
     match r {
@@ -580,6 +612,10 @@ impl UdpHost for UdpServer {
         choose_relay_target(&s, Proto::Udp, mode, &portstr(local.port(), Proto::Udp), local, remote)
     }
 
+    fn charge(&self) -> Charge {
+        self.engine.budget.charge()
+    }
+
     fn admit(&self, remote: SocketAddr) -> Result<Slot, String> {
         self.engine.limits.admit(remote.ip()).map_err(|r| refusal(r, remote.ip()))
     }
@@ -593,6 +629,7 @@ impl UdpHost for UdpServer {
         attack.payload = Payload::new(rec.data);
         attack.proxy =
             rec.upstream.map(|u| ProxyConn { local: u.local, remote: u.target, payload: Payload::new(u.data) });
+        attack.charge = rec.charge;
         self.engine.process_detached(attack, slot);
     }
 

@@ -17,7 +17,9 @@
 //!   relay. A direction that makes no write progress for [`WRITE_TIMEOUT`] ends the session.
 //! * `read_limit` is enforced exactly and in both directions: at most `read_limit` bytes are
 //!   read (and forwarded) from each side (the C program compared only the mirror→client total
-//!   and could overshoot by one read).
+//!   and could overshoot by one read). Both directions are read into the caller's buffers
+//!   ([`Intake`]), charged to the daemon's memory budget for attack data; when it has no room
+//!   for more, the session ends as at the read limit ([`RelayEnd::MemoryBudget`]).
 //! * The ports in the copy lines are real, host-order ports, and each line names the
 //!   destination of the copy (the C printed the client's address with a byte-swapped port,
 //!   and the client's address again for client→proxy copies).
@@ -29,6 +31,7 @@
 //!   returns `None`; the C server process exited), and loop prevention covers all loopback
 //!   and unspecified addresses and the sensor's own addresses ([`is_loop_target`]).
 
+use crate::budget::{self, Charge, Full, Intake};
 use crate::sys::poll::{poll_fds, PollFd};
 use crate::sys::{net, strerror};
 use crate::{log_debug, log_err, log_info, log_noisy, log_notice, log_warn};
@@ -103,7 +106,8 @@ pub struct RelayParams {
     /// No data in either direction for this long ends the session ([`MIRROR_READ_TIMEOUT`]);
     /// zero is taken as [`MIRROR_READ_TIMEOUT`].
     pub idle_timeout: Duration,
-    /// Most bytes read from each side; 0 = unlimited.
+    /// Most bytes read from each side, for the log line (the caller's [`Intake`]s enforce
+    /// it); 0 = unlimited.
     pub read_limit: u32,
     /// Longest session from the call on; zero = no limit.
     pub session_limit: Duration,
@@ -122,6 +126,8 @@ pub enum RelayEnd {
     IdleTimeout,
     /// `read_limit` bytes were read from one side.
     ReadLimit,
+    /// The daemon's memory budget for attack data had no room for more.
+    MemoryBudget,
     /// `session_limit` passed.
     SessionLimit,
     /// Reading, writing or waiting failed or a write made no progress for
@@ -217,35 +223,42 @@ pub fn log_unresolved(portstr: &str, host: &str) {
     log_err!("   {}  Error - Unable to resolve proxy host {}.", portstr, host);
 }
 
-/// One direction: the bytes read from its source, and the last read while it is being
-/// written to the other side.
-struct Dir {
-    data: Vec<u8>,
-    buf: Vec<u8>,
-    len: usize,
+/// One direction: the bytes read from its source (the caller's buffer), and which of them
+/// are still being written to the other side.
+struct Dir<'d> {
+    data: &'d mut Intake,
+    /// Start of the last read in `data`, the chunk being written.
+    from: usize,
+    /// Bytes of that chunk written.
     sent: usize,
     /// When the direction last read or wrote something (idle and write-progress timer).
     since: Instant,
 }
 
-impl Dir {
-    fn new(now: Instant) -> Dir {
-        Dir { data: Vec::new(), buf: vec![0u8; READ_CHUNK], len: 0, sent: 0, since: now }
+impl<'d> Dir<'d> {
+    fn new(data: &'d mut Intake, now: Instant) -> Dir<'d> {
+        let from = data.len();
+        Dir { data, from, sent: 0, since: now }
+    }
+
+    /// Bytes of the chunk being written.
+    fn chunk(&self) -> usize {
+        self.data.len() - self.from
     }
 
     fn pending(&self) -> bool {
-        self.sent < self.len
+        self.sent < self.chunk()
     }
 
     fn clear(&mut self) {
-        self.len = 0;
+        self.from = self.data.len();
         self.sent = 0;
     }
 
     /// Writes as much of the pending chunk as `to` takes now; `Ok(true)` once it is all sent.
     fn flush(&mut self, mut to: &TcpStream) -> io::Result<bool> {
         while self.pending() {
-            match to.write(&self.buf[self.sent..self.len]) {
+            match to.write(&self.data.data()[self.from + self.sent..]) {
                 Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
                 Ok(n) => {
                     self.sent += n;
@@ -272,8 +285,25 @@ fn show_peer(s: &TcpStream) -> String {
 /// Relays between the attacker (`client`) and the mirror/proxy `peer` until one side
 /// closes, the session idles, a limit is hit, an error occurs or `stop` is set. Both
 /// streams are shut down (both directions) and back in blocking mode on return. Never
-/// panics on what either side does.
+/// panics on what either side does. What was read is kept in buffers of its own without
+/// budget; [`relay_into`] reads into the caller's.
 pub fn relay(client: &mut TcpStream, peer: &mut TcpStream, p: &RelayParams, stop: &AtomicBool) -> RelaySession {
+    let mut bufs = [Intake::new(Charge::none(), p.read_limit), Intake::new(Charge::none(), p.read_limit)];
+    let end = relay_into(client, peer, p, stop, &mut bufs);
+    let [c, d] = bufs;
+    RelaySession { client_data: c.into_parts().0, peer_data: d.into_parts().0, end }
+}
+
+/// [`relay`] into buffers the caller owns (`[from the attacker, from the peer]`, which also
+/// enforce `read_limit` and the memory budget), so that what was read survives a panic of
+/// the loop. Returns why the session ended.
+pub fn relay_into(
+    client: &mut TcpStream,
+    peer: &mut TcpStream,
+    p: &RelayParams,
+    stop: &AtomicBool,
+    bufs: &mut [Intake; 2],
+) -> RelayEnd {
     let start = Instant::now();
     let (client, peer): (&TcpStream, &TcpStream) = (client, peer);
     let streams = [client, peer];
@@ -282,10 +312,6 @@ pub fn relay(client: &mut TcpStream, peer: &mut TcpStream, p: &RelayParams, stop
     let ps = &p.portstr;
     let idle_timeout = if p.idle_timeout.is_zero() { MIRROR_READ_TIMEOUT } else { p.idle_timeout };
     let session_deadline = if p.session_limit.is_zero() { None } else { start.checked_add(p.session_limit) };
-    let limit = match usize::try_from(p.read_limit) {
-        Ok(0) | Err(_) => usize::MAX,
-        Ok(n) => n,
-    };
     // Where each direction's bytes go, for the copy lines.
     let dest = [show_peer(peer), show_peer(client)];
     let copied = |d: usize, sent: usize, read: usize| {
@@ -314,7 +340,19 @@ pub fn relay(client: &mut TcpStream, peer: &mut TcpStream, p: &RelayParams, stop
         RelayEnd::Error(s)
     };
 
-    let mut dirs = [Dir::new(start), Dir::new(start)];
+    let read_limit_hit = || {
+        log_warn!(
+            "{} {}  Warning - Read limit ({} bytes) hit. Closing {} connections.",
+            pre,
+            ps,
+            p.read_limit,
+            k.act()
+        );
+        RelayEnd::ReadLimit
+    };
+    let [to_peer, to_client] = bufs;
+    let mut dirs = [Dir::new(to_peer, start), Dir::new(to_client, start)];
+    let mut buf = [0u8; READ_CHUNK];
     // Set once the session is decided to end (a side closed, the read limit): nothing more
     // is read, what was read is still delivered.
     let mut closing: Option<RelayEnd> = None;
@@ -357,7 +395,7 @@ pub fn relay(client: &mut TcpStream, peer: &mut TcpStream, p: &RelayParams, stop
             }
             for d in [PEER, CLIENT] {
                 if dirs[d].pending() && now.saturating_duration_since(dirs[d].since) >= WRITE_TIMEOUT {
-                    copied(d, dirs[d].sent, dirs[d].len);
+                    copied(d, dirs[d].sent, dirs[d].chunk());
                     if closing.is_some() {
                         dirs[d].clear();
                         continue 'relay;
@@ -405,10 +443,10 @@ pub fn relay(client: &mut TcpStream, peer: &mut TcpStream, p: &RelayParams, stop
                 if r.write && dirs[other].pending() {
                     // Direction `other` is written to side `s`.
                     match dirs[other].flush(streams[s]) {
-                        Ok(true) => copied(other, dirs[other].sent, dirs[other].len),
+                        Ok(true) => copied(other, dirs[other].sent, dirs[other].chunk()),
                         Ok(false) => {}
                         Err(e) => {
-                            copied(other, dirs[other].sent, dirs[other].len);
+                            copied(other, dirs[other].sent, dirs[other].chunk());
                             if closing.is_none() {
                                 break 'relay write_failed(other, &e);
                             }
@@ -420,9 +458,13 @@ pub fn relay(client: &mut TcpStream, peer: &mut TcpStream, p: &RelayParams, stop
                     continue;
                 }
                 let dir = &mut dirs[s];
-                let want = READ_CHUNK.min(limit.saturating_sub(dir.data.len()));
+                let want = READ_CHUNK.min(dir.data.left());
+                if want == 0 {
+                    closing = Some(read_limit_hit());
+                    continue;
+                }
                 let mut from = streams[s];
-                match from.read(&mut dir.buf[..want]) {
+                match from.read(&mut buf[..want]) {
                     Ok(0) => {
                         // Let the other side see EOF too; deliver what it already sent.
                         let _ = streams[other].shutdown(Shutdown::Write);
@@ -443,27 +485,27 @@ pub fn relay(client: &mut TcpStream, peer: &mut TcpStream, p: &RelayParams, stop
                         }
                     }
                     Ok(n) => {
-                        dir.data.extend_from_slice(&dir.buf[..n]);
-                        dir.len = n;
+                        if dir.data.push(&buf[..n]).1 == Some(Full::Budget) {
+                            // Neither kept nor forwarded; what was read before still is.
+                            let what = format!("{} connections", k.act());
+                            budget::warn_exhausted(pre, ps, dir.data.budget_cap(), &what);
+                            closing = Some(RelayEnd::MemoryBudget);
+                            continue;
+                        }
+                        dir.from = dir.data.len() - n;
                         dir.sent = 0;
                         dir.since = Instant::now();
+                        crate::fault::inject("relay");
                         match dir.flush(streams[other]) {
-                            Ok(true) => copied(s, dir.sent, dir.len),
+                            Ok(true) => copied(s, dir.sent, dir.chunk()),
                             Ok(false) => {}
                             Err(e) => {
-                                copied(s, dir.sent, dir.len);
+                                copied(s, dir.sent, dir.chunk());
                                 break 'relay write_failed(s, &e);
                             }
                         }
-                        if dir.data.len() >= limit {
-                            log_warn!(
-                                "{} {}  Warning - Read limit ({} bytes) hit. Closing {} connections.",
-                                pre,
-                                ps,
-                                p.read_limit,
-                                k.act()
-                            );
-                            closing = Some(RelayEnd::ReadLimit);
+                        if dir.data.at_limit() {
+                            closing = Some(read_limit_hit());
                         }
                     }
                     Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
@@ -481,8 +523,7 @@ pub fn relay(client: &mut TcpStream, peer: &mut TcpStream, p: &RelayParams, stop
         let _ = s.shutdown(Shutdown::Both);
         let _ = s.set_nonblocking(false);
     }
-    let [c, p] = dirs;
-    RelaySession { client_data: c.data, peer_data: p.data, end }
+    end
 }
 
 #[cfg(test)]
@@ -502,6 +543,37 @@ mod tests {
             (p.prefix(), p.act(), p.side(), p.side_title(), p.title()),
             ("==", "proxy", "server", "Server", "Proxy")
         );
+    }
+
+    #[test]
+    fn memory_budget_ends_the_relay_after_delivering_what_was_read() {
+        use std::io::Read;
+        let pair = || {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            (l.accept().unwrap().0, c)
+        };
+        let (mut client, mut attacker) = pair();
+        let (mut peer, mut far) = pair();
+        attacker.write_all(&[7u8; 40 << 10]).unwrap();
+        // Room for one first allocation (16 KiB) in the whole budget.
+        let budget = crate::budget::Budget::new(16 << 10);
+        let mut bufs = [Intake::new(budget.charge(), 0), Intake::new(budget.charge(), 0)];
+        let p = RelayParams {
+            kind: RelayKind::Proxy,
+            idle_timeout: Duration::from_secs(5),
+            read_limit: 0,
+            session_limit: Duration::from_secs(20),
+            portstr: crate::attack::portstr(1, crate::config::Proto::Tcp),
+        };
+        let end = relay_into(&mut client, &mut peer, &p, &AtomicBool::new(false), &mut bufs);
+        assert_eq!(end, RelayEnd::MemoryBudget);
+        assert_eq!((bufs[0].data(), bufs[1].len()), (&[7u8; 16 << 10][..], 0));
+        // What was read was delivered before the connections were closed.
+        far.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = Vec::new();
+        let _ = far.read_to_end(&mut got);
+        assert_eq!(got.len(), 16 << 10);
     }
 
     #[test]

@@ -42,7 +42,11 @@
 //!   [`UdpHost::admit`] (the daemon's global and per-source caps); a datagram that would open
 //!   a flow beyond a cap is dropped with a WARN line, at most one per second;
 //! * `read_limit` is exact (the tail of the datagram that crosses it is dropped), and the
-//!   session limit of [`super::conn`] applies;
+//!   session limit of [`super::conn`] applies; both directions of a flow are charged to the
+//!   daemon's memory budget for attack data ([`UdpHost::charge`]), and a datagram it has no
+//!   room for ends the flow as at the read limit ([`EndReason::MemoryBudget`], logged);
+//! * a panic while handling one flow's datagram or timer ends that flow only, with a log
+//!   line; its record (what was received before) is still handed over;
 //! * a datagram that does not fit the 65535-byte buffer cannot exist over IPv4 or IPv6
 //!   without jumbograms; should one come, its first 65535 bytes are kept;
 //! * an empty response file sends nothing (as in [`super::conn`]), and a failed send ends
@@ -54,16 +58,19 @@
 //! Nothing here blocks except the wait for the next datagram or deadline, which is at most a
 //! second, so the stop flag is seen within a second; sends use `MSG_DONTWAIT`.
 
-use super::conn::{effective_interval, IDLE_LIMIT};
+use super::conn::{effective_interval, panic_text, IDLE_LIMIT};
 use super::relay;
 use crate::attack::portstr;
+use crate::budget::{self, Charge, Full, Intake};
 use crate::config::Proto;
 use crate::sys::{net, poll, strerror};
-use crate::{log_debug, log_info, log_noisy, log_notice, log_warn};
+use crate::{log_debug, log_err, log_info, log_noisy, log_notice, log_warn};
+use std::any::Any;
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, SocketAddrV6, UdpSocket};
 use std::os::fd::AsFd;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -115,16 +122,8 @@ impl UdpParams {
     }
 }
 
-/// `read_limit` as a byte count (`usize::MAX`: unlimited).
-fn byte_limit(read_limit: u32) -> usize {
-    match usize::try_from(read_limit) {
-        Ok(0) | Err(_) => usize::MAX,
-        Ok(n) => n,
-    }
-}
-
 /// A finished flow, for the attack pipeline.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct UdpFlowRecord {
     /// The address the peer's datagrams were sent to (the real one, also on a socket bound
     /// to the unspecified address).
@@ -143,10 +142,12 @@ pub struct UdpFlowRecord {
     /// only for a relayed flow whose target reported an error after having answered (errors
     /// of the listener's socket are not a flow's).
     pub end_reason: EndReason,
+    /// The share of the memory budget both directions' data hold ([`UdpHost::charge`]).
+    pub charge: Charge,
 }
 
 /// The mirror/proxy side of a relayed flow, for [`crate::attack::ProxyConn`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct UdpUpstreamRecord {
     pub kind: RelayKind,
     /// The local address of the flow's socket to the target.
@@ -188,6 +189,12 @@ pub trait UdpHost {
     /// logs the rest (established, rejected, the copy lines). May block while a proxy host
     /// name resolves.
     fn relay_target(&self, local: SocketAddr, remote: SocketAddr) -> Option<(RelayKind, SocketAddr)>;
+
+    /// A new, empty charge against the daemon's memory budget, for what one direction of a
+    /// new flow reads (default: no budget).
+    fn charge(&self) -> Charge {
+        Charge::none()
+    }
 
     /// A flow has ended. Called on the listener's thread: whatever may block (the attack
     /// pipeline: files, downloads) belongs in a thread of its own, which keeps `slot` until
@@ -297,7 +304,7 @@ struct Upstream {
     local: SocketAddr,
     target: SocketAddr,
     /// Every byte received from the target (at most `read_limit`).
-    data: Vec<u8>,
+    data: Intake,
     /// The target has sent a datagram: from now on an error ends the flow instead of
     /// falling back to normal mode.
     answered: bool,
@@ -307,13 +314,13 @@ struct Upstream {
 
 impl Upstream {
     /// Opens the flow's socket to `target`, or logs why the flow falls back to normal mode.
-    fn connect(kind: RelayKind, target: SocketAddr, ps: &str) -> Option<Upstream> {
+    fn connect(kind: RelayKind, target: SocketAddr, ps: &str, data: Intake) -> Option<Upstream> {
         let opened = relay::connect_udp_target(target).and_then(|socket| Ok((socket.local_addr()?, socket)));
         match opened {
             Ok((local, socket)) => {
                 relay::log_established(kind, ps, target);
                 let own = super::own_ports::claim(&socket);
-                Some(Upstream { kind, socket, local, target, data: Vec::new(), answered: false, _own: own })
+                Some(Upstream { kind, socket, local, target, data, answered: false, _own: own })
             }
             Err(e) => {
                 log_debug!("{}  Connection to {} failed: {}.", ps, target, strerror(&e));
@@ -323,9 +330,11 @@ impl Upstream {
         }
     }
 
-    fn record(self) -> UdpUpstreamRecord {
+    /// The record of this side, and the charge of its data.
+    fn record(self) -> (UdpUpstreamRecord, Charge) {
         let Upstream { kind, local, target, data, .. } = self;
-        UdpUpstreamRecord { kind, local, target, data }
+        let (data, charge) = data.into_parts();
+        (UdpUpstreamRecord { kind, local, target, data }, charge)
     }
 }
 
@@ -345,13 +354,26 @@ struct Flow<S> {
     sent: bool,
     /// Bytes sent to the peer (responses, or what the relay target answered).
     bytes_out: u64,
-    data: Vec<u8>,
+    data: Intake,
     /// `Some` while the flow is relayed (mirror or proxy mode).
     upstream: Option<Upstream>,
     slot: S,
 }
 
 impl<S> Flow<S> {
+    /// A step of this flow's handler panicked: logged, and the flow ends; its record (what
+    /// was received before) is still handed over.
+    fn panicked(&self, remote: &SocketAddr, payload: &(dyn Any + Send)) -> EndReason {
+        let msg = panic_text(payload);
+        log_err!(
+            "   {}  Error - Handling the flow from {} failed ({}), processing what was read.",
+            self.p.portstr,
+            remote,
+            msg
+        );
+        EndReason::Panic(msg)
+    }
+
     /// When the flow's next timer fires; `None`: never (an interval too long to represent
     /// and no session limit).
     fn deadline(&self) -> Option<Instant> {
@@ -366,17 +388,27 @@ impl<S> Flow<S> {
     /// A datagram from the peer: appended to the attack string and, in a relayed flow,
     /// forwarded to the target. Returns why the flow ends, if it does.
     fn take(&mut self, bytes: &[u8]) -> Option<EndReason> {
-        let limit = byte_limit(self.p.read_limit);
-        let keep = &bytes[..bytes.len().min(limit.saturating_sub(self.data.len()))];
-        self.data.extend_from_slice(keep);
+        let (kept, full) = self.data.push(bytes);
+        let ps = &self.p.portstr;
+        if full == Some(Full::Budget) {
+            // Neither kept nor forwarded.
+            let (pre, what) = match &self.upstream {
+                Some(up) => (up.kind.prefix(), format!("{} connections", up.kind.act())),
+                None => ("  ", "connection".to_string()),
+            };
+            budget::warn_exhausted(pre, ps, self.data.budget_cap(), &what);
+            return Some(EndReason::MemoryBudget);
+        }
+        let keep = &bytes[..kept];
         self.idle = 0;
         self.interval_start = Instant::now();
+        crate::fault::inject("udp-flow");
         if let Some(end) = self.forward(keep) {
             return Some(end);
         }
         let ps = &self.p.portstr;
         match &self.upstream {
-            Some(up) if self.data.len() >= limit => {
+            Some(up) if self.data.at_limit() => {
                 let k = up.kind;
                 log_warn!(
                     "{} {}  Warning - Read limit ({} bytes) hit. Closing {} connections.",
@@ -390,7 +422,7 @@ impl<S> Flow<S> {
             Some(_) => None,
             None => {
                 log_info!("   {}* {} bytes read.", ps, bytes.len());
-                if self.data.len() >= limit {
+                if self.data.at_limit() {
                     log_warn!("   {}  Warning - Read limit ({} bytes) hit. Closing connection.", ps, self.p.read_limit);
                     return Some(EndReason::ReadLimit);
                 }
@@ -456,7 +488,6 @@ impl<S> Flow<S> {
     /// Takes the datagrams the target sent (at most [`BATCH`]) and sends them to the peer
     /// `remote` from the flow's local address. Returns why the flow ends, if it does.
     fn take_from_target(&mut self, socket: &UdpSocket, remote: &SocketAddr, buf: &mut [u8]) -> Option<EndReason> {
-        let limit = byte_limit(self.p.read_limit);
         for _ in 0..BATCH {
             let up = self.upstream.as_mut()?;
             let ps = &self.p.portstr;
@@ -465,8 +496,12 @@ impl<S> Flow<S> {
             match up.socket.recv(buf) {
                 Ok(n) => {
                     up.answered = true;
-                    let keep = &buf[..n.min(limit.saturating_sub(up.data.len()))];
-                    up.data.extend_from_slice(keep);
+                    let (kept, full) = up.data.push(&buf[..n]);
+                    if full == Some(Full::Budget) {
+                        budget::warn_exhausted(pre, ps, up.data.budget_cap(), &format!("{} connections", k.act()));
+                        return Some(EndReason::MemoryBudget);
+                    }
+                    let keep = &buf[..kept];
                     self.interval_start = Instant::now();
                     let sent = net::send_datagram(socket, keep, remote, self.reply_from);
                     if let Ok(n) = sent {
@@ -497,7 +532,7 @@ impl<S> Flow<S> {
                             return Some(EndReason::WriteError(s));
                         }
                     }
-                    if up.data.len() >= limit {
+                    if up.data.at_limit() {
                         log_warn!(
                             "{} {}  Warning - Read limit ({} bytes) hit. Closing {} connections.",
                             pre,
@@ -596,6 +631,12 @@ impl<S> Flow<S> {
     }
 }
 
+/// Runs one step of a flow's handler; a panic is caught so that it ends that flow only (see
+/// [`Flow::panicked`]), never the socket's other flows.
+fn guarded<R>(step: impl FnOnce() -> R) -> Result<R, Box<dyn Any + Send>> {
+    std::panic::catch_unwind(AssertUnwindSafe(step))
+}
+
 /// A flow is the datagrams of one peer to one local address.
 type FlowKey = (SocketAddr, SocketAddr);
 
@@ -618,7 +659,8 @@ impl<H: UdpHost> Server<'_, H> {
         let mut next: Option<Instant> = None;
         for (key, flow) in self.flows.iter_mut() {
             if flow.deadline().is_some_and(|d| now >= d) {
-                if let Some(reason) = flow.tick(now, socket, &key.0) {
+                let ticked = guarded(|| flow.tick(now, socket, &key.0));
+                if let Some(reason) = ticked.unwrap_or_else(|p| Some(flow.panicked(&key.0, &*p))) {
                     ended.push((*key, reason));
                     continue;
                 }
@@ -699,7 +741,8 @@ impl<H: UdpHost> Server<'_, H> {
                 None => return,
             },
         };
-        if let Some(reason) = flow.take(bytes) {
+        let taken = guarded(|| flow.take(bytes));
+        if let Some(reason) = taken.unwrap_or_else(|p| Some(flow.panicked(&key.0, &*p))) {
             self.finish(&key, reason);
         }
     }
@@ -708,7 +751,8 @@ impl<H: UdpHost> Server<'_, H> {
     fn upstream_readable(&mut self, key: &FlowKey, socket: &UdpSocket, buf: &mut [u8]) {
         let Some(flow) = self.flows.get_mut(key) else { return };
         self.last_activity = Instant::now();
-        if let Some(reason) = flow.take_from_target(socket, &key.0, buf) {
+        let taken = guarded(|| flow.take_from_target(socket, &key.0, buf));
+        if let Some(reason) = taken.unwrap_or_else(|p| Some(flow.panicked(&key.0, &*p))) {
             self.finish(key, reason);
         }
     }
@@ -729,10 +773,10 @@ impl<H: UdpHost> Server<'_, H> {
             }
         };
         log_notice!("   {}  Handling udp connection request from {} to {}.", p.portstr, remote, local);
-        let upstream = self
-            .host
-            .relay_target(local, remote)
-            .and_then(|(kind, target)| Upstream::connect(kind, target, &p.portstr));
+        let upstream = self.host.relay_target(local, remote).and_then(|(kind, target)| {
+            Upstream::connect(kind, target, &p.portstr, Intake::new(self.host.charge(), p.read_limit))
+        });
+        let data = Intake::new(self.host.charge(), p.read_limit);
         let now = Instant::now();
         let flow = Flow {
             session_deadline: if p.session_limit.is_zero() { None } else { now.checked_add(p.session_limit) },
@@ -745,7 +789,7 @@ impl<H: UdpHost> Server<'_, H> {
             idle: 0,
             sent: false,
             bytes_out: 0,
-            data: Vec::new(),
+            data,
             upstream,
             slot,
         };
@@ -756,15 +800,22 @@ impl<H: UdpHost> Server<'_, H> {
     fn finish(&mut self, key: &FlowKey, end_reason: EndReason) {
         let Some(flow) = self.flows.remove(key) else { return };
         self.last_activity = Instant::now();
+        let (data, mut charge) = flow.data.into_parts();
+        let upstream = flow.upstream.map(|up| {
+            let (record, c) = up.record();
+            charge.absorb(c);
+            record
+        });
         let record = UdpFlowRecord {
             local: flow.local,
             remote: key.0,
             start: flow.start,
             end: SystemTime::now(),
-            data: flow.data,
+            data,
             bytes_out: flow.bytes_out,
-            upstream: flow.upstream.map(Upstream::record),
+            upstream,
             end_reason,
+            charge,
         };
         self.host.on_end(record, flow.slot);
     }
@@ -795,6 +846,8 @@ mod tests {
         ended: RefCell<Vec<UdpFlowRecord>>,
         /// Every flow is proxied here (loopback, which the engine would refuse for mirror).
         target: Option<SocketAddr>,
+        /// The flows' data is charged here.
+        budget: Option<Arc<crate::budget::Budget>>,
     }
 
     impl UdpHost for Host {
@@ -816,6 +869,9 @@ mod tests {
         }
         fn relay_target(&self, _local: SocketAddr, _remote: SocketAddr) -> Option<(RelayKind, SocketAddr)> {
             self.target.map(|t| (RelayKind::Proxy, t))
+        }
+        fn charge(&self) -> Charge {
+            self.budget.as_ref().map_or_else(Charge::none, |b| b.charge())
         }
         fn on_end(&self, record: UdpFlowRecord, _slot: ()) {
             self.ended.borrow_mut().push(record);
@@ -896,6 +952,40 @@ mod tests {
         assert_eq!((ended[1].data.as_slice(), &ended[1].end_reason), (&b"ab"[..], &EndReason::Shutdown));
         assert!(s.flows.is_empty());
     }
+    #[test]
+    fn memory_budget_ends_a_flow_with_its_record() {
+        // The read limit is 4 bytes; the budget has room for one flow's 4 and 1 more.
+        let budget = crate::budget::Budget::new(5);
+        let h = Host { budget: Some(Arc::clone(&budget)), ..Host::default() };
+        let mut s = server(&h, "127.0.0.1:53");
+        s.datagram(&datagram("127.0.0.1:1", None), b"ab");
+        assert_eq!(budget.used(), 4, "the flow's buffer, up to read_limit");
+        s.datagram(&datagram("127.0.0.1:2", None), b"cd");
+        assert_eq!(s.flows.len(), 1, "no room for the second flow's data: it ended");
+        s.shutdown();
+        let ended = h.ended.borrow();
+        assert_eq!((ended[0].data.as_slice(), &ended[0].end_reason), (&b""[..], &EndReason::MemoryBudget));
+        assert_eq!((ended[1].data.as_slice(), &ended[1].end_reason), (&b"ab"[..], &EndReason::Shutdown));
+        assert_eq!(ended[1].charge.bytes(), 4, "the charge moves into the record");
+        drop(ended);
+        h.ended.borrow_mut().clear();
+        assert_eq!(budget.used(), 0);
+
+        // Relayed: what finds no room is not forwarded either.
+        let target = UdpSocket::bind("127.0.0.1:0").unwrap();
+        target.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        let h =
+            Host { budget: Some(Arc::clone(&budget)), target: Some(target.local_addr().unwrap()), ..Host::default() };
+        let mut s = server(&h, "127.0.0.1:53");
+        s.datagram(&datagram("127.0.0.1:1", None), b"ab");
+        s.datagram(&datagram("127.0.0.1:2", None), b"cd");
+        let mut got = [0u8; 8];
+        assert_eq!(target.recv(&mut got).map(|n| got[..n].to_vec()).unwrap(), b"ab");
+        assert!(target.recv(&mut got).is_err(), "nothing more forwarded");
+        s.shutdown();
+        assert_eq!(h.ended.borrow()[0].end_reason, EndReason::MemoryBudget);
+    }
+
     /// A loopback port nobody listens on: datagrams to it are answered by ICMP port
     /// unreachable.
     fn closed_port() -> SocketAddr {

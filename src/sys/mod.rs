@@ -37,6 +37,7 @@ pub fn cstring(s: &str) -> io::Result<CString> {
 
 pub mod creds;
 pub mod fs;
+pub mod mem;
 pub mod net;
 pub mod process;
 pub mod time;
