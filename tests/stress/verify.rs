@@ -267,6 +267,9 @@ impl Records {
     }
 
     pub fn summary(&self) -> String {
+        if self.expected == 0 {
+            return "no session of this scenario sent data".into();
+        }
         let mut v = vec![format!("{}/{} saved", self.ok, self.expected)];
         for (n, what) in [
             (self.no_file, "no attack file"),
@@ -397,20 +400,20 @@ pub fn records_outside(o: &Outputs, ports: &[u16]) -> usize {
         + o.json.iter().filter(|j| !ports.contains(&j.local_port)).count()
 }
 
-/// Every line parseable; with `tear_allowed`, torn lines (a record cut short) are allowed,
-/// glued ones never. Returns (ok, evidence).
-pub fn lines_verdict(o: &Outputs, tear_allowed: bool) -> (bool, String) {
+/// Every line parseable, except at most `tears` torn lines (a record cut short) per file;
+/// a glued line never. Returns (ok, evidence).
+pub fn lines_verdict(o: &Outputs, tears: usize) -> (bool, String) {
     let mut ok = true;
     let mut parts = Vec::new();
     for (i, b) in o.bad.iter().enumerate() {
         if b.count() == 0 {
             continue;
         }
-        if !b.glued.is_empty() || !b.garbage.is_empty() || (!tear_allowed && !b.torn.is_empty()) {
+        if !b.glued.is_empty() || !b.garbage.is_empty() || b.torn.len() > tears {
             ok = false;
         }
         let mut p = format!(
-            "{}: {} torn, {} glued, {} other of {} lines",
+            "{}: {} torn ({tears} allowed), {} glued, {} other of {} lines",
             FILES[i],
             b.torn.len(),
             b.glued.len(),
