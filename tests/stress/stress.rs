@@ -392,6 +392,8 @@ fn plans(tag: &str, n: usize, ports: &[u16], len: usize) -> Vec<Plan> {
 fn simultaneous(z: &Sizes) -> Report {
     let n = z.simultaneous;
     let mut r = Report::new("simultaneous", format!("{n} connections, one source, one port"));
+    let own = env::own_nofile().0;
+    assert!(own as usize > n + 500, "the client needs {} descriptors, its limit is {own}", n + 500);
     let st = Stage::new("sim", env::nofile_default(), None);
     let pid = st.pid();
     let ps = plans("sim", n, &[P_MAIN], 16);
@@ -1061,6 +1063,12 @@ fn main() {
     let z = if short { SHORT } else { FULL };
     let only: Option<Vec<String>> =
         std::env::var("HT_STRESS_ONLY").ok().map(|v| v.split(',').map(|s| s.trim().to_string()).collect());
+    const NAMES: [&str; 11] =
+        ["simultaneous", "drip", "large", "rapid", "scan", "udp", "nofile", "sighup", "sigkill", "disk", "downloads"];
+    if let Some(bad) = only.iter().flatten().find(|n| !NAMES.contains(&n.as_str())) {
+        eprintln!("stress: HT_STRESS_ONLY: no scenario `{bad}` (there are: {})", NAMES.join(", "));
+        std::process::exit(2);
+    }
     let wanted = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == name));
     let started = Instant::now();
 
@@ -1121,9 +1129,7 @@ fn main() {
         let r = h.join().unwrap_or_else(|e| harness_failure(name, e));
         reports.push((name, r));
     }
-    let order =
-        ["simultaneous", "drip", "large", "rapid", "scan", "udp", "nofile", "sighup", "sigkill", "disk", "downloads"];
-    reports.sort_by_key(|(n, _)| order.iter().position(|o| o == n));
+    reports.sort_by_key(|(n, _)| NAMES.iter().position(|o| o == n));
     let reports: Vec<Report> = reports.into_iter().map(|(_, r)| r).collect();
     let table = render(&reports, short, started.elapsed());
     println!("{table}");
