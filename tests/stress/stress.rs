@@ -53,8 +53,6 @@ use verify::{check_records, Expect};
 const RSS_TOLERANCE_KIB: u64 = 16 * 1024;
 /// How long memory may take to come back after the daemon has settled.
 const RSS_WAIT: Duration = Duration::from_secs(30);
-/// read_limit of the dist configuration.
-const READ_LIMIT: usize = 20 * 1024 * 1024;
 /// Kills tried until one cuts a record of attackers.json.
 const KILL_ATTEMPTS: usize = 30;
 /// The daemon's listen timeout (`-l`, not set: its default).
@@ -172,6 +170,8 @@ struct Stage {
     idle_kib: u64,
     /// Torn lines allowed per output file (one per kill or full disk the scenario caused).
     tears_allowed: usize,
+    /// read_limit of the configuration (as the daemon reads it; 0, unlimited, as MAX).
+    read_limit: usize,
 }
 
 impl Stage {
@@ -184,6 +184,11 @@ impl Stage {
             scratch.mount_tmpfs(size);
         }
         let snap = env::snapshot(&scratch.root, &scratch.unwatched());
+        let cfg = honeytrap::config::load(&scratch.conf, &scratch.root).expect("the dist configuration loads");
+        let read_limit = match cfg.read_limit {
+            0 => usize::MAX,
+            n => n as usize,
+        };
         let daemon = Daemon::start(&net, &scratch, nofile);
         let mut violations: BTreeSet<String> = env::credential_problems(daemon.pid()).into_iter().collect();
         let watch = Watch::new(daemon.pid(), scratch.writable_dirs());
@@ -193,7 +198,7 @@ impl Stage {
         violations.extend(watch.violations.lock().unwrap().iter().cloned());
         let idle_kib = daemon.status("VmRSS");
         let log_from = daemon.stdout_len();
-        Stage { net, scratch, daemon, watch, snap, violations, log_from, idle_kib, tears_allowed: 0 }
+        Stage { net, scratch, daemon, watch, snap, violations, log_from, idle_kib, tears_allowed: 0, read_limit }
     }
 
     fn pid(&self) -> i32 {
@@ -266,7 +271,7 @@ impl Stage {
         // Saved == completed.
         let out = verify::read_outputs(&self.scratch);
         let files = verify::attack_files(&self.scratch.attacks);
-        let rec = check_records(expect, &files, &out, READ_LIMIT);
+        let rec = check_records(expect, &files, &out, self.read_limit);
         let mut ev = rec.summary();
         if !rec.examples.is_empty() {
             ev.push_str(&format!("; e.g. {}", rec.examples.join("; ")));
@@ -291,7 +296,7 @@ impl Stage {
             let saved = common::wait_until(Duration::from_secs(15), || {
                 let out = verify::read_outputs(&self.scratch);
                 let files = verify::attack_files(&self.scratch.attacks);
-                check_records(&[Expect { out: &probe, proto: "tcp", may_cut: false }], &files, &out, READ_LIMIT)
+                check_records(&[Expect { out: &probe, proto: "tcp", may_cut: false }], &files, &out, self.read_limit)
                     .all_ok()
             });
             alive_ok = saved;
@@ -474,7 +479,8 @@ fn slow_drip(z: &Sizes) -> Report {
 }
 
 /// Several 30 MiB uploads at once: read_limit (20 MiB in the dist configuration) and the
-/// data budget cut them; each record must hold what was kept.
+/// data budget cut them; each record must hold what was kept (a prefix of at most
+/// read_limit bytes).
 fn large(z: &Sizes) -> Report {
     let n = z.large_at_once;
     let mut r = Report::new("30 MiB payloads", format!("{n} × {} MiB at once", z.large_bytes >> 20));
@@ -505,7 +511,8 @@ fn large(z: &Sizes) -> Report {
         })
         .collect();
     r.result = format!(
-        "{connected}/{n} connected; kept per record: {}; peak RSS below",
+        "{connected}/{n} connected; kept per record (read_limit {:.1} MiB): {}",
+        st.read_limit as f64 / 1048576.0,
         if kept.is_empty() {
             "none".into()
         } else {
@@ -615,7 +622,7 @@ fn udp_flood(z: &Sizes) -> Report {
     let exp: Vec<Expect> = outs.iter().map(|out| Expect { out, proto: "udp", may_cut: false }).collect();
     let files = verify::attack_files(&st.scratch.attacks);
     let out = verify::read_outputs(&st.scratch);
-    let rec = check_records(&exp, &files, &out, READ_LIMIT);
+    let rec = check_records(&exp, &files, &out, st.read_limit);
     r.result = format!(
         "{} sent; {} recorded; {kdrops} dropped by the kernel ({} at the queue, {} socket errors, {} to no port)",
         sent.len(),
@@ -804,8 +811,8 @@ fn sigkill(z: &Sizes) -> Report {
     st.daemon.settle(&st.scratch, Duration::from_secs(2), Duration::from_secs(60));
     let files = verify::attack_files(&st.scratch.attacks);
     let out = verify::read_outputs(&st.scratch);
-    let pre_rec = check_records(&expect_tcp(&pre), &files, &out, READ_LIMIT);
-    let post_rec = check_records(&expect_tcp(&after), &files, &out, READ_LIMIT);
+    let pre_rec = check_records(&expect_tcp(&pre), &files, &out, st.read_limit);
+    let post_rec = check_records(&expect_tcp(&after), &files, &out, st.read_limit);
     r.result = format!(
         "before: {} ({:.0}/s); {kills} kill(s), line torn: {}; after the restart: {}",
         pre_rec.summary(),
