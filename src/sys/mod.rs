@@ -39,6 +39,7 @@ pub mod creds;
 pub mod fs;
 pub mod net;
 pub mod process;
+pub mod resource;
 pub mod time;
 
 /// The C library's text for an error (`strerror`), without Rust's " (os error N)" suffix.
