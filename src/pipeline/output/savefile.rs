@@ -8,9 +8,10 @@
 //!   time in milliseconds, so it never repeats across attacks and restarts; when a name is
 //!   taken anyway, the next number is used. No file is ever overwritten and no attack is lost
 //!   to a name clash.
-//! * Files appear complete or not at all: written under a hidden temporary name in the same
-//!   directory, then linked to the final name without replacing anything
-//!   ([`crate::sys::fs::publish_noreplace`]).
+//! * Files appear complete or not at all: written as an unnamed file of the directory
+//!   (`O_TMPFILE`), or where there is none under a hidden temporary name, then linked to the
+//!   final name without replacing anything ([`crate::sys::fs::link_unnamed`],
+//!   [`crate::sys::fs::publish_noreplace`]).
 //! * A sample saved before (same md5, under any name) is reported as known at INFO and
 //!   not stored again; the remaining downloads are still saved (the C plugin logged an
 //!   error and stopped, and stored the same sample once per file name).
@@ -24,7 +25,7 @@
 
 use crate::attack::{md5_hex, Attack, Download};
 use crate::config::{Plugin, PluginConfig};
-use crate::sys::fs::publish_noreplace;
+use crate::sys::fs::{create_unnamed, link_unnamed, publish_noreplace};
 use crate::sys::{strerror, time};
 use crate::{log_debug, log_err, log_info, log_notice, log_warn};
 use std::fs::{OpenOptions, Permissions};
@@ -172,37 +173,66 @@ fn save_attack(dir: &Path, attack: &Attack) -> FileOutcome {
         log_err!("SaveFile error - Unable to save attack string in attacks directory: {}", s);
         FileOutcome::Failed(s)
     };
+    let saved = |dst: PathBuf| {
+        log_debug!("SaveFile - Attack string saved as {}.", dst.display());
+        FileOutcome::Saved(dst)
+    };
     let t = time::local(time::now_secs());
     let date = format!("{:04}-{:02}-{:02}", t.year, t.month, t.day);
-    let mut n = next_number();
+    let data = &attack.payload.data;
+    // An unnamed file where the file system has them: one directory entry made per attack
+    // (a temporary name costs two more, which writers of one directory contend for) and
+    // nothing left behind by a crash.
+    let unnamed = create_unnamed(dir, FILE_MODE).and_then(|f| {
+        f.map(|mut f| f.set_permissions(Permissions::from_mode(FILE_MODE)).and_then(|()| f.write_all(data)).map(|()| f))
+            .transpose()
+    });
+    match unnamed {
+        Err(e) => return fail(&e),
+        Ok(Some(f)) => match publish_attack(dir, attack, &date, |dst| link_unnamed(&f, dst)) {
+            // Without /proc: a temporary name, below.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && dir.is_dir() => {}
+            Err(e) => return fail(&e),
+            Ok(dst) => return saved(dst),
+        },
+        Ok(None) => {}
+    }
     let mut tries = 1;
     let tmp = loop {
-        let tmp = dir.join(format!(".{}.tmp", attack_name(attack, n, &date)));
-        match write_new(&tmp, &attack.payload.data) {
+        let tmp = dir.join(format!(".{}.tmp", attack_name(attack, next_number(), &date)));
+        match write_new(&tmp, data) {
             Ok(()) => break tmp,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < MAX_NAME_TRIES => {
-                tries += 1;
-                n = next_number();
-            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < MAX_NAME_TRIES => tries += 1,
             Err(e) => return fail(&e),
         }
     };
+    match publish_attack(dir, attack, &date, |dst| publish_noreplace(&tmp, dst)) {
+        Ok(dst) => saved(dst),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            fail(&e)
+        }
+    }
+}
+
+/// Names the written attack file (`link`) `from_port_…` with the next number, moving on to
+/// the following number while a name is taken (at most [`MAX_NAME_TRIES`] names).
+fn publish_attack(
+    dir: &Path,
+    attack: &Attack,
+    date: &str,
+    mut link: impl FnMut(&Path) -> io::Result<()>,
+) -> io::Result<PathBuf> {
+    let mut tries = 1;
     loop {
-        let dst = dir.join(attack_name(attack, n, &date));
-        match publish_noreplace(&tmp, &dst) {
-            Ok(()) => {
-                log_debug!("SaveFile - Attack string saved as {}.", dst.display());
-                return FileOutcome::Saved(dst);
-            }
+        let dst = dir.join(attack_name(attack, next_number(), date));
+        match link(&dst) {
+            Ok(()) => return Ok(dst),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < MAX_NAME_TRIES => {
                 log_debug!("SaveFile - {} exists, trying the next number.", dst.display());
                 tries += 1;
-                n = next_number();
             }
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                return fail(&e);
-            }
+            Err(e) => return Err(e),
         }
     }
 }
