@@ -13,7 +13,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Mutex;
+use std::sync::RwLock;
 
 /// Log levels; a message is written when its level is at most the configured one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -58,11 +58,13 @@ struct Sink {
     stdout: bool,
 }
 
-static SINK: Mutex<Sink> = Mutex::new(Sink { file: None, path: None, stdout: false });
+/// Read-locked to write a line (`O_APPEND` writes of whole lines need no mutual exclusion, so
+/// that connection threads never wait for each other's log writes), write-locked to change.
+static SINK: RwLock<Sink> = RwLock::new(Sink { file: None, path: None, stdout: false });
 
-fn sink() -> std::sync::MutexGuard<'static, Sink> {
+fn sink() -> std::sync::RwLockWriteGuard<'static, Sink> {
     // A panic while holding the lock cannot leave the sink inconsistent: keep logging.
-    SINK.lock().unwrap_or_else(|e| e.into_inner())
+    SINK.write().unwrap_or_else(|e| e.into_inner())
 }
 
 pub fn set_level(level: Level) {
@@ -118,30 +120,34 @@ pub fn reopen(path: &Path) -> io::Result<()> {
 /// message + newline.
 pub fn format_line(now: i64, tid: Option<i32>, msg: fmt::Arguments<'_>) -> Vec<u8> {
     let t = time::local(now);
-    let mut line = format!("[{:04}-{:02}-{:02} {:02}:{:02}:{:02}] ", t.year, t.month, t.day, t.hour, t.min, t.sec);
-    if let Some(tid) = tid {
-        line.push_str(&format!("{:5}  ", tid));
+    // Mostly digit by digit: this runs for every line of every connection.
+    let mut line = Vec::with_capacity(160);
+    let _ = write!(line, "[{:04}-", t.year);
+    for (n, sep) in [(t.month, b'-'), (t.day, b' '), (t.hour, b':'), (t.min, b':'), (t.sec, b']')] {
+        line.extend_from_slice(&[b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8, sep]);
     }
-    let mut text = String::new();
+    line.push(b' ');
+    if let Some(tid) = tid {
+        let _ = write!(line, "{:5}  ", tid);
+    }
+    let mut text = String::with_capacity(128);
     let _ = fmt::write(&mut text, msg);
-    let text = text.trim_end_matches('\n');
+    let mut rest = text.trim_end_matches('\n');
     // Attacker data in a message (file names, URLs, reply lines) must not forge lines or
     // terminal escapes: control characters are written as `\xNN`.
-    for c in text.chars() {
-        if c.is_control() && c != '\t' {
-            line.push_str(&format!("\\x{:02x}", u32::from(c)));
-        } else {
-            line.push(c);
-        }
+    while let Some((i, c)) = rest.char_indices().find(|&(_, c)| c.is_control() && c != '\t') {
+        line.extend_from_slice(&rest.as_bytes()[..i]);
+        let _ = write!(line, "\\x{:02x}", u32::from(c));
+        rest = &rest[i + c.len_utf8()..];
     }
-    let mut bytes = line.into_bytes();
-    bytes.truncate(MAX_LINE - 1);
-    bytes.push(b'\n');
-    bytes
+    line.extend_from_slice(rest.as_bytes());
+    line.truncate(MAX_LINE - 1);
+    line.push(b'\n');
+    line
 }
 
 fn emit(bytes: &[u8]) {
-    let s = sink();
+    let s = SINK.read().unwrap_or_else(|e| e.into_inner());
     if let Some(mut f) = s.file.as_ref() {
         if let Err(e) = f.write_all(bytes) {
             let _ = writeln!(io::stderr(), "Error while writing logfile: {}", e);
