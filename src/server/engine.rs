@@ -107,9 +107,35 @@ pub struct Engine {
     stop: AtomicBool,
 }
 
-/// `addr` in the original's `ip:port` form (`[ip]:port` for IPv6).
+/// `addr` in the original's `ip:port` form (`[ip]:port` for IPv6). An IPv4 address, on
+/// the log lines of every connection, is written digit by digit: the formatter costs ten
+/// times as much.
 fn show(addr: &SocketAddr) -> String {
-    addr.to_string()
+    let SocketAddr::V4(a) = addr else { return addr.to_string() };
+    let mut s = String::with_capacity(21);
+    for (i, octet) in a.ip().octets().into_iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        push_decimal(&mut s, octet.into());
+    }
+    s.push(':');
+    push_decimal(&mut s, a.port().into());
+    s
+}
+
+fn push_decimal(s: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.extend(digits[i..].iter().map(|&d| char::from(d)));
 }
 
 impl Engine {
@@ -705,6 +731,13 @@ mod tests {
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn show_writes_addresses_as_the_formatter() {
+        for a in ["0.0.0.0:0", "10.77.0.2:54050", "255.255.255.255:65535", "1.20.100.9:7", "[fd77::2]:80", "[::1]:0"] {
+            assert_eq!(show(&addr(a)), addr(a).to_string());
+        }
     }
 
     /// TCP and UDP choose their targets alike, each from its own protocol's entries.
