@@ -215,18 +215,20 @@ pub fn write_banner() {
     }
 }
 
+// The arguments are evaluated only when the level is enabled: a line below the log level
+// costs a load and a compare, not the formatting of its arguments (addresses, requests).
 #[macro_export]
-macro_rules! log_err { ($($a:tt)*) => { $crate::log::write($crate::log::Level::Err, format_args!($($a)*)) } }
+macro_rules! log_err { ($($a:tt)*) => { if $crate::log::enabled($crate::log::Level::Err) { $crate::log::write($crate::log::Level::Err, format_args!($($a)*)) } } }
 #[macro_export]
-macro_rules! log_warn { ($($a:tt)*) => { $crate::log::write($crate::log::Level::Warn, format_args!($($a)*)) } }
+macro_rules! log_warn { ($($a:tt)*) => { if $crate::log::enabled($crate::log::Level::Warn) { $crate::log::write($crate::log::Level::Warn, format_args!($($a)*)) } } }
 #[macro_export]
-macro_rules! log_notice { ($($a:tt)*) => { $crate::log::write($crate::log::Level::Notice, format_args!($($a)*)) } }
+macro_rules! log_notice { ($($a:tt)*) => { if $crate::log::enabled($crate::log::Level::Notice) { $crate::log::write($crate::log::Level::Notice, format_args!($($a)*)) } } }
 #[macro_export]
-macro_rules! log_info { ($($a:tt)*) => { $crate::log::write($crate::log::Level::Info, format_args!($($a)*)) } }
+macro_rules! log_info { ($($a:tt)*) => { if $crate::log::enabled($crate::log::Level::Info) { $crate::log::write($crate::log::Level::Info, format_args!($($a)*)) } } }
 #[macro_export]
-macro_rules! log_noisy { ($($a:tt)*) => { $crate::log::write($crate::log::Level::Noisy, format_args!($($a)*)) } }
+macro_rules! log_noisy { ($($a:tt)*) => { if $crate::log::enabled($crate::log::Level::Noisy) { $crate::log::write($crate::log::Level::Noisy, format_args!($($a)*)) } } }
 #[macro_export]
-macro_rules! log_debug { ($($a:tt)*) => { $crate::log::write($crate::log::Level::Debug, format_args!($($a)*)) } }
+macro_rules! log_debug { ($($a:tt)*) => { if $crate::log::enabled($crate::log::Level::Debug) { $crate::log::write($crate::log::Level::Debug, format_args!($($a)*)) } } }
 
 /// At most one log line per `interval` for a recurring condition (a full disk, an
 /// unreachable collector, a limit hit under a flood): [`Throttle::due`] says whether to log
