@@ -78,7 +78,7 @@ const HOLD_INFLIGHT: usize = 256;
 const N_SESSIONS: usize = 2000;
 const SESSION_CLIENTS: usize = 20;
 /// Rounds on the daemon and on the reference server, alternating.
-const SESSION_ROUNDS: usize = 3;
+const SESSION_ROUNDS: usize = 5;
 const N_UDP: u16 = 50;
 /// The whole run stops starting new phases after this long.
 const BUDGET: Duration = Duration::from_secs(540);
@@ -1702,12 +1702,12 @@ fn render(results: &[MonResults], notes: &[String], took: Duration) -> String {
         ("SaveFile only", |r: &MonResults| r.sessions_savefile.as_ref()),
     ] {
         row(
-            &format!("Short sessions per second until all saved, {what}: daemon / reference server (ratio), median of rounds"),
+            &format!("Short sessions per second until all saved, {what}: daemon / reference server, medians (ratio: median of the rounds' ratios)"),
             &|r| pick(r).map_or("skipped".into(), |x| compare(x, rate, |v| format!("{v:.0}/s"))),
             "—",
         );
         row(
-            &format!("CPU time per saved session, {what}: daemon / reference server (ratio), median of rounds"),
+            &format!("CPU time per saved session, {what}: daemon / reference server, medians (ratio: median of the rounds' ratios)"),
             &|r| pick(r).map_or("skipped".into(), |x| compare(x, cpu_per_session, |v| format!("{v:.0} µs"))),
             "close to the reference",
         );
@@ -1775,22 +1775,18 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     v.get(v.len() / 2).copied()
 }
 
-/// `ours / reference (ratio)` of the medians of `f` over the rounds, and every round's value.
+/// `ours / reference (ratio)`: the medians of `f` over the rounds and the median of the
+/// ratios of each daemon round to the reference round just before it (the machine's load
+/// changes less between the two), then those ratios.
 fn compare(x: &SessionRuns, f: fn(&Round) -> f64, show: fn(f64) -> String) -> String {
     let (Some(ours), Some(theirs)) =
         (median(x.ours.iter().map(f).collect()), median(x.reference.iter().map(f).collect()))
     else {
         return "—".into();
     };
-    let each = |v: &[Round]| v.iter().map(|r| show(f(r))).collect::<Vec<_>>().join(", ");
-    format!(
-        "{} / {} ({:.2}); rounds: {} / {}",
-        show(ours),
-        show(theirs),
-        ours / theirs.max(f64::MIN_POSITIVE),
-        each(&x.ours),
-        each(&x.reference)
-    )
+    let pairs: Vec<f64> = x.ours.iter().zip(&x.reference).map(|(o, r)| f(o) / f(r).max(f64::MIN_POSITIVE)).collect();
+    let each = pairs.iter().map(|p| format!("{p:.2}")).collect::<Vec<_>>().join(", ");
+    format!("{} / {} ({:.2}; round by round: {each})", show(ours), show(theirs), median(pairs).unwrap_or(0.0))
 }
 
 fn hold_of(r: &MonResults, n: usize) -> Option<&Hold> {
