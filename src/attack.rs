@@ -33,10 +33,21 @@ pub struct Payload {
     pub sha256: String,
 }
 
+/// The digests of empty data: every record starts with an empty payload, and a silent
+/// client leaves one.
+pub const EMPTY_MD5: &str = "d41d8cd98f00b204e9800998ecf8427e";
+pub const EMPTY_SHA512: &str = "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce\
+                                47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e";
+pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
 impl Payload {
     /// Takes `data` and computes both digests (empty data gives the standard digests of the
     /// empty input, as the C original wrote them).
     pub fn new(data: Vec<u8>) -> Payload {
+        if data.is_empty() {
+            let (md5, sha512, sha256) = (EMPTY_MD5.into(), EMPTY_SHA512.into(), EMPTY_SHA256.into());
+            return Payload { data, md5, sha512, sha256 };
+        }
         let md5 = md5_hex(&data);
         let sha512 = sha512_hex(&data);
         let sha256 = sha256_hex(&data);
@@ -60,7 +71,7 @@ impl Default for Payload {
 
 /// MD5 of `data` as 32 lowercase hex digits.
 pub fn md5_hex(data: &[u8]) -> String {
-    format!("{:x}", md5::compute(data))
+    hex(&md5::compute(data).0)
 }
 
 /// SHA-512 of `data` as 128 lowercase hex digits.
@@ -203,12 +214,12 @@ mod tests {
     use super::*;
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV6};
 
-    const EMPTY_MD5: &str = "d41d8cd98f00b204e9800998ecf8427e";
-    const EMPTY_SHA512: &str = "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce\
-                                47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e";
-
     #[test]
     fn empty_payload_has_standard_digests() {
+        assert_eq!(
+            (md5_hex(b""), sha512_hex(b""), sha256_hex(b"")),
+            (EMPTY_MD5.into(), EMPTY_SHA512.into(), EMPTY_SHA256.into())
+        );
         let p = Payload::new(Vec::new());
         assert_eq!(p.md5, EMPTY_MD5);
         assert_eq!(p.sha512, EMPTY_SHA512);

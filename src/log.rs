@@ -16,8 +16,8 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::RwLock;
 
 /// Log levels; a message is written when its level is at most the configured one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -60,16 +60,20 @@ struct Sink {
     file: Option<File>,
     path: Option<PathBuf>,
     /// Look at the end of the file before the next line: set when the file is opened and
-    /// when a write fails, cleared by the next complete line.
-    check_tail: bool,
+    /// when a write fails, cleared by the next complete line written with no other writer.
+    check_tail: AtomicBool,
     stdout: bool,
 }
 
-static SINK: Mutex<Sink> = Mutex::new(Sink { file: None, path: None, check_tail: false, stdout: false });
+/// Read-locked to write a line (`O_APPEND` writes of whole lines need no mutual exclusion, so
+/// that connection threads never wait for each other's log writes), write-locked to change it
+/// and to look at the file's tail.
+static SINK: RwLock<Sink> =
+    RwLock::new(Sink { file: None, path: None, check_tail: AtomicBool::new(false), stdout: false });
 
-fn sink() -> std::sync::MutexGuard<'static, Sink> {
+fn sink() -> std::sync::RwLockWriteGuard<'static, Sink> {
     // A panic while holding the lock cannot leave the sink inconsistent: keep logging.
-    SINK.lock().unwrap_or_else(|e| e.into_inner())
+    SINK.write().unwrap_or_else(|e| e.into_inner())
 }
 
 pub fn set_level(level: Level) {
@@ -100,7 +104,7 @@ pub fn set_file(path: &Path, file: File) {
     let mut s = sink();
     s.file = Some(file);
     s.path = Some(path.to_path_buf());
-    s.check_tail = true;
+    s.check_tail.store(true, Ordering::Release);
 }
 
 /// The current log file path, if any.
@@ -120,44 +124,55 @@ pub fn reopen(path: &Path) -> io::Result<()> {
 /// message + newline.
 pub fn format_line(now: i64, tid: Option<i32>, msg: fmt::Arguments<'_>) -> Vec<u8> {
     let t = time::local(now);
-    let mut line = format!("[{:04}-{:02}-{:02} {:02}:{:02}:{:02}] ", t.year, t.month, t.day, t.hour, t.min, t.sec);
-    if let Some(tid) = tid {
-        line.push_str(&format!("{:5}  ", tid));
+    // Mostly digit by digit: this runs for every line of every connection.
+    let mut line = Vec::with_capacity(160);
+    let _ = write!(line, "[{:04}-", t.year);
+    for (n, sep) in [(t.month, b'-'), (t.day, b' '), (t.hour, b':'), (t.min, b':'), (t.sec, b']')] {
+        line.extend_from_slice(&[b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8, sep]);
     }
-    let mut text = String::new();
+    line.push(b' ');
+    if let Some(tid) = tid {
+        let _ = write!(line, "{:5}  ", tid);
+    }
+    let mut text = String::with_capacity(128);
     let _ = fmt::write(&mut text, msg);
-    let text = text.trim_end_matches('\n');
+    let mut rest = text.trim_end_matches('\n');
     // Attacker data in a message (file names, URLs, reply lines) must not forge lines or
     // terminal escapes: control characters are written as `\xNN`.
-    for c in text.chars() {
-        if c.is_control() && c != '\t' {
-            line.push_str(&format!("\\x{:02x}", u32::from(c)));
-        } else {
-            line.push(c);
-        }
+    while let Some((i, c)) = rest.char_indices().find(|&(_, c)| c.is_control() && c != '\t') {
+        line.extend_from_slice(&rest.as_bytes()[..i]);
+        let _ = write!(line, "\\x{:02x}", u32::from(c));
+        rest = &rest[i + c.len_utf8()..];
     }
-    let mut bytes = line.into_bytes();
-    bytes.truncate(MAX_LINE - 1);
-    bytes.push(b'\n');
-    bytes
+    line.extend_from_slice(rest.as_bytes());
+    line.truncate(MAX_LINE - 1);
+    line.push(b'\n');
+    line
 }
 
 fn emit(bytes: &[u8]) {
-    emit_to(&mut sink(), bytes);
+    let s = SINK.read().unwrap_or_else(|e| e.into_inner());
+    if !s.check_tail.load(Ordering::Acquire) {
+        return emit_to(&s, bytes, false);
+    }
+    // Rare (after an open, a reopen or a failed write): the tail is looked at with no other
+    // writer.
+    drop(s);
+    emit_to(&sink(), bytes, true);
 }
 
-fn emit_to(s: &mut Sink, bytes: &[u8]) {
+/// Writes `bytes` to the sink `s`; `exclusive`: no other thread writes meanwhile (the write
+/// lock is held), so the tail read is the tail written to.
+fn emit_to(s: &Sink, bytes: &[u8], exclusive: bool) {
     if let Some(mut f) = s.file.as_ref() {
-        // Under the lock no other thread writes: the tail read is the tail written to.
-        let res = if s.check_tail && fs::ends_mid_line(f) == Some(true) {
-            f.write_all(b"\n").and_then(|()| f.write_all(bytes))
-        } else {
-            f.write_all(bytes)
-        };
+        let torn = exclusive && s.check_tail.load(Ordering::Acquire) && fs::ends_mid_line(f) == Some(true);
+        let res = if torn { f.write_all(b"\n").and_then(|()| f.write_all(bytes)) } else { f.write_all(bytes) };
         if let Err(e) = &res {
             let _ = writeln!(io::stderr(), "Error while writing logfile: {}", e);
+            s.check_tail.store(true, Ordering::Release);
+        } else if exclusive {
+            s.check_tail.store(false, Ordering::Release);
         }
-        s.check_tail = res.is_err();
     }
     if s.stdout {
         let mut out = io::stdout().lock();
@@ -192,9 +207,9 @@ pub fn write_unblocked(level: Level, msg: fmt::Arguments<'_>) {
     let line = format_line(time::now_secs(), tid, msg);
     let mut written = false;
     for _ in 0..UNBLOCKED_TRIES {
-        match SINK.try_lock() {
-            Ok(mut s) => emit_to(&mut s, &line),
-            Err(std::sync::TryLockError::Poisoned(e)) => emit_to(&mut e.into_inner(), &line),
+        match SINK.try_read() {
+            Ok(s) => emit_to(&s, &line, false),
+            Err(std::sync::TryLockError::Poisoned(e)) => emit_to(&e.into_inner(), &line, false),
             Err(std::sync::TryLockError::WouldBlock) => {
                 std::thread::sleep(std::time::Duration::from_millis(1));
                 continue;
@@ -265,18 +280,20 @@ pub fn write_banner() {
     }
 }
 
+// The arguments are evaluated only when the level is enabled: a line below the log level
+// costs a load and a compare, not the formatting of its arguments (addresses, requests).
 #[macro_export]
-macro_rules! log_err { ($($a:tt)*) => { $crate::log::write($crate::log::Level::Err, format_args!($($a)*)) } }
+macro_rules! log_err { ($($a:tt)*) => { if $crate::log::enabled($crate::log::Level::Err) { $crate::log::write($crate::log::Level::Err, format_args!($($a)*)) } } }
 #[macro_export]
-macro_rules! log_warn { ($($a:tt)*) => { $crate::log::write($crate::log::Level::Warn, format_args!($($a)*)) } }
+macro_rules! log_warn { ($($a:tt)*) => { if $crate::log::enabled($crate::log::Level::Warn) { $crate::log::write($crate::log::Level::Warn, format_args!($($a)*)) } } }
 #[macro_export]
-macro_rules! log_notice { ($($a:tt)*) => { $crate::log::write($crate::log::Level::Notice, format_args!($($a)*)) } }
+macro_rules! log_notice { ($($a:tt)*) => { if $crate::log::enabled($crate::log::Level::Notice) { $crate::log::write($crate::log::Level::Notice, format_args!($($a)*)) } } }
 #[macro_export]
-macro_rules! log_info { ($($a:tt)*) => { $crate::log::write($crate::log::Level::Info, format_args!($($a)*)) } }
+macro_rules! log_info { ($($a:tt)*) => { if $crate::log::enabled($crate::log::Level::Info) { $crate::log::write($crate::log::Level::Info, format_args!($($a)*)) } } }
 #[macro_export]
-macro_rules! log_noisy { ($($a:tt)*) => { $crate::log::write($crate::log::Level::Noisy, format_args!($($a)*)) } }
+macro_rules! log_noisy { ($($a:tt)*) => { if $crate::log::enabled($crate::log::Level::Noisy) { $crate::log::write($crate::log::Level::Noisy, format_args!($($a)*)) } } }
 #[macro_export]
-macro_rules! log_debug { ($($a:tt)*) => { $crate::log::write($crate::log::Level::Debug, format_args!($($a)*)) } }
+macro_rules! log_debug { ($($a:tt)*) => { if $crate::log::enabled($crate::log::Level::Debug) { $crate::log::write($crate::log::Level::Debug, format_args!($($a)*)) } } }
 
 /// At most one log line per `interval` for a recurring condition (a full disk, an
 /// unreachable collector, a limit hit under a flood): [`Throttle::due`] says whether to log

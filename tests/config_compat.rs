@@ -173,7 +173,7 @@ fn tpot_honeytrap_conf() {
     // The keys of our own keep their defaults: queue 0 and one response per connection, as
     // T-Pot's build of the C honeytrap.
     assert_eq!((c.monitor, c.nfq_queue, c.response_policy), (None, 0, config::ResponsePolicy::Once));
-    assert_eq!((c.max_connections, c.max_connections_per_source, c.session_limit), (4096, 64, 300));
+    assert_eq!((c.max_connections, c.max_connections_per_source, c.session_limit), (None, 64, 300));
     assert_only_plugin_warnings(&c);
 }
 

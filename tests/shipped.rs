@@ -138,7 +138,8 @@ fn commented_defaults_in_the_template_are_the_real_defaults() {
     // The keys of our own are shipped commented out with their default value: enabling one
     // unchanged must change nothing.
     let text = contrib("honeytrap.conf.dist");
-    let keys = ["nfq_queue", "response_policy", "max_connections", "max_connections_per_source", "session_limit"];
+    // (max_connections has no default value to show: it is commented out with an example.)
+    let keys = ["nfq_queue", "response_policy", "max_connections_per_source", "session_limit"];
     let mut enabled = String::new();
     for key in keys {
         let prefix = format!("//{key} = ");

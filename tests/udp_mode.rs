@@ -7,7 +7,7 @@
 
 mod common;
 
-use honeytrap::server::limits::{Limits, Slot};
+use honeytrap::server::limits::{Limits, Policy, Slot};
 use honeytrap::server::udp::{
     serve_udp, EndReason, RelayKind, ResponsePolicy, UdpExit, UdpFlowRecord, UdpHost, UdpParams,
 };
@@ -47,6 +47,12 @@ struct TestHost {
     target: Option<(RelayKind, SocketAddr)>,
 }
 
+/// Limits with a hard cap of `total` connections and a share of `per_source` (applied once
+/// three quarters of the cap are taken).
+fn caps(total: u32, per_source: u32) -> Limits {
+    Limits::new(Policy { cap: Some(total), share: per_source })
+}
+
 impl UdpHost for TestHost {
     type Slot = Slot;
 
@@ -55,7 +61,7 @@ impl UdpHost for TestHost {
     }
 
     fn admit(&self, remote: SocketAddr) -> Result<Slot, String> {
-        self.limits.admit(remote.ip()).map_err(|r| format!("{r:?}"))
+        self.limits.admit(remote.ip(), 1).map_err(|r| format!("{r:?}"))
     }
 
     fn relay_target(&self, _local: SocketAddr, _remote: SocketAddr) -> Option<(RelayKind, SocketAddr)> {
@@ -99,7 +105,7 @@ impl Server {
     /// A server on `bind` that relays every flow to `target`.
     fn relayed(bind: &str, p: UdpParams, kind: RelayKind, target: SocketAddr) -> Server {
         let socket = honeytrap::sys::net::udp_socket(&bind.parse().unwrap()).unwrap();
-        Server::serve(socket, p, Limits::new(100, 100), None, Some((kind, target)))
+        Server::serve(socket, p, caps(100, 100), None, Some((kind, target)))
     }
 
     /// A server on `socket`.
@@ -180,7 +186,7 @@ fn queued(c: &UdpSocket) -> usize {
 
 fn one_datagram(bind: &str, response_file: Option<&[u8]>) {
     let p = UdpParams { response: response_file.map(Arc::from), ..params() };
-    let Some(s) = Server::start(bind, p, Limits::new(100, 100), None) else { return };
+    let Some(s) = Server::start(bind, p, caps(100, 100), None) else { return };
     let c = client(s.addr);
     let sent = Instant::now();
     c.send_to(b"hello", s.addr).unwrap();
@@ -200,7 +206,7 @@ fn one_datagram(bind: &str, response_file: Option<&[u8]>) {
     assert_eq!(queued(&c), 0, "more than one response");
     s.no_more_records();
     assert_eq!(queued(&c), 0);
-    assert_eq!(s.limits.active(), 0);
+    assert_eq!(s.limits.taken(), 0);
 }
 
 #[test]
@@ -222,7 +228,7 @@ fn response_file_is_sent_as_one_datagram() {
 #[test]
 fn several_datagrams_from_one_peer_make_one_record_in_order() {
     for bind in ["127.0.0.1:0", "[::1]:0"] {
-        let Some(s) = Server::start(bind, params(), Limits::new(100, 100), None) else { continue };
+        let Some(s) = Server::start(bind, params(), caps(100, 100), None) else { continue };
         let c = client(s.addr);
         for part in [&b"one "[..], b"two ", b"", b"three"] {
             c.send_to(part, s.addr).unwrap();
@@ -238,7 +244,7 @@ fn several_datagrams_from_one_peer_make_one_record_in_order() {
 
 #[test]
 fn two_peers_make_two_records() {
-    let Some(s) = Server::start("127.0.0.1:0", params(), Limits::new(100, 100), None) else { return };
+    let Some(s) = Server::start("127.0.0.1:0", params(), caps(100, 100), None) else { return };
     let a = client(s.addr);
     let b = client(s.addr);
     a.send_to(b"from a", s.addr).unwrap();
@@ -254,7 +260,7 @@ fn two_peers_make_two_records() {
 #[test]
 fn repeat_policy_answers_every_idle_interval() {
     let p = UdpParams { policy: ResponsePolicy::Repeat, response: Some(Arc::from(&b"R"[..])), ..params() };
-    let Some(s) = Server::start("127.0.0.1:0", p, Limits::new(100, 100), None) else { return };
+    let Some(s) = Server::start("127.0.0.1:0", p, caps(100, 100), None) else { return };
     let c = client(s.addr);
     c.send_to(b"x", s.addr).unwrap();
     let rec = s.record();
@@ -265,7 +271,7 @@ fn repeat_policy_answers_every_idle_interval() {
 #[test]
 fn read_limit_is_exact_and_the_peer_may_start_again() {
     let p = UdpParams { read_limit: 10, ..params() };
-    let Some(s) = Server::start("127.0.0.1:0", p, Limits::new(100, 100), None) else { return };
+    let Some(s) = Server::start("127.0.0.1:0", p, caps(100, 100), None) else { return };
     let c = client(s.addr);
     let sent = Instant::now();
     for _ in 0..3 {
@@ -284,7 +290,7 @@ fn read_limit_is_exact_and_the_peer_may_start_again() {
 #[test]
 fn session_limit_ends_a_busy_flow() {
     let p = UdpParams { session_limit: Duration::from_millis(400), ..params() };
-    let Some(s) = Server::start("127.0.0.1:0", p, Limits::new(100, 100), None) else { return };
+    let Some(s) = Server::start("127.0.0.1:0", p, caps(100, 100), None) else { return };
     let c = client(s.addr);
     let sent = Instant::now();
     let sender = {
@@ -308,7 +314,7 @@ fn session_limit_ends_a_busy_flow() {
 #[test]
 fn flow_cap_drops_new_flows_only() {
     let p = UdpParams { max_flows: 2, ..params() };
-    let Some(s) = Server::start("127.0.0.1:0", p, Limits::new(100, 100), None) else { return };
+    let Some(s) = Server::start("127.0.0.1:0", p, caps(100, 100), None) else { return };
     let (a, b, c) = (client(s.addr), client(s.addr), client(s.addr));
     a.send_to(b"a1", s.addr).unwrap();
     b.send_to(b"b1", s.addr).unwrap();
@@ -331,24 +337,24 @@ fn flow_cap_drops_new_flows_only() {
 
 #[test]
 fn global_caps_count_udp_flows() {
-    let limits = Limits::new(1, 1);
+    let limits = caps(1, 1);
     let Some(s) = Server::start("127.0.0.1:0", params(), limits.clone(), None) else { return };
     let (a, b) = (client(s.addr), client(s.addr));
     a.send_to(b"first", s.addr).unwrap();
     thread::sleep(Duration::from_millis(50));
-    assert_eq!(limits.active(), 1, "the open flow holds a slot");
+    assert_eq!(limits.taken(), 1, "the open flow holds a slot");
     b.send_to(b"refused", s.addr).unwrap();
     let rec = s.record();
     assert_eq!(rec.data, b"first");
     s.no_more_records();
-    assert_eq!(limits.active(), 0, "the slot is freed with the record");
+    assert_eq!(limits.taken(), 0, "the slot is freed with the record");
     assert_eq!(queued(&b), 0);
 }
 
 #[test]
 fn stop_ends_flows_and_still_reports_them() {
     for bind in ["127.0.0.1:0", "[::1]:0"] {
-        let Some(s) = Server::start(bind, params(), Limits::new(100, 100), None) else { continue };
+        let Some(s) = Server::start(bind, params(), caps(100, 100), None) else { continue };
         let (a, b) = (client(s.addr), client(s.addr));
         a.send_to(b"partial a", s.addr).unwrap();
         b.send_to(b"partial b", s.addr).unwrap();
@@ -364,13 +370,13 @@ fn stop_ends_flows_and_still_reports_them() {
         assert_eq!(recs[1].data, b"partial b");
         assert!(recs.iter().all(|r| r.end_reason == EndReason::Shutdown));
         s.no_more_records();
-        assert_eq!(s.limits.active(), 0);
+        assert_eq!(s.limits.taken(), 0);
     }
 }
 
 #[test]
 fn fifty_source_ports_make_fifty_records_none_empty() {
-    let Some(s) = Server::start("127.0.0.1:0", params(), Limits::new(1000, 1000), None) else { return };
+    let Some(s) = Server::start("127.0.0.1:0", params(), caps(1000, 1000), None) else { return };
     let clients: Vec<UdpSocket> = (0..50).map(|_| client(s.addr)).collect();
     for (i, c) in clients.iter().enumerate() {
         c.send_to(format!("datagram {i}").as_bytes(), s.addr).unwrap();
@@ -392,7 +398,7 @@ fn fifty_source_ports_make_fifty_records_none_empty() {
 #[test]
 fn unspecified_bind_records_and_answers_from_the_real_local_address() {
     for (bind, dst, client_bind) in [("0.0.0.0:0", "127.0.0.2", "127.0.0.1:0"), ("[::]:0", "::1", "[::1]:0")] {
-        let Some(s) = Server::start(bind, params(), Limits::new(100, 100), None) else { continue };
+        let Some(s) = Server::start(bind, params(), caps(100, 100), None) else { continue };
         let Ok(c) = UdpSocket::bind(client_bind) else { continue };
         c.set_read_timeout(Some(WATCHDOG)).unwrap();
         let to = SocketAddr::new(dst.parse().unwrap(), s.addr.port());
@@ -415,7 +421,7 @@ fn datagram_queued_before_pktinfo_keeps_its_local_address() {
     let c = client(to);
     c.send_to(b"early", to).unwrap();
     thread::sleep(Duration::from_millis(50));
-    let s = Server::serve(socket, params(), Limits::new(100, 100), None, None);
+    let s = Server::serve(socket, params(), caps(100, 100), None, None);
     let (r, from) = response(&c);
     assert_eq!((r.as_slice(), from), (&b"\n"[..], to));
     c.send_to(b" later", to).unwrap();
@@ -426,7 +432,7 @@ fn datagram_queued_before_pktinfo_keeps_its_local_address() {
 #[test]
 fn idle_socket_exits_through_on_idle_but_never_with_an_open_flow() {
     let idle = Duration::from_millis(300);
-    let Some(s) = Server::start("127.0.0.1:0", params(), Limits::new(100, 100), Some(idle)) else { return };
+    let Some(s) = Server::start("127.0.0.1:0", params(), caps(100, 100), Some(idle)) else { return };
     let c = client(s.addr);
     c.send_to(b"keep me", s.addr).unwrap();
     let sent = Instant::now();
@@ -444,7 +450,7 @@ fn idle_socket_exits_through_on_idle_but_never_with_an_open_flow() {
 
 #[test]
 fn quiet_socket_exits_when_asked() {
-    let Some(s) = Server::start("[::1]:0", params(), Limits::new(100, 100), Some(Duration::from_millis(200))) else {
+    let Some(s) = Server::start("[::1]:0", params(), caps(100, 100), Some(Duration::from_millis(200))) else {
         return;
     };
     let (exit, _) = s.exit.recv_timeout(WATCHDOG).expect("serve_udp did not return");
@@ -683,7 +689,7 @@ fn log_lines() {
         max_flows: 1,
         ..params()
     };
-    let Some(s) = Server::start("127.0.0.1:0", p, Limits::new(100, 100), None) else { return };
+    let Some(s) = Server::start("127.0.0.1:0", p, caps(100, 100), None) else { return };
     let (a, b) = (client(s.addr), client(s.addr));
     a.send_to(b"hello", s.addr).unwrap();
     a.send_to(b"you", s.addr).unwrap();

@@ -38,7 +38,8 @@ pub const DEFAULT_PLUGIN_DIR: &str = "/etc/honeytrap/plugins";
 
 /// Defaults of the keys this project added (SPEC §15.2, §15.3).
 pub const DEFAULT_NFQ_QUEUE: u16 = 0;
-pub const DEFAULT_MAX_CONNECTIONS: u32 = 4096;
+/// `max_connections_per_source`: a source's share when the daemon is busy (there is no
+/// `max_connections` default: the capacity is computed, server/capacity.rs).
 pub const DEFAULT_MAX_CONNECTIONS_PER_SOURCE: u32 = 64;
 /// Seconds; 0 = no limit.
 pub const DEFAULT_SESSION_LIMIT: u32 = 300;
@@ -196,10 +197,11 @@ pub struct Config {
     pub nfq_queue: u16,
     /// When normal mode sends the response (`response_policy`).
     pub response_policy: ResponsePolicy,
-    /// Concurrent connections in total (`max_connections`), 1..=1_000_000.
-    pub max_connections: u32,
-    /// Concurrent connections from one source address (`max_connections_per_source`),
-    /// 1..=1_000_000.
+    /// Concurrent connections in total (`max_connections`), 1..=1_000_000, a hard cap;
+    /// `None`: the capacity the system allows.
+    pub max_connections: Option<u32>,
+    /// Connections (and unprocessed records) one source address may hold once the daemon is
+    /// busy (`max_connections_per_source`), 1..=1_000_000.
     pub max_connections_per_source: u32,
     /// Dynamic servers (TCP listeners and UDP sockets) at the same time (`max_listeners`);
     /// beyond it the least recently requested idle server is closed to make room.
@@ -251,7 +253,7 @@ impl Default for Config {
             monitor: None,
             nfq_queue: DEFAULT_NFQ_QUEUE,
             response_policy: ResponsePolicy::Once,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections: None,
             max_connections_per_source: DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
             max_listeners: DEFAULT_MAX_LISTENERS,
             session_limit: DEFAULT_SESSION_LIMIT,

@@ -164,7 +164,7 @@ fn scalar(key: &str, text: &str, span: &Span, cfg: &mut Config, base_dir: &Path)
                 _ => return Err(invalid_value(key, text, span)),
             }
         }
-        "max_connections" => cfg.max_connections = number(key, text, span, 1, 1_000_000)?,
+        "max_connections" => cfg.max_connections = Some(number(key, text, span, 1, 1_000_000)?),
         "max_connections_per_source" => cfg.max_connections_per_source = number(key, text, span, 1, 1_000_000)?,
         "max_listeners" => cfg.max_listeners = number(key, text, span, 1, 131_072)?,
         "session_limit" => cfg.session_limit = number(key, text, span, 0, 86_400)?,
@@ -418,8 +418,8 @@ mod tests {
     use crate::config::testutil::TempDir;
     use crate::config::tree::load_text;
     use crate::config::{
-        DEFAULT_LOGFILE, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_SOURCE, DEFAULT_NFQ_QUEUE,
-        DEFAULT_READ_LIMIT, DEFAULT_SESSION_LIMIT, PORTCONF_KEYS,
+        DEFAULT_LOGFILE, DEFAULT_MAX_CONNECTIONS_PER_SOURCE, DEFAULT_NFQ_QUEUE, DEFAULT_READ_LIMIT,
+        DEFAULT_SESSION_LIMIT, PORTCONF_KEYS,
     };
     use std::net::Ipv4Addr;
 
@@ -456,13 +456,10 @@ mod tests {
         assert_eq!(c.portconf_default, Mode::None);
         assert_eq!(c.nfq_queue, 0);
         assert_eq!(c.response_policy, ResponsePolicy::Once);
-        assert_eq!(c.max_connections, 4096);
+        assert_eq!(c.max_connections, None);
         assert_eq!(c.max_connections_per_source, 64);
         assert_eq!(c.session_limit, 300);
-        assert_eq!(
-            (DEFAULT_NFQ_QUEUE, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_SOURCE, DEFAULT_SESSION_LIMIT),
-            (0, 4096, 64, 300)
-        );
+        assert_eq!((DEFAULT_NFQ_QUEUE, DEFAULT_MAX_CONNECTIONS_PER_SOURCE, DEFAULT_SESSION_LIMIT), (0, 64, 300));
         assert!(c.warnings.is_empty());
     }
 
@@ -575,7 +572,8 @@ mod tests {
     #[allow(clippy::type_complexity)]
     const NUMBER_KEYS: &[(&str, fn(&Config) -> u64, u64, u64, u64)] = &[
         ("nfq_queue", |c| c.nfq_queue.into(), 0, 65535, 0),
-        ("max_connections", |c| c.max_connections.into(), 1, 1_000_000, 4096),
+        // No default: 0 stands for "not set", the computed capacity.
+        ("max_connections", |c| c.max_connections.map_or(0, u64::from), 1, 1_000_000, 0),
         ("max_connections_per_source", |c| c.max_connections_per_source.into(), 1, 1_000_000, 64),
         ("max_listeners", |c| c.max_listeners.into(), 1, 131_072, 4096),
         ("session_limit", |c| c.session_limit.into(), 0, 86_400, 300),
@@ -596,7 +594,7 @@ mod tests {
                 (max.to_string(), max),
                 (((min + max) / 2).to_string(), (min + max) / 2),
                 (format!("000{max}"), max),
-                (default.to_string(), default),
+                (default.max(min).to_string(), default.max(min)),
             ] {
                 let c = ok(&format!("{key} = \"{text}\""));
                 assert_eq!(get(&c), want, "{key} = {text:?}");
@@ -673,7 +671,7 @@ mod tests {
                     max_connections_per_source = \"3\"\nsession_limit = \"0\"");
         assert_eq!(
             (c.nfq_queue, c.response_policy, c.max_connections, c.max_connections_per_source, c.session_limit),
-            (1, ResponsePolicy::Repeat, 10, 2, 60)
+            (1, ResponsePolicy::Repeat, Some(10), 2, 60)
         );
         assert_eq!(
             warnings(&c),
@@ -691,7 +689,7 @@ mod tests {
         let d = TempDir::new("newkeys");
         d.write("inc.conf", "max_connections = \"7\"\nsession_limit = \"9\"");
         let c = load_text("max_connections = \"5\"\ninclude = \"inc.conf\"", Path::new("c.conf"), d.path()).unwrap();
-        assert_eq!((c.max_connections, c.session_limit), (5, 9));
+        assert_eq!((c.max_connections, c.session_limit), (Some(5), 9));
         assert!(warnings(&c)[0].contains("'max_connections' is already defined"), "{:?}", c.warnings);
         // Several values in a list: each is applied, the last one wins (as for every key).
         let c = ok("max_connections_per_source = [\"8\", \"16\"]");

@@ -11,8 +11,9 @@
 //! listener's thread ends (a panic included), a guard removes its entry if it is still its
 //! own, so a failed listener never leaves its port marked as served.
 
+use super::capacity::{Capacity, Demand, Resources, MAX_CAPACITY};
 use super::conn::{self, panic_text, NormalParams};
-use super::limits::{Limits, Refused, Slot};
+use super::limits::{Limits, Policy, Refused, Slot};
 use super::relay::{self, RelayKind, RelayParams};
 use super::responses::Responses;
 use super::udp::{self, UdpExit, UdpFlowRecord, UdpHost, UdpParams};
@@ -106,23 +107,59 @@ pub struct Engine {
     limits: Limits,
     /// What the connections and flows read, until their records are processed.
     budget: Arc<Budget>,
+    /// The system's limits, read at start-up, and the capacity they give with the settings.
+    resources: Resources,
+    capacity: RwLock<Capacity>,
     stop: AtomicBool,
 }
 
-/// `addr` in the original's `ip:port` form (`[ip]:port` for IPv6).
+/// `addr` in the original's `ip:port` form (`[ip]:port` for IPv6). An IPv4 address, on
+/// the log lines of every connection, is written digit by digit: the formatter costs ten
+/// times as much.
 fn show(addr: &SocketAddr) -> String {
-    addr.to_string()
+    let SocketAddr::V4(a) = addr else { return addr.to_string() };
+    let mut s = String::with_capacity(21);
+    for (i, octet) in a.ip().octets().into_iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        push_decimal(&mut s, octet.into());
+    }
+    s.push(':');
+    push_decimal(&mut s, a.port().into());
+    s
+}
+
+fn push_decimal(s: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.extend(digits[i..].iter().map(|&d| char::from(d)));
 }
 
 impl Engine {
+    /// The engine for `settings`. Reads the system's limits for the capacity: call it after
+    /// the open-file limit is raised and the privileges are dropped.
     pub fn new(settings: Settings) -> Arc<Engine> {
-        let limits = Limits::new(settings.cfg.max_connections, settings.cfg.max_connections_per_source);
+        let resources = Resources::probe();
+        let capacity = Capacity::new(&resources, Demand::of(&settings.cfg));
+        log_notice!("{}", capacity.describe(settings.cfg.max_connections));
+        let limits = Limits::new(policy(&settings.cfg));
         let budget = Budget::new(buffer_budget(&settings.cfg));
         Arc::new(Engine {
             settings: RwLock::new(Arc::new(settings)),
             listeners: Mutex::default(),
             limits,
             budget,
+            resources,
+            capacity: RwLock::new(capacity),
             stop: AtomicBool::new(false),
         })
     }
@@ -133,7 +170,13 @@ impl Engine {
 
     /// Installs new settings (SIGHUP). Listeners keep running; new connections use them.
     pub fn replace_settings(&self, s: Settings) {
-        self.limits.set_caps(s.cfg.max_connections, s.cfg.max_connections_per_source);
+        let capacity = Capacity::new(&self.resources, Demand::of(&s.cfg));
+        let old = self.capacity_now();
+        if (old.describe(self.settings().cfg.max_connections)) != capacity.describe(s.cfg.max_connections) {
+            log_notice!("{}", capacity.describe(s.cfg.max_connections));
+        }
+        *self.capacity.write().unwrap_or_else(|e| e.into_inner()) = capacity;
+        self.limits.set_policy(policy(&s.cfg));
         self.budget.set_cap(buffer_budget(&s.cfg));
         *self.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(s);
     }
@@ -149,7 +192,19 @@ impl Engine {
 
     /// Connections still open.
     pub fn active_connections(&self) -> u32 {
-        self.limits.active()
+        self.limits.open()
+    }
+
+    fn capacity_now(&self) -> Capacity {
+        self.capacity.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Admits a connection or UDP flow from `source` (limits.rs), with the room the system
+    /// gives beside the listeners open now.
+    fn admit(&self, source: IpAddr) -> Result<Slot, Refused> {
+        let listeners = self.table().len();
+        let room = self.capacity.read().unwrap_or_else(|e| e.into_inner()).room(listeners);
+        self.limits.admit(source, room)
     }
 
     /// Listeners open now.
@@ -160,7 +215,7 @@ impl Engine {
     /// Waits (at most `max`) until every connection has ended and saved its attack.
     pub fn drain(&self, max: Duration) {
         let end = Instant::now() + max;
-        while self.limits.active() > 0 && Instant::now() < end {
+        while self.limits.taken() > 0 && Instant::now() < end {
             thread::sleep(Duration::from_millis(20));
         }
     }
@@ -298,7 +353,9 @@ impl Engine {
     }
 
     /// A finished attack through the pipeline, on a thread of its own when one can be had
-    /// (the UDP socket thread must not wait for plugins), else right here.
+    /// (the UDP socket thread must not wait for plugins), else right here. `slot` (the flow's
+    /// place, no longer open) is held until the record is processed: the records waiting
+    /// for the pipeline, each on a thread, are bounded with the connections (limits.rs).
     fn process_detached(self: &Arc<Engine>, attack: Attack, slot: Slot) {
         let job = Arc::new(Mutex::new(Some((attack, slot))));
         let theirs = Arc::clone(&job);
@@ -376,29 +433,52 @@ impl Engine {
         }
     }
 
+    /// Admits an accepted connection and starts its thread; the thread holds the connection's
+    /// slot until its record is processed (the socket's close ends its count as a
+    /// connection). A refused connection is closed at once; refusals are logged at most
+    /// once a second.
     fn spawn_connection(self: &Arc<Engine>, stream: TcpStream, peer: SocketAddr, ps: &str) {
-        let slot = match self.limits.admit(peer.ip()) {
+        static REFUSED: Throttle = Throttle::new(Duration::from_secs(1));
+        let mut slot = match self.admit(peer.ip()) {
             Ok(s) => s,
             Err(r) => {
-                let why = refusal(r, peer.ip());
-                log_warn!("{}  Warning - Connection from {} refused: limit of {} reached.", ps, show(&peer), why);
+                drop(stream);
+                if let Some(n) = REFUSED.due() {
+                    let why = refusal(r, peer.ip());
+                    log_warn!(
+                        "{}  Warning - Connection from {} refused: limit of {} reached{}.",
+                        ps,
+                        show(&peer),
+                        why,
+                        more(n)
+                    );
+                }
                 return;
             }
         };
         let engine = Arc::clone(self);
         let spawned = thread::Builder::new().name(format!("conn {}", ps.trim_start())).spawn(move || {
-            let _slot = slot;
-            engine.connection(stream, peer);
+            engine.connection(stream, peer, &mut slot);
         });
         if let Err(e) = spawned {
-            log_warn!("{}  Warning - Unable to handle the connection from {}: {}.", ps, show(&peer), strerror(&e));
+            static FAILED: Throttle = Throttle::new(Duration::from_secs(1));
+            if let Some(n) = FAILED.due() {
+                log_warn!(
+                    "{}  Warning - Unable to handle the connection from {}: {}{}.",
+                    ps,
+                    show(&peer),
+                    strerror(&e),
+                    more(n)
+                );
+            }
         }
     }
 
-    /// One connection, start to end, then its attack record through the pipeline. What is
-    /// read goes into buffers owned here, so that a panic of the mode's handler loses
-    /// nothing: it is logged, and the record is processed as usual.
-    fn connection(&self, mut stream: TcpStream, peer: SocketAddr) {
+    /// One connection, start to end, then its attack record through the pipeline; `slot` is
+    /// told when the socket is closed. What is read goes into buffers owned here, so that a
+    /// panic of the mode's handler loses nothing: it is logged, and the record is processed
+    /// as usual.
+    fn connection(&self, mut stream: TcpStream, peer: SocketAddr, slot: &mut Slot) {
         let s = self.settings();
         let start = SystemTime::now();
         let local = match stream.local_addr() {
@@ -460,6 +540,7 @@ impl Engine {
             );
         }
         drop(stream);
+        slot.closed();
         let [client, upstream] = bufs;
         let (data, mut charge) = client.into_parts();
         attack.payload = Payload::new(data);
@@ -574,11 +655,26 @@ fn buffer_budget(cfg: &Config) -> u64 {
     cfg.max_buffered_bytes.unwrap_or_else(crate::budget::default_cap)
 }
 
-/// The log text of a refused connection or flow.
+/// The admission rules of `cfg`.
+fn policy(cfg: &Config) -> Policy {
+    Policy { cap: cfg.max_connections, share: cfg.max_connections_per_source }
+}
+
+/// The log text of a refused connection or flow, to follow "limit of".
 fn refusal(r: Refused, peer: IpAddr) -> String {
     match r {
         Refused::Total(n) => format!("{n} connections in total"),
-        Refused::PerSource(n) => format!("{n} connections from {peer}"),
+        Refused::Records(n) => format!("{n} connections and records being processed"),
+        Refused::Share(n) => format!("{n} connections from {peer} while busy (max_connections_per_source)"),
+    }
+}
+
+/// The tail of a throttled line: how many were kept quiet since the last one.
+fn more(n: u64) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(" ({n} more since the last warning)")
     }
 }
 
@@ -601,7 +697,7 @@ impl UdpHost for UdpServer {
             policy: s.cfg.response_policy,
             response: s.responses.get(Proto::Udp, local.port()),
             portstr: portstr(local.port(), Proto::Udp),
-            max_flows: s.cfg.max_connections as usize,
+            max_flows: s.cfg.max_connections.unwrap_or(MAX_CAPACITY) as usize,
             relay_timeout: relay::MIRROR_READ_TIMEOUT,
         }
     }
@@ -617,10 +713,13 @@ impl UdpHost for UdpServer {
     }
 
     fn admit(&self, remote: SocketAddr) -> Result<Slot, String> {
-        self.engine.limits.admit(remote.ip()).map_err(|r| refusal(r, remote.ip()))
+        self.engine.admit(remote.ip()).map_err(|r| refusal(r, remote.ip()))
     }
 
-    fn on_end(&self, rec: UdpFlowRecord, slot: Slot) {
+    /// The flow is over (a relayed flow's socket is closed): it no longer counts as a
+    /// connection; its slot goes with the record until processed.
+    fn on_end(&self, rec: UdpFlowRecord, mut slot: Slot) {
+        slot.closed();
         let s = self.engine.settings();
         let mode = s.cfg.ports.mode_for(s.cfg.portconf_default, Proto::Udp, rec.local.port());
         let mut attack = Attack::new(Proto::Udp, rec.local, rec.remote, mode, rec.start);
@@ -690,6 +789,13 @@ mod tests {
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn show_writes_addresses_as_the_formatter() {
+        for a in ["0.0.0.0:0", "10.77.0.2:54050", "255.255.255.255:65535", "1.20.100.9:7", "[fd77::2]:80", "[::1]:0"] {
+            assert_eq!(show(&addr(a)), addr(a).to_string());
+        }
     }
 
     /// TCP and UDP choose their targets alike, each from its own protocol's entries.

@@ -1,8 +1,9 @@
 //! Files the daemon writes in directories others may write too:
 //! * publishing a finished file under its final name without ever replacing an existing one:
-//!   `link(2)` and, where the file system has no hard links, `renameat2(2)` with
-//!   `RENAME_NOREPLACE`. Used by the SaveFile output so that a file appears complete or not
-//!   at all (the C original wrote in place with `O_EXCL`);
+//!   an unnamed file (`O_TMPFILE`) linked once written, or a temporary name and `link(2)`
+//!   and, where the file system has no hard links, `renameat2(2)` with `RENAME_NOREPLACE`.
+//!   Used by the SaveFile output so that a file appears complete or not at all (the C
+//!   original wrote in place with `O_EXCL`);
 //! * opening the append-only line files (the daemon log, logAttacker, logJSON, logEvents)
 //!   without following a symbolic link at their name ([`open_append`]), giving them to the
 //!   run user through the open descriptor only ([`give_to`]), and telling whether a file
@@ -132,6 +133,30 @@ pub fn ends_mid_line(file: &File) -> Option<bool> {
     }
 }
 
+/// Opens an unnamed file in directory `dir` for writing (`O_TMPFILE`), mode `mode` less the
+/// umask, to be named with [`link_unnamed`] once written: until then nothing appears in
+/// `dir`, and nothing is left behind if the process dies. `Ok(None)` where the kernel or the
+/// file system has no `O_TMPFILE`.
+pub fn create_unnamed(dir: &Path, mode: u32) -> io::Result<Option<File>> {
+    match OpenOptions::new().write(true).mode(mode).custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC).open(dir) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Gives the unnamed file `f` ([`create_unnamed`]) the name `dst`, never replacing an existing
+/// `dst` (`AlreadyExists`; `f` may then be linked under another name). Links through
+/// `/proc/self/fd`, which needs no privilege (`AT_EMPTY_PATH` would): without /proc it fails
+/// with `NotFound`.
+pub fn link_unnamed(f: &File, dst: &Path) -> io::Result<()> {
+    let src = cpath(Path::new(&format!("/proc/self/fd/{}", f.as_raw_fd())))?;
+    let d = cpath(dst)?;
+    // SAFETY: both paths are valid NUL-terminated strings that live across the call.
+    cvt(unsafe { libc::linkat(libc::AT_FDCWD, src.as_ptr(), libc::AT_FDCWD, d.as_ptr(), libc::AT_SYMLINK_FOLLOW) })?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +198,17 @@ mod tests {
         assert_eq!(std::fs::read(&a).unwrap(), b"new");
         assert!(!c.exists());
         assert_eq!(rename_noreplace(&c, &a).unwrap_err().kind(), io::ErrorKind::NotFound);
+
+        // An unnamed file is invisible until linked, and never replaces a name.
+        use std::io::Write;
+        let Some(mut f) = create_unnamed(&d.0, 0o600).unwrap() else { return };
+        f.write_all(b"unnamed").unwrap();
+        assert_eq!(std::fs::read_dir(&d.0).unwrap().count(), 2);
+        assert_eq!(link_unnamed(&f, &a).unwrap_err().kind(), io::ErrorKind::AlreadyExists);
+        link_unnamed(&f, &c).unwrap();
+        drop(f);
+        assert_eq!(std::fs::read(&c).unwrap(), b"unnamed");
+        assert_eq!(std::fs::read(&a).unwrap(), b"new");
     }
 
     #[test]

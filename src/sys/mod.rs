@@ -40,6 +40,7 @@ pub mod fs;
 pub mod mem;
 pub mod net;
 pub mod process;
+pub mod resource;
 pub mod time;
 
 /// The C library's text for an error (`strerror`), without Rust's " (os error N)" suffix.

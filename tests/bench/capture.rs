@@ -17,8 +17,22 @@
 //! 3. many simultaneous connections held open on one port (fresh daemon for each size): how
 //!    many were accepted and are still open, the daemon's VmRSS and thread count, and the
 //!    first-response-byte latency relative to the read timeout (-r 1);
-//! 4. short sessions (connect, send 16 bytes, close) for a few seconds: records saved, lost;
+//! 4. short sessions (connect, send 16 bytes, close), [`N_SESSIONS`] from one address at a
+//!    client concurrency of [`SESSION_CLIENTS`], in rounds alternating with the same load on a
+//!    reference server (below): records saved and lost, sessions per second until all are
+//!    saved and the CPU time per saved session, ours as a ratio to the reference's; then the
+//!    same with a daemon configured with SaveFile only (the reference's work);
 //! 5. UDP datagrams to closed ports from distinct source ports: records saved once, none empty.
+//!
+//! The daemon runs what users get: the shipped configuration (contrib/honeytrap.conf.dist,
+//! with its paths moved into a scratch directory, run user nobody), the default command-line
+//! options (`-D -C <file>`, and `-i <device>` for pcap) and the open file limit the bench was
+//! given (the daemon raises its soft limit to the hard one, as anywhere). No limit is raised.
+//!
+//! The reference server is this program run as `--reference-server <dir> <port>` in the
+//! sensor namespace: the least a server that keeps every session must do (a listener bound
+//! beforehand, a thread per connection that reads to EOF and writes what it read to a file
+//! of its own). Its CPU time and the daemon's are utime + stime from /proc/<pid>/stat.
 //!
 //! Needs root (namespaces, iptables); without root it says why and exits 0.
 
@@ -60,15 +74,18 @@ const N_CONNECT_CLOSE: usize = 1000;
 const HOLD_SIZES: [usize; 2] = [2000, 10000];
 /// Connects in flight at once while building up the held connections.
 const HOLD_INFLIGHT: usize = 256;
-const SESSIONS_FOR: Duration = Duration::from_secs(5);
-const SESSION_THREADS: usize = 4;
+/// Short sessions per round, from one client address, and the clients doing them at once.
+const N_SESSIONS: usize = 2000;
+const SESSION_CLIENTS: usize = 20;
+/// Rounds on the daemon and on the reference server, alternating.
+const SESSION_ROUNDS: usize = 5;
 const N_UDP: u16 = 50;
 /// The whole run stops starting new phases after this long.
 const BUDGET: Duration = Duration::from_secs(540);
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
-/// Read timeout of the daemon (-r).
+/// Read timeout of the daemon (-r): its default.
 const READ_TIMEOUT_S: u64 = 1;
 
 // Port plan (sensor side).
@@ -80,9 +97,19 @@ const P_FRESH: u16 = 22000;
 const P_SERVED: u16 = 23000;
 const P_CONNCLOSE: u16 = 23001;
 const P_SESSIONS: u16 = 23002;
+/// The reference server's port (nfq: accepted before the NFQUEUE rule).
+const P_REFERENCE: u16 = 23003;
+/// Listen backlog of the reference server: the daemon's (engine.rs).
+const BACKLOG: i32 = 4096;
 const P_HOLD: u16 = 24000;
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, mode, dir, port] = &args[..] {
+        if mode == "--reference-server" {
+            reference_server(Path::new(dir), port.parse().expect("port"));
+        }
+    }
     if !common::is_root() {
         println!("bench capture: skipped: needs root (network namespaces, veth pairs, iptables NFQUEUE rules).");
         return;
@@ -100,11 +127,12 @@ fn main() {
     remove_stale_namespaces();
     let started = Instant::now();
     let mut notes: Vec<String> = Vec::new();
-    let hold_max = raise_nofile(65536).saturating_sub(500) as usize;
+    // The client needs a descriptor per connection it holds: its soft limit goes up to the
+    // hard one, which the daemon (started by it) does for itself anyway. Nothing more.
+    let nofile = soft_nofile_to_hard();
+    let hold_max = nofile.saturating_sub(500) as usize;
     if hold_max < HOLD_SIZES[HOLD_SIZES.len() - 1] {
-        notes.push(format!(
-            "RLIMIT_NOFILE could not be raised enough: at most {hold_max} simultaneous connections are tried."
-        ));
+        notes.push(format!("The open file limit is {nofile}: at most {hold_max} simultaneous connections are tried."));
     }
     // HT_BENCH_MONITORS=pcap (or pcap,nfq) runs one monitor only, or another order.
     let monitors: Vec<bool> = match std::env::var("HT_BENCH_MONITORS") {
@@ -177,20 +205,6 @@ struct Hold {
 }
 
 #[derive(Default)]
-struct Sessions {
-    /// Listen queue overflows in the sensor namespace during the run.
-    overflows: u64,
-    /// Connects that took longer than 500 ms (a SYN was retransmitted).
-    slow: usize,
-    done: usize,
-    failed: usize,
-    saved: usize,
-    duplicates: usize,
-    ran: Duration,
-    drain: Duration,
-}
-
-#[derive(Default)]
 struct Udp {
     sent: usize,
     once: usize,
@@ -209,7 +223,9 @@ struct MonResults {
     served_failed: usize,
     connect_close: Option<(Duration, usize)>,
     hold: Vec<Hold>,
-    sessions: Option<Sessions>,
+    /// Short sessions with the shipped configuration, and with SaveFile only.
+    sessions: Option<SessionRuns>,
+    sessions_savefile: Option<SessionRuns>,
     udp: Option<Udp>,
     udp_norl: Option<Udp>,
     notes: Vec<String>,
@@ -228,6 +244,7 @@ impl MonResults {
             connect_close: None,
             hold: Vec::new(),
             sessions: None,
+            sessions_savefile: None,
             udp: None,
             udp_norl: None,
             notes: Vec::new(),
@@ -263,14 +280,9 @@ fn remove_stale_namespaces() {
     }
 }
 
-/// Raises RLIMIT_NOFILE to `n` (or, without the privilege, the soft limit to the hard one);
-/// returns the soft limit now in force. The daemon inherits it.
-fn raise_nofile(n: u64) -> u64 {
-    let rl = libc::rlimit { rlim_cur: n, rlim_max: n };
-    // SAFETY: `rl` is a valid in-pointer for the duration of the call.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) } == 0 {
-        return n;
-    }
+/// Raises the soft RLIMIT_NOFILE to the hard one (as the daemon does at start-up); returns
+/// the soft limit now in force.
+fn soft_nofile_to_hard() -> u64 {
     let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `rl` is a valid out-pointer.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
@@ -327,12 +339,53 @@ impl Drop for Net {
 struct Scratch(PathBuf);
 
 impl Scratch {
+    /// The directory with what the shipped configuration names in it: attacks/, downloads/,
+    /// plugins/ and responses/ (the shipped templates), writable by the run user.
     fn new(tag: &str) -> Scratch {
+        use std::os::unix::fs::PermissionsExt;
         let p = std::env::temp_dir().join(format!("{NS_PREFIX}{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(p.join("attacks")).unwrap();
-        std::fs::create_dir_all(p.join("responses")).unwrap();
+        for d in ["", "attacks", "downloads", "plugins", "responses"] {
+            std::fs::create_dir_all(p.join(d)).unwrap();
+            std::fs::set_permissions(p.join(d), std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/responses");
+        for e in std::fs::read_dir(shipped).unwrap().flatten() {
+            std::fs::copy(e.path(), p.join("responses").join(e.file_name())).unwrap();
+        }
         Scratch(p)
+    }
+}
+
+/// What the daemon is configured with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Conf {
+    /// contrib/honeytrap.conf.dist, its paths moved into the scratch directory.
+    Shipped,
+    /// The same paths, user and port default, and SaveFile as the only plugin: the work the
+    /// reference server does.
+    SaveFileOnly,
+}
+
+fn config_text(conf: Conf, dir: &Path, nfq: bool) -> String {
+    let d = dir.display().to_string();
+    let monitor = format!("monitor = \"{}\"\n", if nfq { "nfq" } else { "pcap" });
+    match conf {
+        Conf::Shipped => {
+            let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/honeytrap.conf.dist");
+            let text = std::fs::read_to_string(dist).unwrap();
+            let text =
+                ["@LOGDIR@/honeytrap", "@RUNDIR@/honeytrap", "@SYSCONFDIR@/honeytrap", "@LOCALSTATEDIR@/lib/honeytrap"]
+                    .iter()
+                    .fold(text, |t, p| t.replace(p, &d));
+            assert!(!text.contains("@LOCALSTATEDIR@") && !text.contains("@LOGDIR@"), "a path left in the dist file");
+            text + &monitor
+        }
+        Conf::SaveFileOnly => format!(
+            "logfile = \"{d}/honeytrap.log\"\npidfile = \"{d}/honeytrap.pid\"\nresponse_dir = \"{d}/responses\"\n\
+             user = \"nobody\"\ngroup = \"nogroup\"\nportconf_default = \"normal\"\n{monitor}\
+             plugin-SaveFile = {{ attacks_dir = \"{d}/attacks\" }}\n"
+        ),
     }
 }
 
@@ -349,22 +402,11 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start(net: &Net, dir: &Path, nfq: bool, read_timeout: u64) -> Daemon {
-        let conf = dir.join("honeytrap.conf");
-        let d = dir.display();
-        std::fs::write(
-            &conf,
-            format!(
-                "logfile = \"{d}/honeytrap.log\"\npidfile = \"{d}/honeytrap.pid\"\nresponse_dir = \"{d}/responses\"\n\
-                 portconf_default = \"normal\"\nmonitor = \"{}\"\nmax_connections = \"20000\"\n\
-                 max_connections_per_source = \"20000\"\nplugin-SaveFile = {{ attacks_dir = \"{d}/attacks\" }}\n",
-                if nfq { "nfq" } else { "pcap" }
-            ),
-        )
-        .unwrap();
+    fn start(net: &Net, dir: &Path, nfq: bool, conf: Conf) -> Daemon {
+        let conf_file = dir.join("honeytrap.conf");
+        std::fs::write(&conf_file, config_text(conf, dir, nfq)).unwrap();
         let _ = std::fs::remove_file(dir.join("honeytrap.log"));
-        let rt = read_timeout.to_string();
-        let mut args = vec!["netns", "exec", &net.srv, BIN, "-D", "-C", conf.to_str().unwrap(), "-t", "5", "-r", &rt];
+        let mut args = vec!["netns", "exec", &net.srv, BIN, "-D", "-C", conf_file.to_str().unwrap()];
         if !nfq {
             args.extend_from_slice(&["-i", SRV_DEV]);
         }
@@ -399,22 +441,7 @@ impl Daemon {
     }
 
     fn status(&self, field: &str) -> u64 {
-        common::proc_status(self.pid(), field)
-            .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
-            .unwrap_or(0)
-    }
-
-    /// A `TcpExt` counter of the daemon's network namespace (e.g. `ListenOverflows`).
-    fn tcp_ext(&self, key: &str) -> u64 {
-        let text = std::fs::read_to_string(format!("/proc/{}/net/netstat", self.pid())).unwrap_or_default();
-        let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
-        let (Some(names), Some(values)) = (lines.next(), lines.next()) else { return 0 };
-        names
-            .split_whitespace()
-            .zip(values.split_whitespace())
-            .find(|(n, _)| *n == key)
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0)
+        status_number(self.pid(), field)
     }
 
     /// Threads handling a TCP connection now (named `conn <port>/tcp`).
@@ -452,6 +479,38 @@ impl Drop for Daemon {
             let _ = self.child.wait();
         }
     }
+}
+
+/// A number of /proc/<pid>/status (`VmRSS`, `Threads`, ...); 0 if unreadable.
+fn status_number(pid: i32, field: &str) -> u64 {
+    common::proc_status(pid, field).and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok())).unwrap_or(0)
+}
+
+/// A `TcpExt` counter of the network namespace of process `pid` (e.g. `ListenOverflows`).
+fn tcp_ext(pid: i32, key: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/netstat")).unwrap_or_default();
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else { return 0 };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == key)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// CPU time process `pid` has used so far, its threads (also the ended ones) together:
+/// utime + stime of /proc/<pid>/stat.
+fn cpu_time(pid: i32) -> Duration {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may hold spaces) in parentheses: state is
+    // field 3, utime 14, stime 15.
+    let rest = text.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest.split_whitespace().map(|w| w.parse().unwrap_or(0)).collect();
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    // SAFETY: sysconf has no memory arguments.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_nanos(ticks * 1_000_000_000 / hz)
 }
 
 /// Runs `f` on a thread inside network namespace `ns`; threads it spawns inherit the namespace.
@@ -592,10 +651,17 @@ fn run_monitor(nfq: bool, started: Instant, hold_max: usize) -> MonResults {
         o
     };
 
-    // Daemon 1: capture, latency, sessions, UDP.
+    // Daemon 1: capture, latency, sessions, UDP; then daemon 1b (SaveFile only): sessions.
+    // The reference server runs beside both, in the same namespaces.
     {
         let net = Net::new(name);
         if nfq {
+            let port = P_REFERENCE.to_string();
+            let accept = ["-p", "tcp", "--dport", &port, "-j", "ACCEPT"];
+            run_ok(
+                "ip",
+                &[&["netns", "exec", &net.srv, "iptables", "-A", "INPUT", "-i", SRV_DEV][..], &accept].concat(),
+            );
             for rule in [&["-p", "tcp", "--syn"][..], &["-p", "udp"][..]] {
                 let mut a = vec!["netns", "exec", &net.srv, "iptables", "-A", "INPUT", "-i", SRV_DEV];
                 a.extend_from_slice(rule);
@@ -605,7 +671,8 @@ fn run_monitor(nfq: bool, started: Instant, hold_max: usize) -> MonResults {
         }
         let scratch = Scratch::new(&format!("{name}-main"));
         let dir = scratch.0.clone();
-        let daemon = Daemon::start(&net, &dir, nfq, READ_TIMEOUT_S);
+        let reference = Reference::start(&net, &scratch);
+        let daemon = Daemon::start(&net, &dir, nfq, Conf::Shipped);
 
         // UDP first: its records appear only after 11 idle intervals; checked at the end.
         let udp_socks = in_ns(&net.cli, || udp_send(P_UDP, nfq));
@@ -646,7 +713,7 @@ fn run_monitor(nfq: bool, started: Instant, hold_max: usize) -> MonResults {
 
         if !over("short sessions", &mut r) {
             eprintln!("{name}: short sessions");
-            r.sessions = Some(sessions(&net, &dir, &daemon));
+            r.sessions = Some(session_rounds(&net, &daemon, &reference));
         }
 
         eprintln!("{name}: udp check");
@@ -660,10 +727,7 @@ fn run_monitor(nfq: bool, started: Instant, hold_max: usize) -> MonResults {
             r.udp_norl = Some(udp_check(&dir, &daemon, P_UDP_NORL, &socks.1));
         }
         let log = daemon.log();
-        let bad: Vec<&str> = log
-            .lines()
-            .filter(|l| (l.contains("Error") || l.contains("Warning")) && !l.contains("No user and group configured"))
-            .collect();
+        let bad: Vec<&str> = log.lines().filter(|l| l.contains("Error") || l.contains("Warning")).collect();
         if !bad.is_empty() {
             r.notes.push(format!(
                 "{} warning/error lines in the log of the main run, e.g. {:?}",
@@ -671,7 +735,18 @@ fn run_monitor(nfq: bool, started: Instant, hold_max: usize) -> MonResults {
                 &bad[..bad.len().min(3)]
             ));
         }
+        if let Some(cap) = log.lines().find_map(|l| l.split_once("] Capacity: ")) {
+            r.notes.push(format!("the daemon's start-up line: Capacity: {}", cap.1));
+        }
         daemon.stop(Duration::from_secs(20));
+
+        if !over("short sessions with SaveFile only", &mut r) {
+            eprintln!("{name}: short sessions, SaveFile only");
+            let scratch = Scratch::new(&format!("{name}-savefile"));
+            let daemon = Daemon::start(&net, &scratch.0, nfq, Conf::SaveFileOnly);
+            r.sessions_savefile = Some(session_rounds(&net, &daemon, &reference));
+            daemon.stop(Duration::from_secs(20));
+        }
     }
 
     // Daemons 2 and 3: simultaneous connections held on one port.
@@ -704,7 +779,7 @@ fn run_monitor(nfq: bool, started: Instant, hold_max: usize) -> MonResults {
             );
         }
         let scratch = Scratch::new(&format!("{name}-hold{n}"));
-        let daemon = Daemon::start(&net, &scratch.0, nfq, READ_TIMEOUT_S);
+        let daemon = Daemon::start(&net, &scratch.0, nfq, Conf::Shipped);
         let h = in_ns(&net.cli, || hold(P_HOLD, n, &daemon));
         r.hold.push(h);
         daemon.stop(Duration::from_secs(30));
@@ -862,40 +937,71 @@ fn connect_close(port: u16) -> Option<(Duration, usize)> {
     Some((t.elapsed(), failed))
 }
 
-fn sessions(net: &Net, dir: &Path, daemon: &Daemon) -> Sessions {
-    let mut s = Sessions::default();
-    if !in_ns(&net.cli, || ensure_served(P_SESSIONS)) {
-        return s;
-    }
-    daemon.settle(Duration::from_secs(5));
-    let overflows = daemon.tcp_ext("ListenOverflows");
-    let (done, failed, slow, ran) = in_ns(&net.cli, || {
-        let t0 = Instant::now();
-        let end = t0 + SESSIONS_FOR;
-        let handles: Vec<_> = (0..SESSION_THREADS)
-            .map(|t| {
-                thread::spawn(move || {
-                    let mut sent: Vec<Vec<u8>> = Vec::new();
-                    let mut failed = 0usize;
-                    let mut slow = 0usize;
-                    let mut seq = 0u64;
-                    // At most 200,000 sessions per thread, whatever the speed.
-                    while Instant::now() < end && seq < 200_000 {
-                        seq += 1;
-                        let payload = format!("S{t}{seq:014}").into_bytes();
-                        debug_assert_eq!(payload.len(), 16);
+/// Where a round of short sessions goes and how its records are found.
+struct SessionTarget<'a> {
+    /// The process whose CPU time is measured (the daemon or the reference server).
+    pid: i32,
+    port: u16,
+    /// The directory the records appear in, and which names are records of this port.
+    dir: PathBuf,
+    is_record: &'a dyn Fn(&str) -> bool,
+}
+
+/// One round of [`N_SESSIONS`] short sessions.
+#[derive(Clone, Default)]
+struct Round {
+    done: usize,
+    failed: usize,
+    /// Connects that took longer than 500 ms (a SYN was retransmitted).
+    slow: usize,
+    /// Listen queue overflows in the sensor namespace during the round.
+    overflows: u64,
+    saved: usize,
+    duplicates: usize,
+    /// From the first connect until the last record appeared.
+    took: Duration,
+    /// CPU time of the serving process during the round.
+    cpu: Duration,
+}
+
+/// [`SESSION_ROUNDS`] rounds on the daemon and as many on the reference server, alternating.
+#[derive(Clone, Default)]
+struct SessionRuns {
+    ours: Vec<Round>,
+    reference: Vec<Round>,
+}
+
+/// The names in `dir` that `is_record` accepts.
+fn records_in(dir: &Path, is_record: &dyn Fn(&str) -> bool) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    rd.flatten().filter(|e| is_record(&e.file_name().to_string_lossy())).map(|e| e.path()).collect()
+}
+
+/// [`SESSION_CLIENTS`] clients doing [`N_SESSIONS`] sessions (connect, 16 bytes, close) to
+/// `port` between them. Returns the payloads sent, the failed sessions and the slow connects.
+fn run_sessions(port: u16, round: usize) -> (Vec<Vec<u8>>, usize, usize) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<(Vec<Vec<u8>>, usize, usize)> = thread::scope(|sc| {
+        let handles: Vec<_> = (0..SESSION_CLIENTS)
+            .map(|c| {
+                let next = &next;
+                sc.spawn(move || {
+                    let (mut sent, mut failed, mut slow) = (Vec::new(), 0, 0);
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= N_SESSIONS {
+                            break;
+                        }
+                        let payload = format!("r{round}c{c:02}s{i:010}").into_bytes();
                         let t = Instant::now();
-                        let conn = TcpStream::connect_timeout(&addr(P_SESSIONS), CONNECT_TIMEOUT);
+                        let conn = TcpStream::connect_timeout(&addr(port), CONNECT_TIMEOUT);
                         slow += usize::from(t.elapsed() > Duration::from_millis(500));
-                        match conn {
-                            Ok(mut c) => {
-                                let _ = c.set_write_timeout(Some(IO_TIMEOUT));
-                                if c.write_all(&payload).is_ok() {
-                                    sent.push(payload);
-                                } else {
-                                    failed += 1;
-                                }
-                            }
+                        let ok = conn.and_then(|mut c| {
+                            c.set_write_timeout(Some(IO_TIMEOUT))?;
+                            c.write_all(&payload)
+                        });
+                        match ok {
+                            Ok(()) => sent.push(payload),
                             Err(_) => failed += 1,
                         }
                     }
@@ -903,46 +1009,173 @@ fn sessions(net: &Net, dir: &Path, daemon: &Daemon) -> Sessions {
                 })
             })
             .collect();
-        let mut done = Vec::new();
-        let mut failed = 0;
-        let mut slow = 0;
-        for h in handles {
-            if let Ok((d, f, sl)) = h.join() {
-                done.extend(d);
-                failed += f;
-                slow += sl;
-            }
-        }
-        (done, failed, slow, t0.elapsed())
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
-    s.overflows = daemon.tcp_ext("ListenOverflows").saturating_sub(overflows);
-    s.slow = slow;
-    let t_end = Instant::now();
-    s.done = done.len();
-    s.failed = failed;
-    s.ran = ran;
-    // Drain: until every session is saved or nothing new appeared for 5 s (at most 120 s).
-    let is_port = |n: &str| tcp_port_of(n) == Some(P_SESSIONS);
-    let end = t_end + Duration::from_secs(120);
-    let mut last = usize::MAX;
-    let mut last_change = Instant::now();
+    results.into_iter().fold((Vec::new(), 0, 0), |(mut d, f, s), (d1, f1, s1)| {
+        d.extend(d1);
+        (d, f + f1, s + s1)
+    })
+}
+
+/// One round of short sessions on `t`: the records of earlier rounds are removed first; the
+/// round ends when every session is saved (or nothing new appeared for 5 s, at most 60 s),
+/// and its CPU time is read once the serving threads are gone.
+fn session_round(net: &Net, t: &SessionTarget, round: usize) -> Round {
+    for f in records_in(&t.dir, t.is_record) {
+        let _ = std::fs::remove_file(f);
+    }
+    let idle_threads = status_number(t.pid, "Threads");
+    let cpu0 = cpu_time(t.pid);
+    let overflows = tcp_ext(t.pid, "ListenOverflows");
+    let t0 = Instant::now();
+    let port = t.port;
+    let (done, failed, slow) = in_ns(&net.cli, || run_sessions(port, round));
+    let mut r = Round { done: done.len(), failed, slow, ..Round::default() };
+    let (mut last, mut last_change) = (0, Instant::now());
     loop {
-        daemon.settle(Duration::from_secs(2));
-        let got = saved_contents(dir, is_port);
-        let saved = done.iter().filter(|p| got.contains_key(*p)).count();
-        if saved != last {
-            last = saved;
-            last_change = Instant::now();
-            s.drain = t_end.elapsed();
+        let n = records_in(&t.dir, t.is_record).len();
+        if n != last {
+            (last, last_change) = (n, Instant::now());
+            r.took = t0.elapsed();
         }
-        if saved == done.len() || last_change.elapsed() > Duration::from_secs(5) || Instant::now() >= end {
-            s.saved = saved;
-            s.duplicates = done.iter().filter(|p| got.get(*p).is_some_and(|n| *n > 1)).count();
+        if n >= done.len() || last_change.elapsed() > Duration::from_secs(5) || t0.elapsed() > Duration::from_secs(60) {
             break;
         }
-        thread::sleep(Duration::from_millis(200));
+        thread::sleep(Duration::from_millis(5));
     }
-    s
+    common::wait_until(Duration::from_secs(5), || status_number(t.pid, "Threads") <= idle_threads);
+    r.cpu = cpu_time(t.pid).saturating_sub(cpu0);
+    r.overflows = tcp_ext(t.pid, "ListenOverflows").saturating_sub(overflows);
+    let mut got: HashMap<Vec<u8>, usize> = HashMap::new();
+    for f in records_in(&t.dir, t.is_record) {
+        if let Ok(data) = std::fs::read(f) {
+            *got.entry(data).or_insert(0) += 1;
+        }
+    }
+    r.saved = done.iter().filter(|p| got.contains_key(*p)).count();
+    r.duplicates = done.iter().filter(|p| got.get(*p).is_some_and(|n| *n > 1)).count();
+    r
+}
+
+/// The session rounds on the daemon (port [`P_SESSIONS`], served first: with pcap the first
+/// attempt is refused) alternating with the reference server's.
+fn session_rounds(net: &Net, daemon: &Daemon, reference: &Reference) -> SessionRuns {
+    let mut runs = SessionRuns::default();
+    if !in_ns(&net.cli, || ensure_served(P_SESSIONS)) {
+        return runs;
+    }
+    daemon.settle(Duration::from_secs(5));
+    let is_ours = |n: &str| tcp_port_of(n) == Some(P_SESSIONS);
+    let ours =
+        SessionTarget { pid: daemon.pid(), port: P_SESSIONS, dir: daemon.dir.join("attacks"), is_record: &is_ours };
+    let is_ref = |n: &str| n.starts_with('s');
+    let refr =
+        SessionTarget { pid: reference.pid(), port: P_REFERENCE, dir: reference.dir.clone(), is_record: &is_ref };
+    for round in 0..SESSION_ROUNDS {
+        runs.reference.push(session_round(net, &refr, 2 * round));
+        runs.ours.push(session_round(net, &ours, 2 * round + 1));
+    }
+    runs
+}
+
+/// A listening TCP socket on every IPv4 address, port `port`, with [`BACKLOG`].
+fn reference_listener(port: u16) -> std::io::Result<std::net::TcpListener> {
+    // SAFETY: plain socket(2) call; the descriptor is owned by the TcpListener below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh socket we own.
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    // SAFETY: `one` lives for the call and its size is passed.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            &one as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    let sa = sockaddr_in(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port));
+    // SAFETY: `sa` is a valid sockaddr_in of the given length.
+    if unsafe { libc::bind(fd, &sa as *const _ as *const libc::sockaddr, std::mem::size_of_val(&sa) as u32) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: no memory arguments.
+    if unsafe { libc::listen(fd, BACKLOG) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(listener)
+}
+
+/// `--reference-server <dir> <port>`: the least a server that keeps every session does, to
+/// measure the daemon against. Bound before the sessions come; a thread per connection,
+/// which reads to EOF and writes what it read to a new file `<dir>/s<n>`. Says it is ready
+/// by creating `<dir>/.ready`; runs until killed.
+fn reference_server(dir: &Path, port: u16) -> ! {
+    let listener = reference_listener(port).unwrap_or_else(|e| {
+        eprintln!("reference server: port {port}: {e}");
+        std::process::exit(1)
+    });
+    std::fs::write(dir.join(".ready"), b"").expect("ready file");
+    let mut n = 0u64;
+    loop {
+        let Ok((mut conn, _)) = listener.accept() else {
+            thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        n += 1;
+        let file = dir.join(format!("s{n}"));
+        let _ = thread::Builder::new().spawn(move || {
+            let mut data = Vec::new();
+            if conn.read_to_end(&mut data).is_ok() {
+                let _ = std::fs::write(file, data);
+            }
+        });
+    }
+}
+
+/// The reference server running in the sensor namespace; killed by PID on drop.
+struct Reference {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Reference {
+    fn start(net: &Net, scratch: &Scratch) -> Reference {
+        let dir = scratch.0.join("reference");
+        std::fs::create_dir_all(&dir).unwrap();
+        let exe = std::env::current_exe().expect("this program");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &net.srv])
+            .arg(exe)
+            .arg("--reference-server")
+            .arg(&dir)
+            .arg(P_REFERENCE.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the reference server");
+        let mut r = Reference { child, dir };
+        let ready = common::wait_until(Duration::from_secs(10), || {
+            r.dir.join(".ready").exists() || !matches!(r.child.try_wait(), Ok(None))
+        });
+        assert!(ready && r.dir.join(".ready").exists(), "the reference server did not start");
+        r
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+}
+
+impl Drop for Reference {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Sends one datagram to each of [`N_UDP`] closed ports, each from its own socket (pcap: a
@@ -1023,6 +1256,15 @@ struct Held {
     closed: bool,
 }
 
+fn sockaddr_in(a: SocketAddrV4) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: a.port().to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from(*a.ip()).to_be() },
+        sin_zero: [0; 8],
+    }
+}
+
 fn nb_connect(to: SocketAddrV4) -> std::io::Result<TcpStream> {
     // SAFETY: plain socket(2) call; the descriptor is owned by the TcpStream below.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
@@ -1031,12 +1273,7 @@ fn nb_connect(to: SocketAddrV4) -> std::io::Result<TcpStream> {
     }
     // SAFETY: `fd` is a fresh socket we own.
     let sock = unsafe { TcpStream::from_raw_fd(fd) };
-    let sa = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: to.port().to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from(*to.ip()).to_be() },
-        sin_zero: [0; 8],
-    };
+    let sa = sockaddr_in(to);
     // SAFETY: `sa` is a valid sockaddr_in of the given length.
     let rc = unsafe {
         libc::connect(fd, &sa as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_in>() as u32)
@@ -1258,12 +1495,15 @@ fn render(results: &[MonResults], notes: &[String], took: Duration) -> String {
     let _ = writeln!(s, "### Capture benchmark (`make bench`), {date}\n");
     let _ = writeln!(
         s,
-        "Linux {}, {cpus} CPUs; `target/release/honeytrap -D -t 5 -r {READ_TIMEOUT_S}` in a network \
-         namespace, the client in another, joined by a veth pair (client namespace: \
-         ip_local_port_range 1024-65000, tcp_tw_reuse 1); plugin-SaveFile, max_connections and \
-         max_connections_per_source 20000; nfq: iptables `-p tcp --syn` and `-p udp` to NFQUEUE 0; \
-         pcap: on the veth. Run took {:.0} s.\n",
+        "Linux {}, {cpus} CPUs; `target/release/honeytrap -D -C <file>` (pcap: and `-i <veth>`) in a \
+         network namespace, the client in another, joined by a veth pair (client namespace: \
+         ip_local_port_range 1024-65000, tcp_tw_reuse 1); the shipped configuration \
+         (contrib/honeytrap.conf.dist with its paths in a scratch directory: user nobody, read_limit \
+         20 MiB, the download, decoder, SaveFile, logAttacker and logJSON plugins; no limit set, \
+         open file limit {}); nfq: iptables `-p tcp --syn` and `-p udp` to NFQUEUE 0; pcap: on the \
+         veth. Run took {:.0} s.\n",
         kernel.trim(),
+        soft_nofile_to_hard(),
         took.as_secs_f64()
     );
     let _ = writeln!(s, "| Measurement | nfq | pcap | Target |");
@@ -1434,38 +1674,44 @@ fn render(results: &[MonResults], notes: &[String], took: Duration) -> String {
     }
     row(
         &format!(
-            "Short sessions (connect, 16 bytes, close; {SESSION_THREADS} clients, {} s, one port): saved per second",
-            SESSIONS_FOR.as_secs()
+            "{N_SESSIONS} short sessions from one address (connect, 16 bytes, close; {SESSION_CLIENTS} clients), \
+             {SESSION_ROUNDS} rounds: lost (sent, no record) / saved twice / failed connects (connects > 0.5 s; \
+             listen queue overflows)"
         ),
         &|r| match &r.sessions {
-            Some(x) => format!(
-                "{:.0}/s ({} saved of {} sent in {:.1} s; saved {:.1} s after the start)",
-                x.saved as f64 / x.ran.as_secs_f64().max(0.001),
-                x.saved,
-                x.done,
-                x.ran.as_secs_f64(),
-                x.drain.as_secs_f64() + x.ran.as_secs_f64()
-            ),
-            None => "skipped".into(),
-        },
-        "—",
-    );
-    row(
-        "Short sessions lost (sent, no record) / saved twice / failed connects (connects > 0.5 s; listen queue overflows)",
-        &|r| match &r.sessions {
-            Some(x) => format!(
-                "{} / {} / {} {} ({}; {})",
-                x.done - x.saved,
-                x.duplicates,
-                x.failed,
-                mark(x.done == x.saved && x.duplicates == 0 && x.failed == 0),
-                x.slow,
-                x.overflows
-            ),
-            None => "skipped".into(),
+            Some(x) if !x.ours.is_empty() => {
+                let sum = |f: fn(&Round) -> usize| x.ours.iter().map(f).sum::<usize>();
+                let (done, saved, dups, failed) =
+                    (sum(|r| r.done), sum(|r| r.saved), sum(|r| r.duplicates), sum(|r| r.failed));
+                format!(
+                    "{} / {} / {} {} ({}; {})",
+                    done - saved,
+                    dups,
+                    failed,
+                    mark(done == saved && dups == 0 && failed == 0 && done == N_SESSIONS * x.ours.len()),
+                    sum(|r| r.slow),
+                    x.ours.iter().map(|r| r.overflows).sum::<u64>()
+                )
+            }
+            _ => "skipped".into(),
         },
         "none lost",
     );
+    for (what, pick) in [
+        ("shipped configuration", (|r: &MonResults| r.sessions.as_ref()) as fn(&MonResults) -> Option<&SessionRuns>),
+        ("SaveFile only", |r: &MonResults| r.sessions_savefile.as_ref()),
+    ] {
+        row(
+            &format!("Short sessions per second until all saved, {what}: daemon / reference server, medians (ratio: median of the rounds' ratios)"),
+            &|r| pick(r).map_or("skipped".into(), |x| compare(x, rate, |v| format!("{v:.0}/s"))),
+            "—",
+        );
+        row(
+            &format!("CPU time per saved session, {what}: daemon / reference server, medians (ratio: median of the rounds' ratios)"),
+            &|r| pick(r).map_or("skipped".into(), |x| compare(x, cpu_per_session, |v| format!("{v:.0} µs"))),
+            "close to the reference",
+        );
+    }
     let udp_cell = |u: &Udp| {
         format!(
             "{}/{} once; {} missing, {} more than once, {} empty {}",
@@ -1495,9 +1741,15 @@ fn render(results: &[MonResults], notes: &[String], took: Duration) -> String {
          response byte is timed from connect() returning. Held connections send one byte every 4 s \
          so the idle timeout (11 read timeouts) does not close them; \"still open\" is checked on \
          the client side after the last first byte arrived (at most 3 s after the last connect). \
-         Full sizes were used (N = {N_CAPTURE}, {N_LATENCY} latency samples, {} s of sessions, \
-         {N_UDP} datagrams); nothing was lowered for time.",
-        SESSIONS_FOR.as_secs()
+         Short sessions: {SESSION_ROUNDS} rounds of {N_SESSIONS} on the daemon alternate with as many \
+         on the reference server, a program of the benchmark in the sensor namespace (a listener \
+         bound beforehand with the daemon's backlog, a thread per connection that reads to EOF and \
+         writes what it read to a file of its own); per second: sessions saved from the first \
+         connect until the last record appeared; CPU time: utime + stime of the serving process \
+         (/proc/<pid>/stat, 10 ms ticks) over the round, per saved session. SaveFile only: a \
+         daemon with the shipped paths, user and port default but no other plugin, doing the \
+         reference server's work. Full sizes were used (N = {N_CAPTURE}, {N_LATENCY} latency \
+         samples, {N_UDP} datagrams); nothing was lowered for time."
     );
     if !notes.is_empty() {
         let _ = writeln!(s, "\nNotes:\n");
@@ -1506,6 +1758,35 @@ fn render(results: &[MonResults], notes: &[String], took: Duration) -> String {
         }
     }
     s
+}
+
+/// Sessions saved per second in a round.
+fn rate(r: &Round) -> f64 {
+    r.saved as f64 / r.took.as_secs_f64().max(0.001)
+}
+
+/// CPU time per saved session in a round, in µs.
+fn cpu_per_session(r: &Round) -> f64 {
+    r.cpu.as_secs_f64() * 1e6 / r.saved.max(1) as f64
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
+/// `ours / reference (ratio)`: the medians of `f` over the rounds and the median of the
+/// ratios of each daemon round to the reference round just before it (the machine's load
+/// changes less between the two), then those ratios.
+fn compare(x: &SessionRuns, f: fn(&Round) -> f64, show: fn(f64) -> String) -> String {
+    let (Some(ours), Some(theirs)) =
+        (median(x.ours.iter().map(f).collect()), median(x.reference.iter().map(f).collect()))
+    else {
+        return "—".into();
+    };
+    let pairs: Vec<f64> = x.ours.iter().zip(&x.reference).map(|(o, r)| f(o) / f(r).max(f64::MIN_POSITIVE)).collect();
+    let each = pairs.iter().map(|p| format!("{p:.2}")).collect::<Vec<_>>().join(", ");
+    format!("{} / {} ({:.2}; round by round: {each})", show(ours), show(theirs), median(pairs).unwrap_or(0.0))
 }
 
 fn hold_of(r: &MonResults, n: usize) -> Option<&Hold> {

@@ -135,7 +135,8 @@ impl From<Object> for Value {
 impl Value {
     /// The serialisation of `self` in `style`, on one line.
     pub fn to_string(&self, style: Style) -> String {
-        let mut out = String::new();
+        // Room for a logJSON line without downloads, grown as needed.
+        let mut out = String::with_capacity(1024);
         self.write(&mut out, style);
         out
     }
@@ -198,20 +199,32 @@ fn push_u00(out: &mut String, b: u8) {
 pub fn escape_into(out: &mut String, bytes: &[u8], style: Style) {
     out.push('"');
     for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '/' if style == Style::Spaced => out.push_str("\\/"),
-                '\u{8}' => out.push_str("\\b"),
-                '\u{c}' => out.push_str("\\f"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                c if (c as u32) < 0x20 => push_u00(out, c as u8),
-                c => out.push(c),
+        // Runs of bytes that need no escape are copied whole. Only ASCII bytes are escaped,
+        // so every escape sits on a character boundary.
+        let text = chunk.valid();
+        let mut run = 0;
+        for (i, b) in text.bytes().enumerate() {
+            let escape = match b {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'/' if style == Style::Spaced => "\\/",
+                0x08 => "\\b",
+                0x0c => "\\f",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0..0x20 => "",
+                _ => continue,
+            };
+            out.push_str(&text[run..i]);
+            if escape.is_empty() {
+                push_u00(out, b);
+            } else {
+                out.push_str(escape);
             }
+            run = i + 1;
         }
+        out.push_str(&text[run..]);
         for &b in chunk.invalid() {
             push_u00(out, b);
         }

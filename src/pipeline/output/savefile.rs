@@ -14,12 +14,13 @@
 //!   highest number found in the directory and above the time in milliseconds. No file is
 //!   ever overwritten: should a name be taken anyway (a file put there by someone else), the
 //!   next number is used.
-//! * Files appear complete or not at all: written under a hidden temporary name in the same
-//!   directory (`.<name>.tmp`, `.<md5>.<pid>.<seq>.tmp` for downloads), then linked to the
-//!   final name without replacing anything ([`crate::sys::fs::publish_noreplace`]).
-//!   Temporary files left by a killed daemon are removed at the next start
-//!   ([`remove_stale`]): only regular files with exactly these name patterns, never
-//!   through a symbolic link.
+//! * Files appear complete or not at all: an attack file is written as an unnamed file of
+//!   the directory (`O_TMPFILE`) and linked once written ([`crate::sys::fs::link_unnamed`]);
+//!   where there are no unnamed files, and for downloads, under a hidden temporary name in
+//!   the same directory (`.<name>.tmp`, `.<md5>.<pid>.<seq>.tmp`), then linked to the final
+//!   name; never replacing anything ([`crate::sys::fs::publish_noreplace`]). Temporary files
+//!   left by a killed daemon are removed at the next start ([`remove_stale`]): only regular
+//!   files with exactly these name patterns, never through a symbolic link.
 //! * A sample saved before (same md5, under any name) is reported as known at INFO and
 //!   not stored again; the remaining downloads are still saved (the C plugin logged an
 //!   error and stopped, and stored the same sample once per file name).
@@ -37,7 +38,7 @@
 use crate::attack::{md5_hex, Attack, Download};
 use crate::config::{Plugin, PluginConfig};
 use crate::log::{more_since, Throttle};
-use crate::sys::fs::publish_noreplace;
+use crate::sys::fs::{create_unnamed, link_unnamed, publish_noreplace};
 use crate::sys::{strerror, time};
 use crate::{log_debug, log_err, log_info, log_notice, log_warn};
 use std::fs::{OpenOptions, Permissions};
@@ -333,43 +334,60 @@ fn save_attack(dir: &Path, attack: &Attack) -> FileOutcome {
     }
 }
 
-/// Writes the attack string under a temporary name, then publishes it under the first free
-/// name; on failure nothing is left behind.
+/// Writes the attack string as an unnamed file, or where there are none under a temporary
+/// name, then publishes it under the first free name; on failure nothing is left behind.
 fn write_attack(dir: &Path, attack: &Attack) -> io::Result<PathBuf> {
     let t = time::local(time::now_secs());
     let date = format!("{:04}-{:02}-{:02}", t.year, t.month, t.day);
+    let data = &attack.payload.data;
+    // An unnamed file where the file system has them: one directory entry made per attack
+    // (a temporary name costs two more, which writers of one directory contend for) and
+    // nothing left behind by a crash.
+    if let Some(mut f) = create_unnamed(dir, FILE_MODE)? {
+        f.set_permissions(Permissions::from_mode(FILE_MODE))?;
+        f.write_all(data)?;
+        match publish_attack(dir, attack, &date, |dst| link_unnamed(&f, dst)) {
+            // Without /proc: a temporary name, below.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && dir.is_dir() => {}
+            r => return r,
+        }
+    }
     let mut tries = 1;
-    let mut n = next_number(dir)?;
     let tmp = loop {
-        let tmp = dir.join(format!(".{}.tmp", attack_name(attack, n, &date)));
-        match write_new(&tmp, &attack.payload.data) {
+        let tmp = dir.join(format!(".{}.tmp", attack_name(attack, next_number(dir)?, &date)));
+        match write_new(&tmp, data) {
             Ok(()) => break tmp,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < MAX_NAME_TRIES => {
-                tries += 1;
-                n = next_number(dir)?;
-            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < MAX_NAME_TRIES => tries += 1,
             Err(e) => return Err(e),
         }
     };
-    let published = loop {
-        let dst = dir.join(attack_name(attack, n, &date));
-        match publish_noreplace(&tmp, &dst) {
-            Ok(()) => break Ok(dst),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < MAX_NAME_TRIES => {
-                log_debug!("SaveFile - {} exists, trying the next number.", dst.display());
-                tries += 1;
-                match next_number(dir) {
-                    Ok(next) => n = next,
-                    Err(e) => break Err(e),
-                }
-            }
-            Err(e) => break Err(e),
-        }
-    };
+    let published = publish_attack(dir, attack, &date, |dst| publish_noreplace(&tmp, dst));
     if published.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     published
+}
+
+/// Names the written attack file (`link`) `from_port_…` with the next number, moving on to
+/// the following number while a name is taken (at most [`MAX_NAME_TRIES`] names).
+fn publish_attack(
+    dir: &Path,
+    attack: &Attack,
+    date: &str,
+    mut link: impl FnMut(&Path) -> io::Result<()>,
+) -> io::Result<PathBuf> {
+    let mut tries = 1;
+    loop {
+        let dst = dir.join(attack_name(attack, next_number(dir)?, date));
+        match link(&dst) {
+            Ok(()) => return Ok(dst),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < MAX_NAME_TRIES => {
+                log_debug!("SaveFile - {} exists, trying the next number.", dst.display());
+                tries += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn save_download(dir: &Path, dl: &Download) -> FileOutcome {
