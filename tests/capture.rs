@@ -45,11 +45,6 @@ impl Sensor {
         }
         cmd.args(args);
         let mut daemon = Daemon::spawn(cmd);
-        // -D copies every log line to stdout: drained, so that a long run cannot fill the
-        // pipe and block the daemon's logging (the log file has the same lines).
-        if let Some(mut out) = daemon.child.stdout.take() {
-            std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-        }
         let log = dir.join("honeytrap.log");
         if !wait_for_text(&log, "---- Trapping attacks", T) {
             let _ = daemon.child.kill();

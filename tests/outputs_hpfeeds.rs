@@ -9,10 +9,9 @@ use common::*;
 use honeytrap::config::{Plugin, PluginConfig, Span};
 use honeytrap::log::{self, Level};
 use honeytrap::pipeline::output::hpfeeds::Hpfeeds;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::Once;
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "s3cret-of-the-sensor";
@@ -98,34 +97,28 @@ c.run(on_msg, on_err)
 
 /// The reference client subscribed to both channels; lines `channel\tident\thex(payload)`.
 struct Subscriber {
-    _proc: Daemon,
-    lines: Arc<Mutex<Vec<String>>>,
+    proc: Daemon,
 }
 
 impl Subscriber {
     fn start(venv: &Path, port: u16) -> Subscriber {
         let mut cmd = Command::new(venv.join("bin/python"));
         cmd.args(["-c", SUBSCRIBER, &port.to_string()]);
-        let mut d = Daemon::spawn(cmd);
-        let out = d.child.stdout.take().unwrap();
-        let lines: Arc<Mutex<Vec<String>>> = Arc::default();
-        let l = lines.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                l.lock().unwrap().push(line);
-            }
-        });
-        let s = Subscriber { _proc: d, lines };
+        let s = Subscriber { proc: Daemon::spawn(cmd) };
         assert!(s.wait_for(|l| l == "READY", 1), "the subscriber did not become ready");
         s
     }
+    /// The complete lines written so far.
+    fn lines(&self) -> Vec<String> {
+        let text = self.proc.stdout.text();
+        let whole = text.rfind('\n').map_or("", |i| &text[..i]);
+        whole.lines().map(str::to_string).collect()
+    }
     fn wait_for(&self, f: impl Fn(&str) -> bool, n: usize) -> bool {
-        wait_until(Duration::from_secs(15), || self.lines.lock().unwrap().iter().filter(|l| f(l)).count() >= n)
+        wait_until(Duration::from_secs(15), || self.lines().iter().filter(|l| f(l)).count() >= n)
     }
     fn published(&self) -> Vec<(String, String, Vec<u8>)> {
-        self.lines
-            .lock()
-            .unwrap()
+        self.lines()
             .iter()
             .filter_map(|l| {
                 let mut f = l.split('\t');
@@ -163,7 +156,7 @@ fn events_and_files_reach_a_subscriber_through_the_reference_broker() {
     }
     let sample: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     h.publish_file(sample.clone());
-    assert!(sub.wait_for(|l| !l.starts_with("READY"), 4), "{:?}", sub.lines.lock().unwrap());
+    assert!(sub.wait_for(|l| !l.starts_with("READY"), 4), "{:?}", sub.lines());
     let got = sub.published();
     let want: Vec<(String, String, Vec<u8>)> = events
         .iter()

@@ -13,7 +13,6 @@ mod common;
 use common::*;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(30);
@@ -46,9 +45,7 @@ impl Sensor {
         if let Some(f) = fault {
             cmd.env("HONEYTRAP_FAULT", f);
         }
-        // The log file is enough; the copy on stdout (-D) would fill a pipe nobody reads.
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-        let mut daemon = Daemon { child: cmd.spawn().expect("start honeytrap") };
+        let mut daemon = Daemon::spawn(cmd);
         let log = dir.join("honeytrap.log");
         if !wait_for_text(&log, "---- Trapping attacks", T) {
             let _ = daemon.child.kill();

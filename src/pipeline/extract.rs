@@ -2311,7 +2311,10 @@ mod tests {
         check(b"wget http://", &[]);
         check(b"wget http://:80/x http://[::1/x http://a:99999/ http://$(id)/x", &[]);
         check(b"http://x.example:/a", &["http x.example - - - /a a"]);
-        // Adversarial 4 MiB inputs (three windows) finish quickly.
+        // Adversarial 4 MiB inputs (three windows) finish: each takes about a second in a
+        // debug build on an idle machine. The bound is not a speed target (that is measured
+        // by `make bench`); it catches work that grows faster than the input, which would
+        // take hours at this size, while leaving room for a loaded CI machine.
         let pieces: &[&[u8]] = &[
             b"http://",
             b"{",
@@ -2332,7 +2335,7 @@ mod tests {
             let got = extract(&big);
             assert!(got.len() <= MAX_REQUESTS);
             assert!(
-                t.elapsed() < std::time::Duration::from_secs(20),
+                t.elapsed() < std::time::Duration::from_secs(120),
                 "{:?} took {:?}",
                 String::from_utf8_lossy(p),
                 t.elapsed()

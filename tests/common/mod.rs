@@ -127,15 +127,56 @@ pub fn run_ok(program: &str, args: &[&str]) {
     assert!(st.success(), "{program} {args:?} failed: {st}");
 }
 
-/// A started daemon (killed by PID on drop if still running).
+/// What a process writes to one of its standard streams, read as it comes, so that a process
+/// that writes much (a daemon copying every log line to stdout with `-D`) never blocks on a
+/// full pipe nobody reads.
+#[derive(Clone, Default)]
+pub struct Captured {
+    text: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    ended: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Captured {
+    fn spawn(mut r: impl Read + Send + 'static) -> Captured {
+        let c = Captured::default();
+        let c2 = c.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = r.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                c2.text.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+            c2.ended.store(true, Ordering::SeqCst);
+        });
+        c
+    }
+    /// Everything read so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.text.lock().unwrap()).into_owned()
+    }
+    /// Whether the stream was closed (the process and everything it started are done with it).
+    pub fn ended(&self) -> bool {
+        self.ended.load(Ordering::SeqCst)
+    }
+}
+
+/// A started daemon (killed by PID on drop if still running); its standard output and error
+/// are read as they come ([`Captured`]).
 pub struct Daemon {
     pub child: Child,
+    pub stdout: Captured,
+    pub stderr: Captured,
 }
 
 impl Daemon {
     pub fn spawn(mut cmd: Command) -> Daemon {
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        Daemon { child: cmd.spawn().expect("start honeytrap") }
+        let mut child = cmd.spawn().expect("start honeytrap");
+        let stdout = child.stdout.take().map(Captured::spawn).unwrap_or_default();
+        let stderr = child.stderr.take().map(Captured::spawn).unwrap_or_default();
+        Daemon { child, stdout, stderr }
     }
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
@@ -154,16 +195,13 @@ impl Daemon {
         }
         None
     }
+    /// Standard output and error: once the process has exited, all of it (waiting, bounded,
+    /// for the streams to close); while it runs, what it wrote so far.
     pub fn output(&mut self) -> (String, String) {
-        let mut out = String::new();
-        let mut err = String::new();
-        if let Some(mut o) = self.child.stdout.take() {
-            let _ = o.read_to_string(&mut out);
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            wait_until(Duration::from_secs(5), || self.stdout.ended() && self.stderr.ended());
         }
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut err);
-        }
-        (out, err)
+        (self.stdout.text(), self.stderr.text())
     }
 }
 
