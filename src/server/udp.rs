@@ -178,9 +178,9 @@ pub trait UdpHost {
     /// Settings for a new flow to `local` (the flow's local address).
     fn params(&self, local: SocketAddr) -> UdpParams;
 
-    /// Admits a new flow from `remote`, or says why not; the text completes the WARN line
-    /// `Warning - Datagram from <remote> dropped: limit of <text> reached.`
-    fn admit(&self, remote: SocketAddr) -> Result<Self::Slot, String>;
+    /// Admits a new flow from `remote` to `local`, or says why not; the text completes the
+    /// WARN line `Warning - Datagram from <remote> dropped: limit of <text> reached.`
+    fn admit(&self, local: SocketAddr, remote: SocketAddr) -> Result<Self::Slot, String>;
 
     /// Where a new, admitted flow from `remote` to `local` is relayed: `Some((kind, target))`
     /// in mirror or proxy mode, `None` to serve it in normal mode. The host chooses the target
@@ -765,7 +765,7 @@ impl<H: UdpHost> Server<'_, H> {
             self.warn.warn(&p.portstr, &remote, &format!("{} udp flows on this port", p.max_flows));
             return None;
         }
-        let slot = match self.host.admit(remote) {
+        let slot = match self.host.admit(local, remote) {
             Ok(s) => s,
             Err(why) => {
                 self.warn.warn(&p.portstr, &remote, &why);
@@ -864,7 +864,7 @@ mod tests {
                 relay_timeout: Duration::ZERO,
             }
         }
-        fn admit(&self, _remote: SocketAddr) -> Result<(), String> {
+        fn admit(&self, _local: SocketAddr, _remote: SocketAddr) -> Result<(), String> {
             Ok(())
         }
         fn relay_target(&self, _local: SocketAddr, _remote: SocketAddr) -> Option<(RelayKind, SocketAddr)> {
