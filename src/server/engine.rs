@@ -110,6 +110,8 @@ pub struct Engine {
     /// The system's limits, read at start-up, and the capacity they give with the settings.
     resources: Resources,
     capacity: RwLock<Capacity>,
+    /// The load fell at the last [`Engine::tend`].
+    fell: AtomicBool,
     stop: AtomicBool,
 }
 
@@ -160,6 +162,7 @@ impl Engine {
             budget,
             resources,
             capacity: RwLock::new(capacity),
+            fell: AtomicBool::new(false),
             stop: AtomicBool::new(false),
         })
     }
@@ -208,6 +211,16 @@ impl Engine {
     /// Admits a connection or UDP flow of `kind` from `source` (limits.rs).
     fn admit(&self, source: IpAddr, kind: Kind) -> Result<Slot, Refused> {
         self.limits.admit(source, kind, &self.room())
+    }
+
+    /// Called about once a second (the daemon's main loop): once the load has fallen, the
+    /// memory the allocator kept for it is given back to the system, at the next call, when
+    /// the threads of the connections that ended have given back their caches too.
+    pub fn tend(&self) {
+        let due = self.fell.swap(self.limits.load_fell(), Ordering::Relaxed);
+        if due {
+            crate::sys::mem::give_back();
+        }
     }
 
     /// Listeners open now.

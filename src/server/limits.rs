@@ -25,6 +25,9 @@
 //!   While the daemon is not busy one source may hold as many as it likes; once it is, the
 //!   sources holding the most are refused first, and the last quarter stays for the others,
 //!   so one flood cannot starve them.
+//!
+//! The counts also tell when the load has fallen ([`Limits::load_fell`]), so that the memory
+//! the allocator kept for it can be given back.
 
 use super::capacity::{Room, MAX_CAPACITY, MEMORY_PER_CONNECTION, MEMORY_PER_FLOW};
 use std::collections::HashMap;
@@ -34,6 +37,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// The daemon is busy once this fraction of its room is taken.
 pub const BUSY_NUM: u64 = 3;
 pub const BUSY_DEN: u64 = 4;
+/// The load has fallen once the slots held dropped by at least this many since their peak,
+/// and to half of it or less.
+const FALL: u32 = 64;
+/// A map of sources at least this large is shrunk once it is three quarters empty.
+const SHRINK_ABOVE: usize = 1024;
 
 /// What an admitted connection or flow is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +103,8 @@ struct Counts {
     open: u32,
     /// Slots held: open connections and flows, records not yet processed.
     held: u32,
+    /// The most slots held since the load last fell.
+    peak: u32,
     /// What the slots hold.
     used: Cost,
     /// Slots held per source address (only sources holding one are present).
@@ -199,6 +209,7 @@ impl Limits {
         }
         c.open += 1;
         c.held += 1;
+        c.peak = c.peak.max(c.held);
         c.take(cost);
         *c.by_source.entry(source).or_insert(0) += 1;
         Ok(Slot { source, kind, open: true, cost, state: Arc::clone(&self.state) })
@@ -212,6 +223,18 @@ impl Limits {
     /// Connections and flows open and records not yet processed, now.
     pub fn taken(&self) -> u32 {
         lock(&self.state).counts.held
+    }
+
+    /// Whether the load has fallen since this last said so: the slots held dropped by
+    /// [`FALL`] or more from their peak, and to half of it or less. Meant to be asked now
+    /// and then (the daemon: once a second).
+    pub fn load_fell(&self) -> bool {
+        let c = &mut lock(&self.state).counts;
+        let fell = c.peak.saturating_sub(c.held) >= FALL && c.held <= c.peak / 2;
+        if fell {
+            c.peak = c.held;
+        }
+        fell
     }
 }
 
@@ -265,6 +288,10 @@ impl Drop for Slot {
             *n -= 1;
             if *n == 0 {
                 c.by_source.remove(&self.source);
+                let (len, cap) = (c.by_source.len(), c.by_source.capacity());
+                if cap >= SHRINK_ABOVE && len * 4 < cap {
+                    c.by_source.shrink_to(len * 2);
+                }
             }
         }
     }
@@ -442,7 +469,8 @@ mod tests {
         assert_eq!(l.admit(ip(1), TCP, &room).err(), Some(Refused::Share(1)));
     }
 
-    /// IPv4 and IPv6 sources are told apart; every count returns to zero.
+    /// IPv4 and IPv6 sources are told apart; every count returns to zero; the map of sources
+    /// shrinks after a flood of many.
     #[test]
     fn release_and_the_map_does_not_grow() {
         let l = limits(None, 1);
@@ -453,5 +481,35 @@ mod tests {
         }
         assert_eq!((l.open(), l.taken(), used(&l)), (0, 0, (0, 0, 0)));
         assert!(lock(&l.state).counts.by_source.is_empty());
+        let many: Vec<Slot> = (0..10_000).map(|i| l.admit(ip(i), UDP, &Room::UNLIMITED).unwrap()).collect();
+        assert!(lock(&l.state).counts.by_source.capacity() >= 10_000);
+        drop(many);
+        assert!(lock(&l.state).counts.by_source.capacity() < SHRINK_ABOVE);
+    }
+
+    /// The load has fallen when the slots held dropped by FALL or more from their peak, and
+    /// to half of it or less; it says so once per fall.
+    #[test]
+    fn load_falls_once_per_fall() {
+        let l = limits(None, 1_000);
+        let room = Room::UNLIMITED;
+        assert!(!l.load_fell());
+        let mut a: Vec<Slot> = (0..200).map(|_| l.admit(ip(1), TCP, &room).unwrap()).collect();
+        assert!(!l.load_fell());
+        a.truncate(101);
+        assert!(!l.load_fell(), "above half of the peak");
+        a.truncate(100);
+        assert!(l.load_fell());
+        assert!(!l.load_fell(), "once");
+        a.truncate(40);
+        assert!(!l.load_fell(), "less than FALL since the last fall");
+        a.truncate(36);
+        assert!(l.load_fell());
+        // Small ups and downs are no fall.
+        for _ in 0..10 {
+            a.extend((0..50).map(|_| l.admit(ip(1), TCP, &room).unwrap()));
+            a.truncate(36);
+            assert!(!l.load_fell());
+        }
     }
 }
