@@ -39,11 +39,10 @@ pub struct Budget {
 
 impl Budget {
     /// A budget of `cap` bytes. The memory of large buffers is returned to the system when
-    /// they are freed from now on ([`crate::sys::mem::return_large_blocks`]), so that what a
+    /// they are freed from now on ([`crate::sys::mem::configure`]), so that what a
     /// charge gives back is given back by the process too.
     pub fn new(cap: u64) -> Arc<Budget> {
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(crate::sys::mem::return_large_blocks);
+        crate::sys::mem::configure();
         Arc::new(Budget { cap: AtomicUsize::new(to_usize(cap)), used: AtomicUsize::new(0) })
     }
 

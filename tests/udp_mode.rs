@@ -7,7 +7,8 @@
 
 mod common;
 
-use honeytrap::server::limits::{Limits, Policy, Slot};
+use honeytrap::server::capacity::Room;
+use honeytrap::server::limits::{Kind, Limits, Policy, Slot};
 use honeytrap::server::udp::{
     serve_udp, EndReason, RelayKind, ResponsePolicy, UdpExit, UdpFlowRecord, UdpHost, UdpParams,
 };
@@ -60,8 +61,9 @@ impl UdpHost for TestHost {
         self.params.clone()
     }
 
-    fn admit(&self, remote: SocketAddr) -> Result<Slot, String> {
-        self.limits.admit(remote.ip(), 1).map_err(|r| format!("{r:?}"))
+    fn admit(&self, _local: SocketAddr, remote: SocketAddr) -> Result<Slot, String> {
+        let kind = Kind::Flow { relayed: self.target.is_some() };
+        self.limits.admit(remote.ip(), kind, &Room::UNLIMITED).map_err(|r| format!("{r:?}"))
     }
 
     fn relay_target(&self, _local: SocketAddr, _remote: SocketAddr) -> Option<(RelayKind, SocketAddr)> {

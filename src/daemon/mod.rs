@@ -32,7 +32,7 @@ use detach::{Detached, Inherited, Notifier};
 use pidfile::PidFile;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long the main loop sleeps at most between checks.
 const TICK: Duration = Duration::from_secs(1);
@@ -100,6 +100,8 @@ pub const EXIT_PANIC: i32 = 2;
 pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     // Before anything of ours is opened: what is open now belongs to whoever started us.
     let inherited = Inherited::record();
+    // Before any other thread starts.
+    crate::sys::mem::configure();
     println!("\n{} v{} - Initializing.", crate::PACKAGE, crate::VERSION);
     let source = opts.config_source();
     let mut cfg = match cli::load_config(&opts, &base_dir) {
@@ -366,9 +368,14 @@ fn main_loop(
     ctl: &Control,
     engine: &Arc<Engine>,
 ) -> i32 {
+    let mut tended = Instant::now();
     loop {
         if ctl.is_shutdown() {
             return if ctl.failed() { EXIT_PANIC } else { 0 };
+        }
+        if tended.elapsed() >= TICK {
+            engine.tend();
+            tended = Instant::now();
         }
         if ctl.take_reload() {
             reload(opts, base_dir, cfg, engine);

@@ -1,22 +1,32 @@
-//! The daemon's capacity: how many connections it can hold at a time, computed at start-up
-//! from what the system gives it instead of a fixed number. The C original forked a process
-//! per connection and never counted them; this part has no counterpart there.
+//! The daemon's capacity: how much room it has for connections, UDP flows and the records
+//! they leave, computed at start-up from what the system gives it instead of a fixed number.
+//! The C original forked a process per connection and never counted them; this part has no
+//! counterpart there.
 //!
-//! Every connection costs a thread, its socket (two descriptors when the port is mirrored or
-//! proxied) and some memory; so does the record it leaves behind until the pipeline has
-//! processed it (the same thread, and a descriptor while SaveFile writes it). The capacity is
-//! the smallest of what three resources allow:
+//! What each holds (counted by [`super::limits`]):
+//! * a TCP connection: a thread, its socket (and the socket to the target when its port is
+//!   mirrored or proxied) and [`MEMORY_PER_CONNECTION`];
+//! * a UDP flow: [`MEMORY_PER_FLOW`] and, when relayed, a socket to its target; no thread
+//!   and no descriptor of its own otherwise (one thread per UDP socket serves all its flows);
+//! * a record, until the pipeline has processed it: a thread (the connection's own, or one
+//!   started for a flow's record) and [`MEMORY_PER_CONNECTION`], and a descriptor while
+//!   SaveFile writes it (taken from the spare).
+//!
+//! The room of each resource ([`Room`]):
 //! * descriptors: the open-file limit (its soft limit, raised to the hard one at start-up),
 //!   less the descriptors open at start-up (log, outputs, monitor, pid file), a spare for
 //!   downloads and files being written, and the listeners (two descriptors each): those open
 //!   now and room for up to [`LISTENER_MARGIN`] more, so that new ports can still be bound
 //!   while connections fill the rest;
-//! * memory: half of it (the machine's, or the control group's limit when lower), at
-//!   [`MEMORY_PER_CONNECTION`] each; buffered attack data has a budget of its own;
+//! * memory: half of it (the machine's, or the control group's limit when lower); buffered
+//!   attack data has a budget of its own;
 //! * threads: what kernel.threads-max and kernel.pid_max leave beside the tasks running at
 //!   start-up, vm.max_map_count (two mappings per thread stack), RLIMIT_NPROC of a run user
 //!   other than root, the control group's pids.max and RLIMIT_AS; less a spare for the
 //!   daemon's own threads and downloads, and one thread per listener as above.
+//!
+//! The capacity logged at start-up is the number of TCP connections that room allows, with
+//! two descriptors each when some port is mirrored or proxied.
 //!
 //! [`Resources::probe`] reads the limits (the only I/O here); [`Capacity`] is the arithmetic.
 
@@ -29,6 +39,10 @@ use std::fmt::Write as _;
 /// daemon's resident memory and as much again in the kernel were measured per idle
 /// connection).
 pub const MEMORY_PER_CONNECTION: u64 = 64 << 10;
+/// Memory one UDP flow is counted for: its state in its socket's table of flows, with room
+/// to spare (about 1.5 KiB of resident memory were measured per flow); what it reads is
+/// charged to the budget for attack data.
+pub const MEMORY_PER_FLOW: u64 = 4 << 10;
 /// Listeners that can still be bound beside a full load of connections (at most
 /// `max_listeners`, at most an eighth of the room).
 pub const LISTENER_MARGIN: u64 = 256;
@@ -86,13 +100,30 @@ impl Demand {
     }
 }
 
-/// The connections the system allows, and from what.
+/// What the system leaves for connections, flows and records while some listeners are open
+/// ([`Capacity::room`]); `None`: no limit known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Room {
+    /// Descriptors.
+    pub fds: Option<u64>,
+    /// Threads.
+    pub threads: Option<u64>,
+    /// Bytes of memory.
+    pub memory: Option<u64>,
+}
+
+impl Room {
+    /// No limit on anything.
+    pub const UNLIMITED: Room = Room { fds: None, threads: None, memory: None };
+}
+
+/// The room the system gives, and from what.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Capacity {
     /// The open-file limit, if any, and the descriptors connections and listeners may use.
     files: Option<(u64, u64)>,
     fds_per_connection: u64,
-    /// Connections memory allows, and the smallest memory bound.
+    /// Bytes of memory for connections, flows and records, and the smallest memory bound.
     memory: Option<(u64, Bound)>,
     /// Threads connections and listeners may use, and the tightest thread bound.
     threads: Option<(u64, Bound)>,
@@ -106,7 +137,7 @@ impl Capacity {
             let spare = (FD_SPARE + 3 * d.downloads_in_flight).min(free / 2);
             (limit, free - spare)
         });
-        let memory = r.memory.iter().min_by_key(|b| b.value).map(|b| (b.value / 2 / MEMORY_PER_CONNECTION, *b));
+        let memory = r.memory.iter().min_by_key(|b| b.value).map(|b| (b.value / 2, *b));
         let threads = r.threads.iter().min_by_key(|b| b.value).map(|b| {
             let spare = (THREAD_SPARE + d.downloads_in_flight).min(b.value / 2);
             (b.value - spare, *b)
@@ -125,20 +156,30 @@ impl Capacity {
         LISTENER_MARGIN.min(self.max_listeners.saturating_sub(listeners)).min(room / 8)
     }
 
-    /// What each resource allows while `listeners` listeners are open.
-    fn by_resource(&self, listeners: u64) -> [Option<u64>; 3] {
+    /// The room of each resource while `listeners` listeners are open; never less than one
+    /// connection needs, so that the refusals say what is missing.
+    pub fn room(&self, listeners: usize) -> Room {
+        let listeners = listeners as u64;
         let fds = self.files.map(|(_, avail)| {
             let keep = 2 * (listeners + self.margin(listeners, avail / 2));
-            avail.saturating_sub(keep) / self.fds_per_connection
+            avail.saturating_sub(keep).max(self.fds_per_connection)
         });
-        let mem = self.memory.map(|(n, _)| n);
-        let threads = self.threads.map(|(avail, _)| avail.saturating_sub(listeners + self.margin(listeners, avail)));
-        [fds, mem, threads]
+        let threads =
+            self.threads.map(|(avail, _)| avail.saturating_sub(listeners + self.margin(listeners, avail)).max(1));
+        let memory = self.memory.map(|(bytes, _)| bytes.max(MEMORY_PER_CONNECTION));
+        Room { fds, threads, memory }
     }
 
-    /// Connections (and unprocessed records) the system allows while `listeners` listeners
-    /// are open: at least 1, at most [`MAX_CAPACITY`].
-    pub fn room(&self, listeners: usize) -> u32 {
+    /// The TCP connections (with their records) each resource allows while `listeners`
+    /// listeners are open: descriptors, memory, threads.
+    fn by_resource(&self, listeners: u64) -> [Option<u64>; 3] {
+        let room = self.room(listeners as usize);
+        [room.fds.map(|n| n / self.fds_per_connection), room.memory.map(|n| n / MEMORY_PER_CONNECTION), room.threads]
+    }
+
+    /// The TCP connections the system allows while `listeners` listeners are open: at least
+    /// 1, at most [`MAX_CAPACITY`].
+    pub fn connections(&self, listeners: usize) -> u32 {
         let n = self.by_resource(listeners as u64).into_iter().flatten().min().unwrap_or(MAX_CAPACITY.into());
         n.clamp(1, MAX_CAPACITY.into()) as u32
     }
@@ -146,7 +187,7 @@ impl Capacity {
     /// The start-up line's text: the capacity, what sets it and what each resource allows.
     pub fn describe(&self, max_connections: Option<u32>) -> String {
         let [fds, mem, threads] = self.by_resource(0);
-        let room = self.room(0);
+        let room = self.connections(0);
         let mut s = String::new();
         let _ = match max_connections {
             Some(n) => {
@@ -294,29 +335,29 @@ mod tests {
     fn descriptors_less_spare_and_listeners() {
         let c = Capacity::new(&res(20_000, 24, 32_000), NORMAL);
         // 20000 - 20 open - (64 + 48) spare = 19868; 256 listeners kept room for (512 fds).
-        assert_eq!(c.room(0), 19_868 - 512);
+        assert_eq!(c.connections(0), 19_868 - 512);
         // Each listener open takes its two descriptors; the margin stays while max_listeners
         // allows it, then shrinks.
-        assert_eq!(c.room(100), 19_868 - 2 * (100 + 256));
-        assert_eq!(c.room(4000), 19_868 - 2 * 4096);
-        assert_eq!(c.room(4096), 19_868 - 2 * 4096);
+        assert_eq!(c.connections(100), 19_868 - 2 * (100 + 256));
+        assert_eq!(c.connections(4000), 19_868 - 2 * 4096);
+        assert_eq!(c.connections(4096), 19_868 - 2 * 4096);
         assert!(c.describe(None).starts_with("Capacity: 19356 connections at a time, set by the open file limit ("));
         // Mirrored or proxied ports: two descriptors per connection.
         let c = Capacity::new(&res(20_000, 24, 32_000), Demand { fds_per_connection: 2, ..NORMAL });
-        assert_eq!(c.room(0), (19_868 - 512) / 2);
+        assert_eq!(c.connections(0), (19_868 - 512) / 2);
     }
 
     #[test]
     fn memory_and_threads() {
         // 1 GiB: half of it at 64 KiB each.
         let c = Capacity::new(&res(1 << 20, 1, 1 << 20), NORMAL);
-        assert_eq!(c.room(0), 8192);
+        assert_eq!(c.connections(0), 8192);
         assert!(c.describe(None).contains("set by memory"), "{}", c.describe(None));
         assert!(c.describe(None).contains("1.0 GiB of memory (MemTotal) 8192"), "{}", c.describe(None));
         // The tightest thread bound, less the spare and the listeners.
         let c = Capacity::new(&res(1 << 20, 64, 10_000), NORMAL);
-        assert_eq!(c.room(0), 10_000 - 80 - 256);
-        assert_eq!(c.room(10), 10_000 - 80 - 266);
+        assert_eq!(c.connections(0), 10_000 - 80 - 256);
+        assert_eq!(c.connections(10), 10_000 - 80 - 266);
         let d = c.describe(None);
         assert!(
             d.contains("set by the thread limits") && d.contains("10000 more threads (kernel.pid_max) 9664"),
@@ -333,14 +374,28 @@ mod tests {
         // `ulimit -n 256`: the spare and the listener margin shrink with the room.
         let c = Capacity::new(&res(256, 24, 32_000), NORMAL);
         let avail = 236 - 112;
-        assert_eq!(c.room(0), avail - 2 * (avail / 2 / 8));
-        assert!(c.room(0) > 80);
+        assert_eq!(c.connections(0), avail - 2 * (avail / 2 / 8));
+        assert!(c.connections(0) > 80);
         // Nearly nothing left: never 0, so that the refusals say what is missing.
-        assert_eq!(Capacity::new(&res(20, 24, 32_000), NORMAL).room(0), 1);
+        assert_eq!(Capacity::new(&res(20, 24, 32_000), NORMAL).connections(0), 1);
         // Nothing known: the largest capacity.
         let c = Capacity::new(&Resources::default(), NORMAL);
-        assert_eq!(c.room(0), MAX_CAPACITY);
+        assert_eq!(c.connections(0), MAX_CAPACITY);
         assert!(c.describe(None).contains("set by the largest capacity (no open file limit)"), "{}", c.describe(None));
+    }
+
+    /// The room of each resource in its own unit, for connections, flows and records alike.
+    #[test]
+    fn room_by_resource() {
+        let c = Capacity::new(&res(20_000, 24, 32_000), Demand { fds_per_connection: 2, ..NORMAL });
+        let room = c.room(100);
+        assert_eq!(room.fds, Some(19_868 - 2 * (100 + 256)));
+        assert_eq!(room.threads, Some(32_000 - 80 - 356));
+        assert_eq!(room.memory, Some(12 << 30));
+        // Never less than one connection needs; nothing known, no limit.
+        let room = Capacity::new(&res(20, 24, 32_000), Demand { fds_per_connection: 2, ..NORMAL }).room(0);
+        assert_eq!(room.fds, Some(2));
+        assert_eq!(Capacity::new(&Resources::default(), NORMAL).room(0), Room::UNLIMITED);
     }
 
     #[test]
@@ -359,6 +414,6 @@ mod tests {
         assert!(r.files.is_none_or(|n| n > r.files_open));
         assert!(r.memory.iter().any(|b| b.what == "MemTotal" && b.value > 0), "{r:?}");
         assert!(r.threads.iter().any(|b| b.what == "kernel.pid_max"), "{r:?}");
-        assert!(Capacity::new(&r, NORMAL).room(0) >= 1);
+        assert!(Capacity::new(&r, NORMAL).connections(0) >= 1);
     }
 }

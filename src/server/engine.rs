@@ -11,9 +11,9 @@
 //! listener's thread ends (a panic included), a guard removes its entry if it is still its
 //! own, so a failed listener never leaves its port marked as served.
 
-use super::capacity::{Capacity, Demand, Resources, MAX_CAPACITY};
+use super::capacity::{Capacity, Demand, Resources, Room, MAX_CAPACITY};
 use super::conn::{self, panic_text, NormalParams};
-use super::limits::{Limits, Policy, Refused, Slot};
+use super::limits::{Kind, Limits, Policy, Refused, Slot};
 use super::relay::{self, RelayKind, RelayParams};
 use super::responses::Responses;
 use super::udp::{self, UdpExit, UdpFlowRecord, UdpHost, UdpParams};
@@ -110,6 +110,8 @@ pub struct Engine {
     /// The system's limits, read at start-up, and the capacity they give with the settings.
     resources: Resources,
     capacity: RwLock<Capacity>,
+    /// The load fell at the last [`Engine::tend`].
+    fell: AtomicBool,
     stop: AtomicBool,
 }
 
@@ -160,6 +162,7 @@ impl Engine {
             budget,
             resources,
             capacity: RwLock::new(capacity),
+            fell: AtomicBool::new(false),
             stop: AtomicBool::new(false),
         })
     }
@@ -199,17 +202,37 @@ impl Engine {
         self.capacity.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Admits a connection or UDP flow from `source` (limits.rs), with the room the system
-    /// gives beside the listeners open now.
-    fn admit(&self, source: IpAddr) -> Result<Slot, Refused> {
+    /// The room the system gives beside the listeners open now.
+    fn room(&self) -> Room {
         let listeners = self.table().len();
-        let room = self.capacity.read().unwrap_or_else(|e| e.into_inner()).room(listeners);
-        self.limits.admit(source, room)
+        self.capacity.read().unwrap_or_else(|e| e.into_inner()).room(listeners)
+    }
+
+    /// Admits a connection or UDP flow of `kind` from `source` (limits.rs).
+    fn admit(&self, source: IpAddr, kind: Kind) -> Result<Slot, Refused> {
+        self.limits.admit(source, kind, &self.room())
+    }
+
+    /// Called about once a second (the daemon's main loop): once the load has fallen, the
+    /// memory the allocator kept for it is given back to the system, at the next call, when
+    /// the threads of the connections that ended have given back their caches too.
+    pub fn tend(&self) {
+        let due = self.fell.swap(self.limits.load_fell(), Ordering::Relaxed);
+        if due {
+            crate::sys::mem::give_back();
+        }
     }
 
     /// Listeners open now.
     pub fn listeners(&self) -> usize {
         self.table().len()
+    }
+
+    /// Whether connections to `port` are relayed (mirror or proxy mode): they hold a second
+    /// socket.
+    fn relayed(&self, proto: Proto, port: u16) -> bool {
+        let s = self.settings();
+        matches!(s.cfg.ports.mode_for(s.cfg.portconf_default, proto, port), Mode::Mirror | Mode::Proxy)
     }
 
     /// Waits (at most `max`) until every connection has ended and saved its attack.
@@ -355,8 +378,14 @@ impl Engine {
     /// A finished attack through the pipeline, on a thread of its own when one can be had
     /// (the UDP socket thread must not wait for plugins), else right here. `slot` (the flow's
     /// place, no longer open) is held until the record is processed: the records waiting
-    /// for the pipeline, each on a thread, are bounded with the connections (limits.rs).
-    fn process_detached(self: &Arc<Engine>, attack: Attack, slot: Slot) {
+    /// for the pipeline, each on a thread, are bounded by the threads the system gives
+    /// (limits.rs); beyond, the socket's thread processes them itself and reads no datagram
+    /// meanwhile.
+    fn process_detached(self: &Arc<Engine>, mut attack: Attack, mut slot: Slot) {
+        if !slot.record_thread(&self.room()) {
+            process(&self.settings(), &mut attack);
+            return;
+        }
         let job = Arc::new(Mutex::new(Some((attack, slot))));
         let theirs = Arc::clone(&job);
         let engine = Arc::clone(self);
@@ -419,7 +448,7 @@ impl Engine {
                     if let Some(st) = self.table().get_mut(key) {
                         st.last_activity = Instant::now();
                     }
-                    self.spawn_connection(stream, peer, ps);
+                    self.spawn_connection(stream, peer, key.1.port(), ps);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -437,9 +466,10 @@ impl Engine {
     /// slot until its record is processed (the socket's close ends its count as a
     /// connection). A refused connection is closed at once; refusals are logged at most
     /// once a second.
-    fn spawn_connection(self: &Arc<Engine>, stream: TcpStream, peer: SocketAddr, ps: &str) {
+    fn spawn_connection(self: &Arc<Engine>, stream: TcpStream, peer: SocketAddr, port: u16, ps: &str) {
         static REFUSED: Throttle = Throttle::new(Duration::from_secs(1));
-        let mut slot = match self.admit(peer.ip()) {
+        let kind = Kind::Connection { relayed: self.relayed(Proto::Tcp, port) };
+        let mut slot = match self.admit(peer.ip(), kind) {
             Ok(s) => s,
             Err(r) => {
                 drop(stream);
@@ -664,7 +694,9 @@ fn policy(cfg: &Config) -> Policy {
 fn refusal(r: Refused, peer: IpAddr) -> String {
     match r {
         Refused::Total(n) => format!("{n} connections in total"),
-        Refused::Records(n) => format!("{n} connections and records being processed"),
+        Refused::Descriptors(n) => format!("{n} descriptors for connections"),
+        Refused::Threads(n) => format!("{n} threads for connections and records being processed"),
+        Refused::Memory(n) => format!("{} MiB of memory for connections and flows", n >> 20),
         Refused::Share(n) => format!("{n} connections from {peer} while busy (max_connections_per_source)"),
     }
 }
@@ -712,8 +744,9 @@ impl UdpHost for UdpServer {
         self.engine.budget.charge()
     }
 
-    fn admit(&self, remote: SocketAddr) -> Result<Slot, String> {
-        self.engine.admit(remote.ip()).map_err(|r| refusal(r, remote.ip()))
+    fn admit(&self, local: SocketAddr, remote: SocketAddr) -> Result<Slot, String> {
+        let kind = Kind::Flow { relayed: self.engine.relayed(Proto::Udp, local.port()) };
+        self.engine.admit(remote.ip(), kind).map_err(|r| refusal(r, remote.ip()))
     }
 
     /// The flow is over (a relayed flow's socket is closed): it no longer counts as a

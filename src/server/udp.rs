@@ -85,6 +85,8 @@ pub const DATAGRAM_MAX: usize = 65535;
 const STEP: Duration = Duration::from_secs(1);
 /// Datagrams taken in one go before the flows' timers are looked at again.
 const BATCH: usize = 256;
+/// A table of flows of at least this many places is shrunk once it is three quarters empty.
+const SHRINK_ABOVE: usize = 1024;
 /// At most one "datagram dropped" warning per this interval.
 const WARN_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -178,9 +180,9 @@ pub trait UdpHost {
     /// Settings for a new flow to `local` (the flow's local address).
     fn params(&self, local: SocketAddr) -> UdpParams;
 
-    /// Admits a new flow from `remote`, or says why not; the text completes the WARN line
-    /// `Warning - Datagram from <remote> dropped: limit of <text> reached.`
-    fn admit(&self, remote: SocketAddr) -> Result<Self::Slot, String>;
+    /// Admits a new flow from `remote` to `local`, or says why not; the text completes the
+    /// WARN line `Warning - Datagram from <remote> dropped: limit of <text> reached.`
+    fn admit(&self, local: SocketAddr, remote: SocketAddr) -> Result<Self::Slot, String>;
 
     /// Where a new, admitted flow from `remote` to `local` is relayed: `Some((kind, target))`
     /// in mirror or proxy mode, `None` to serve it in normal mode. The host chooses the target
@@ -765,7 +767,7 @@ impl<H: UdpHost> Server<'_, H> {
             self.warn.warn(&p.portstr, &remote, &format!("{} udp flows on this port", p.max_flows));
             return None;
         }
-        let slot = match self.host.admit(remote) {
+        let slot = match self.host.admit(local, remote) {
             Ok(s) => s,
             Err(why) => {
                 self.warn.warn(&p.portstr, &remote, &why);
@@ -799,6 +801,11 @@ impl<H: UdpHost> Server<'_, H> {
     /// Ends the flow of `key` and hands its record over.
     fn finish(&mut self, key: &FlowKey, end_reason: EndReason) {
         let Some(flow) = self.flows.remove(key) else { return };
+        // After a flood the table gives its memory back as it empties.
+        let (len, cap) = (self.flows.len(), self.flows.capacity());
+        if cap >= SHRINK_ABOVE && len * 4 < cap {
+            self.flows.shrink_to(len * 2);
+        }
         self.last_activity = Instant::now();
         let (data, mut charge) = flow.data.into_parts();
         let upstream = flow.upstream.map(|up| {
@@ -848,6 +855,8 @@ mod tests {
         target: Option<SocketAddr>,
         /// The flows' data is charged here.
         budget: Option<Arc<crate::budget::Budget>>,
+        /// `max_flows`, when not 2.
+        max_flows: Option<usize>,
     }
 
     impl UdpHost for Host {
@@ -860,11 +869,11 @@ mod tests {
                 policy: ResponsePolicy::Once,
                 response: None,
                 portstr: portstr(53, Proto::Udp),
-                max_flows: 2,
+                max_flows: self.max_flows.unwrap_or(2),
                 relay_timeout: Duration::ZERO,
             }
         }
-        fn admit(&self, _remote: SocketAddr) -> Result<(), String> {
+        fn admit(&self, _local: SocketAddr, _remote: SocketAddr) -> Result<(), String> {
             Ok(())
         }
         fn relay_target(&self, _local: SocketAddr, _remote: SocketAddr) -> Option<(RelayKind, SocketAddr)> {
@@ -952,6 +961,24 @@ mod tests {
         assert_eq!((ended[1].data.as_slice(), &ended[1].end_reason), (&b"ab"[..], &EndReason::Shutdown));
         assert!(s.flows.is_empty());
     }
+    /// After a flood of flows the table gives its memory back as the flows end.
+    #[test]
+    fn the_table_of_flows_shrinks_after_a_flood() {
+        let h = Host { max_flows: Some(10_000), ..Host::default() };
+        let mut s = server(&h, "127.0.0.1:53");
+        for port in 1001..=6000 {
+            s.datagram(&datagram(&format!("127.0.0.1:{port}"), None), b"ab");
+        }
+        assert_eq!(s.flows.len(), 5000);
+        // The read limit (4) ends the flows; ten stay.
+        for port in 1011..=6000 {
+            s.datagram(&datagram(&format!("127.0.0.1:{port}"), None), b"cd");
+        }
+        assert_eq!((s.flows.len(), h.ended.borrow().len()), (10, 4990));
+        assert!(s.flows.capacity() < SHRINK_ABOVE, "{}", s.flows.capacity());
+        s.shutdown();
+    }
+
     #[test]
     fn memory_budget_ends_a_flow_with_its_record() {
         // The read limit is 4 bytes; the budget has room for one flow's 4 and 1 more.

@@ -39,6 +39,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+use common::load::{nb_connect, net_counter, run_facts, sockaddr_in, RunFacts};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{ErrorKind, Read, Write};
@@ -295,44 +296,10 @@ fn soft_nofile_to_hard() -> u64 {
 }
 
 /// The two namespaces and the veth pair; deleted on drop.
-struct Net {
-    srv: String,
-    cli: String,
-}
+type Net = common::load::NetPair;
 
-impl Net {
-    fn new(tag: &str) -> Net {
-        let pid = std::process::id();
-        let net = Net { srv: format!("{NS_PREFIX}{pid}-{tag}-s"), cli: format!("{NS_PREFIX}{pid}-{tag}-c") };
-        for ns in [&net.srv, &net.cli] {
-            run_ok("ip", &["netns", "add", ns]);
-            run_ok("ip", &["-n", ns, "link", "set", "lo", "up"]);
-        }
-        run_ok(
-            "ip",
-            &["link", "add", SRV_DEV, "netns", &net.srv, "type", "veth", "peer", "name", CLI_DEV, "netns", &net.cli],
-        );
-        for (ns, dev, a) in [(&net.srv, SRV_DEV, SRV), (&net.cli, CLI_DEV, CLI)] {
-            run_ok("ip", &["-n", ns, "addr", "add", &format!("{a}/24"), "dev", dev]);
-            run_ok("ip", &["-n", ns, "link", "set", dev, "up"]);
-        }
-        // Many short connections from one client address: more ephemeral ports, TIME_WAIT reuse.
-        net.sysctl(&net.cli, "net.ipv4.ip_local_port_range", "1024 65000");
-        net.sysctl(&net.cli, "net.ipv4.tcp_tw_reuse", "1");
-        net
-    }
-
-    fn sysctl(&self, ns: &str, key: &str, value: &str) {
-        run_ok("ip", &["netns", "exec", ns, "sysctl", "-q", "-w", &format!("{key}={value}")]);
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        for ns in [&self.srv, &self.cli] {
-            let _ = Command::new("ip").args(["netns", "delete", ns]).status();
-        }
-    }
+fn net(tag: &str) -> Net {
+    Net::new(NS_PREFIX, tag, [SRV_DEV, CLI_DEV], [SRV, CLI])
 }
 
 /// A scratch directory, removed on drop.
@@ -484,19 +451,6 @@ impl Drop for Daemon {
 /// A number of /proc/<pid>/status (`VmRSS`, `Threads`, ...); 0 if unreadable.
 fn status_number(pid: i32, field: &str) -> u64 {
     common::proc_status(pid, field).and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok())).unwrap_or(0)
-}
-
-/// A `TcpExt` counter of the network namespace of process `pid` (e.g. `ListenOverflows`).
-fn tcp_ext(pid: i32, key: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/net/netstat")).unwrap_or_default();
-    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
-    let (Some(names), Some(values)) = (lines.next(), lines.next()) else { return 0 };
-    names
-        .split_whitespace()
-        .zip(values.split_whitespace())
-        .find(|(n, _)| *n == key)
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// CPU time process `pid` has used so far, its threads (also the ended ones) together:
@@ -654,7 +608,7 @@ fn run_monitor(nfq: bool, started: Instant, hold_max: usize) -> MonResults {
     // Daemon 1: capture, latency, sessions, UDP; then daemon 1b (SaveFile only): sessions.
     // The reference server runs beside both, in the same namespaces.
     {
-        let net = Net::new(name);
+        let net = net(name);
         if nfq {
             let port = P_REFERENCE.to_string();
             let accept = ["-p", "tcp", "--dport", &port, "-j", "ACCEPT"];
@@ -755,7 +709,7 @@ fn run_monitor(nfq: bool, started: Instant, hold_max: usize) -> MonResults {
             continue;
         }
         eprintln!("{name}: {n} simultaneous connections");
-        let net = Net::new(&format!("{name}{n}"));
+        let net = net(&format!("{name}{n}"));
         if nfq {
             run_ok(
                 "ip",
@@ -1026,7 +980,7 @@ fn session_round(net: &Net, t: &SessionTarget, round: usize) -> Round {
     }
     let idle_threads = status_number(t.pid, "Threads");
     let cpu0 = cpu_time(t.pid);
-    let overflows = tcp_ext(t.pid, "ListenOverflows");
+    let overflows = net_counter(t.pid, "netstat", "TcpExt", "ListenOverflows");
     let t0 = Instant::now();
     let port = t.port;
     let (done, failed, slow) = in_ns(&net.cli, || run_sessions(port, round));
@@ -1045,7 +999,7 @@ fn session_round(net: &Net, t: &SessionTarget, round: usize) -> Round {
     }
     common::wait_until(Duration::from_secs(5), || status_number(t.pid, "Threads") <= idle_threads);
     r.cpu = cpu_time(t.pid).saturating_sub(cpu0);
-    r.overflows = tcp_ext(t.pid, "ListenOverflows").saturating_sub(overflows);
+    r.overflows = net_counter(t.pid, "netstat", "TcpExt", "ListenOverflows").saturating_sub(overflows);
     let mut got: HashMap<Vec<u8>, usize> = HashMap::new();
     for f in records_in(&t.dir, t.is_record) {
         if let Ok(data) = std::fs::read(f) {
@@ -1256,37 +1210,6 @@ struct Held {
     closed: bool,
 }
 
-fn sockaddr_in(a: SocketAddrV4) -> libc::sockaddr_in {
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: a.port().to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from(*a.ip()).to_be() },
-        sin_zero: [0; 8],
-    }
-}
-
-fn nb_connect(to: SocketAddrV4) -> std::io::Result<TcpStream> {
-    // SAFETY: plain socket(2) call; the descriptor is owned by the TcpStream below.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh socket we own.
-    let sock = unsafe { TcpStream::from_raw_fd(fd) };
-    let sa = sockaddr_in(to);
-    // SAFETY: `sa` is a valid sockaddr_in of the given length.
-    let rc = unsafe {
-        libc::connect(fd, &sa as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_in>() as u32)
-    };
-    if rc != 0 {
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINPROGRESS) {
-            return Err(e);
-        }
-    }
-    Ok(sock)
-}
-
 /// Opens `n` connections to one port (at most [`HOLD_INFLIGHT`] connects in flight), keeps
 /// them open (one byte every 4 s, so that the idle timeout of 11 read timeouts never
 /// closes them), waits for every first response byte (at most 3 s after the last connect),
@@ -1485,13 +1408,7 @@ fn mark(ok: bool) -> &'static str {
 
 fn render(results: &[MonResults], notes: &[String], took: Duration) -> String {
     let mut s = String::new();
-    let date = Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let cpus = thread::available_parallelism().map_or(0, |n| n.get());
+    let RunFacts { date, kernel, cpus } = run_facts();
     let _ = writeln!(s, "### Capture benchmark (`make bench`), {date}\n");
     let _ = writeln!(
         s,
@@ -1502,7 +1419,7 @@ fn render(results: &[MonResults], notes: &[String], took: Duration) -> String {
          20 MiB, the download, decoder, SaveFile, logAttacker and logJSON plugins; no limit set, \
          open file limit {}); nfq: iptables `-p tcp --syn` and `-p udp` to NFQUEUE 0; pcap: on the \
          veth. Run took {:.0} s.\n",
-        kernel.trim(),
+        kernel,
         soft_nofile_to_hard(),
         took.as_secs_f64()
     );

@@ -3,6 +3,8 @@
 //! Every process started here is killed by PID when its guard is dropped.
 #![allow(dead_code)]
 
+pub mod load;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -2,10 +2,11 @@
 //! (thousands at once, dripping, held open), plain blocking sessions for rates, large
 //! uploads, a raw SYN scan and a UDP flood. Every wait is bounded.
 
+use crate::common::load::{nb_connect, sockaddr_in};
 use crate::env::SRV;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, TcpStream, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -111,37 +112,6 @@ struct S {
     next_drip: Instant,
     last_send: Instant,
     out: Outcome,
-}
-
-fn nb_connect(to: SocketAddrV4) -> std::io::Result<TcpStream> {
-    // SAFETY: plain socket(2); the descriptor is owned by the TcpStream below.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh socket nobody else owns.
-    let sock = unsafe { TcpStream::from_raw_fd(fd) };
-    let sa = sockaddr_in(to);
-    // SAFETY: `sa` is a valid sockaddr_in of the given length.
-    let rc = unsafe {
-        libc::connect(fd, &sa as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_in>() as u32)
-    };
-    if rc != 0 {
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINPROGRESS) {
-            return Err(e);
-        }
-    }
-    Ok(sock)
-}
-
-fn sockaddr_in(to: SocketAddrV4) -> libc::sockaddr_in {
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: to.port().to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from(*to.ip()).to_be() },
-        sin_zero: [0; 8],
-    }
 }
 
 /// Runs `plans` from one thread with `poll`: connect, send (at once or dripped), optionally

@@ -111,67 +111,32 @@ pub fn raise_own_nofile(n: u64) -> u64 {
 // ---------------------------------------------------------------------------------------------
 // Network
 
-/// The two namespaces and the veth pair; deleted on drop.
-pub struct Net {
-    pub srv: String,
-    pub cli: String,
-}
+/// The sensor and the client namespace, joined by a veth pair; deleted on drop.
+pub type Net = crate::common::load::NetPair;
 
-impl Net {
-    /// Namespaces `htstress-<pid>-<tag>-s` (sensor, with the nfq rules the README gives) and
-    /// `-c` (client: wide ephemeral port range and TIME_WAIT reuse, for many connections from
-    /// one address).
-    pub fn new(tag: &str) -> Net {
-        let pid = std::process::id();
-        let net = Net { srv: format!("{PREFIX}{pid}-{tag}-s"), cli: format!("{PREFIX}{pid}-{tag}-c") };
-        let mut made = Vec::new();
-        for ns in [&net.srv, &net.cli] {
-            run_ok("ip", &["netns", "add", ns]);
-            made.push(ns.clone());
-            run_ok("ip", &["-n", ns, "link", "set", "lo", "up"]);
+/// Namespaces `htstress-<pid>-<tag>-s` (sensor, with the nfq rules the README gives) and
+/// `-c` (client, for many connections from one address).
+pub fn net(tag: &str) -> Net {
+    let net = Net::new(PREFIX, tag, [SRV_DEV, CLI_DEV], [SRV, CLI]);
+    for proto in ["tcp", "udp"] {
+        let mut args = vec!["netns", "exec", &net.srv, "iptables", "-A", "INPUT", "-i", SRV_DEV, "-p", proto];
+        if proto == "tcp" {
+            args.push("--syn");
         }
-        run_ok(
-            "ip",
-            &["link", "add", SRV_DEV, "netns", &net.srv, "type", "veth", "peer", "name", CLI_DEV, "netns", &net.cli],
-        );
-        for (ns, dev, a) in [(&net.srv, SRV_DEV, SRV), (&net.cli, CLI_DEV, CLI)] {
-            run_ok("ip", &["-n", ns, "addr", "add", &format!("{a}/24"), "dev", dev]);
-            run_ok("ip", &["-n", ns, "link", "set", dev, "up"]);
-        }
-        for proto in ["tcp", "udp"] {
-            let mut args = vec!["netns", "exec", &net.srv, "iptables", "-A", "INPUT", "-i", SRV_DEV, "-p", proto];
-            if proto == "tcp" {
-                args.push("--syn");
-            }
-            args.extend_from_slice(&[
-                "-m",
-                "state",
-                "--state",
-                "NEW",
-                "-j",
-                "NFQUEUE",
-                "--queue-num",
-                "0",
-                "--queue-bypass",
-            ]);
-            run_ok("ip", &args);
-        }
-        net.sysctl(&net.cli, "net.ipv4.ip_local_port_range", "1024 65000");
-        net.sysctl(&net.cli, "net.ipv4.tcp_tw_reuse", "1");
-        net
+        args.extend_from_slice(&[
+            "-m",
+            "state",
+            "--state",
+            "NEW",
+            "-j",
+            "NFQUEUE",
+            "--queue-num",
+            "0",
+            "--queue-bypass",
+        ]);
+        run_ok("ip", &args);
     }
-
-    pub fn sysctl(&self, ns: &str, key: &str, value: &str) {
-        run_ok("ip", &["netns", "exec", ns, "sysctl", "-q", "-w", &format!("{key}={value}")]);
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        for ns in [&self.srv, &self.cli] {
-            let _ = Command::new("ip").args(["netns", "delete", ns]).status();
-        }
-    }
+    net
 }
 
 /// Runs `f` on a thread inside network namespace `ns`; threads it spawns inherit the
@@ -487,19 +452,9 @@ impl Daemon {
             .count()
     }
 
-    /// A counter of the sensor namespace: `/proc/<pid>/net/<file>` rows `<table>:` (names,
-    /// then values), e.g. ("snmp", "Udp", "InErrors"), ("netstat", "TcpExt", "ListenDrops").
+    /// A counter of the sensor namespace ([`crate::common::load::net_counter`]).
     pub fn net_counter(&self, file: &str, table: &str, key: &str) -> u64 {
-        let text = std::fs::read_to_string(format!("/proc/{}/net/{file}", self.pid())).unwrap_or_default();
-        let head = format!("{table}:");
-        let mut rows = text.lines().filter(|l| l.starts_with(&head));
-        let (Some(names), Some(values)) = (rows.next(), rows.next()) else { return 0 };
-        names
-            .split_whitespace()
-            .zip(values.split_whitespace())
-            .find(|(n, _)| *n == key)
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0)
+        crate::common::load::net_counter(self.pid(), file, table, key)
     }
 
     /// Packets the kernel dropped at NFQUEUE 0 of the sensor namespace (queue full, or the

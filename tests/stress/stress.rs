@@ -178,7 +178,7 @@ impl Stage {
     /// Namespaces, scratch directory (with a tmpfs of `tmpfs` bytes for its data and log
     /// directories), the daemon, a warm-up session, the idle VmRSS.
     fn new(tag: &str, nofile: (u64, u64), tmpfs: Option<u64>) -> Stage {
-        let net = Net::new(tag);
+        let net = env::net(tag);
         let scratch = Scratch::new(tag);
         if let Some(size) = tmpfs {
             scratch.mount_tmpfs(size);
@@ -1164,13 +1164,7 @@ fn harness_failure(name: &'static str, e: Box<dyn std::any::Any + Send>) -> Repo
 
 fn render(reports: &[Report], short: bool, took: Duration) -> String {
     let mut s = String::new();
-    let date = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let cpus = thread::available_parallelism().map_or(0, |n| n.get());
+    let common::load::RunFacts { date, kernel, cpus } = common::load::run_facts();
     let _ = writeln!(s, "### Stress run (`make stress{}`), {date}\n", if short { " STRESS=short" } else { "" });
     let _ = writeln!(
         s,
@@ -1178,7 +1172,7 @@ fn render(reports: &[Report], short: bool, took: Duration) -> String {
          contrib/honeytrap.conf.dist (paths in a scratch directory, logEvents on, nfq), \
          descriptor limit {}/{}, in a network namespace; the client in another, joined by a \
          veth pair. Run took {:.0} s.\n",
-        kernel.trim(),
+        kernel,
         env::nofile_default().0,
         env::nofile_default().1,
         took.as_secs_f64()

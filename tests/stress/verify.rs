@@ -208,6 +208,16 @@ fn event_rec(v: &Value) -> Option<EventRec> {
     })
 }
 
+/// SaveFile's reservation of attack-file numbers in the attacks directory: hidden, and meant
+/// to stay.
+const COUNTER_FILE: &str = ".honeytrap-counter";
+
+/// Whether `name` is a temporary name of SaveFile: hidden, ending in `.tmp` (the attack file
+/// and sample names written aside before they are linked, and the counter file's).
+fn is_temporary(name: &str) -> bool {
+    name.len() > ".tmp".len() + 1 && name.starts_with('.') && name.ends_with(".tmp")
+}
+
 /// The attack files by payload marker, and leftovers (`.tmp` files, files without marker).
 pub struct AttackFiles {
     pub by_marker: HashMap<String, Vec<PathBuf>>,
@@ -220,8 +230,11 @@ pub fn attack_files(dir: &Path) -> AttackFiles {
     let Ok(rd) = std::fs::read_dir(dir) else { return a };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
+        if is_temporary(&name) {
             a.tmp.push(name);
+            continue;
+        }
+        if name == COUNTER_FILE {
             continue;
         }
         a.total += 1;
