@@ -70,9 +70,15 @@ pub fn push_ipv4(out: &mut String, ip: Ipv4Addr) {
 /// Appends the lowercase hex digits of `bytes`.
 pub fn push_hex(out: &mut String, bytes: &[u8]) {
     out.reserve(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    let mut digits = [0u8; 128];
+    for chunk in bytes.chunks(digits.len() / 2) {
+        for (pair, &b) in digits.chunks_exact_mut(2).zip(chunk) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 0x0f)];
+        }
+        // Checked as text in one pass rather than pushed character by character (hex digits
+        // are ASCII: the check always passes).
+        out.push_str(std::str::from_utf8(&digits[..2 * chunk.len()]).unwrap_or_default());
     }
 }
 

@@ -144,7 +144,7 @@ impl Event {
             INPUT,
             Kind::Input {
                 md5: payload.md5.clone(),
-                sha256: payload.sha256.clone(),
+                sha256: payload.sha256().to_string(),
                 length: payload.len(),
                 body: payload.data[..keep].to_vec(),
                 truncated: keep < payload.len(),
@@ -174,7 +174,7 @@ impl Event {
             Kind::Download {
                 url: url.to_string(),
                 md5: file.md5.clone(),
-                sha256: file.sha256.clone(),
+                sha256: file.sha256().to_string(),
                 size: file.len(),
                 outfile: outfile.map(str::to_string),
                 duplicate,
@@ -400,7 +400,7 @@ mod tests {
                     "{},\"md5\":\"{}\",\"sha256\":\"{}\",\"length\":19,\"data_hex\":\"47455420\",\"truncated\":true}}",
                     head(INPUT),
                     p.md5,
-                    p.sha256
+                    p.sha256()
                 ),
             ),
             (
@@ -409,7 +409,7 @@ mod tests {
                     "{},\"md5\":\"{}\",\"sha256\":\"{}\",\"length\":19,\"data_hex\":\"474554202f7820485454502f312e300d0a0d0a\",\"truncated\":false}}",
                     head(INPUT),
                     p.md5,
-                    p.sha256
+                    p.sha256()
                 ),
             ),
             (
@@ -422,7 +422,7 @@ mod tests {
                     "{},\"url\":\"tftp://203.0.113.9/a\\\"b\",\"md5\":\"{}\",\"sha256\":\"{}\",\"size\":19,\"outfile\":\"37f5-a\\\"b\",\"duplicate\":true}}",
                     head(DOWNLOAD),
                     p.md5,
-                    p.sha256
+                    p.sha256()
                 ),
             ),
             (
@@ -431,7 +431,7 @@ mod tests {
                     "{},\"url\":\"ftp://u:p@203.0.113.9:21/f\",\"md5\":\"{}\",\"sha256\":\"{}\",\"size\":19,\"outfile\":null,\"duplicate\":false}}",
                     head(DOWNLOAD),
                     p.md5,
-                    p.sha256
+                    p.sha256()
                 ),
             ),
             (
