@@ -12,7 +12,8 @@
 //! Plugin outputs (attacker.log, attackers.json) are not this module's business.
 
 use crate::sys::{fs, time};
-use std::fmt;
+use crate::text;
+use std::fmt::{self, Write as _};
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -120,31 +121,66 @@ pub fn reopen(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// The time stamp of the lines of one second, `[YYYY-MM-DD HH:MM:SS] `: the local time is
+/// looked up once a second, not for every line (`localtime_r` reads the time zone once, so
+/// a second's stamp never changes).
+static STAMP: RwLock<(i64, String)> = RwLock::new((i64::MIN, String::new()));
+
+/// Appends the time stamp of second `now` to `line`.
+fn push_stamp(line: &mut String, now: i64) {
+    {
+        let cached = STAMP.read().unwrap_or_else(|e| e.into_inner());
+        if cached.0 == now {
+            line.push_str(&cached.1);
+            return;
+        }
+    }
+    let t = time::local(now);
+    let start = line.len();
+    line.push('[');
+    text::push_date(line, &t);
+    line.push(' ');
+    text::push_time(line, &t);
+    line.push_str("] ");
+    let mut cached = STAMP.write().unwrap_or_else(|e| e.into_inner());
+    cached.0 = now;
+    cached.1.clear();
+    cached.1.push_str(&line[start..]);
+}
+
+/// Whether `text` may hold a control character other than tab (Unicode `Cc`: below 0x20,
+/// 0x7f, and U+0080–U+009F, whose UTF-8 starts with 0xc2).
+fn may_have_controls(text: &str) -> bool {
+    text.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f || b == 0xc2)
+}
+
 /// Formats one timestamped line: `[YYYY-MM-DD HH:MM:SS] ` + (level 6: `%5d  ` thread id) +
 /// message + newline.
 pub fn format_line(now: i64, tid: Option<i32>, msg: fmt::Arguments<'_>) -> Vec<u8> {
-    let t = time::local(now);
-    // Mostly digit by digit: this runs for every line of every connection.
-    let mut line = Vec::with_capacity(160);
-    let _ = write!(line, "[{:04}-", t.year);
-    for (n, sep) in [(t.month, b'-'), (t.day, b' '), (t.hour, b':'), (t.min, b':'), (t.sec, b']')] {
-        line.extend_from_slice(&[b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8, sep]);
-    }
-    line.push(b' ');
+    // This runs for every line of every connection: the message is formatted in place and
+    // looked at byte by byte; only a message with a control character is taken apart.
+    let mut line = String::with_capacity(160);
+    push_stamp(&mut line, now);
     if let Some(tid) = tid {
         let _ = write!(line, "{:5}  ", tid);
     }
-    let mut text = String::with_capacity(128);
-    let _ = fmt::write(&mut text, msg);
-    let mut rest = text.trim_end_matches('\n');
-    // Attacker data in a message (file names, URLs, reply lines) must not forge lines or
-    // terminal escapes: control characters are written as `\xNN`.
-    while let Some((i, c)) = rest.char_indices().find(|&(_, c)| c.is_control() && c != '\t') {
-        line.extend_from_slice(&rest.as_bytes()[..i]);
-        let _ = write!(line, "\\x{:02x}", u32::from(c));
-        rest = &rest[i + c.len_utf8()..];
+    let start = line.len();
+    let _ = fmt::write(&mut line, msg);
+    let end = start + line[start..].trim_end_matches('\n').len();
+    line.truncate(end);
+    if may_have_controls(&line[start..]) {
+        // Attacker data in a message (file names, URLs, reply lines) must not forge lines
+        // or terminal escapes: control characters are written as `\xNN`.
+        let text = line.split_off(start);
+        let mut rest = text.as_str();
+        while let Some((i, c)) = rest.char_indices().find(|&(_, c)| c.is_control() && c != '\t') {
+            line.push_str(&rest[..i]);
+            let _ = write!(line, "\\x{:02x}", u32::from(c));
+            rest = &rest[i + c.len_utf8()..];
+        }
+        line.push_str(rest);
     }
-    line.extend_from_slice(rest.as_bytes());
+    let mut line = line.into_bytes();
     line.truncate(MAX_LINE - 1);
     line.push(b'\n');
     line
@@ -379,6 +415,36 @@ mod tests {
             "{l:?}"
         );
         assert_eq!(l.matches('\n').count(), 1);
+    }
+
+    #[test]
+    fn stamps_of_any_second_as_local_time_gives_them() {
+        for now in [0, 1_795_626_758, 1_795_626_759, 0, 1_711_846_799, 1_711_846_800, -1, 253_402_300_799] {
+            let t = time::local(now);
+            let want =
+                format!("[{:04}-{:02}-{:02} {:02}:{:02}:{:02}] x\n", t.year, t.month, t.day, t.hour, t.min, t.sec);
+            assert_eq!(String::from_utf8(format_line(now, None, format_args!("x"))).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn controls_escaped_as_before() {
+        // The message part of a line as it was made before control characters were looked
+        // for byte by byte.
+        fn escaped(msg: &str) -> String {
+            let mut out = String::new();
+            let mut rest = msg.trim_end_matches('\n');
+            while let Some((i, c)) = rest.char_indices().find(|&(_, c)| c.is_control() && c != '\t') {
+                out.push_str(&rest[..i]);
+                out.push_str(&format!("\\x{:02x}", u32::from(c)));
+                rest = &rest[i + c.len_utf8()..];
+            }
+            out + rest
+        }
+        for msg in ["plain", "tab\tand \u{7f} del", "c1 \u{80}\u{9f} ©\u{a0}ü", "a\n\nb\n\n", "\u{1b}[2J", "", "\n"] {
+            let l = line(None, msg);
+            assert_eq!(&l[22..], escaped(msg) + "\n", "{msg:?}");
+        }
     }
 
     #[test]
