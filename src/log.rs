@@ -16,6 +16,7 @@ use crate::text;
 use std::fmt::{self, Write as _};
 use std::fs::File;
 use std::io::{self, Write};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::RwLock;
@@ -63,14 +64,22 @@ struct Sink {
     /// Look at the end of the file before the next line: set when the file is opened and
     /// when a write fails, cleared by the next complete line written with no other writer.
     check_tail: AtomicBool,
-    stdout: bool,
+    /// `-D`: every line is copied to standard output, through a descriptor of its own (a
+    /// duplicate), so that a line is one `write()` without the standard library's lock on
+    /// stdout. `None` inside: no duplicate could be made, the locked stdout is used.
+    stdout: Option<Option<File>>,
 }
+
+/// Lines up to this long are written to stdout without exclusion: a pipe keeps a write of
+/// at most `PIPE_BUF` bytes whole, as files and terminals keep any write. Longer ones are
+/// written with no other writer (the sink's write lock), as every line was before.
+const PIPE_BUF: usize = 4096;
 
 /// Read-locked to write a line (`O_APPEND` writes of whole lines need no mutual exclusion, so
 /// that connection threads never wait for each other's log writes), write-locked to change it
 /// and to look at the file's tail.
 static SINK: RwLock<Sink> =
-    RwLock::new(Sink { file: None, path: None, check_tail: AtomicBool::new(false), stdout: false });
+    RwLock::new(Sink { file: None, path: None, check_tail: AtomicBool::new(false), stdout: None });
 
 fn sink() -> std::sync::RwLockWriteGuard<'static, Sink> {
     // A panic while holding the lock cannot leave the sink inconsistent: keep logging.
@@ -91,7 +100,8 @@ pub fn enabled(level: Level) -> bool {
 
 /// Whether every line is also copied to stdout (`-D`).
 pub fn set_stdout(on: bool) {
-    sink().stdout = on;
+    let copy = || io::stdout().as_fd().try_clone_to_owned().ok().map(File::from);
+    sink().stdout = on.then(copy);
 }
 
 /// Opens a log file as the C original did (`O_CREAT|O_NOCTTY|O_APPEND`, mode 0644 minus the
@@ -188,11 +198,11 @@ pub fn format_line(now: i64, tid: Option<i32>, msg: fmt::Arguments<'_>) -> Vec<u
 
 fn emit(bytes: &[u8]) {
     let s = SINK.read().unwrap_or_else(|e| e.into_inner());
-    if !s.check_tail.load(Ordering::Acquire) {
+    if !s.check_tail.load(Ordering::Acquire) && (s.stdout.is_none() || bytes.len() <= PIPE_BUF) {
         return emit_to(&s, bytes, false);
     }
-    // Rare (after an open, a reopen or a failed write): the tail is looked at with no other
-    // writer.
+    // Rare (after an open, a reopen or a failed write; a line longer than PIPE_BUF with
+    // -D): the tail is looked at, and the line written, with no other writer.
     drop(s);
     emit_to(&sink(), bytes, true);
 }
@@ -210,10 +220,16 @@ fn emit_to(s: &Sink, bytes: &[u8], exclusive: bool) {
             s.check_tail.store(false, Ordering::Release);
         }
     }
-    if s.stdout {
-        let mut out = io::stdout().lock();
-        let _ = out.write_all(bytes);
-        let _ = out.flush();
+    match &s.stdout {
+        None => {}
+        Some(Some(copy)) => {
+            let _ = (&*copy).write_all(bytes);
+        }
+        Some(None) => {
+            let mut out = io::stdout().lock();
+            let _ = out.write_all(bytes);
+            let _ = out.flush();
+        }
     }
 }
 
