@@ -131,31 +131,14 @@ pub fn reopen(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// The time stamp of the lines of one second, `[YYYY-MM-DD HH:MM:SS] `: the local time is
-/// looked up once a second, not for every line (`localtime_r` reads the time zone once, so
-/// a second's stamp never changes).
-static STAMP: RwLock<(i64, String)> = RwLock::new((i64::MIN, String::new()));
-
-/// Appends the time stamp of second `now` to `line`.
+/// Appends the time stamp of second `now`, `[YYYY-MM-DD HH:MM:SS] `, to `line`.
 fn push_stamp(line: &mut String, now: i64) {
-    {
-        let cached = STAMP.read().unwrap_or_else(|e| e.into_inner());
-        if cached.0 == now {
-            line.push_str(&cached.1);
-            return;
-        }
-    }
     let t = time::local(now);
-    let start = line.len();
     line.push('[');
     text::push_date(line, &t);
     line.push(' ');
     text::push_time(line, &t);
     line.push_str("] ");
-    let mut cached = STAMP.write().unwrap_or_else(|e| e.into_inner());
-    cached.0 = now;
-    cached.1.clear();
-    cached.1.push_str(&line[start..]);
 }
 
 /// Whether `text` may hold a control character other than tab (Unicode `Cc`: below 0x20,

@@ -2,6 +2,7 @@
 //! (computed here, `gmtime_r` only for dates more than 30,000 years away), and the kernel
 //! thread id shown in the pid column at log level 6.
 
+use std::sync::RwLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Broken-down time, as `struct tm` fields (month 1–12, full year).
@@ -47,9 +48,23 @@ pub fn now_secs() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
+/// The last second [`local`] looked up, and its local time.
+static LAST_LOCAL: RwLock<(i64, Tm)> =
+    RwLock::new((i64::MIN, Tm { year: 1970, month: 1, day: 1, hour: 0, min: 0, sec: 0 }));
+
 /// Local time of `secs` (uses the TZ environment / /etc/localtime like the C original).
+/// Looked up once per second asked for, not for every log line and attack file of that
+/// second: glibc reads the time zone once, so a second's local time never changes.
 pub fn local(secs: i64) -> Tm {
-    convert(secs, false)
+    {
+        let last = LAST_LOCAL.read().unwrap_or_else(|e| e.into_inner());
+        if last.0 == secs {
+            return last.1;
+        }
+    }
+    let t = convert(secs, false);
+    *LAST_LOCAL.write().unwrap_or_else(|e| e.into_inner()) = (secs, t);
+    t
 }
 
 /// Seconds from the epoch within which [`utc`] computes the date itself.
@@ -91,6 +106,13 @@ mod tests {
         assert_eq!(utc(0), Tm { year: 1970, month: 1, day: 1, hour: 0, min: 0, sec: 0 });
         // 2026-11-25 17:12:38 UTC
         assert_eq!(utc(1_795_626_758), Tm { year: 2026, month: 11, day: 25, hour: 17, min: 12, sec: 38 });
+    }
+
+    #[test]
+    fn local_as_localtime_r() {
+        for secs in [0, 1_795_626_758, 1_795_626_758, 1_795_626_759, 0, -1, 1_711_846_800, 1_711_846_800] {
+            assert_eq!(local(secs), convert(secs, false), "{secs}");
+        }
     }
 
     #[test]
