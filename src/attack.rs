@@ -209,7 +209,13 @@ impl Attack {
 
 /// The C original's per-server log prefix: `%5u/%s`, e.g. `   21/tcp`, `31337/tcp`.
 pub fn portstr(port: u16, proto: Proto) -> String {
-    format!("{:5}/{}", port, proto.name())
+    let mut s = String::with_capacity(9);
+    let digits = [10, 100, 1000, 10_000].iter().take_while(|&&p| port >= p).count() + 1;
+    s.extend(std::iter::repeat_n(' ', 5 - digits));
+    crate::text::push_u64(&mut s, port.into());
+    s.push('/');
+    s.push_str(proto.name());
+    s
 }
 
 #[cfg(test)]
@@ -269,6 +275,9 @@ mod tests {
         assert_eq!(portstr(53, Proto::Udp), "   53/udp");
         assert_eq!(portstr(65535, Proto::Udp), "65535/udp");
         assert_eq!(portstr(0, Proto::Tcp), "    0/tcp");
+        for port in (0..=u16::MAX).step_by(7).chain([9, 10, 99, 100, 999, 1000, 9999, 10_000]) {
+            assert_eq!(portstr(port, Proto::Udp), format!("{:5}/udp", port));
+        }
     }
 
     #[test]

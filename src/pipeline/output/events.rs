@@ -273,7 +273,8 @@ pub fn new_session_id() -> String {
         splitmix64(nanos ^ (u64::from(std::process::id()) << 40) ^ u64::from(std::process::id()))
     });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{:012x}", permute48(seed.wrapping_add(n)))
+    // 12 hex digits, `{:012x}` of the 48-bit number.
+    hex(&permute48(seed.wrapping_add(n)).to_be_bytes()[2..])
 }
 
 fn splitmix64(mut x: u64) -> u64 {
