@@ -13,6 +13,10 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Appends `n` in decimal.
 pub fn push_u64(out: &mut String, mut n: u64) {
+    if n < 10 {
+        out.push(char::from(b'0' + n as u8));
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {

@@ -186,10 +186,11 @@ impl Value {
     }
 }
 
-/// What each ASCII byte becomes inside a string: 0 itself, `u` the escape `\u00xx`, any
-/// other byte the character after a backslash (`\n`, `\"`, ...).
-const fn escapes(slash: bool) -> [u8; 128] {
-    let mut t = [0u8; 128];
+/// What each byte of valid UTF-8 becomes inside a string: 0 itself (every byte from 0x80
+/// on, too), `u` the escape `\u00xx`, any other value the character after a backslash
+/// (`\n`, `\"`, ...).
+const fn escapes(slash: bool) -> [u8; 256] {
+    let mut t = [0u8; 256];
     let mut b = 0;
     while b < 0x20 {
         t[b] = b'u';
@@ -208,8 +209,8 @@ const fn escapes(slash: bool) -> [u8; 128] {
     t
 }
 
-static SPACED_ESCAPES: [u8; 128] = escapes(true);
-static COMPACT_ESCAPES: [u8; 128] = escapes(false);
+static SPACED_ESCAPES: [u8; 256] = escapes(true);
+static COMPACT_ESCAPES: [u8; 256] = escapes(false);
 
 fn push_u00(out: &mut String, b: u8) {
     out.push_str("\\u00");
@@ -218,7 +219,7 @@ fn push_u00(out: &mut String, b: u8) {
 
 /// Appends `bytes` as a quoted JSON string in `style` (escapes in the module documentation).
 pub fn escape_into(out: &mut String, bytes: &[u8], style: Style) {
-    let table = match style {
+    let table: &[u8; 256] = match style {
         Style::Spaced => &SPACED_ESCAPES,
         Style::Compact => &COMPACT_ESCAPES,
     };
@@ -239,19 +240,18 @@ pub fn escape_into(out: &mut String, bytes: &[u8], style: Style) {
 
 /// Appends `text` escaped by `table`. Runs of bytes that need no escape are copied whole;
 /// only ASCII bytes are escaped, so every escape sits on a character boundary.
-fn escape_text(out: &mut String, text: &str, table: &[u8; 128]) {
+fn escape_text(out: &mut String, text: &str, table: &[u8; 256]) {
+    let bytes = text.as_bytes();
     let mut run = 0;
-    for (i, &b) in text.as_bytes().iter().enumerate() {
-        let e = match table.get(usize::from(b)) {
-            None | Some(0) => continue,
-            Some(&e) => e,
-        };
+    while let Some(k) = bytes[run..].iter().position(|&b| table[usize::from(b)] != 0) {
+        let i = run + k;
         out.push_str(&text[run..i]);
-        if e == b'u' {
-            push_u00(out, b);
-        } else {
-            out.push('\\');
-            out.push(char::from(e));
+        match table[usize::from(bytes[i])] {
+            b'u' => push_u00(out, bytes[i]),
+            e => {
+                out.push('\\');
+                out.push(char::from(e));
+            }
         }
         run = i + 1;
     }
