@@ -16,21 +16,23 @@
 
 use crate::budget::Charge;
 use crate::config::{Mode, Proto};
+use crate::text::hex;
 use sha2::{Digest, Sha256, Sha512};
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 /// Bytes received on one side of a connection, or a downloaded file, with their digests.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Payload {
     pub data: Vec<u8>,
     /// MD5 of `data`, 32 lowercase hex digits.
     pub md5: String,
     /// SHA-512 of `data`, 128 lowercase hex digits.
     pub sha512: String,
-    /// SHA-256 of `data`, 64 lowercase hex digits (sample identity in the event stream and
-    /// the database; not in the C record).
-    pub sha256: String,
+    /// SHA-256 of `data` ([`Payload::sha256`]), computed when first asked for: only the
+    /// event stream and the database use it (not in the C record).
+    sha256: OnceLock<String>,
 }
 
 /// The digests of empty data: every record starts with an empty payload, and a silent
@@ -41,17 +43,18 @@ pub const EMPTY_SHA512: &str = "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 impl Payload {
-    /// Takes `data` and computes both digests (empty data gives the standard digests of the
-    /// empty input, as the C original wrote them).
+    /// Takes `data` and computes its MD5 and SHA-512 (empty data gives the standard digests
+    /// of the empty input, as the C original wrote them).
     pub fn new(data: Vec<u8>) -> Payload {
-        if data.is_empty() {
-            let (md5, sha512, sha256) = (EMPTY_MD5.into(), EMPTY_SHA512.into(), EMPTY_SHA256.into());
-            return Payload { data, md5, sha512, sha256 };
-        }
-        let md5 = md5_hex(&data);
-        let sha512 = sha512_hex(&data);
-        let sha256 = sha256_hex(&data);
-        Payload { data, md5, sha512, sha256 }
+        let (md5, sha512) =
+            if data.is_empty() { (EMPTY_MD5.into(), EMPTY_SHA512.into()) } else { (md5_hex(&data), sha512_hex(&data)) };
+        Payload { data, md5, sha512, sha256: OnceLock::new() }
+    }
+
+    /// SHA-256 of `data` as 64 lowercase hex digits (sample identity in the event stream and
+    /// the database), computed once, at the first call.
+    pub fn sha256(&self) -> &str {
+        self.sha256.get_or_init(|| if self.data.is_empty() { EMPTY_SHA256.into() } else { sha256_hex(&self.data) })
     }
 
     pub fn len(&self) -> usize {
@@ -62,6 +65,16 @@ impl Payload {
         self.data.is_empty()
     }
 }
+
+/// Equal bytes with equal MD5 and SHA-512 (the SHA-256 follows from the bytes, whether it
+/// has been computed yet or not).
+impl PartialEq for Payload {
+    fn eq(&self, other: &Payload) -> bool {
+        self.data == other.data && self.md5 == other.md5 && self.sha512 == other.sha512
+    }
+}
+
+impl Eq for Payload {}
 
 impl Default for Payload {
     fn default() -> Self {
@@ -82,16 +95,6 @@ pub fn sha512_hex(data: &[u8]) -> String {
 /// SHA-256 of `data` as 64 lowercase hex digits.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    s
 }
 
 /// The mirror or proxy side of a connection (`p_conn`): our outgoing socket's addresses and
@@ -206,7 +209,13 @@ impl Attack {
 
 /// The C original's per-server log prefix: `%5u/%s`, e.g. `   21/tcp`, `31337/tcp`.
 pub fn portstr(port: u16, proto: Proto) -> String {
-    format!("{:5}/{}", port, proto.name())
+    let mut s = String::with_capacity(9);
+    let digits = [10, 100, 1000, 10_000].iter().take_while(|&&p| port >= p).count() + 1;
+    s.extend(std::iter::repeat_n(' ', 5 - digits));
+    crate::text::push_u64(&mut s, port.into());
+    s.push('/');
+    s.push_str(proto.name());
+    s
 }
 
 #[cfg(test)]
@@ -237,7 +246,7 @@ mod tests {
         // FIPS 180-2 "abc".
         let abc = Payload::new(b"abc".to_vec());
         assert_eq!(abc.md5, "900150983cd24fb0d6963f7d28e17f72");
-        assert_eq!(abc.sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(abc.sha256(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(
             abc.sha512,
             "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a\
@@ -250,12 +259,25 @@ mod tests {
     }
 
     #[test]
+    fn sha256_when_asked() {
+        let p = Payload::new(b"abc".to_vec());
+        let q = p.clone();
+        assert_eq!(p.sha256(), sha256_hex(b"abc"));
+        assert_eq!(p, q, "computed on one side only");
+        assert_ne!(p, Payload::new(b"abd".to_vec()));
+        assert_eq!(Payload::default().sha256(), EMPTY_SHA256);
+    }
+
+    #[test]
     fn portstr_is_right_aligned() {
         assert_eq!(portstr(21, Proto::Tcp), "   21/tcp");
         assert_eq!(portstr(31337, Proto::Tcp), "31337/tcp");
         assert_eq!(portstr(53, Proto::Udp), "   53/udp");
         assert_eq!(portstr(65535, Proto::Udp), "65535/udp");
         assert_eq!(portstr(0, Proto::Tcp), "    0/tcp");
+        for port in (0..=u16::MAX).step_by(7).chain([9, 10, 99, 100, 999, 1000, 9999, 10_000]) {
+            assert_eq!(portstr(port, Proto::Udp), format!("{:5}/udp", port));
+        }
     }
 
     #[test]

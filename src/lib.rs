@@ -19,6 +19,7 @@ pub mod monitor;
 pub mod pipeline;
 pub mod server;
 pub mod sys;
+pub mod text;
 pub mod wire;
 
 /// Name and version as printed by `-v` and in the start-up banner.

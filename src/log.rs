@@ -12,9 +12,11 @@
 //! Plugin outputs (attacker.log, attackers.json) are not this module's business.
 
 use crate::sys::{fs, time};
-use std::fmt;
+use crate::text;
+use std::fmt::{self, Write as _};
 use std::fs::File;
 use std::io::{self, Write};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::RwLock;
@@ -62,14 +64,22 @@ struct Sink {
     /// Look at the end of the file before the next line: set when the file is opened and
     /// when a write fails, cleared by the next complete line written with no other writer.
     check_tail: AtomicBool,
-    stdout: bool,
+    /// `-D`: every line is copied to standard output, through a descriptor of its own (a
+    /// duplicate), so that a line is one `write()` without the standard library's lock on
+    /// stdout. `None` inside: no duplicate could be made, the locked stdout is used.
+    stdout: Option<Option<File>>,
 }
+
+/// Lines up to this long are written to stdout without exclusion: a pipe keeps a write of
+/// at most `PIPE_BUF` bytes whole, as files and terminals keep any write. Longer ones are
+/// written with no other writer (the sink's write lock), as every line was before.
+const PIPE_BUF: usize = 4096;
 
 /// Read-locked to write a line (`O_APPEND` writes of whole lines need no mutual exclusion, so
 /// that connection threads never wait for each other's log writes), write-locked to change it
 /// and to look at the file's tail.
 static SINK: RwLock<Sink> =
-    RwLock::new(Sink { file: None, path: None, check_tail: AtomicBool::new(false), stdout: false });
+    RwLock::new(Sink { file: None, path: None, check_tail: AtomicBool::new(false), stdout: None });
 
 fn sink() -> std::sync::RwLockWriteGuard<'static, Sink> {
     // A panic while holding the lock cannot leave the sink inconsistent: keep logging.
@@ -90,7 +100,8 @@ pub fn enabled(level: Level) -> bool {
 
 /// Whether every line is also copied to stdout (`-D`).
 pub fn set_stdout(on: bool) {
-    sink().stdout = on;
+    let copy = || io::stdout().as_fd().try_clone_to_owned().ok().map(File::from);
+    sink().stdout = on.then(copy);
 }
 
 /// Opens a log file as the C original did (`O_CREAT|O_NOCTTY|O_APPEND`, mode 0644 minus the
@@ -120,31 +131,49 @@ pub fn reopen(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Appends the time stamp of second `now`, `[YYYY-MM-DD HH:MM:SS] `, to `line`.
+fn push_stamp(line: &mut String, now: i64) {
+    let t = time::local(now);
+    line.push('[');
+    text::push_date(line, &t);
+    line.push(' ');
+    text::push_time(line, &t);
+    line.push_str("] ");
+}
+
+/// Whether `text` may hold a control character other than tab (Unicode `Cc`: below 0x20,
+/// 0x7f, and U+0080–U+009F, whose UTF-8 starts with 0xc2).
+fn may_have_controls(text: &str) -> bool {
+    text.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f || b == 0xc2)
+}
+
 /// Formats one timestamped line: `[YYYY-MM-DD HH:MM:SS] ` + (level 6: `%5d  ` thread id) +
 /// message + newline.
 pub fn format_line(now: i64, tid: Option<i32>, msg: fmt::Arguments<'_>) -> Vec<u8> {
-    let t = time::local(now);
-    // Mostly digit by digit: this runs for every line of every connection.
-    let mut line = Vec::with_capacity(160);
-    let _ = write!(line, "[{:04}-", t.year);
-    for (n, sep) in [(t.month, b'-'), (t.day, b' '), (t.hour, b':'), (t.min, b':'), (t.sec, b']')] {
-        line.extend_from_slice(&[b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8, sep]);
-    }
-    line.push(b' ');
+    // This runs for every line of every connection: the message is formatted in place and
+    // looked at byte by byte; only a message with a control character is taken apart.
+    let mut line = String::with_capacity(160);
+    push_stamp(&mut line, now);
     if let Some(tid) = tid {
         let _ = write!(line, "{:5}  ", tid);
     }
-    let mut text = String::with_capacity(128);
-    let _ = fmt::write(&mut text, msg);
-    let mut rest = text.trim_end_matches('\n');
-    // Attacker data in a message (file names, URLs, reply lines) must not forge lines or
-    // terminal escapes: control characters are written as `\xNN`.
-    while let Some((i, c)) = rest.char_indices().find(|&(_, c)| c.is_control() && c != '\t') {
-        line.extend_from_slice(&rest.as_bytes()[..i]);
-        let _ = write!(line, "\\x{:02x}", u32::from(c));
-        rest = &rest[i + c.len_utf8()..];
+    let start = line.len();
+    let _ = fmt::write(&mut line, msg);
+    let end = start + line[start..].trim_end_matches('\n').len();
+    line.truncate(end);
+    if may_have_controls(&line[start..]) {
+        // Attacker data in a message (file names, URLs, reply lines) must not forge lines
+        // or terminal escapes: control characters are written as `\xNN`.
+        let text = line.split_off(start);
+        let mut rest = text.as_str();
+        while let Some((i, c)) = rest.char_indices().find(|&(_, c)| c.is_control() && c != '\t') {
+            line.push_str(&rest[..i]);
+            let _ = write!(line, "\\x{:02x}", u32::from(c));
+            rest = &rest[i + c.len_utf8()..];
+        }
+        line.push_str(rest);
     }
-    line.extend_from_slice(rest.as_bytes());
+    let mut line = line.into_bytes();
     line.truncate(MAX_LINE - 1);
     line.push(b'\n');
     line
@@ -152,11 +181,11 @@ pub fn format_line(now: i64, tid: Option<i32>, msg: fmt::Arguments<'_>) -> Vec<u
 
 fn emit(bytes: &[u8]) {
     let s = SINK.read().unwrap_or_else(|e| e.into_inner());
-    if !s.check_tail.load(Ordering::Acquire) {
+    if !s.check_tail.load(Ordering::Acquire) && (s.stdout.is_none() || bytes.len() <= PIPE_BUF) {
         return emit_to(&s, bytes, false);
     }
-    // Rare (after an open, a reopen or a failed write): the tail is looked at with no other
-    // writer.
+    // Rare (after an open, a reopen or a failed write; a line longer than PIPE_BUF with
+    // -D): the tail is looked at, and the line written, with no other writer.
     drop(s);
     emit_to(&sink(), bytes, true);
 }
@@ -174,10 +203,16 @@ fn emit_to(s: &Sink, bytes: &[u8], exclusive: bool) {
             s.check_tail.store(false, Ordering::Release);
         }
     }
-    if s.stdout {
-        let mut out = io::stdout().lock();
-        let _ = out.write_all(bytes);
-        let _ = out.flush();
+    match &s.stdout {
+        None => {}
+        Some(Some(copy)) => {
+            let _ = (&*copy).write_all(bytes);
+        }
+        Some(None) => {
+            let mut out = io::stdout().lock();
+            let _ = out.write_all(bytes);
+            let _ = out.flush();
+        }
     }
 }
 
@@ -379,6 +414,36 @@ mod tests {
             "{l:?}"
         );
         assert_eq!(l.matches('\n').count(), 1);
+    }
+
+    #[test]
+    fn stamps_of_any_second_as_local_time_gives_them() {
+        for now in [0, 1_795_626_758, 1_795_626_759, 0, 1_711_846_799, 1_711_846_800, -1, 253_402_300_799] {
+            let t = time::local(now);
+            let want =
+                format!("[{:04}-{:02}-{:02} {:02}:{:02}:{:02}] x\n", t.year, t.month, t.day, t.hour, t.min, t.sec);
+            assert_eq!(String::from_utf8(format_line(now, None, format_args!("x"))).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn controls_escaped_as_before() {
+        // The message part of a line as it was made before control characters were looked
+        // for byte by byte.
+        fn escaped(msg: &str) -> String {
+            let mut out = String::new();
+            let mut rest = msg.trim_end_matches('\n');
+            while let Some((i, c)) = rest.char_indices().find(|&(_, c)| c.is_control() && c != '\t') {
+                out.push_str(&rest[..i]);
+                out.push_str(&format!("\\x{:02x}", u32::from(c)));
+                rest = &rest[i + c.len_utf8()..];
+            }
+            out + rest
+        }
+        for msg in ["plain", "tab\tand \u{7f} del", "c1 \u{80}\u{9f} ©\u{a0}ü", "a\n\nb\n\n", "\u{1b}[2J", "", "\n"] {
+            let l = line(None, msg);
+            assert_eq!(&l[22..], escaped(msg) + "\n", "{msg:?}");
+        }
     }
 
     #[test]

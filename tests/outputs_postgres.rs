@@ -268,7 +268,7 @@ fn attacks_downloads_and_hostile_strings_are_written_and_read_back() {
     assert_eq!((r.get::<_, i16>("mode"), r.get::<_, bool>("is_virtual")), (1, false));
     assert_eq!(r.get::<_, i64>("payload_length"), 256);
     assert_eq!(r.get::<_, &str>("payload_md5"), a1.payload.md5);
-    assert_eq!(r.get::<_, &str>("payload_sha256"), a1.payload.sha256);
+    assert_eq!(r.get::<_, &str>("payload_sha256"), a1.payload.sha256());
     assert_eq!(r.get::<_, Vec<u8>>("payload"), all_bytes, "bytes round-trip exactly");
     assert_eq!(r.get::<_, Option<IpAddr>>("proxy_local_ip"), None);
     assert_eq!(r.get::<_, i32>("dl_tries"), 0);
@@ -308,7 +308,7 @@ fn attacks_downloads_and_hostile_strings_are_written_and_read_back() {
     assert_eq!(r.get::<_, Option<&str>>("uri"), Some("ftp://\u{fffd}\u{fffd}/a"));
     assert_eq!(r.get::<_, Option<IpAddr>>("remote_ip"), Some("198.51.100.7".parse().unwrap()));
     assert_eq!(r.get::<_, Option<i32>>("remote_port"), Some(21));
-    assert_eq!(r.get::<_, &str>("sample"), d.payload.sha256);
+    assert_eq!(r.get::<_, &str>("sample"), d.payload.sha256());
     assert_eq!((dls[1].get::<_, i64>("attack"), dls[2].get::<_, i64>("attack")), (id3, id3));
     assert_eq!(dls[1].get::<_, &str>("type"), "tftp");
     assert_eq!(dls[1].get::<_, Option<IpAddr>>("remote_ip"), None);
@@ -320,7 +320,7 @@ fn attacks_downloads_and_hostile_strings_are_written_and_read_back() {
     let s = c
         .query_one(
             "SELECT md5, sha512, size, data, first_seen, last_seen FROM samples WHERE sha256 = $1",
-            &[&d.payload.sha256],
+            &[&d.payload.sha256()],
         )
         .unwrap();
     assert_eq!((s.get::<_, &str>(0), s.get::<_, &str>(1)), (d.payload.md5.as_str(), d.payload.sha512.as_str()));

@@ -168,39 +168,54 @@ pub enum Note<'a> {
 
 /// A count shared by the threads of the daemon, kept under a cap by waiting for room.
 struct Gate {
-    used: Mutex<usize>,
+    state: Mutex<GateState>,
     freed: Condvar,
+}
+
+struct GateState {
+    used: usize,
+    /// Threads waiting for room: only then does leaving wake anyone (a wake-up is a system
+    /// call, made otherwise for every attack).
+    waiting: usize,
 }
 
 impl Gate {
     const fn new() -> Gate {
-        Gate { used: Mutex::new(0), freed: Condvar::new() }
+        Gate { state: Mutex::new(GateState { used: 0, waiting: 0 }), freed: Condvar::new() }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Adds `weight` once the count stays within `cap` with it, waiting until `deadline`;
     /// `false` (nothing added) when there was no room in time.
     fn enter(&self, weight: usize, cap: usize, deadline: Instant) -> bool {
-        let mut n = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        while *n + weight > cap {
+        let mut st = self.state();
+        while st.used + weight > cap {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
             }
-            n = self.freed.wait_timeout(n, left).unwrap_or_else(|e| e.into_inner()).0;
+            st.waiting += 1;
+            st = self.freed.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0;
+            st.waiting -= 1;
         }
-        *n += weight;
+        st.used += weight;
         true
     }
 
     /// Adds `weight` whatever the cap.
     fn add(&self, weight: usize) {
-        *self.used.lock().unwrap_or_else(|e| e.into_inner()) += weight;
+        self.state().used += weight;
     }
 
     fn leave(&self, weight: usize) {
-        let mut n = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        *n = n.saturating_sub(weight);
-        self.freed.notify_all();
+        let mut st = self.state();
+        st.used = st.used.saturating_sub(weight);
+        if st.waiting > 0 {
+            self.freed.notify_all();
+        }
     }
 }
 
@@ -629,6 +644,28 @@ pub fn requests_of(data: &[u8], derived: &[Vec<u8>]) -> Vec<Request> {
 mod tests {
     use super::*;
     use std::io;
+
+    #[test]
+    fn a_gate_wakes_its_waiters_when_room_is_freed() {
+        let gate = Gate::new();
+        assert!(gate.enter(3, 4, Instant::now()));
+        assert!(!gate.enter(2, 4, Instant::now()), "no room, no wait");
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                let t = Instant::now();
+                (gate.enter(2, 4, t + Duration::from_secs(30)), t.elapsed())
+            });
+            // Leave only once the waiter waits (bounded).
+            let end = Instant::now() + Duration::from_secs(10);
+            while gate.state().waiting == 0 && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            gate.leave(3);
+            let (entered, waited) = waiter.join().unwrap();
+            assert!(entered && waited < Duration::from_secs(10), "{waited:?}");
+        });
+        assert_eq!(gate.state().used, 2);
+    }
 
     fn ctx_with<'a>(policy: &'a Policy, limits: &'a Limits, attacker: &str) -> Context<'a> {
         Context {

@@ -142,8 +142,10 @@ fn key(r: &Request) -> Key {
 struct Sink {
     /// (position in the input, request).
     found: Vec<(usize, Request)>,
-    /// Index in `found` of each request.
-    keys: HashMap<Key, usize>,
+    /// Index in `found` of each request; made at the first request (a new map seeds its
+    /// hasher, which costs each connection thread a `getrandom` call, and most attacks ask
+    /// for no download).
+    keys: Option<HashMap<Key, usize>>,
     /// Where the current window starts in the input, and how many of its bytes it owns:
     /// what is found beyond them (a command the window's end may cut) is left to the next
     /// window, which sees it whole. Positions in the decoded text are at most the raw ones,
@@ -167,7 +169,7 @@ impl Sink {
         if (r.scheme != Scheme::Inline && r.host.is_empty()) || pos >= self.owned {
             return;
         }
-        match self.keys.entry(key(&r)) {
+        match self.keys.get_or_insert_with(HashMap::new).entry(key(&r)) {
             Entry::Vacant(e) => {
                 e.insert(self.found.len());
                 self.found.push((self.offset + pos, r));

@@ -141,14 +141,16 @@ impl Pipeline {
     /// the connection.
     pub fn process(&self, attack: &mut Attack) {
         let out = &self.outputs;
-        let events = out.wants_events();
-        let session = out.session(attack);
-        if events && attack.proto == Proto::Udp {
-            // A UDP flow is known only once it has ended.
-            out.emit(&Event::connect(&session, attack.start));
-        }
-        if events && !attack.payload.data.is_empty() {
-            out.emit(&Event::input(&session, attack.end, &attack.payload, out.data_limit()));
+        // The events' session, when any output takes events.
+        let session = out.wants_events().then(|| out.session(attack));
+        if let Some(session) = &session {
+            if attack.proto == Proto::Udp {
+                // A UDP flow is known only once it has ended.
+                out.emit(&Event::connect(session, attack.start));
+            }
+            if !attack.payload.data.is_empty() {
+                out.emit(&Event::input(session, attack.end, &attack.payload, out.data_limit()));
+            }
         }
         if let Some(d) = &self.downloader {
             if !attack.payload.data.is_empty() && d.max_per_attack > 0 {
@@ -163,10 +165,10 @@ impl Pipeline {
                 };
                 contained(Stage::Downloads, || {
                     d.run(attack, requests, &|note| {
-                        if events {
+                        if let Some(session) = &session {
                             out.emit(&match note {
-                                Note::Started(url) => Event::download_started(&session, SystemTime::now(), url),
-                                Note::Failed(url, why) => Event::download_failed(&session, SystemTime::now(), url, why),
+                                Note::Started(url) => Event::download_started(session, SystemTime::now(), url),
+                                Note::Failed(url, why) => Event::download_failed(session, SystemTime::now(), url, why),
                             });
                         }
                     })
@@ -176,7 +178,7 @@ impl Pipeline {
         let saved = self.savefile.as_ref().and_then(|sf| contained(Stage::SaveFile, || sf.save(attack)));
         for (i, dl) in attack.downloads.iter().enumerate() {
             out.sample(&dl.payload.data);
-            if events {
+            if let Some(session) = &session {
                 let stored = saved.as_ref().and_then(|s| s.downloads.get(i));
                 let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
                 let (outfile, duplicate) = match stored {
@@ -185,20 +187,13 @@ impl Pipeline {
                     _ => (None, false),
                 };
                 let url = dl.uri.as_deref().unwrap_or("");
-                out.emit(&Event::download(
-                    &session,
-                    SystemTime::now(),
-                    url,
-                    &dl.payload,
-                    outfile.as_deref(),
-                    duplicate,
-                ));
+                out.emit(&Event::download(session, SystemTime::now(), url, &dl.payload, outfile.as_deref(), duplicate));
             }
         }
-        if events {
+        if let Some(session) = &session {
             let duration = attack.end.duration_since(attack.start).unwrap_or_default();
             let bytes_in = attack.payload.data.len() as u64;
-            out.emit(&Event::closed(&session, attack.end, duration, bytes_in, attack.bytes_out));
+            out.emit(&Event::closed(session, attack.end, duration, bytes_in, attack.bytes_out));
         }
         out.attack(attack);
     }

@@ -25,6 +25,7 @@ use crate::monitor::ConnRequest;
 use crate::pipeline::output::events::Event;
 use crate::pipeline::Pipeline;
 use crate::sys::{net, strerror};
+use crate::text;
 use crate::{log_debug, log_err, log_noisy, log_notice, log_warn};
 use std::collections::HashMap;
 use std::io;
@@ -121,29 +122,10 @@ pub struct Engine {
 fn show(addr: &SocketAddr) -> String {
     let SocketAddr::V4(a) = addr else { return addr.to_string() };
     let mut s = String::with_capacity(21);
-    for (i, octet) in a.ip().octets().into_iter().enumerate() {
-        if i > 0 {
-            s.push('.');
-        }
-        push_decimal(&mut s, octet.into());
-    }
+    text::push_ipv4(&mut s, *a.ip());
     s.push(':');
-    push_decimal(&mut s, a.port().into());
+    text::push_u64(&mut s, a.port().into());
     s
-}
-
-fn push_decimal(s: &mut String, mut n: u32) {
-    let mut digits = [0u8; 10];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    s.extend(digits[i..].iter().map(|&d| char::from(d)));
 }
 
 impl Engine {

@@ -20,8 +20,9 @@
 //! 4. short sessions (connect, send 16 bytes, close), [`N_SESSIONS`] from one address at a
 //!    client concurrency of [`SESSION_CLIENTS`], in rounds alternating with the same load on a
 //!    reference server (below): records saved and lost, sessions per second until all are
-//!    saved and the CPU time per saved session, ours as a ratio to the reference's; then the
-//!    same with a daemon configured with SaveFile only (the reference's work);
+//!    saved and the CPU time per saved session (also with the client threads' CPU time, see
+//!    [`cpu_with_clients`]), ours as a ratio to the reference's; then the same with a daemon
+//!    configured with SaveFile only (the reference's work);
 //! 5. UDP datagrams to closed ports from distinct source ports: records saved once, none empty.
 //!
 //! The daemon runs what users get: the shipped configuration (contrib/honeytrap.conf.dist,
@@ -916,6 +917,8 @@ struct Round {
     took: Duration,
     /// CPU time of the serving process during the round.
     cpu: Duration,
+    /// CPU time of the client threads during the round.
+    client_cpu: Duration,
 }
 
 /// [`SESSION_ROUNDS`] rounds on the daemon and as many on the reference server, alternating.
@@ -931,16 +934,26 @@ fn records_in(dir: &Path, is_record: &dyn Fn(&str) -> bool) -> Vec<PathBuf> {
     rd.flatten().filter(|e| is_record(&e.file_name().to_string_lossy())).map(|e| e.path()).collect()
 }
 
+/// CPU time the calling thread has used so far (the scheduler's, in nanoseconds).
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid out-pointer for the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 /// [`SESSION_CLIENTS`] clients doing [`N_SESSIONS`] sessions (connect, 16 bytes, close) to
-/// `port` between them. Returns the payloads sent, the failed sessions and the slow connects.
-fn run_sessions(port: u16, round: usize) -> (Vec<Vec<u8>>, usize, usize) {
+/// `port` between them. Returns the payloads sent, the failed sessions, the slow connects
+/// and the CPU time the client threads used.
+fn run_sessions(port: u16, round: usize) -> (Vec<Vec<u8>>, usize, usize, Duration) {
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<(Vec<Vec<u8>>, usize, usize)> = thread::scope(|sc| {
+    let results: Vec<(Vec<Vec<u8>>, usize, usize, Duration)> = thread::scope(|sc| {
         let handles: Vec<_> = (0..SESSION_CLIENTS)
             .map(|c| {
                 let next = &next;
                 sc.spawn(move || {
                     let (mut sent, mut failed, mut slow) = (Vec::new(), 0, 0);
+                    let cpu0 = thread_cpu();
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         if i >= N_SESSIONS {
@@ -959,35 +972,37 @@ fn run_sessions(port: u16, round: usize) -> (Vec<Vec<u8>>, usize, usize) {
                             Err(_) => failed += 1,
                         }
                     }
-                    (sent, failed, slow)
+                    (sent, failed, slow, thread_cpu().saturating_sub(cpu0))
                 })
             })
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
-    results.into_iter().fold((Vec::new(), 0, 0), |(mut d, f, s), (d1, f1, s1)| {
+    results.into_iter().fold((Vec::new(), 0, 0, Duration::ZERO), |(mut d, f, s, c), (d1, f1, s1, c1)| {
         d.extend(d1);
-        (d, f + f1, s + s1)
+        (d, f + f1, s + s1, c + c1)
     })
 }
 
-/// One round of short sessions on `t`: the records of earlier rounds are removed first; the
-/// round ends when every session is saved (or nothing new appeared for 5 s, at most 60 s),
-/// and its CPU time is read once the serving threads are gone.
+/// One round of short sessions on `t`: the round ends when every session is saved (or
+/// nothing new appeared for 5 s, at most 60 s), and its CPU time is read once the serving
+/// threads are gone. The records of earlier rounds stay where they are (each round's
+/// payloads are its own, so records are told apart by content): removing thousands of files
+/// just before thousands are created makes ext4 step over every recently freed inode for
+/// each new file, which cost either side several times its own CPU time per session in some
+/// rounds and none in others.
 fn session_round(net: &Net, t: &SessionTarget, round: usize) -> Round {
-    for f in records_in(&t.dir, t.is_record) {
-        let _ = std::fs::remove_file(f);
-    }
+    let before = records_in(&t.dir, t.is_record).len();
     let idle_threads = status_number(t.pid, "Threads");
     let cpu0 = cpu_time(t.pid);
     let overflows = net_counter(t.pid, "netstat", "TcpExt", "ListenOverflows");
     let t0 = Instant::now();
     let port = t.port;
-    let (done, failed, slow) = in_ns(&net.cli, || run_sessions(port, round));
-    let mut r = Round { done: done.len(), failed, slow, ..Round::default() };
+    let (done, failed, slow, client_cpu) = in_ns(&net.cli, || run_sessions(port, round));
+    let mut r = Round { done: done.len(), failed, slow, client_cpu, ..Round::default() };
     let (mut last, mut last_change) = (0, Instant::now());
     loop {
-        let n = records_in(&t.dir, t.is_record).len();
+        let n = records_in(&t.dir, t.is_record).len().saturating_sub(before);
         if n != last {
             (last, last_change) = (n, Instant::now());
             r.took = t0.elapsed();
@@ -1628,6 +1643,11 @@ fn render(results: &[MonResults], notes: &[String], took: Duration) -> String {
             &|r| pick(r).map_or("skipped".into(), |x| compare(x, cpu_per_session, |v| format!("{v:.0} µs"))),
             "close to the reference",
         );
+        row(
+            &format!("CPU time per saved session, {what}, the server and its clients together: daemon / reference server, medians (ratio: median of the rounds' ratios)"),
+            &|r| pick(r).map_or("skipped".into(), |x| compare(x, cpu_with_clients, |v| format!("{v:.0} µs"))),
+            "—",
+        );
     }
     let udp_cell = |u: &Udp| {
         format!(
@@ -1663,7 +1683,12 @@ fn render(results: &[MonResults], notes: &[String], took: Duration) -> String {
          bound beforehand with the daemon's backlog, a thread per connection that reads to EOF and \
          writes what it read to a file of its own); per second: sessions saved from the first \
          connect until the last record appeared; CPU time: utime + stime of the serving process \
-         (/proc/<pid>/stat, 10 ms ticks) over the round, per saved session. SaveFile only: a \
+         (/proc/<pid>/stat, 10 ms ticks) over the round, per saved session; with its clients: \
+         plus the CPU time of the client threads (CLOCK_THREAD_CPUTIME_ID), because the TCP \
+         handshake of both ends is charged to the client's connect() with the reference server \
+         and to the daemon's verdict with nfq (one host, a veth pair). The records of earlier \
+         rounds are not removed (mass removal right before mass creation makes ext4 slow to \
+         allocate inodes for a while). SaveFile only: a \
          daemon with the shipped paths, user and port default but no other plugin, doing the \
          reference server's work. Full sizes were used (N = {N_CAPTURE}, {N_LATENCY} latency \
          samples, {N_UDP} datagrams); nothing was lowered for time."
@@ -1685,6 +1710,14 @@ fn rate(r: &Round) -> f64 {
 /// CPU time per saved session in a round, in µs.
 fn cpu_per_session(r: &Round) -> f64 {
     r.cpu.as_secs_f64() * 1e6 / r.saved.max(1) as f64
+}
+
+/// CPU time of the server and the client threads together per saved session, in µs: the
+/// TCP handshake of both ends (one host, a veth pair) runs in the client's connect() with
+/// the reference server and in the daemon's verdict with nfq, so only the sum compares the
+/// same work.
+fn cpu_with_clients(r: &Round) -> f64 {
+    (r.cpu + r.client_cpu).as_secs_f64() * 1e6 / r.saved.max(1) as f64
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {

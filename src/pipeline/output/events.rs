@@ -23,11 +23,12 @@
 //! `data_hex` directly. Strings are escaped as standard JSON (`/` is not escaped); bytes that
 //! are not UTF-8 are written as `\u00xx` ([`super::json`]).
 
-use super::json::{hex, ip_text, Object, Style, Value};
+use super::json::{ip_text, Object, Style, Value};
 use super::logattacker::{logfile, AppendLog};
 use crate::attack::Payload;
 use crate::config::{Plugin, PluginConfig, Proto};
 use crate::sys::{strerror, time};
+use crate::text::hex;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -143,7 +144,7 @@ impl Event {
             INPUT,
             Kind::Input {
                 md5: payload.md5.clone(),
-                sha256: payload.sha256.clone(),
+                sha256: payload.sha256().to_string(),
                 length: payload.len(),
                 body: payload.data[..keep].to_vec(),
                 truncated: keep < payload.len(),
@@ -173,7 +174,7 @@ impl Event {
             Kind::Download {
                 url: url.to_string(),
                 md5: file.md5.clone(),
-                sha256: file.sha256.clone(),
+                sha256: file.sha256().to_string(),
                 size: file.len(),
                 outfile: outfile.map(str::to_string),
                 duplicate,
@@ -272,7 +273,8 @@ pub fn new_session_id() -> String {
         splitmix64(nanos ^ (u64::from(std::process::id()) << 40) ^ u64::from(std::process::id()))
     });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{:012x}", permute48(seed.wrapping_add(n)))
+    // 12 hex digits, `{:012x}` of the 48-bit number.
+    hex(&permute48(seed.wrapping_add(n)).to_be_bytes()[2..])
 }
 
 fn splitmix64(mut x: u64) -> u64 {
@@ -399,7 +401,7 @@ mod tests {
                     "{},\"md5\":\"{}\",\"sha256\":\"{}\",\"length\":19,\"data_hex\":\"47455420\",\"truncated\":true}}",
                     head(INPUT),
                     p.md5,
-                    p.sha256
+                    p.sha256()
                 ),
             ),
             (
@@ -408,7 +410,7 @@ mod tests {
                     "{},\"md5\":\"{}\",\"sha256\":\"{}\",\"length\":19,\"data_hex\":\"474554202f7820485454502f312e300d0a0d0a\",\"truncated\":false}}",
                     head(INPUT),
                     p.md5,
-                    p.sha256
+                    p.sha256()
                 ),
             ),
             (
@@ -421,7 +423,7 @@ mod tests {
                     "{},\"url\":\"tftp://203.0.113.9/a\\\"b\",\"md5\":\"{}\",\"sha256\":\"{}\",\"size\":19,\"outfile\":\"37f5-a\\\"b\",\"duplicate\":true}}",
                     head(DOWNLOAD),
                     p.md5,
-                    p.sha256
+                    p.sha256()
                 ),
             ),
             (
@@ -430,7 +432,7 @@ mod tests {
                     "{},\"url\":\"ftp://u:p@203.0.113.9:21/f\",\"md5\":\"{}\",\"sha256\":\"{}\",\"size\":19,\"outfile\":null,\"duplicate\":false}}",
                     head(DOWNLOAD),
                     p.md5,
-                    p.sha256
+                    p.sha256()
                 ),
             ),
             (

@@ -21,8 +21,9 @@
 //! [`parse`] is a strict, bounded reader of standard JSON used by the tests and the fuzz
 //! target to check what the writer produces; the program itself never reads JSON.
 
+use crate::text;
 use std::fmt::Write as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A JSON value. Objects keep their keys in insertion order (json-c's order is the order
 /// the fields were added, and consumers of `attackers.json` see that order).
@@ -146,9 +147,7 @@ impl Value {
         match self {
             Value::Null => out.push_str("null"),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Value::Int(n) => {
-                let _ = write!(out, "{n}");
-            }
+            Value::Int(n) => text::push_i64(out, *n),
             Value::Float(f) if f.is_finite() => {
                 let _ = write!(out, "{f}");
             }
@@ -187,49 +186,155 @@ impl Value {
     }
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+/// What each byte of valid UTF-8 becomes inside a string: 0 itself (every byte from 0x80
+/// on, too), `u` the escape `\u00xx`, any other value the character after a backslash
+/// (`\n`, `\"`, ...).
+const fn escapes(slash: bool) -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = b'u';
+        b += 1;
+    }
+    t[0x08] = b'b';
+    t[0x0c] = b'f';
+    t[b'\n' as usize] = b'n';
+    t[b'\r' as usize] = b'r';
+    t[b'\t' as usize] = b't';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    if slash {
+        t[b'/' as usize] = b'/';
+    }
+    t
+}
+
+static SPACED_ESCAPES: [u8; 256] = escapes(true);
+static COMPACT_ESCAPES: [u8; 256] = escapes(false);
 
 fn push_u00(out: &mut String, b: u8) {
     out.push_str("\\u00");
-    out.push(char::from(HEX[usize::from(b >> 4)]));
-    out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    text::push_hex(out, &[b]);
 }
 
 /// Appends `bytes` as a quoted JSON string in `style` (escapes in the module documentation).
 pub fn escape_into(out: &mut String, bytes: &[u8], style: Style) {
+    let table: &[u8; 256] = match style {
+        Style::Spaced => &SPACED_ESCAPES,
+        Style::Compact => &COMPACT_ESCAPES,
+    };
     out.push('"');
-    for chunk in bytes.utf8_chunks() {
-        // Runs of bytes that need no escape are copied whole. Only ASCII bytes are escaped,
-        // so every escape sits on a character boundary.
-        let text = chunk.valid();
-        let mut run = 0;
-        for (i, b) in text.bytes().enumerate() {
-            let escape = match b {
-                b'"' => "\\\"",
-                b'\\' => "\\\\",
-                b'/' if style == Style::Spaced => "\\/",
-                0x08 => "\\b",
-                0x0c => "\\f",
-                b'\n' => "\\n",
-                b'\r' => "\\r",
-                b'\t' => "\\t",
-                0..0x20 => "",
-                _ => continue,
-            };
-            out.push_str(&text[run..i]);
-            if escape.is_empty() {
-                push_u00(out, b);
-            } else {
-                out.push_str(escape);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => escape_text(out, text, table),
+        Err(_) => {
+            for chunk in bytes.utf8_chunks() {
+                escape_text(out, chunk.valid(), table);
+                for &b in chunk.invalid() {
+                    push_u00(out, b);
+                }
             }
-            run = i + 1;
-        }
-        out.push_str(&text[run..]);
-        for &b in chunk.invalid() {
-            push_u00(out, b);
         }
     }
     out.push('"');
+}
+
+/// Appends `text` escaped by `table`. Runs of bytes that need no escape are copied whole;
+/// only ASCII bytes are escaped, so every escape sits on a character boundary.
+fn escape_text(out: &mut String, text: &str, table: &[u8; 256]) {
+    let bytes = text.as_bytes();
+    let mut run = 0;
+    while let Some(k) = bytes[run..].iter().position(|&b| table[usize::from(b)] != 0) {
+        let i = run + k;
+        out.push_str(&text[run..i]);
+        match table[usize::from(bytes[i])] {
+            b'u' => push_u00(out, bytes[i]),
+            e => {
+                out.push('\\');
+                out.push(char::from(e));
+            }
+        }
+        run = i + 1;
+    }
+    out.push_str(&text[run..]);
+}
+
+/// Writes one object straight into a string, field by field: the text [`Value::write`]
+/// gives for the same object, without building the tree (a logJSON line for every attack).
+/// Keys are the program's own names, which need no escape (letters, digits, `_`, `@` and
+/// `-`, checked in debug builds): they are written as they are.
+pub struct ObjectWriter<'a> {
+    out: &'a mut String,
+    style: Style,
+    empty: bool,
+}
+
+impl<'a> ObjectWriter<'a> {
+    /// Opens an object at the end of `out`; [`ObjectWriter::end`] closes it.
+    pub fn begin(out: &'a mut String, style: Style) -> ObjectWriter<'a> {
+        out.push('{');
+        ObjectWriter { out, style, empty: true }
+    }
+
+    /// Writes the separator and `key`, and returns the string for the value.
+    fn key(&mut self, key: &str) -> &mut String {
+        debug_assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b"_@-".contains(&b)), "key {key:?}");
+        let spaced = self.style == Style::Spaced;
+        self.out.push_str(match (self.empty, spaced) {
+            (true, true) => " \"",
+            (false, true) => ", \"",
+            (true, false) => "\"",
+            (false, false) => ",\"",
+        });
+        self.empty = false;
+        self.out.push_str(key);
+        self.out.push_str(if spaced { "\": " } else { "\":" });
+        self.out
+    }
+
+    pub fn str(&mut self, key: &str, value: &str) {
+        let style = self.style;
+        escape_into(self.key(key), value.as_bytes(), style);
+    }
+
+    pub fn int(&mut self, key: &str, value: i64) {
+        text::push_i64(self.key(key), value);
+    }
+
+    pub fn bool(&mut self, key: &str, value: bool) {
+        self.key(key).push_str(if value { "true" } else { "false" });
+    }
+
+    /// A string of the lowercase hex digits of `bytes` (as [`text::hex`]).
+    pub fn hex(&mut self, key: &str, bytes: &[u8]) {
+        let out = self.key(key);
+        out.push('"');
+        text::push_hex(out, bytes);
+        out.push('"');
+    }
+
+    /// A string of `ip` as [`ip_text`] writes it.
+    pub fn ip(&mut self, key: &str, ip: IpAddr) {
+        let out = self.key(key);
+        out.push('"');
+        match unmapped(ip) {
+            Ok(v4) => text::push_ipv4(out, v4),
+            Err(_) => out.push_str(&ip_text(ip)),
+        }
+        out.push('"');
+    }
+
+    /// An object, written by `fields`.
+    pub fn object(&mut self, key: &str, fields: impl FnOnce(&mut ObjectWriter)) {
+        let style = self.style;
+        let mut inner = ObjectWriter::begin(self.key(key), style);
+        fields(&mut inner);
+        inner.end();
+    }
+
+    /// Closes the object.
+    pub fn end(self) {
+        self.out.push_str(if self.style == Style::Spaced { " }" } else { "}" });
+    }
 }
 
 /// What a JSON reader gets back for bytes written as [`Value::Bytes`]: valid UTF-8 sequences
@@ -243,37 +348,36 @@ pub fn bytes_as_text(bytes: &[u8]) -> String {
     s
 }
 
-/// Lowercase hex of `bytes` (logJSON's `data_hex`, the event stream's bodies).
-pub fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
-    s
-}
-
 /// An address as the outputs write it: IPv4 dotted quad, IPv6 as glibc's `inet_ntop` writes
 /// it (RFC 5952 lowercase, longest zero run compressed, a single zero group not compressed,
 /// `::a.b.c.d` for the deprecated IPv4-compatible form). An IPv4-mapped IPv6 address
 /// (`::ffff:a.b.c.d`, a v4 peer on a dual-stack socket) is written as the IPv4 address it
 /// stands for, so one attacker has one spelling.
 pub fn ip_text(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return v4.to_string();
-            }
-            let seg = v6.segments();
-            // glibc prints the last 32 bits dotted when the zero run is exactly the first six
-            // groups (IPv4-compatible); `::` and `::1` have longer runs.
-            if seg[..6].iter().all(|&s| s == 0) && seg[6] != 0 {
-                let o = v6.octets();
-                return format!("::{}.{}.{}.{}", o[12], o[13], o[14], o[15]);
-            }
-            v6.to_string()
+    let v6 = match unmapped(ip) {
+        Ok(v4) => {
+            let mut s = String::with_capacity(15);
+            text::push_ipv4(&mut s, v4);
+            return s;
         }
+        Err(v6) => v6,
+    };
+    let seg = v6.segments();
+    // glibc prints the last 32 bits dotted when the zero run is exactly the first six
+    // groups (IPv4-compatible); `::` and `::1` have longer runs.
+    if seg[..6].iter().all(|&s| s == 0) && seg[6] != 0 {
+        let o = v6.octets();
+        return format!("::{}.{}.{}.{}", o[12], o[13], o[14], o[15]);
+    }
+    v6.to_string()
+}
+
+/// `ip` as an IPv4 address where it is one or stands for one (IPv4-mapped IPv6), else as
+/// the IPv6 address it is.
+pub fn unmapped(ip: IpAddr) -> Result<Ipv4Addr, Ipv6Addr> {
+    match ip {
+        IpAddr::V4(v4) => Ok(v4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().ok_or(v6),
     }
 }
 
@@ -523,7 +627,6 @@ impl Parser<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn spaced(b: &[u8]) -> String {
         let mut s = String::new();
@@ -689,12 +792,6 @@ mod tests {
         assert_eq!(parse("-1.5e2").unwrap(), Value::Float(-150.0));
         assert_eq!(parse("123").unwrap(), Value::Int(123));
         assert_eq!(parse("99999999999999999999").unwrap(), Value::Float(1e20));
-    }
-
-    #[test]
-    fn hex_digits() {
-        assert_eq!(hex(b""), "");
-        assert_eq!(hex(b"\x00\x0f\xf0\xff GET"), "000ff0ff20474554");
     }
 
     #[test]

@@ -23,12 +23,13 @@
 //! * A symbolic link at the file's name is refused, at start (fatal) and at SIGHUP (the old
 //!   file stays in use); the C plugin followed it with `fopen`.
 
-use super::json::ip_text;
+use super::json::{ip_text, unmapped};
 use crate::attack::Attack;
 use crate::config::{Plugin, PluginConfig};
 use crate::log::Throttle;
 use crate::log_err;
 use crate::sys::{fs, strerror, time};
+use crate::text;
 use std::fs::File;
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -238,12 +239,18 @@ impl LogAttacker {
     }
 }
 
-/// `a.b.c.d:port`, or `[v6]:port`.
-fn addr_text(a: SocketAddr) -> String {
-    match ip_text(a.ip()) {
-        s if s.contains(':') => format!("[{}]:{}", s, a.port()),
-        s => format!("{}:{}", s, a.port()),
+/// Appends `a.b.c.d:port`, or `[v6]:port`.
+fn push_addr(out: &mut String, a: SocketAddr) {
+    match unmapped(a.ip()) {
+        Ok(v4) => text::push_ipv4(out, v4),
+        Err(v6) => {
+            out.push('[');
+            out.push_str(&ip_text(v6.into()));
+            out.push(']');
+        }
     }
+    out.push(':');
+    text::push_u64(out, a.port().into());
 }
 
 /// The logAttacker line for `attack` logged at `now`, newline included. The microseconds are
@@ -251,22 +258,28 @@ fn addr_text(a: SocketAddr) -> String {
 pub fn format_line(attack: &Attack, now: SystemTime) -> String {
     let d = now.duration_since(UNIX_EPOCH).unwrap_or_default();
     let t = time::utc(i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    format!(
-        "[{:04}-{:02}-{:02} {:02}:{:02}:{:02}:{} GMT] {} {} -> {} {} {} ({} bytes)\n",
-        t.year,
-        t.month,
-        t.day,
-        t.hour,
-        t.min,
-        t.sec,
-        d.subsec_micros(),
-        attack.proto.name(),
-        addr_text(attack.remote),
-        addr_text(attack.local),
-        attack.payload.md5,
-        attack.payload.sha512,
-        attack.payload.len()
-    )
+    let p = &attack.payload;
+    let mut s = String::with_capacity(160 + p.md5.len() + p.sha512.len());
+    s.push('[');
+    text::push_date(&mut s, &t);
+    s.push(' ');
+    text::push_time(&mut s, &t);
+    s.push(':');
+    text::push_u64(&mut s, d.subsec_micros().into());
+    s.push_str(" GMT] ");
+    s.push_str(attack.proto.name());
+    s.push(' ');
+    push_addr(&mut s, attack.remote);
+    s.push_str(" -> ");
+    push_addr(&mut s, attack.local);
+    s.push(' ');
+    s.push_str(&p.md5);
+    s.push(' ');
+    s.push_str(&p.sha512);
+    s.push_str(" (");
+    text::push_u64(&mut s, p.len() as u64);
+    s.push_str(" bytes)\n");
+    s
 }
 
 #[cfg(test)]
@@ -319,6 +332,50 @@ mod tests {
             "[1970-01-01 00:00:00:0 GMT] udp 10.0.0.9:5000 -> [fd77::1]:53 d41d8cd98f00b204e9800998ecf8427e \
              cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e (0 bytes)\n"
         );
+    }
+
+    /// The line as the standard formatter writes it (how it was written before it was
+    /// written digit by digit); the two must agree to the byte.
+    fn formatted(attack: &Attack, now: SystemTime) -> String {
+        let addr_text = |a: SocketAddr| match ip_text(a.ip()) {
+            s if s.contains(':') => format!("[{}]:{}", s, a.port()),
+            s => format!("{}:{}", s, a.port()),
+        };
+        let d = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let t = time::utc(i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        format!(
+            "[{:04}-{:02}-{:02} {:02}:{:02}:{:02}:{} GMT] {} {} -> {} {} {} ({} bytes)\n",
+            t.year,
+            t.month,
+            t.day,
+            t.hour,
+            t.min,
+            t.sec,
+            d.subsec_micros(),
+            attack.proto.name(),
+            addr_text(attack.remote),
+            addr_text(attack.local),
+            attack.payload.md5,
+            attack.payload.sha512,
+            attack.payload.len()
+        )
+    }
+
+    #[test]
+    fn written_digit_by_digit_as_the_formatter_writes_it() {
+        let addrs = ["192.0.2.7:4711", "[2001:db8::5]:80", "[::ffff:10.1.2.3]:1", "[::192.0.2.1]:53", "0.0.0.0:0"];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for i in 0..500 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let pick = |n: u64| addrs[n as usize % addrs.len()].parse::<SocketAddr>().unwrap();
+            let proto = if i % 2 == 0 { Proto::Tcp } else { Proto::Udp };
+            let mut a = Attack::new(proto, pick(x), pick(x >> 8), Mode::Normal, UNIX_EPOCH);
+            a.payload = Payload::new(vec![b'x'; (x % 3000) as usize]);
+            let now = UNIX_EPOCH + Duration::from_nanos(x % (1 << 62));
+            assert_eq!(format_line(&a, now), formatted(&a, now));
+        }
     }
 
     struct Dir(PathBuf);

@@ -32,11 +32,12 @@
 //!   C plugin's placeholder: protocol `ip` (the `/etc/protocols` name of 0), `0.0.0.0`, ports
 //!   0, the digests of empty data, length 0, `data_hex` `""`.
 
-use super::json::{hex, ip_text, Object, Style, Value};
+use super::json::{ObjectWriter, Style};
 use super::logattacker::{logfile, AppendLog};
-use crate::attack::{Attack, Download, Payload};
+use crate::attack::{Attack, Download, Payload, EMPTY_MD5, EMPTY_SHA512};
 use crate::config::{Plugin, PluginConfig, Proto};
 use crate::sys::{strerror, time};
+use crate::text;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -94,32 +95,63 @@ impl LogJson {
 
 /// `%Y-%m-%dT%H:%M:%SZ` in UTC.
 pub fn timestamp(t: SystemTime) -> String {
+    let mut s = String::with_capacity(20);
+    push_timestamp(&mut s, t);
+    s
+}
+
+fn push_timestamp(out: &mut String, t: SystemTime) {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     let t = time::utc(secs);
-    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", t.year, t.month, t.day, t.hour, t.min, t.sec)
+    text::push_date(out, &t);
+    out.push('T');
+    text::push_time(out, &t);
+    out.push('Z');
 }
 
-fn payload(p: &Payload, hex_limit: usize) -> Object {
-    let keep = p.data.len().min(hex_limit / 2);
-    let mut o = Object::new()
-        .field("md5_hash", p.md5.as_str())
-        .field("sha512_hash", p.sha512.as_str())
-        .field("length", p.len())
-        .field("data_hex", hex(&p.data[..keep]));
-    if keep < p.data.len() {
-        o.push("data_hex_truncated", true);
+/// A count as a JSON number (the largest `i64` beyond it, as [`super::json::Value`]'s).
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The hex digits written for a payload of `len` bytes.
+fn hex_len(len: usize, hex_limit: usize) -> usize {
+    2 * len.min(hex_limit / 2)
+}
+
+/// The fields of a payload object: its digests, its length and (at most `hex_limit` hex
+/// digits of) its bytes.
+fn payload(o: &mut ObjectWriter, data: &[u8], md5: &str, sha512: &str, hex_limit: usize) {
+    let keep = data.len().min(hex_limit / 2);
+    o.str("md5_hash", md5);
+    o.str("sha512_hash", sha512);
+    o.int("length", count(data.len()));
+    o.hex("data_hex", &data[..keep]);
+    if keep < data.len() {
+        o.bool("data_hex_truncated", true);
     }
-    o
 }
 
-fn connection(protocol: &str, remote: SocketAddr, local: SocketAddr, p: &Payload, hex_limit: usize) -> Object {
-    Object::new()
-        .field("protocol", protocol)
-        .field("remote_ip", ip_text(remote.ip()))
-        .field("remote_port", remote.port())
-        .field("local_ip", ip_text(local.ip()))
-        .field("local_port", local.port())
-        .field("payload", payload(p, hex_limit))
+/// A connection object under `key`; `p` `None`: the empty payload.
+fn connection(
+    o: &mut ObjectWriter,
+    key: &str,
+    protocol: &str,
+    (remote, local): (SocketAddr, SocketAddr),
+    p: Option<&Payload>,
+    hex_limit: usize,
+) {
+    o.object(key, |o| {
+        o.str("protocol", protocol);
+        o.ip("remote_ip", remote.ip());
+        o.int("remote_port", remote.port().into());
+        o.ip("local_ip", local.ip());
+        o.int("local_port", local.port().into());
+        o.object("payload", |o| match p {
+            Some(p) => payload(o, &p.data, &p.md5, &p.sha512, hex_limit),
+            None => payload(o, &[], EMPTY_MD5, EMPTY_SHA512, hex_limit),
+        });
+    });
 }
 
 /// The protocol a download came over: TFTP is UDP, FTP and HTTP(S) are TCP; a file cut out
@@ -132,51 +164,76 @@ fn download_proto(dl: &Download, attack: &Attack) -> &'static str {
     }
 }
 
-/// The object of `attack` (see the module documentation).
-pub fn to_value(attack: &Attack, hex_limit: usize) -> Value {
-    let start = timestamp(attack.start);
+/// `name_i` in `key`, the key of a download's field.
+fn suffixed<'k>(key: &'k mut String, name: &str, i: usize) -> &'k str {
+    key.clear();
+    key.push_str(name);
+    key.push('_');
+    text::push_u64(key, i as u64);
+    key
+}
+
+/// The downloads' fields, flattened with the download's index as suffix.
+fn downloads(o: &mut ObjectWriter, attack: &Attack, hex_limit: usize) {
     let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
-    let proxy = match &attack.proxy {
-        Some(p) => connection(attack.proto.name(), p.remote, p.local, &p.payload, hex_limit),
-        None => connection("ip", any, any, &Payload::default(), hex_limit),
-    };
-    let mut downloads = Object::new();
+    fn s(v: &Option<String>) -> &str {
+        v.as_deref().unwrap_or("")
+    }
+    let mut key = String::with_capacity(16);
     for (i, dl) in attack.downloads.iter().enumerate() {
         let remote = dl.remote.unwrap_or(any);
-        let s = |v: &Option<String>| v.clone().unwrap_or_default();
-        downloads.push(format!("protocol_{i}"), download_proto(dl, attack));
-        downloads.push(format!("remote_ip_{i}"), ip_text(remote.ip()));
-        downloads.push(format!("remote_port_{i}"), remote.port());
-        downloads.push(format!("local_ip_{i}"), ip_text(attack.local.ip()));
-        downloads.push(format!("local_port_{i}"), attack.local.port());
-        downloads.push(format!("type_{i}"), dl.dl_type.as_str());
-        downloads.push(format!("username_{i}"), s(&dl.user));
-        downloads.push(format!("password_{i}"), s(&dl.pass));
-        downloads.push(format!("uri_{i}"), s(&dl.uri));
-        downloads.push(format!("filename_{i}"), s(&dl.filename));
-        downloads.push(format!("payload_{i}"), payload(&dl.payload, hex_limit));
+        o.str(suffixed(&mut key, "protocol", i), download_proto(dl, attack));
+        o.ip(suffixed(&mut key, "remote_ip", i), remote.ip());
+        o.int(suffixed(&mut key, "remote_port", i), remote.port().into());
+        o.ip(suffixed(&mut key, "local_ip", i), attack.local.ip());
+        o.int(suffixed(&mut key, "local_port", i), attack.local.port().into());
+        o.str(suffixed(&mut key, "type", i), &dl.dl_type);
+        o.str(suffixed(&mut key, "username", i), s(&dl.user));
+        o.str(suffixed(&mut key, "password", i), s(&dl.pass));
+        o.str(suffixed(&mut key, "uri", i), s(&dl.uri));
+        o.str(suffixed(&mut key, "filename", i), s(&dl.filename));
+        let p = &dl.payload;
+        o.object(suffixed(&mut key, "payload", i), |o| payload(o, &p.data, &p.md5, &p.sha512, hex_limit));
     }
-    Object::new()
-        .field("is_virtual", attack.is_virtual)
-        .field("@timestamp", start.as_str())
-        .field("start_time", start.as_str())
-        .field("end_time", timestamp(attack.end))
-        .field(
-            "attack_connection",
-            connection(attack.proto.name(), attack.remote, attack.local, &attack.payload, hex_limit),
-        )
-        .field("proxy_connection", proxy)
-        .field("operation_mode", attack.mode.code())
-        .field("download_count", attack.downloads.len())
-        .field("download_tries", attack.dl_tries)
-        .field("downloads", downloads)
-        .into()
+}
+
+/// Appends the `attackers.json` line of `attack` to `out`, newline included (see the module
+/// documentation): written field by field, straight into `out`.
+pub fn write_line(out: &mut String, attack: &Attack, hex_limit: usize) {
+    let mut start = String::with_capacity(20);
+    push_timestamp(&mut start, attack.start);
+    let mut end = String::with_capacity(20);
+    push_timestamp(&mut end, attack.end);
+    let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+    let proto = attack.proto.name();
+    let mut o = ObjectWriter::begin(out, Style::Spaced);
+    o.bool("is_virtual", attack.is_virtual);
+    o.str("@timestamp", &start);
+    o.str("start_time", &start);
+    o.str("end_time", &end);
+    connection(&mut o, "attack_connection", proto, (attack.remote, attack.local), Some(&attack.payload), hex_limit);
+    match &attack.proxy {
+        Some(p) => connection(&mut o, "proxy_connection", proto, (p.remote, p.local), Some(&p.payload), hex_limit),
+        None => connection(&mut o, "proxy_connection", "ip", (any, any), None, hex_limit),
+    }
+    o.int("operation_mode", attack.mode.code().into());
+    o.int("download_count", count(attack.downloads.len()));
+    o.int("download_tries", attack.dl_tries.into());
+    o.object("downloads", |o| downloads(o, attack, hex_limit));
+    o.end();
+    out.push('\n');
 }
 
 /// The `attackers.json` line of `attack`, newline included.
 pub fn format_line(attack: &Attack, hex_limit: usize) -> String {
-    let mut s = to_value(attack, hex_limit).to_string(Style::Spaced);
-    s.push('\n');
+    // Room for the line without its hex digits (about 1 KiB, 600 bytes a download), and
+    // for those: one allocation.
+    let payloads = std::iter::once(&attack.payload)
+        .chain(attack.proxy.as_ref().map(|p| &p.payload))
+        .chain(attack.downloads.iter().map(|d| &d.payload));
+    let digits: usize = payloads.map(|p| hex_len(p.len(), hex_limit)).sum();
+    let mut s = String::with_capacity(1024 + 600 * attack.downloads.len() + digits);
+    write_line(&mut s, attack, hex_limit);
     s
 }
 
@@ -293,6 +350,136 @@ mod tests {
         let l = format_line(&a, DATA_HEX_LIMIT);
         for (i, p) in ["udp", "udp", "udp", "tcp", "tcp"].iter().enumerate() {
             assert!(l.contains(&format!("\"protocol_{i}\": \"{p}\"")), "{i} {l}");
+        }
+    }
+
+    /// The line as the tree of [`super::super::json::Value`] gives it: how the line was built
+    /// before it was written field by field; the two must agree to the byte.
+    fn tree(attack: &Attack, hex_limit: usize) -> String {
+        use crate::pipeline::output::json::{ip_text, Object, Value};
+        fn payload(p: &Payload, hex_limit: usize) -> Object {
+            let keep = p.data.len().min(hex_limit / 2);
+            let mut o = Object::new()
+                .field("md5_hash", p.md5.as_str())
+                .field("sha512_hash", p.sha512.as_str())
+                .field("length", p.len())
+                .field("data_hex", text::hex(&p.data[..keep]));
+            if keep < p.data.len() {
+                o.push("data_hex_truncated", true);
+            }
+            o
+        }
+        fn connection(protocol: &str, remote: SocketAddr, local: SocketAddr, p: &Payload, hex_limit: usize) -> Object {
+            Object::new()
+                .field("protocol", protocol)
+                .field("remote_ip", ip_text(remote.ip()))
+                .field("remote_port", remote.port())
+                .field("local_ip", ip_text(local.ip()))
+                .field("local_port", local.port())
+                .field("payload", payload(p, hex_limit))
+        }
+        let start = timestamp(attack.start);
+        let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+        let proxy = match &attack.proxy {
+            Some(p) => connection(attack.proto.name(), p.remote, p.local, &p.payload, hex_limit),
+            None => connection("ip", any, any, &Payload::default(), hex_limit),
+        };
+        let mut downloads = Object::new();
+        for (i, dl) in attack.downloads.iter().enumerate() {
+            let remote = dl.remote.unwrap_or(any);
+            let s = |v: &Option<String>| v.clone().unwrap_or_default();
+            downloads.push(format!("protocol_{i}"), download_proto(dl, attack));
+            downloads.push(format!("remote_ip_{i}"), ip_text(remote.ip()));
+            downloads.push(format!("remote_port_{i}"), remote.port());
+            downloads.push(format!("local_ip_{i}"), ip_text(attack.local.ip()));
+            downloads.push(format!("local_port_{i}"), attack.local.port());
+            downloads.push(format!("type_{i}"), dl.dl_type.as_str());
+            downloads.push(format!("username_{i}"), s(&dl.user));
+            downloads.push(format!("password_{i}"), s(&dl.pass));
+            downloads.push(format!("uri_{i}"), s(&dl.uri));
+            downloads.push(format!("filename_{i}"), s(&dl.filename));
+            downloads.push(format!("payload_{i}"), payload(&dl.payload, hex_limit));
+        }
+        let v: Value = Object::new()
+            .field("is_virtual", attack.is_virtual)
+            .field("@timestamp", start.as_str())
+            .field("start_time", start.as_str())
+            .field("end_time", timestamp(attack.end))
+            .field(
+                "attack_connection",
+                connection(attack.proto.name(), attack.remote, attack.local, &attack.payload, hex_limit),
+            )
+            .field("proxy_connection", proxy)
+            .field("operation_mode", attack.mode.code())
+            .field("download_count", attack.downloads.len())
+            .field("download_tries", attack.dl_tries)
+            .field("downloads", downloads)
+            .into();
+        v.to_string(Style::Spaced) + "\n"
+    }
+
+    /// Deterministic pseudo-random numbers, and bytes biased towards those a JSON string
+    /// must escape.
+    struct Noise(u64);
+
+    impl Noise {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+
+        fn bytes(&mut self, max_len: u64) -> Vec<u8> {
+            const CAREFUL: &[u8] = b"\"\\/\x00\x1f\x7f\x80\xbf\xc3\xe2\xed\xf0\xff\n\r\t\x08\x0c";
+            let len = self.below(max_len);
+            let pick = |r: u64| match r & 1 {
+                0 => CAREFUL[(r >> 8) as usize % CAREFUL.len()],
+                _ => (r >> 16) as u8,
+            };
+            (0..len).map(|_| pick(self.next())).collect()
+        }
+
+        /// `None` or a string of up to 30 bytes.
+        fn text(&mut self) -> Option<String> {
+            (self.below(2) == 0).then(|| String::from_utf8_lossy(&self.bytes(30)).into_owned())
+        }
+
+        fn addr(&mut self) -> SocketAddr {
+            let addrs = ["192.0.2.7:4711", "[2001:db8::5]:80", "[::ffff:10.1.2.3]:1", "[::192.0.2.1]:53", "0.0.0.0:0"];
+            addrs[self.below(addrs.len() as u64) as usize].parse().unwrap()
+        }
+    }
+
+    #[test]
+    fn written_field_by_field_as_the_tree_writes_it() {
+        let mut r = Noise(0x2545_f491_4f6c_dd1d);
+        for round in 0..300 {
+            let start = UNIX_EPOCH + Duration::from_millis(r.below(1 << 45));
+            let mode = [Mode::Normal, Mode::Mirror, Mode::Proxy][round % 3];
+            let proto = [Proto::Tcp, Proto::Udp][round % 2];
+            let mut a = Attack::new(proto, r.addr(), r.addr(), mode, start);
+            a.end = start + Duration::from_millis(r.below(100_000));
+            a.payload = Payload::new(r.bytes(300));
+            a.dl_tries = r.below(40) as u32;
+            a.is_virtual = round % 7 == 0;
+            if round % 4 == 1 {
+                a.proxy = Some(ProxyConn { local: r.addr(), remote: r.addr(), payload: Payload::new(r.bytes(50)) });
+            }
+            for _ in 0..r.below(4) {
+                let ty = ["ftp", "tftp", "http", "raw", "inline", "x/\"y"][r.below(6) as usize];
+                let mut d = Download::new(ty, r.bytes(80));
+                d.remote = (r.below(2) == 0).then(|| r.addr());
+                (d.user, d.pass, d.uri, d.filename) = (r.text(), r.text(), r.text(), r.text());
+                a.downloads.push(d);
+            }
+            for limit in [DATA_HEX_LIMIT, 0, 1, 2, 9, 64] {
+                assert_eq!(format_line(&a, limit), tree(&a, limit), "round {round}, limit {limit}");
+            }
         }
     }
 }

@@ -281,7 +281,13 @@ impl Part {
         } else {
             Some(p.data[..p.data.len().min(cap)].to_vec())
         };
-        Part { len: len_i64(p.len()), md5: p.md5.clone(), sha256: p.sha256.clone(), sha512: p.sha512.clone(), data }
+        Part {
+            len: len_i64(p.len()),
+            md5: p.md5.clone(),
+            sha256: p.sha256().to_string(),
+            sha512: p.sha512.clone(),
+            data,
+        }
     }
 
     fn bytes(&self) -> &[u8] {

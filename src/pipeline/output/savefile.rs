@@ -40,6 +40,7 @@ use crate::config::{Plugin, PluginConfig};
 use crate::log::{more_since, Throttle};
 use crate::sys::fs::{create_unnamed, link_unnamed, publish_noreplace};
 use crate::sys::{strerror, time};
+use crate::text;
 use crate::{log_debug, log_err, log_info, log_notice, log_warn};
 use std::fs::{OpenOptions, Permissions};
 use std::io::{self, Read, Write};
@@ -313,8 +314,18 @@ fn next_tmp_seq() -> u64 {
     SEQ.fetch_add(1, Ordering::Relaxed)
 }
 
+/// `from_port_<port>-<proto>_<n>_<date>`.
 fn attack_name(attack: &Attack, n: u64, date: &str) -> String {
-    format!("from_port_{}-{}_{}_{}", attack.local.port(), attack.proto_label(), n, date)
+    let mut name = String::with_capacity(48);
+    name.push_str("from_port_");
+    text::push_u64(&mut name, attack.local.port().into());
+    name.push('-');
+    name.push_str(attack.proto_label());
+    name.push('_');
+    text::push_u64(&mut name, n);
+    name.push('_');
+    name.push_str(date);
+    name
 }
 
 fn save_attack(dir: &Path, attack: &Attack) -> FileOutcome {
@@ -337,8 +348,8 @@ fn save_attack(dir: &Path, attack: &Attack) -> FileOutcome {
 /// Writes the attack string as an unnamed file, or where there are none under a temporary
 /// name, then publishes it under the first free name; on failure nothing is left behind.
 fn write_attack(dir: &Path, attack: &Attack) -> io::Result<PathBuf> {
-    let t = time::local(time::now_secs());
-    let date = format!("{:04}-{:02}-{:02}", t.year, t.month, t.day);
+    let mut date = String::with_capacity(10);
+    text::push_date(&mut date, &time::local(time::now_secs()));
     let data = &attack.payload.data;
     // An unnamed file where the file system has them: one directory entry made per attack
     // (a temporary name costs two more, which writers of one directory contend for) and
