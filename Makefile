@@ -1,15 +1,16 @@
 # honeytrap-rs: build, test and install.
 #
 #   make                 release build (cargo build --release --locked)
-#   make test            formatting, lints, every test and each fuzz target for FUZZ_SECONDS;
-#                        a test that cannot run here (not root, a server or cargo-fuzz missing)
-#                        says SKIP and passes, or fails with HONEYTRAP_REQUIRE_ALL_TESTS=1 (CI)
+#   make test            formatting, lints, every test, each fuzz target for TEST_FUZZ_SECONDS
+#                        (10) and the full stress run (root); a test that cannot run here (not
+#                        root, a server or cargo-fuzz missing) says SKIP and passes, or fails
+#                        with HONEYTRAP_REQUIRE_ALL_TESTS=1 (CI)
 #   make fuzz            the fuzz targets of tests/fuzz, FUZZ_SECONDS (20) each
 #   make bench           capture benchmarks of the release binary (root; prints a Markdown
 #                        table and writes target/bench-capture.md)
 #   make stress          the release binary under floods, kills, a full disk and hostile
 #                        servers, asserting it survives and loses nothing (root; writes
-#                        target/stress.md); STRESS=short for the shortened form CI can run
+#                        target/stress.md); STRESS=short for a shortened form
 #   make install         install under $(PREFIX); DESTDIR for staging; never overwrites an
 #                        existing honeytrap.conf or ports.conf
 #   make uninstall       remove what install put there (configuration files are kept)
@@ -68,9 +69,13 @@ lint:
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	$(CARGO) clippy --locked --all-targets --no-default-features -- -D warnings
 
+# The fuzz targets run shorter here than in `make fuzz`: they guard against regressions, and
+# the stress run (about 4 minutes) fits the time a test run may take.
+TEST_FUZZ_SECONDS ?= 10
 test: lint
 	$(CARGO) test --locked $(CARGO_FEATURES) -- --test-threads=2
-	$(MAKE) --no-print-directory fuzz
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
+	$(MAKE) --no-print-directory stress STRESS=full
 
 # Every fuzz target of tests/fuzz for FUZZ_SECONDS each (cargo-fuzz, libFuzzer with address
 # sanitizer; RUSTC_BOOTSTRAP lets the stable toolchain take the sanitizer flags). Each starts
