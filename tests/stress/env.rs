@@ -610,16 +610,20 @@ impl Drop for Watch {
     }
 }
 
-/// Regular files `pid` has open for writing outside `allowed` (descriptors 0–2 excepted).
+/// Regular files `pid` has open for writing outside `allowed`; descriptors 0–2 and others on
+/// the same file as its stdout or stderr (the daemon's copy of stdout for `-D`) excepted.
 pub fn open_for_writing(pid: i32, allowed: &[PathBuf]) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
     let mut out = Vec::new();
+    let file_of = |fd: u32| std::fs::metadata(format!("/proc/{pid}/fd/{fd}")).ok().map(|m| (m.dev(), m.ino()));
+    let std_out_err: Vec<(u64, u64)> = [1, 2].into_iter().filter_map(file_of).collect();
     let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return out };
     for e in rd.flatten() {
         let fd: u32 = match e.file_name().to_string_lossy().parse() {
             Ok(n) => n,
             Err(_) => continue,
         };
-        if fd <= 2 {
+        if fd <= 2 || file_of(fd).is_some_and(|f| std_out_err.contains(&f)) {
             continue;
         }
         let Ok(target) = std::fs::read_link(e.path()) else { continue };
