@@ -487,3 +487,34 @@ fn only_regular_files_with_one_link_are_given_to_the_run_user() {
         assert!(text.contains(&w), "{n}:\n{text}");
     }
 }
+
+#[test]
+fn an_attacks_dir_the_run_user_cannot_write_is_named_at_start_and_reload() {
+    if !root_or_skip("an_attacks_dir_the_run_user_cannot_write_is_named_at_start_and_reload", &["ip"]) {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let (ns, d, conf, log) = setup("sfperm");
+    let attacks = d.join("attacks");
+    // As `make install` leaves it: root's, mode 0755.
+    std::fs::set_permissions(&attacks, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let warning = format!(
+        "SaveFile - Warning - attacks_dir {} is not writable by uid 65534, attack strings will not be saved until it is.",
+        attacks.display()
+    );
+    let (daemon, _) = start(&ns, &conf, &log, &["-u", "nobody", "-g", "nogroup"]);
+    assert_eq!(read(&log).matches(&warning).count(), 1, "{}", read(&log));
+    // Given to the run user: the next reload finds nothing to say.
+    std::os::unix::fs::chown(&attacks, Some(65534), Some(65534)).unwrap();
+    daemon.signal("HUP");
+    assert!(wait_for_text(&log, "---- honeytrap reconfigured ----", T), "{}", read(&log));
+    attack(&ns, b"saved as nobody");
+    wait_logged(d.path(), "", b"saved as nobody");
+    // Taken away again: the reload names it.
+    std::os::unix::fs::chown(&attacks, Some(0), Some(0)).unwrap();
+    daemon.signal("HUP");
+    assert!(wait_until(T, || read(&log).matches(&warning).count() == 2), "{}", read(&log));
+    stop(daemon);
+    let saved: Vec<_> = std::fs::read_dir(&attacks).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(saved.iter().any(|n| n.to_string_lossy().starts_with("from_port_2323-tcp_")), "{saved:?}");
+}

@@ -279,8 +279,12 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     outputs.install_log_mirror();
     outputs::warn_unbuilt(&cfg);
     engine_settings.pipeline.outputs = Arc::new(outputs);
-    // Temporary files of a killed run go, removed as the run user.
+    // Temporary files of a killed run go, removed as the run user, who must be able to
+    // write the directories.
     crate::pipeline::output::savefile::remove_stale(engine_settings.pipeline.savefile.as_ref());
+    if let Some(sf) = engine_settings.pipeline.savefile.as_ref() {
+        sf.warn_unwritable();
+    }
     let engine = Engine::new(engine_settings);
 
     log_notice!("Initializing plugins.");

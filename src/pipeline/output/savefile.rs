@@ -114,10 +114,34 @@ impl SaveFile {
                 }
             }
         };
-        Ok(SaveFile {
+        let sf = SaveFile {
             attacks_dir: dir("attacks_dir", "attack strings")?,
             downloads_dir: dir("downloads_dir", "malware samples")?,
-        })
+        };
+        sf.warn_unwritable();
+        Ok(sf)
+    }
+
+    /// Warns about each directory that exists but that this process cannot create files in
+    /// (checked with the real ids: after the privilege drop, the run user's). Called at
+    /// start once the daemon runs as the run user, and on every reload.
+    pub fn warn_unwritable(&self) {
+        let dirs = [
+            (&self.attacks_dir, "attacks_dir", "attack strings"),
+            (&self.downloads_dir, "downloads_dir", "malware samples"),
+        ];
+        for (dir, key, what) in dirs {
+            let Some(dir) = dir.as_deref().filter(|d| d.is_dir()) else { continue };
+            if !crate::sys::process::can_write_dir(dir) {
+                log_warn!(
+                    "SaveFile - Warning - {} {} is not writable by uid {}, {} will not be saved until it is.",
+                    key,
+                    dir.display(),
+                    crate::sys::resource::real_uid(),
+                    what
+                );
+            }
+        }
     }
 
     /// A SaveFile writing to the given directories (`None`: that kind is not saved).
