@@ -96,10 +96,10 @@ impl Request {
         }
         let mut s = format!("{}://", self.scheme.name());
         if let Some(u) = &self.user {
-            s.push_str(u);
+            push_userinfo(&mut s, u, false);
             if let Some(p) = &self.pass {
                 s.push(':');
-                s.push_str(p);
+                push_userinfo(&mut s, p, true);
             }
             s.push('@');
         }
@@ -122,6 +122,23 @@ impl Request {
     }
 }
 
+/// Appends a user name (or, `pass`, a password) as the userinfo of a URI: every byte but
+/// RFC 3986's unreserved characters and sub-delimiters (and `:` in a password)
+/// percent-encoded, so that a decoded `/`, `@` or `?` in it cannot move the host when the
+/// URI is read again (by a fetch program, or by whoever reads the record).
+fn push_userinfo(s: &mut String, text: &str, pass: bool) {
+    for &b in text.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b) || (pass && b == b':') {
+            s.push(b as char);
+        } else {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            s.push('%');
+            s.push(HEX[usize::from(b >> 4)] as char);
+            s.push(HEX[usize::from(b & 15)] as char);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +155,9 @@ mod tests {
         r.pass = Some("bar".into());
         r.port = Some(2121);
         assert_eq!(r.uri(), "ftp://foo:bar@1.2.3.4:2121/evil.exe");
+        r.user = Some("a/b@c:d e".into());
+        r.pass = Some("p:@/%".into());
+        assert_eq!(r.uri(), "ftp://a%2Fb%40c%3Ad%20e:p:%40%2F%25@1.2.3.4:2121/evil.exe");
         assert_eq!(req(Scheme::Http, "2001:db8::1", Some(8080), "/a?b").uri(), "http://[2001:db8::1]:8080/a?b");
         assert_eq!(req(Scheme::Tftp, "h", None, "x").uri(), "tftp://h/x");
         assert_eq!(req(Scheme::Tftp, "h", None, "x").port_or_default(), 69);
@@ -163,6 +183,10 @@ mod tests {
             "tftp://192.0.2.4//srv/mips",
             "tftp://192.0.2.4/mips",
             "http://192.0.2.4:8080/a/b.sh?x=1",
+            // A decoded `/` or `@` in the user or password is encoded again: the URI of
+            // `ftp://an/x@192.0.2.4/y` would name the server `an`.
+            "ftp://an%2Fx@192.0.2.4/y",
+            "http://127.0.0.1%2F:p%40ss%3Fw@192.0.2.4/y.sh",
         ] {
             let first = extract(format!("wget {url}").as_bytes());
             assert_eq!(first.len(), 1, "{url}");
