@@ -61,3 +61,27 @@ fn configuration_errors_name_file_line_and_column() {
         assert!(e.contains(what), "{text:?}: {e}");
     }
 }
+
+#[test]
+fn an_address_that_does_not_resolve_fails_the_start_with_one_error_line() {
+    if !root_or_skip("an_address_that_does_not_resolve_fails_the_start_with_one_error_line", &["ip"]) {
+        return;
+    }
+    // A namespace with only `lo`: the name lookup fails without sending anything anywhere.
+    let ns = NetNs::new();
+    let d = TempDir::new("badaddr");
+    let conf = write_config(d.path(), "");
+    let mut cmd = ns.command(BIN);
+    cmd.args(["-D", "-C", conf.to_str().unwrap(), "-i", "lo", "-a", "bad.invalid"]);
+    let mut daemon = Daemon::spawn(cmd);
+    let status = daemon.wait(std::time::Duration::from_secs(30)).expect("exits");
+    assert_eq!(status.code(), Some(1));
+    let err = daemon.stderr.text();
+    assert_eq!(
+        err.lines().filter(|l| l.contains("Error")).collect::<Vec<_>>(),
+        ["  Error - Invalid hostname or ip address"]
+    );
+    let log = read(&d.join("honeytrap.log"));
+    assert_eq!(log.matches("Error - Invalid hostname or ip address").count(), 1, "{log}");
+    assert!(!log.contains("Error - Error"), "{log}");
+}

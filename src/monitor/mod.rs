@@ -67,7 +67,7 @@ impl Monitor {
                 };
                 let address = match &s.address {
                     Some(a) => Some(
-                        pcap::resolve_address(a).ok_or_else(|| "Error - Invalid hostname or ip address".to_string())?,
+                        pcap::resolve_address(a).ok_or_else(|| "Invalid hostname or ip address".to_string())?,
                     ),
                     None => None,
                 };
