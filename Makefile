@@ -14,8 +14,9 @@
 #   make install         install under $(PREFIX); DESTDIR for staging; never overwrites an
 #                        existing honeytrap.conf or ports.conf
 #   make uninstall       remove what install put there (configuration files are kept)
-#   make FEATURES=       cargo features to build with, space-separated (default: postgres, the
-#                        submitPostgres output; empty builds without the PostgreSQL client)
+#   make FEATURES=postgres  cargo features to build with, space-separated (default: none
+#                        beyond the crate's defaults; postgres adds the submitPostgres output
+#                        and its PostgreSQL client); make test always tests every feature
 #   make STREAM_MON=pcap default connection monitor of the binary, nfq when not given (like the
 #                        C honeytrap's configure --with-stream-mon); -i, -a, -p and the monitor
 #                        key still choose at run time
@@ -41,7 +42,7 @@ export HONEYTRAP_STREAM_MON := $(STREAM_MON)
 
 CARGO   ?= cargo
 # Optional parts compiled in (Cargo.toml [features]); every cargo run below uses the same set.
-FEATURES ?= postgres
+FEATURES ?=
 CARGO_FEATURES = $(if $(strip $(FEATURES)),--features "$(strip $(FEATURES))")
 INSTALL ?= install
 # The binary to install and the target that makes it (tests install a debug build: BUILD=).
@@ -61,11 +62,11 @@ all: build
 build:
 	HONEYTRAP_STREAM_MON=$(STREAM_MON) $(CARGO) build --release --locked $(CARGO_FEATURES)
 
-# Clippy on the features built here, then on the default features alone and on none, so
-# that code behind a feature switch is checked both ways.
+# Clippy on every feature, then on the default features alone and on none, so that code
+# behind a feature switch is checked both ways.
 lint:
 	$(CARGO) fmt --check
-	$(CARGO) clippy --locked --all-targets $(CARGO_FEATURES) -- -D warnings
+	$(CARGO) clippy --locked --all-targets --all-features -- -D warnings
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	$(CARGO) clippy --locked --all-targets --no-default-features -- -D warnings
 
@@ -73,7 +74,7 @@ lint:
 # the stress run (about 4 minutes) fits the time a test run may take.
 TEST_FUZZ_SECONDS ?= 10
 test: lint
-	$(CARGO) test --locked $(CARGO_FEATURES) -- --test-threads=2
+	$(CARGO) test --locked --all-features -- --test-threads=2
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 	$(MAKE) --no-print-directory stress STRESS=full
 
