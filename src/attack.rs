@@ -1,12 +1,12 @@
-//! The attack record (SPEC §7.1): one connection's addresses, times, mode, the bytes received
-//! from the attacker with their MD5 and SHA-512 digests, the mirror/proxy side, and the
-//! downloads the pipeline attaches. Replaces `struct s_attack`, `struct s_conn`,
-//! `struct s_payload` and `struct s_download` of the C original (attack.h, attack.c), IPv4
-//! and IPv6 alike.
+//! The attack record: one connection's addresses, times, mode, the bytes received from the
+//! attacker with their MD5 and SHA-512 digests, the mirror/proxy side, and the downloads the
+//! pipeline attaches. Replaces `struct s_attack`, `struct s_conn`, `struct s_payload` and
+//! `struct s_download` of the C original (attack.h, attack.c), IPv4 and IPv6 alike.
 //!
 //! Plain data: filling it is the connection handler's job, reading it the pipeline's
 //! (`crate::pipeline`); its [`Charge`] keeps the data counted in the daemon's memory budget
-//! until the record is dropped. Deliberate differences from the C record (SPEC §15.2):
+//! until the record is dropped. Deliberate differences from the C record
+//! (docs/COMPATIBILITY.md, Differences from the C honeytrap):
 //! * `local` is the socket's real local address, not the destination of the packet that
 //!   started the server; ports are in host order everywhere, the proxy side included.
 //! * `mode` is the configured mode at accept time, as the forks' `op_mode` (upstream left
@@ -238,7 +238,7 @@ mod tests {
 
     #[test]
     fn known_digests() {
-        // The 19-byte attack of SPEC §16 and its md5 as logged by logJSON.
+        // A 19-byte attack the C honeytrap logged, and its md5 as its logJSON wrote it.
         let p = Payload::new(b"GET /x HTTP/1.0\r\n\r\n".to_vec());
         assert_eq!(p.len(), 19);
         assert_eq!(p.md5, "37f544f01251a09527430791d17390e4");

@@ -1,9 +1,9 @@
-//! The command line (SPEC §2): every option of the C original, declared once in [`OPTIONS`]
-//! (from which the usage text is made and against which the man page is tested), parsed with
-//! getopts in GNU style (options may follow the trailing BPF expression; `--` ends options),
-//! plus `--check-config`. Also the precedence of the command line over the configuration
-//! file (`-L -P -u -g -p`) and the choice of the configuration file, including the embedded
-//! default. Exit statuses as §2.4: usage problems 0, configuration errors 1.
+//! The command line (honeytrap(8)): every option of the C original, declared once in
+//! [`OPTIONS`] (from which the usage text is made and against which the man page is tested),
+//! parsed with getopts in GNU style (options may follow the trailing BPF expression; `--` ends
+//! options), plus `--check-config`. Also the precedence of the command line over the
+//! configuration file (`-L -P -u -g -p`) and the choice of the configuration file, including
+//! the embedded default. Exit statuses as in C: usage problems 0, configuration errors 1.
 
 use crate::config::{self, Config, GroupSpec, MonitorKind, UserSpec};
 use crate::log::Level;
@@ -392,7 +392,8 @@ pub fn load_config(opts: &Options, base_dir: &Path) -> Result<Config, String> {
     Ok(cfg)
 }
 
-/// Checks what must exist before the daemon starts (SPEC §3.5: the response directory).
+/// Checks what must exist before the daemon starts (the response directory: the C original
+/// exits 1 without it).
 pub fn check_environment(cfg: &Config) -> Result<(), String> {
     std::fs::read_dir(&cfg.response_dir).map(drop).map_err(|e| {
         format!("Unable to open response directory {}: {}", cfg.response_dir.display(), crate::sys::strerror(&e))

@@ -1,5 +1,5 @@
-//! The log: levels 0–6, the C original's line format, the log file and the `-D` copy to
-//! stdout, reopening by name on SIGHUP (SPEC §9).
+//! The log: levels 0–6, the C original's line format, the log file and the `-D` copy to stdout,
+//! reopening by name on SIGHUP (docs/COMPATIBILITY.md, Outputs and log formats).
 //!
 //! Every line is formatted completely and written with one `write()` to a file opened
 //! `O_APPEND`, so threads never interleave inside a line and copy-truncate rotation loses

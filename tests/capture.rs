@@ -1,6 +1,6 @@
-//! Scenario tests of the capture engine (issue 3) with the real binary: the daemon in one
-//! network namespace, an attacker in another, joined by a veth pair; nfq and pcap, IPv4 and
-//! IPv6. What the attacker sends must come back as log lines and saved attack files.
+//! Scenario tests of the capture engine with the real binary: the daemon in one network
+//! namespace, an attacker in another, joined by a veth pair; nfq and pcap, IPv4 and IPv6. What
+//! the attacker sends must come back as log lines and saved attack files.
 
 mod common;
 

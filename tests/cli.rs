@@ -1,4 +1,4 @@
-//! Precedence of the command line over the configuration file (SPEC §2.2): `-L -P -u -g -p`
+//! Precedence of the command line over the configuration file (honeytrap(8)): `-L -P -u -g -p`
 //! win over `logfile pidfile user group promisc`; the rest of the file is kept.
 
 mod common;

@@ -1,9 +1,10 @@
 //! The stock configuration files of the C honeytrap (upstream 1.1 templates and T-Pot's
-//! production file, SPEC §3.10) must load unchanged and give the expected settings.
+//! production file) must load unchanged and give the expected settings.
 //!
-//! The files live in the shared folder next to the repository; when it is absent the tests
-//! say so and pass (fail under HONEYTRAP_REQUIRE_ALL_TESTS=1, as in CI). They name the users `nobody`/`honeytrap` and the groups
-//! `nogroup`/`honeytrap`, which need not exist here, so the user and group lines are
+//! The files are not part of the repository: they are read from the folder `COMPAT_DIR`
+//! names; when it is absent the tests say so and pass (fail under
+//! HONEYTRAP_REQUIRE_ALL_TESTS=1, as in CI). They name the users `nobody`/`honeytrap` and the
+//! groups `nogroup`/`honeytrap`, which need not exist here, so the user and group lines are
 //! replaced with `root` before loading (nothing is added to the system).
 
 mod common;
@@ -252,7 +253,8 @@ fn template_with_ports_conf_included() {
 
 #[test]
 fn every_key_name_is_exported() {
-    // The man page test elsewhere relies on these lists; keep them in step with SPEC §3.5.
+    // The man page test elsewhere relies on these lists; keep them in step with
+    // honeytrap.conf(5).
     for key in [
         "logfile",
         "pidfile",

@@ -1,6 +1,6 @@
-//! Scenario tests of the daemon's life cycle with the real binary (issue 2): command line,
-//! `--check-config`, pid file, SIGHUP reload, SIGTERM exit, detaching, privilege drop.
-//! Tests that start the monitor need root and run in a network namespace of their own.
+//! Scenario tests of the daemon's life cycle with the real binary: command line,
+//! `--check-config`, pid file, SIGHUP reload, SIGTERM exit, detaching, privilege drop. Tests
+//! that start the monitor need root and run in a network namespace of their own.
 
 mod common;
 

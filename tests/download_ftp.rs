@@ -1,7 +1,7 @@
-//! The FTP download client (SPEC §8.2) against real servers (pyftpdlib, vsftpd) started in
-//! the client namespace of a veth pair, and against scripted hostile servers. The client runs
-//! in the sensor namespace bound to 10.77.0.1 / fd77::1, as the honeypot would. Needs root
-//! (network namespaces); the real servers come from `.ci/run` (python3-pyftpdlib, vsftpd).
+//! The FTP download client against real servers (pyftpdlib, vsftpd) started in the client
+//! namespace of a veth pair, and against scripted hostile servers. The client runs in the
+//! sensor namespace bound to 10.77.0.1 / fd77::1, as the honeypot would. Needs root (network
+//! namespaces); the real servers come from `.ci/run` (python3-pyftpdlib, vsftpd).
 
 mod common;
 

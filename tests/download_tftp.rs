@@ -1,6 +1,6 @@
-//! The TFTP download client (SPEC §8.3) against a real server (tftpd-hpa, installed by
-//! `.ci/run`) and against scripted hostile servers, all in a client network namespace; the
-//! client runs in the sensor namespace bound to 10.77.0.1 / fd77::1. Root only.
+//! The TFTP download client against a real server (tftpd-hpa, installed by `.ci/run`) and
+//! against scripted hostile servers, all in a client network namespace; the client runs in the
+//! sensor namespace bound to 10.77.0.1 / fd77::1. Root only.
 //!
 //! Every test logs to one shared file; log checks look for lines carrying the test's own
 //! file name.

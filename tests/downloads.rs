@@ -1,8 +1,8 @@
-//! Scenario tests of the malware download engine (issue 4) with the real binary: the daemon
-//! (nfq) in the sensor namespace, the attacker and real FTP (pyftpdlib), TFTP (tftpd-hpa)
-//! and HTTP(S) (nginx) servers in the client namespace. Each attack string names a file on
-//! one of the servers; the test checks the file that lands in `downloads_dir`, by name and
-//! bytes, and the log lines.
+//! Scenario tests of the malware download engine with the real binary: the daemon (nfq) in the
+//! sensor namespace, the attacker and real FTP (pyftpdlib), TFTP (tftpd-hpa) and HTTP(S)
+//! (nginx) servers in the client namespace. Each attack string names a file on one of the
+//! servers; the test checks the file that lands in `downloads_dir`, by name and bytes, and the
+//! log lines.
 
 mod common;
 
@@ -472,7 +472,7 @@ fn outputs_describe_the_attack_after_its_downloads(launch: Launch) {
     };
     assert!(records(1), "{}", lab.log());
 
-    // logAttacker: one line, the exact shape of SPEC 8.17.
+    // logAttacker: one line, the exact shape the C plugin wrote.
     let attacker = read(&scratch.join("attacker.log"));
     let lines: Vec<&str> = attacker.lines().collect();
     assert_eq!(lines.len(), 1, "{attacker}");

@@ -1,6 +1,6 @@
-//! Normal mode over real loopback connections (SPEC §6.4, §6.6, §15.3 decision 1): a
-//! listener on port 0, `serve_normal` in a thread, a real client. The idle interval is
-//! 100 ms so that the 11-interval idle limit takes about a second. Every wait is bounded.
+//! Normal mode over real loopback connections (default responses, both `response_policy`
+//! values): a listener on port 0, `serve_normal` in a thread, a real client. The idle interval
+//! is 100 ms so that the 11-interval idle limit takes about a second. Every wait is bounded.
 
 mod common;
 
@@ -342,8 +342,8 @@ fn shutdown_flag_stops_a_session() {
     assert!(t.elapsed() < Duration::from_millis(1500));
 }
 
-/// The log lines are the C texts (SPEC §6.4, §9.2). Other tests of this binary log to the
-/// same file meanwhile; this one's lines carry their own port.
+/// The log lines are the C texts of normal mode. Other tests of this binary log to the same
+/// file meanwhile; this one's lines carry their own port.
 #[test]
 fn log_lines_use_the_c_texts() {
     use honeytrap::log;

@@ -1,7 +1,7 @@
-//! Issue 5, points 1–3: the file outputs (logAttacker, logJSON, the event stream) written to
-//! real files: exact lines, one line per write under concurrency, reopening after rotation,
-//! a failing disk (`/dev/full`) giving one log line and no panic, and T-Pot's reading of
-//! `attackers.json` (the fields its Logstash pipeline uses) checked by Python's json module.
+//! The file outputs (logAttacker, logJSON, the event stream) written to real files: exact
+//! lines, one line per write under concurrency, reopening after rotation, a failing disk
+//! (`/dev/full`) giving one log line and no panic, and T-Pot's reading of `attackers.json` (the
+//! fields its Logstash pipeline uses) checked by Python's json module.
 //!
 //! Then the same outputs in the running daemon, started in the foreground and detached (the
 //! init script's way): every record of attacks before and after a SIGHUP with rotation,
@@ -33,7 +33,7 @@ fn lines(p: &Path) -> Vec<String> {
     std::fs::read_to_string(p).unwrap_or_default().lines().map(str::to_string).collect()
 }
 
-/// The 19-byte attack of SPEC §16 (normal mode, 2026-11-25T17:18:43Z).
+/// A 19-byte attack the C honeytrap logged (normal mode, 2026-11-25T17:18:43Z).
 fn sample() -> Attack {
     let start = UNIX_EPOCH + Duration::from_secs(1_795_627_123);
     let mut a = Attack::new(
@@ -271,7 +271,7 @@ fn concurrent_writers_never_mix_lines() {
 /// line, `@timestamp` becomes the event time, `attack_connection.local_port/local_ip/
 /// remote_port/remote_ip` are renamed to dest_port/dest_ip/src_port/src_ip, the ports are
 /// converted to integers and src_ip goes to geoip) plus the full field list, order and types
-/// of SPEC §8.18.
+/// the C honeytrap's plugin-logJSON wrote.
 const TPOT_CHECK: &str = r#"
 import json, sys, ipaddress, datetime
 conn = ["protocol", "remote_ip", "remote_port", "local_ip", "local_port", "payload"]

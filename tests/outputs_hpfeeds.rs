@@ -1,7 +1,7 @@
-//! Issue 5, point 5: the hpfeeds publisher against the reference broker (`hpfeeds-broker`
-//! from PyPI's `hpfeeds` 3.x, installed by .ci/run into a venv) with the reference Python
-//! client as the subscriber that reads what was published. Broker and subscriber listen on
-//! loopback ports chosen at run time; both are killed by PID when a test ends.
+//! The hpfeeds publisher against the reference broker (`hpfeeds-broker` from PyPI's `hpfeeds`
+//! 3.x, installed by .ci/run into a venv) with the reference Python client as the subscriber
+//! that reads what was published. Broker and subscriber listen on loopback ports chosen at run
+//! time; both are killed by PID when a test ends.
 
 mod common;
 

@@ -1,7 +1,7 @@
-//! Issue 5, point 4: the syslog output against a real rsyslogd (UDP and TCP, IPv4 and IPv6,
-//! collector down and back up, collector restarted) and against a unix datagram socket the
-//! test binds. rsyslogd runs in the attacker-side namespace of a test [`Pair`] with its own
-//! configuration and never touches the system's /dev/log.
+//! The syslog output against a real rsyslogd (UDP and TCP, IPv4 and IPv6, collector down and
+//! back up, collector restarted) and against a unix datagram socket the test binds. rsyslogd
+//! runs in the attacker-side namespace of a test [`Pair`] with its own configuration and never
+//! touches the system's /dev/log.
 
 mod common;
 

@@ -1,7 +1,7 @@
-//! Mirror and proxy relaying over real loopback connections (SPEC §6.5, §6.7, §13.4,
-//! §15.2): a "peer" listener on 127.0.0.1:0 with a scripted server thread, a honeypot
-//! listener whose accepted connection is relayed to the peer by `relay` in a thread, and a
-//! real client. Idle timeouts are 200 ms; every wait is bounded.
+//! Mirror and proxy relaying over real loopback connections: a "peer" listener on 127.0.0.1:0
+//! with a scripted server thread, a honeypot listener whose accepted connection is relayed to
+//! the peer by `relay` in a thread, and a real client. Idle timeouts are 200 ms; every wait is
+//! bounded.
 
 use honeytrap::attack::portstr;
 use honeytrap::config::Proto;
@@ -474,7 +474,7 @@ fn connect_target_reaches_a_listener_and_reports_refusal() {
     assert!(t.elapsed() < FAST_CONN_TIMEOUT + Duration::from_secs(1));
 }
 
-/// The log lines are the C texts (SPEC §6.5, §6.7) with real destination addresses and
+/// The log lines are the C texts of mirror and proxy mode with real destination addresses and
 /// host-order ports. Other tests of this binary log to the same file meanwhile; this one's
 /// lines carry their own ports.
 #[test]

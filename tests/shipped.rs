@@ -1,5 +1,5 @@
-//! Every configuration file the project ships, and the stock files a drop-in must accept
-//! (../shared/compat), pass `honeytrap --check-config`.
+//! Every configuration file the project ships, and the stock files a drop-in must accept (from
+//! a folder outside the repository, when it is present), pass `honeytrap --check-config`.
 
 mod common;
 

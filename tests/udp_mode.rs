@@ -1,8 +1,8 @@
-//! UDP flows over real loopback sockets (SPEC §6.2, §6.4, §6.5, §6.7, §15.2: one handler per
-//! flow): `serve_udp` in a thread with a test host that collects the flow records, real client
-//! sockets on other ports. The idle interval is 100 ms, so an idle flow ends after about
-//! 1.1 s. Relayed flows go to a scripted UDP peer on loopback, which the test host names as
-//! the target directly (the engine refuses loopback targets for mirror mode). Every wait is
+//! UDP flows over real loopback sockets (one handler per flow, unlike the C original's several
+//! per datagram): `serve_udp` in a thread with a test host that collects the flow records, real
+//! client sockets on other ports. The idle interval is 100 ms, so an idle flow ends after about
+//! 1.1 s. Relayed flows go to a scripted UDP peer on loopback, which the test host names as the
+//! target directly (the engine refuses loopback targets for mirror mode). Every wait is
 //! bounded.
 
 mod common;
@@ -608,7 +608,7 @@ fn read_limit_applies_to_the_target_direction() {
     assert_eq!(queued(&c), 0, "nothing beyond the limit reached the client");
 }
 
-/// SPEC §6.5, UDP special case: the target answers the first datagram with ICMP port
+/// The C mirror mode's UDP fallback: the target answers the first datagram with ICMP port
 /// unreachable, and the flow is served in normal mode from then on.
 #[test]
 fn refused_target_falls_back_to_normal_mode() {

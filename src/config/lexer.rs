@@ -1,11 +1,11 @@
 //! The configuration file scanner: bytes in, tokens with 1-based line:column positions out.
 //!
-//! Replaces the C original's "lcfg" scanner (`lcfg_scanner.c`, SPEC §3.1). It owns the
-//! lexical rules only: whitespace (space, TAB, CR, LF), `//` and non-nesting `/* */`
-//! comments, identifiers `[A-Za-z][A-Za-z0-9_-]*` (no dots), double-quoted strings with the
-//! escapes `\" \\ \n \t \r \0 \xHH`, and the punctuation `= [ ] { } ,`. Everything else —
-//! digits, single quotes, semicolons, a UTF-8 byte order mark, any byte outside ASCII
-//! outside a string — is an error: all values must be quoted strings.
+//! Replaces the C original's "lcfg" scanner (`lcfg_scanner.c`). It owns the lexical rules only:
+//! whitespace (space, TAB, CR, LF), `//` and non-nesting `/* */` comments, identifiers
+//! `[A-Za-z][A-Za-z0-9_-]*` (no dots), double-quoted strings with the escapes
+//! `\" \\ \n \t \r \0 \xHH`, and the punctuation `= [ ] { } ,`. Everything else — digits,
+//! single quotes, semicolons, a UTF-8 byte order mark, any byte outside ASCII outside a string
+//! — is an error: all values must be quoted strings.
 //!
 //! Columns count bytes (a TAB is one column), as the C scanner did. String values must be
 //! valid UTF-8 after unescaping; the error points at the opening quote.

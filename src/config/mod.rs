@@ -1,12 +1,12 @@
 //! The configuration: lexer, parser and the typed [`Config`] the rest of the program sees.
 //!
-//! Replaces the C original's "lcfg" scanner/parser, its flattened key tree and the key
-//! handlers of readconf.c / parseconf.c (SPEC §3). This module owns syntax (quoted strings
-//! only, `//` and `/* */` comments, lists with optional commas, nested blocks), the
-//! flattening rules (first scalar wins, list items accumulate, top-level keys processed in
-//! order of first appearance, `include` appended to the processing queue), every top-level
-//! key, the `portconf` block and the `plugin-<Name>` entries. It does not own command-line
-//! precedence (cli.rs applies `-L -P -u -g -p` on top) nor anything that touches the network.
+//! Replaces the C original's "lcfg" scanner/parser, its flattened key tree and the key handlers
+//! of readconf.c / parseconf.c (honeytrap.conf(5)). This module owns syntax (quoted strings
+//! only, `//` and `/* */` comments, lists with optional commas, nested blocks), the flattening
+//! rules (first scalar wins, list items accumulate, top-level keys processed in order of first
+//! appearance, `include` appended to the processing queue), every top-level key, the `portconf`
+//! block and the `plugin-<Name>` entries. It does not own command-line precedence (cli.rs
+//! applies `-L -P -u -g -p` on top) nor anything that touches the network.
 //!
 //! Every error carries the file, line and column of the offending token.
 
@@ -36,7 +36,7 @@ pub const DEFAULT_PIDFILE: &str = "/var/run/honeytrap.pid";
 pub const DEFAULT_RESPONSE_DIR: &str = "/etc/honeytrap/responses";
 pub const DEFAULT_PLUGIN_DIR: &str = "/etc/honeytrap/plugins";
 
-/// Defaults of the keys this project added (SPEC §15.2, §15.3).
+/// Defaults of the keys this program added (honeytrap.conf(5) marks them as new).
 pub const DEFAULT_NFQ_QUEUE: u16 = 0;
 /// `max_connections_per_source`: a source's share when the daemon is busy (there is no
 /// `max_connections` default: the capacity is computed, server/capacity.rs).
@@ -127,7 +127,7 @@ pub enum MonitorKind {
     Pcap,
 }
 
-/// When normal mode sends the port's response (`response_policy`, SPEC §6.4, §15.3).
+/// When normal mode sends the port's response (`response_policy`, honeytrap.conf(5)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ResponsePolicy {
     /// At most once per connection, at the first idle interval (T-Pot's current build).

@@ -1,6 +1,6 @@
 //! Recursive-descent parser: tokens in, a syntax tree of entries with spans out.
 //!
-//! Replaces the C original's "lcfg" parser (`lcfg.c`, SPEC §3.2):
+//! Replaces the C original's "lcfg" parser (`lcfg.c`):
 //!
 //! ```text
 //! file  := { entry }

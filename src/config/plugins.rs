@@ -1,5 +1,5 @@
-//! The `plugin-<Name>` entries (SPEC §3.8): which names exist, which option keys each one
-//! takes, and which of them this program implements yet. Plugins are built-in modules here,
+//! The `plugin-<Name>` entries (honeytrap.conf(5)): which names exist, which option keys each
+//! one takes, and which of them this program implements yet. Plugins are built-in modules here,
 //! selected by the same keys as the C original's `htm_<Name>.so` files.
 
 /// Every plugin name the C honeytrap (upstream and T-Pot's forks) shipped.
@@ -32,7 +32,8 @@ pub enum Plugin {
 }
 
 impl Plugin {
-    /// All plugins, in the order of SPEC §3.8.
+    /// All plugins: the C original's, then this program's own outputs (logEvents, syslog,
+    /// hpfeeds).
     pub const ALL: [Plugin; 21] = [
         Plugin::SaveFile,
         Plugin::FtpDownload,

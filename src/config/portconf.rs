@@ -1,4 +1,4 @@
-//! The port policy table: `portconf_default` and the `portconf` block (SPEC §3.6, §5.1, §6.3).
+//! The port policy table: `portconf_default` and the `portconf` block (honeytrap.conf(5)).
 //! Pure data and the decision "which mode for this port"; building it from the key tree is
 //! done by tree.rs.
 
@@ -128,8 +128,8 @@ impl PortTable {
         self.order.is_empty()
     }
 
-    /// The mode a connection attempt to `proto`/`port` gets (SPEC §5.1, §6.3): the explicit
-    /// entry if there is one, else the default.
+    /// The mode a connection attempt to `proto`/`port` gets (decided when the monitor reports
+    /// the attempt, and again at accept): the explicit entry if there is one, else the default.
     pub fn mode_for(&self, default: Mode, proto: Proto, port: u16) -> Mode {
         self.get(proto, port).map_or(default, |p| p.mode)
     }

@@ -2,10 +2,10 @@
 //!
 //! Replaces the key handlers of the C original's readconf.c (`process_confopt`,
 //! `process_confopt_portconf*`, `process_confopt_plugin`) and the option readers of the
-//! plugins (SPEC §3.5, §3.6, §3.8). Error texts are the C ones where SPEC gives them (now
-//! with a file:line:col prefix); values are validated more strictly where this project
-//! decided so (ports 1..=65535 in decimal, protocols exactly `tcp`/`udp`, no silent
-//! truncation). Handlers run once per value, as in the C original.
+//! plugins. Error texts are the C ones where the C program had one (now with a file:line:col
+//! prefix); values are validated more strictly than in C (ports 1..=65535 in decimal, protocols
+//! exactly `tcp`/`udp`, no silent truncation; docs/COMPATIBILITY.md, Configuration file).
+//! Handlers run once per value, as in the C original.
 
 use super::tree::{resolve, strerror, Node, TOP_LEVEL_KEYS};
 use super::values::{inet_aton, parse_decimal, parse_port, parse_proto, parse_read_limit};
@@ -233,7 +233,7 @@ fn scalar(key: &str, text: &str, span: &Span, cfg: &mut Config, base_dir: &Path)
     Ok(())
 }
 
-/// The `portconf` block (SPEC §3.6).
+/// The `portconf` block (`process_confopt_portconf*`).
 fn portconf(node: &Node, cfg: &mut Config) -> Result<(), ConfigError> {
     expect_block(node)?;
     for mode_node in &node.children {
@@ -368,7 +368,7 @@ fn proxy(node: &Node, cfg: &mut Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// A `plugin-<Name>` entry (SPEC §3.8).
+/// A `plugin-<Name>` entry (`process_confopt_plugin`).
 fn plugin(node: &Node, name: &str, cfg: &mut Config) -> Result<(), ConfigError> {
     let Some(plugin) = Plugin::from_key_name(name) else {
         return Err(at(&node.span, format!("Unable to load plugin htm_{}.so: no such plugin", name)));

@@ -2,7 +2,7 @@
 //!
 //! Replaces the C original's conftree.c (`add_keyword`, the flattened key tree), the
 //! top-level loop of readconf.c (`process_conftree`, `process_confopt`) and its `include`
-//! handling (SPEC §3.3, §3.4, §3.7). The rules, kept exactly:
+//! handling. The rules, kept exactly:
 //!
 //! * every entry is inserted into one tree in file order; a scalar whose path already exists
 //!   is dropped (**the first value wins**); list items always accumulate into their node,
@@ -25,8 +25,8 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// Every accepted top-level key, in the order of SPEC §3.5, then the keys of our own
-/// (`monitor` and the capture settings and limits, SPEC §15.2, §15.3).
+/// Every accepted top-level key: the C original's, in the order of honeytrap.conf(5), then
+/// the keys of our own (`monitor` and the capture settings and limits).
 /// `plugin-<Name>` keys are not listed: the names are those of [`super::Plugin::ALL`].
 pub const TOP_LEVEL_KEYS: &[&str] = &[
     "logfile",
@@ -61,7 +61,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "http_download",
 ];
 
-/// Every key accepted inside the `portconf` block, at any level (SPEC §3.6).
+/// Every key accepted inside the `portconf` block, at any level (honeytrap.conf(5), `portconf`).
 pub const PORTCONF_KEYS: &[&str] =
     &["ignore", "normal", "mirror", "proxy", "port", "protocol", "target_host", "target_port", "target_protocol"];
 

@@ -1,11 +1,12 @@
 //! Pure parsers for the values of configuration keys: IPv4 addresses in `inet_aton` syntax,
 //! ports, protocols, the read limit and the bounded decimal numbers of our own keys.
 //!
-//! Replaces the conversions the C original's key handlers did inline (readconf.c, SPEC §3.5,
-//! §3.6): `inet_aton()` for `bind_address`, `atol()` for `read_limit`, `atoi()` for ports and
-//! a prefix match for `tcp`/`udp`. `inet_aton` keeps glibc's accepted syntax exactly; ports,
-//! protocols and the read limit are stricter than the C original (decimal digits only, no
-//! truncation, exact protocol names), as decided for this project (SPEC §15.2).
+//! Replaces the conversions the C original's key handlers did inline (readconf.c):
+//! `inet_aton()` for `bind_address`, `atol()` for `read_limit`, `atoi()` for ports and a prefix
+//! match for `tcp`/`udp`. `inet_aton` keeps glibc's accepted syntax exactly; ports, protocols
+//! and the read limit are stricter than the C original (decimal digits only, no truncation,
+//! exact protocol names): no configuration relies on the lax forms (docs/COMPATIBILITY.md,
+//! Differences from the C honeytrap).
 
 use super::Proto;
 use std::net::Ipv4Addr;

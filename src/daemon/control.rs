@@ -1,7 +1,8 @@
-//! One model for signals and shutdown (SPEC §10.3): the signals are registered before any
-//! thread starts; one named thread turns them into requests on a shared [`Control`], which
-//! wakes the monitor loop through a pipe. SIGTERM, SIGINT and SIGQUIT request a clean stop,
-//! SIGHUP a reload. SIGPIPE is ignored (the original died of it mid-connection).
+//! One model for signals and shutdown (docs/COMPATIBILITY.md, Signals and lifecycle): the
+//! signals are registered before any thread starts; one named thread turns them into requests
+//! on a shared [`Control`], which wakes the monitor loop through a pipe. SIGTERM, SIGINT and
+//! SIGQUIT request a clean stop, SIGHUP a reload. SIGPIPE is ignored (the original died of it
+//! mid-connection).
 //!
 //! A panic of the signal thread would leave a daemon deaf to SIGTERM and SIGHUP: the thread
 //! turns it into a failed stop instead ([`Control::fail`]), which drains the connections,

@@ -1,4 +1,4 @@
-//! Detaching from the terminal (SPEC §10.1) with a readiness report: the process that the
+//! Detaching from the terminal (unless `-D`) with a readiness report: the process that the
 //! shell started waits until the daemon has written its pid file, dropped privileges and
 //! opened its monitor, and exits with the daemon's start-up status (the C original's parent
 //! always exited 0, before the daemon had even started). Start-up errors that happen after

@@ -1,7 +1,7 @@
-//! The daemon's life cycle (SPEC §4, §10): start-up console output, log file, detaching,
-//! pid file, privilege drop, monitor, signal thread, the main loop with SIGHUP reload, and a
-//! clean stop. Replaces the C original's main(), configure() re-runs, daemonize(),
-//! create_pid_file() and clean_exit().
+//! The daemon's life cycle (docs/COMPATIBILITY.md, Start-up and console; Signals and
+//! lifecycle): start-up console output, log file, detaching, pid file, privilege drop, monitor,
+//! signal thread, the main loop with SIGHUP reload, and a clean stop. Replaces the C original's
+//! main(), configure() re-runs, daemonize(), create_pid_file() and clean_exit().
 //!
 //! Order of start-up (each step fatal with a non-zero status when it fails): descriptors
 //! inherited from the caller recorded → configuration → console lines → output files and
@@ -66,7 +66,7 @@ fn fixed_settings(cfg: &Config) -> (Option<(u32, u32)>, PathBuf, Option<MonitorK
     (cli::run_ids(cfg), cfg.pidfile.clone(), cfg.monitor, cfg.nfq_queue)
 }
 
-/// Prints the console lines of the original's start-up (§4) for `cfg`.
+/// Prints the console lines of the original's start-up for `cfg`.
 fn console_report(cfg: &Config) {
     let name_or_null = |n: Option<&str>| n.unwrap_or("(null)").to_string();
     let (uid, gid) = cli::run_ids(cfg).unwrap_or((0, 0));

@@ -1,4 +1,4 @@
-//! The pid file (SPEC §10.2): the daemon's pid in decimal without a newline, created
+//! The pid file (`-p`, `pidfile`): the daemon's pid in decimal without a newline, created
 //! exclusively, locked with `lockf` while the daemon runs (the lock the C original takes, so
 //! either program sees the other), removed at exit.
 //!

@@ -1,5 +1,5 @@
-//! Dropping privileges once, for the whole process, before any thread starts (SPEC §6.1,
-//! §13.5, §15.1 "process identity").
+//! Dropping privileges once, for the whole process, before any thread starts (as in C,
+//! everything touching attacker data runs as the configured user and group).
 //!
 //! The C original switched ids in every forked server and kept the master as root; a failed
 //! switch was only a warning and supplementary groups were kept. Here the one process switches

@@ -1,10 +1,11 @@
-//! The pre-processing and analysis stages (SPEC §7.3, §7.4, §8.2–§8.7): decode the attack
-//! string (`b64Decode`, `deUnicode`, `vncDownload`), find the download commands in it and in
-//! every derived string, fetch each file with the client of its scheme and attach it to the
-//! attack. Replaces the hook calls of htm_b64Decode.c, htm_deUnicode.c, htm_vncDownload.c and
-//! the plugin entry points of htm_ftpDownload.c, htm_tftpDownload.c, htm_httpDownload.c.
+//! The pre-processing and analysis stages (the C PREPROC and ANALYZE plugins): decode the
+//! attack string (`b64Decode`, `deUnicode`, `vncDownload`), find the download commands in it
+//! and in every derived string, fetch each file with the client of its scheme and attach it to
+//! the attack. Replaces the hook calls of htm_b64Decode.c, htm_deUnicode.c, htm_vncDownload.c
+//! and the plugin entry points of htm_ftpDownload.c, htm_tftpDownload.c, htm_httpDownload.c.
 //!
-//! Deliberate differences from the C plugins (SPEC §15.2):
+//! Deliberate differences from the C plugins (docs/COMPATIBILITY.md, Differences from the C
+//! honeytrap):
 //! * Derived strings are not attack records of their own: their downloads belong to the
 //!   original attack (the C vncDownload kept them on a copy that SaveFile wrote under the
 //!   original's name).
@@ -502,8 +503,9 @@ impl Downloader {
     }
 }
 
-/// The attacker's address with the request's port, when `result` failed in a way that
-/// trying the attacker instead could help (SPEC §8.2) and the attacker is another address.
+/// The attacker's address with the request's port, when `result` failed in a way that trying
+/// the attacker instead could help (as the C ftpDownload did) and the attacker is another
+/// address.
 fn fallback(result: &Result<Fetched, Error>, ctx: &Context, req: &Request) -> Option<SocketAddr> {
     let retry = match result {
         Err(Error::Connect(server, _)) => server.ip() != ctx.attacker,

@@ -1,16 +1,16 @@
-//! Decoders of the pre-processing stage (SPEC §7.4, §8.5–§8.7): pure functions from an
-//! attack string to derived attack strings. Replaces htm_b64Decode.c, htm_deUnicode.c and
-//! the keystroke part of htm_vncDownload.c.
+//! Decoders of the pre-processing stage: pure functions from an attack string to derived attack
+//! strings. Replaces htm_b64Decode.c, htm_deUnicode.c and the keystroke part of
+//! htm_vncDownload.c.
 //!
 //! Each derived string runs through the rest of the pipeline (command extraction and
 //! downloads); downloads found in it belong to the original attack. Every function here is
 //! linear in its input and allocates at most a few times the input size; the `_within`
 //! variants never decode what could exceed a given size (the caller's budget).
 //!
-//! Deliberate differences from the C plugins: the base64 decoder is a correct RFC 4648 one
-//! (the original assembled 3-character groups with wrong bit arithmetic, SPEC §8.6), accepts
-//! the URL-safe alphabet, and `Negotiate`/`NTLM` are matched in any letter case;
-//! `vnc_keystrokes` never reads past a short input (SPEC §13.3).
+//! Deliberate differences from the C plugins: the base64 decoder is a correct RFC 4648 one (the
+//! original assembled 3-character groups with wrong bit arithmetic), accepts the URL-safe
+//! alphabet, and `Negotiate`/`NTLM` are matched in any letter case; `vnc_keystrokes` never
+//! reads past a short input (htm_vncDownload.c did).
 
 /// Most base64 runs `base64_runs` returns.
 pub const MAX_RUNS: usize = 16;
@@ -255,9 +255,9 @@ pub fn looks_utf16(attack: &[u8]) -> bool {
     !attack.is_empty() && zeros * 3 > attack.len()
 }
 
-/// SPEC §8.7: when more than a third of the bytes are zero, the attack is taken as UTF-16:
-/// alignment 0 if more than half of the zero bytes are at odd offsets, else 1; the result is
-/// every second byte from the alignment on. `None` when the rule does not apply.
+/// As htm_deUnicode.c: when more than a third of the bytes are zero, the attack is taken as
+/// UTF-16: alignment 0 if more than half of the zero bytes are at odd offsets, else 1; the
+/// result is every second byte from the alignment on. `None` when the rule does not apply.
 pub fn de_unicode(attack: &[u8]) -> Option<Vec<u8>> {
     if !looks_utf16(attack) {
         return None;
@@ -273,13 +273,13 @@ pub fn de_unicode(attack: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// The RFB greeting a VNC session starts with (SPEC §8.5).
+/// The RFB greeting a VNC session starts with (as htm_vncDownload.c expects it).
 const RFB_MAGIC: &[u8] = b"RFB 003.008";
 
-/// SPEC §8.5: the text typed in a VNC session. The attack must start with `RFB 003.008`;
-/// the printable bytes after it, without leading `r` and trailing `Q` characters, with each
-/// pair of equal neighbours (key down, key up) reduced to one character. `None` when the
-/// attack is not such a session or nothing remains.
+/// As htm_vncDownload.c: the text typed in a VNC session. The attack must start with
+/// `RFB 003.008`; the printable bytes after it, without leading `r` and trailing `Q` characters,
+/// with each pair of equal neighbours (key down, key up) reduced to one character. `None` when
+/// the attack is not such a session or nothing remains.
 pub fn vnc_keystrokes(attack: &[u8]) -> Option<Vec<u8>> {
     let rest = attack.strip_prefix(RFB_MAGIC)?;
     let printable: Vec<u8> = rest.iter().copied().filter(|c| (0x20..=0x7e).contains(c)).collect();

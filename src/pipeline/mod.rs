@@ -1,9 +1,9 @@
-//! The attack pipeline (SPEC §7.2, §7.3, §8): what happens to an attack record once its
-//! connection has ended. Replaces the C original's plugin hook lists (plughook.c) and the
-//! plugins themselves, as built-in modules selected by the `plugin-<Name>` keys, run in the
-//! fixed order of the C hook priorities: decoders (PREPROC: `decode`), download commands and
-//! clients (ANALYZE: `extract`, `download`, orchestrated by `analyze`), outputs (SAVEDATA:
-//! `output`).
+//! The attack pipeline (docs/COMPATIBILITY.md, Attack records and the pipeline): what happens
+//! to an attack record once its connection has ended. Replaces the C original's plugin hook
+//! lists (plughook.c) and the plugins themselves, as built-in modules selected by the
+//! `plugin-<Name>` keys, run in the fixed order of the C hook priorities: decoders (PREPROC:
+//! `decode`), download commands and clients (ANALYZE: `extract`, `download`, orchestrated by
+//! `analyze`), outputs (SAVEDATA: `output`).
 //!
 //! Each stage runs contained ([`contained`]): a panic in a decoder, the extraction, the
 //! downloads, SaveFile or one output ends that stage for this attack only, with a log line
@@ -136,9 +136,9 @@ impl Pipeline {
         })
     }
 
-    /// Runs a finished attack through the stages: decoders, downloads, SaveFile, then the
-    /// logs and collectors (SPEC §15.3 decision 2: after the downloads), with the events of
-    /// the connection.
+    /// Runs a finished attack through the stages: decoders, downloads, SaveFile, then the logs
+    /// and collectors (after the downloads, so that logJSON reports what the downloads really
+    /// did), with the events of the connection.
     pub fn process(&self, attack: &mut Attack) {
         let out = &self.outputs;
         // The events' session, when any output takes events.

@@ -1,6 +1,6 @@
-//! The configured outputs of the daemon as one object (SPEC §8.14–§8.18 and the outputs of
-//! our own): logAttacker, logJSON, the event stream (logEvents), syslog, hpfeeds and
-//! PostgreSQL (submitPostgres). Replaces the C original's per-plugin init functions.
+//! The configured outputs of the daemon as one object (the C logging and submission plugins and
+//! the outputs of our own): logAttacker, logJSON, the event stream (logEvents), syslog, hpfeeds
+//! and PostgreSQL (submitPostgres). Replaces the C original's per-plugin init functions.
 //!
 //! Files are opened by [`Outputs::open_files`] with the start-up identity, before the daemon
 //! detaches and drops privileges (as the C plugins did in the master); the network outputs,

@@ -1,6 +1,6 @@
-//! A download request: what an attack string asks its victim to fetch (SPEC §8.2–§8.5).
-//! Produced by the pure extractor (`super::extract`), consumed by the download clients
-//! (`super::download`). Replaces the host/port/user/pass/file variables the C plugins
+//! A download request: what an attack string asks its victim to fetch (docs/COMPATIBILITY.md,
+//! Downloads). Produced by the pure extractor (`super::extract`), consumed by the download
+//! clients (`super::download`). Replaces the host/port/user/pass/file variables the C plugins
 //! (htm_ftpDownload.c, htm_tftpDownload.c, htm_httpDownload.c) parsed each for themselves.
 //!
 //! Every field is attacker-controlled text: the clients bound and check it, and storage

@@ -1,21 +1,22 @@
-//! The normal-mode connection loop (SPEC §6.4): read what the attacker sends, answer idle
-//! intervals with the port's default response, end the session on EOF, error, idle timeout,
-//! read limit, session limit or shutdown. Replaces `handle_connection_normal` and
-//! `send_default_response` of the C original (dynsrv.c). Accepting, the attack record and
-//! the pipeline are the caller's business; this module only talks to one connected stream
-//! and returns what it read and why it stopped.
+//! The normal-mode connection loop: read what the attacker sends, answer idle intervals with
+//! the port's default response, end the session on EOF, error, idle timeout, read limit,
+//! session limit or shutdown. Replaces `handle_connection_normal` and `send_default_response`
+//! of the C original (dynsrv.c). Accepting, the attack record and the pipeline are the caller's
+//! business; this module only talks to one connected stream and returns what it read and why it
+//! stopped.
 //!
 //! The log lines at levels ≤ 5 are the C texts. Deliberate differences:
-//! * The response policy is selectable ([`ResponsePolicy`], SPEC §15.3 decision 1); the
-//!   default is T-Pot's (once per connection). The armedpot fork's spurious
-//!   `Error - Sending response failed` line is never written.
+//! * The response policy is selectable ([`ResponsePolicy`], `response_policy` in
+//!   honeytrap.conf(5)); the default is T-Pot's (once per connection). The armedpot fork's
+//!   spurious `Error - Sending response failed` line is never written.
 //! * `read_limit` is exact: at most `read_limit` bytes are kept (the C program kept up to one
 //!   extra read of 8191 bytes beyond it).
 //! * What is read goes into the caller's buffer ([`Intake`]), which also charges it to the
 //!   daemon's memory budget for attack data: when the budget has no room for more, the
 //!   session ends as at the read limit ([`EndReason::MemoryBudget`], with a warning at most
 //!   once a second), and what was read survives a panic of the loop.
-//! * An absolute session limit (new; the C program had none, SPEC §13.4).
+//! * An absolute session limit (new; the C program had none, so a slow sender could hold a
+//!   handler forever).
 //! * A zero `read_timeout` (`-r 0`) is taken as 1 s: the C `select()` with a zero timeout
 //!   returned at once, so the peer got ten responses in a burst and was dropped within
 //!   microseconds, which no one wants from a honeypot.

@@ -1,8 +1,8 @@
-//! The dynamic servers (SPEC §5.1, §6.1–§6.3): for each connection attempt a monitor reports,
-//! decide the port's mode and make sure exactly one listener serves that (protocol, address,
-//! port); a thread per listener accepts, a thread per connection runs the mode's handler and
-//! then the attack pipeline. Replaces the C original's fork of a server process per request
-//! and of a handler process per connection.
+//! The dynamic servers (docs/COMPATIBILITY.md, Servers and modes): for each connection attempt
+//! a monitor reports, decide the port's mode and make sure exactly one listener serves that
+//! (protocol, address, port); a thread per listener accepts, a thread per connection runs the
+//! mode's handler and then the attack pipeline. Replaces the C original's fork of a server
+//! process per request and of a handler process per connection.
 //!
 //! The table of listeners is the single source of truth: a request for a served port only
 //! refreshes the listener's activity time (so that it cannot time out between the verdict and
@@ -238,7 +238,7 @@ impl Engine {
         SocketAddr::new(ip, local.port())
     }
 
-    /// Handles a connection attempt reported by a monitor (SPEC §5.1): ignore, or make sure
+    /// Handles a connection attempt reported by a monitor: ignore, or make sure
     /// a listener serves the port. Returns once the listener is bound, so that an nfq verdict
     /// given afterwards lets the attempt reach it.
     pub fn request(self: &Arc<Engine>, req: &ConnRequest) -> Outcome {
@@ -570,7 +570,7 @@ impl Engine {
 
     /// The outgoing TCP connection of a mirrored or proxied connection: the target
     /// ([`choose_relay_target`]), connected within 3 s; or `None` after logging why this
-    /// connection falls back to normal mode (SPEC §6.3, §6.5, §6.7).
+    /// connection falls back to normal mode (the C texts of mirror and proxy mode).
     fn relay_target(
         &self,
         s: &Settings,
@@ -597,9 +597,9 @@ impl Engine {
 /// Where a connection or flow from `peer` to `local` in `mode` is relayed, TCP and UDP alike
 /// (the connect step is the caller's): mirror mode, the attacker's own address on the same
 /// port; proxy mode, the port's target, resolved now. `None` for the other modes, and, after
-/// logging why it falls back to normal mode, when the target would loop back to the sensor
-/// or does not resolve (SPEC §6.3, §6.5, §6.7). Unlike the C original, a failure affects only
-/// this connection, and a proxy host that does not resolve does not end the server.
+/// logging why it falls back to normal mode, when the target would loop back to the sensor or
+/// does not resolve. Unlike the C original, a failure affects only this connection, and a proxy
+/// host that does not resolve does not end the server.
 fn choose_relay_target(
     s: &Settings,
     proto: Proto,
@@ -775,8 +775,8 @@ impl UdpHost for UdpServer {
     }
 }
 
-/// Runs a finished attack through the pipeline (SPEC §7.2): the summary line, then the
-/// plugins this program implements, in configuration order.
+/// Runs a finished attack through the pipeline when its connection ends: the summary line, then
+/// the plugins this program implements, in configuration order.
 pub fn process(s: &Settings, attack: &mut Attack) {
     let ps = portstr(attack.local.port(), attack.proto);
     if attack.payload.data.is_empty() {

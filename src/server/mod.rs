@@ -1,9 +1,9 @@
-//! Dynamic servers (SPEC §6): the listeners bound on demand and their connections
-//! (engine.rs), the admission of connections (limits.rs) within the capacity the system
-//! gives (capacity.rs), the normal-mode default responses (responses.rs), the normal-mode
-//! connection loop (conn.rs) and its UDP counterpart, one thread per socket serving every
-//! flow (udp.rs), and the mirror/proxy relay (relay.rs), and the ports of our own outgoing
-//! UDP sockets (own_ports.rs). Replaces the C original's dynsrv.c and proxy.c.
+//! Dynamic servers (docs/COMPATIBILITY.md, Servers and modes): the listeners bound on demand
+//! and their connections (engine.rs), the admission of connections (limits.rs) within the
+//! capacity the system gives (capacity.rs), the normal-mode default responses (responses.rs),
+//! the normal-mode connection loop (conn.rs) and its UDP counterpart, one thread per socket
+//! serving every flow (udp.rs), and the mirror/proxy relay (relay.rs), and the ports of our own
+//! outgoing UDP sockets (own_ports.rs). Replaces the C original's dynsrv.c and proxy.c.
 
 pub mod capacity;
 pub mod conn;

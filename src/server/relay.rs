@@ -1,16 +1,16 @@
-//! Mirror and proxy modes (SPEC §6.5, §6.7): the outgoing connection (to the attacker's own
-//! address on the same port, or to the configured proxy target) and the TCP relay loop that
-//! copies bytes both ways and records each direction (UDP flows are relayed by their
-//! socket's thread, udp.rs, with [`connect_udp_target`] and the same log texts). Replaces `proxy_connect`, `copy_data`
-//! (proxy.c) and `handle_connection_proxied` (dynsrv.c) of the C original. Choosing the mode,
-//! the target and the fallback to normal mode is the caller's business
-//! (`Engine::connection`); the log texts it needs are here ([`log_established`],
+//! Mirror and proxy modes (honeytrap.conf(5), `portconf`): the outgoing connection (to the
+//! attacker's own address on the same port, or to the configured proxy target) and the TCP
+//! relay loop that copies bytes both ways and records each direction (UDP flows are relayed by
+//! their socket's thread, udp.rs, with [`connect_udp_target`] and the same log texts). Replaces
+//! `proxy_connect`, `copy_data` (proxy.c) and `handle_connection_proxied` (dynsrv.c) of the C
+//! original. Choosing the mode, the target and the fallback to normal mode is the caller's
+//! business (`Engine::connection`); the log texts it needs are here ([`log_established`],
 //! [`log_rejected`], [`log_loop_suppressed`], [`log_unresolved`]) so that they match the C.
 //!
 //! The log lines at levels ≤ 5 are the C texts, with the C words: mirror `<>`,
 //! `mirror`/`Mirror`; proxy `==`, `proxy`/`server`/`Server` (so a proxied session times out
 //! with `Server connection timed out, closing connections.`, as in C). Deliberate
-//! differences (SPEC §13.4, §15.2):
+//! differences (docs/COMPATIBILITY.md, Differences from the C honeytrap):
 //! * Partial writes are handled: every byte read is written to the other side, with
 //!   non-blocking sockets and a per-direction backlog of one read (a side is not read while
 //!   what it sent before is still being written), so two senders can never deadlock the

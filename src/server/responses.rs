@@ -1,7 +1,8 @@
-//! The normal-mode default responses (SPEC §6.6): every file of `response_dir` named
-//! `<port>…_tcp` or `<port>…_udp`, read into memory at configuration time and looked up by
-//! (protocol, port). Replaces the response list of the C original (`load_default_responses`
-//! and `send_default_response`'s lookup in responses.c/dynsrv.c); sending is conn.rs's job.
+//! The normal-mode default responses (honeytrap.conf(5), `response_dir`): every file of
+//! `response_dir` named `<port>…_tcp` or `<port>…_udp`, read into memory at configuration time
+//! and looked up by (protocol, port). Replaces the response list of the C original
+//! (`load_default_responses` and `send_default_response`'s lookup in responses.c/dynsrv.c);
+//! sending is conn.rs's job.
 //!
 //! Kept from the C original: the name pattern (the globs `*_tcp` / `*_udp`, so hidden files
 //! are not matched), the port as `atoi` of the name (`80_tcp` → 80, `80_web_tcp` → 80), the

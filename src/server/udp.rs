@@ -1,10 +1,9 @@
-//! UDP flows (SPEC §6.2, §6.4–§6.7): one thread owns a listener's socket, receives every
-//! datagram, sorts them into flows by peer, and runs each flow's timers itself, in normal
-//! mode and relayed (mirror and proxy mode). Replaces the UDP branch of the C original's
-//! dynamic server (dynsrv.c), which `connect()`ed a duplicate of the socket to the
-//! triggering packet's source and forked a handler per wake-up — about three per datagram,
-//! each sending its own responses and saving its own (mostly empty) record (SPEC §6.2,
-//! §13.4).
+//! UDP flows (normal, mirror and proxy mode over UDP): one thread owns a listener's socket,
+//! receives every datagram, sorts them into flows by peer, and runs each flow's timers itself,
+//! in normal mode and relayed (mirror and proxy mode). Replaces the UDP branch of the C
+//! original's dynamic server (dynsrv.c), which `connect()`ed a duplicate of the socket to the
+//! triggering packet's source and forked a handler per wake-up — about three per datagram, each
+//! sending its own responses and saving its own (mostly empty) record.
 //!
 //! A flow is what a TCP connection is in [`super::conn`]: the datagrams of one peer address
 //! and port to one local address. Its first datagram logs the `Handling udp connection
@@ -22,16 +21,17 @@
 //! the mirror/proxy payload ([`UdpFlowRecord::upstream`]). No datagram either way for
 //! [`UdpParams::relay_timeout`] (60 s, [`MIRROR_READ_TIMEOUT`]), `read_limit` in either
 //! direction, the session limit or shutdown ends it. The log lines are those of the TCP relay
-//! (relay.rs): `<>`/`==` prefixes, `Mirror|Proxy connection to <target> established.`, the
-//! copy lines `* <sent> (of <read>) bytes copied from <mirror|proxy|client> connection to <to>.`
-//! (with the real destination and host-order ports, as there). If the target reports an
-//! error (ICMP port unreachable: `ECONNREFUSED` on the connected socket) before it has sent
-//! anything, the flow falls back to normal mode for the rest of its life (SPEC §6.5, UDP
-//! special case; INFO `… connection rejected, falling back to normal mode.`), keeping what
-//! the peer sent; an error after it answered ends the flow. Every relayed flow holds one
-//! socket, so there are at most [`UdpParams::max_flows`] of them per listener.
+//! (relay.rs): `<>`/`==` prefixes, `Mirror|Proxy connection to <target> established.`, the copy
+//! lines `* <sent> (of <read>) bytes copied from <mirror|proxy|client> connection to <to>.`
+//! (with the real destination and host-order ports, as there). If the target reports an error
+//! (ICMP port unreachable: `ECONNREFUSED` on the connected socket) before it has sent anything,
+//! the flow falls back to normal mode for the rest of its life (as the C mirror mode did for
+//! UDP; INFO `… connection rejected, falling back to normal mode.`), keeping what the peer
+//! sent; an error after it answered ends the flow. Every relayed flow holds one socket, so
+//! there are at most [`UdpParams::max_flows`] of them per listener.
 //!
-//! Deliberate differences from the C original (SPEC §15.2):
+//! Deliberate differences from the C original (docs/COMPATIBILITY.md, Differences from the
+//! C honeytrap):
 //! * one flow (and one record) per peer and local address instead of several handlers per
 //!   datagram; later datagrams of the same peer belong to its flow instead of being lost to
 //!   a connected duplicate socket, and datagrams of other peers get flows of their own;
@@ -476,7 +476,7 @@ impl<S> Flow<S> {
         None
     }
 
-    /// The target refused before answering (SPEC §6.5, UDP special case): normal mode from
+    /// The target refused before answering (the C mirror mode's UDP fallback): normal mode from
     /// now on, its idle intervals starting now.
     fn fall_back(&mut self, e: &io::Error) {
         let Some(up) = self.upstream.take() else { return };

@@ -1,7 +1,7 @@
-//! Credentials and Linux capabilities: switching user and group once, keeping a chosen set
-//! of capabilities across the switch (`PR_SET_KEEPCAPS` + `capset`), trimming the bounding
-//! and ambient sets. Replaces the C original's `setgid`/`setuid` in each dynamic server
-//! (SPEC §6.1), which kept supplementary groups and ignored failures.
+//! Credentials and Linux capabilities: switching user and group once, keeping a chosen set of
+//! capabilities across the switch (`PR_SET_KEEPCAPS` + `capset`), trimming the bounding and
+//! ambient sets. Replaces the C original's `setgid`/`setuid` in each dynamic server, which kept
+//! supplementary groups and ignored failures.
 
 use super::cvt;
 use std::io;

@@ -2,8 +2,8 @@
 //! whole datagrams. It knows nothing about message contents (that is `wire::nfnetlink`)
 //! nor about queues (that is `monitor::nfq`).
 //!
-//! Replaces the socket half of libnfnetlink that the C original used through
-//! libnetfilter_queue (SPEC §5.3: `nfq_open`, `nfq_fd`, `recv`, `nfnl_rcvbufsiz`).
+//! Replaces the socket half of libnfnetlink that the C original used through libnetfilter_queue
+//! (`nfq_open`, `nfq_fd`, `recv`, `nfnl_rcvbufsiz`).
 
 use super::cvt;
 use std::io;

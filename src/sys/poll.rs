@@ -1,6 +1,6 @@
 //! Waiting for descriptors to become readable (`poll(2)`), with a bounded timeout.
 //!
-//! Replaces the `select()` calls of the C original's monitor loops (SPEC §5.2, §5.3).
+//! Replaces the `select()` calls of the C original's monitor loops (pcap and nfq).
 
 use super::cvt;
 use std::io;

@@ -1,7 +1,7 @@
 //! ICMP for IPv4 (RFC 792): a checked, zero-copy view and an emitter.
 //!
-//! The pcap monitor's UDP signal (SPEC §5.2) is the local kernel's "destination unreachable,
-//! port unreachable" (type 3, code 3). Its data quotes the refused datagram: the original IPv4
+//! The pcap monitor's UDP signal is the local kernel's "destination unreachable, port
+//! unreachable" (type 3, code 3). Its data quotes the refused datagram: the original IPv4
 //! header and at least the first 8 bytes after it — the UDP header, with both ports. The C
 //! original read the quoted header after checking only for 10 bytes; the checks on the quote
 //! are in `monitor::detect`, this module only proves the 8-byte ICMP header is there.

@@ -2,8 +2,8 @@
 //! first nibble, the addresses, and the upper-layer protocol with its header (or the news
 //! that this fragment has none). Protocol numbers are those of the IANA registry.
 //!
-//! The C original read `struct ip_header` at a fixed offset and knew only IPv4 (SPEC §5.2,
-//! §5.3); this module is where IPv6 joins.
+//! The C original read `struct ip_header` at a fixed offset and knew only IPv4; this module is
+//! where IPv6 joins.
 
 use super::{ipv4, ipv6};
 use std::fmt;

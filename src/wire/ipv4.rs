@@ -1,10 +1,10 @@
 //! IPv4 headers (RFC 791): a checked, zero-copy view and an emitter.
 //!
 //! The C original cast the captured bytes to `struct ip_header` and trusted `ip_hl` and the
-//! total length (SPEC §5.2, §5.3, §13.3). Here [`Ipv4Packet::new_checked`] proves the header is
-//! there before any field is read, and the view ends at the total length, so Ethernet padding
-//! never reads as payload. A total length *beyond* the bytes at hand is accepted: pcap may
-//! capture a prefix, and an ICMP error quotes only the start of the packet it refers to
+//! total length, in both monitors. Here [`Ipv4Packet::new_checked`] proves the header is there
+//! before any field is read, and the view ends at the total length, so Ethernet padding never
+//! reads as payload. A total length *beyond* the bytes at hand is accepted: pcap may capture a
+//! prefix, and an ICMP error quotes only the start of the packet it refers to
 //! ([`Ipv4Packet::is_truncated`] tells).
 //!
 //! ```text

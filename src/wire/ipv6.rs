@@ -1,8 +1,8 @@
 //! IPv6 headers (RFC 8200): a checked, zero-copy view of the fixed header, a bounded walk over
 //! the extension headers to the upper-layer header, and emitters.
 //!
-//! The C original knew no IPv6 at all (SPEC §5); this is new. The walk understands the
-//! headers that can sit between the fixed header and TCP/UDP/ICMPv6 in practice:
+//! The C original knew no IPv6 at all; this is new. The walk understands the headers that can
+//! sit between the fixed header and TCP/UDP/ICMPv6 in practice:
 //!
 //! | next header | name                | length                          |
 //! |-------------|---------------------|---------------------------------|

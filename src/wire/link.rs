@@ -23,10 +23,11 @@
 //! | IEEE802 6 (Token Ring)       | 14 bytes + routing field if present + LLC/SNAP (8)    |
 //! | PFLOG 117                    | the length in its first byte, rounded up to 4; AF     |
 //!
-//! Deliberate differences from the C table (listed in the README): SLIP was skipped by 2
-//! bytes instead of 16, PPP by 2 even when the `ff 03` framing precedes the protocol, SUNATM
-//! by 8 instead of 12, PFLOG by a fixed 50 instead of the header's own length byte — each
-//! put the "IP header" in the wrong place. All IPv6 framings are new; so is LINUX_SLL2.
+//! Deliberate differences from the C table (docs/COMPATIBILITY.md, Differences from the C
+//! honeytrap): SLIP was skipped by 2 bytes instead of 16, PPP by 2 even when the `ff 03`
+//! framing precedes the protocol, SUNATM by 8 instead of 12, PFLOG by a fixed 50 instead of the
+//! header's own length byte — each put the "IP header" in the wrong place. All IPv6 framings
+//! are new; so is LINUX_SLL2.
 //!
 //! Where the link layer names the protocol, the first nibble of the packet must agree; where
 //! it does not, the nibble must be 4 or 6. So [`ip_payload`] always hands back bytes that start

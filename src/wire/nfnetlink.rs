@@ -2,10 +2,10 @@
 //! sends (queued packets, ACKs and errors) and emitters for what we send (queue
 //! configuration and verdicts).
 //!
-//! This replaces the message handling that the C original delegated to libnetfilter_queue
-//! and libnfnetlink (SPEC §5.3: `nfq_bind_pf`, `nfq_create_queue`, `nfq_set_mode`,
-//! `nfq_get_msg_packet_hdr`, `nfq_get_payload`, `nfq_set_verdict`). It owns the byte layout
-//! only; the socket is `sys::netlink`, the queue life cycle is `monitor::nfq`.
+//! This replaces the message handling that the C original delegated to libnetfilter_queue and
+//! libnfnetlink (`nfq_bind_pf`, `nfq_create_queue`, `nfq_set_mode`, `nfq_get_msg_packet_hdr`,
+//! `nfq_get_payload`, `nfq_set_verdict`). It owns the byte layout only; the socket is
+//! `sys::netlink`, the queue life cycle is `monitor::nfq`.
 //!
 //! Layouts follow the kernel UAPI headers `linux/netlink.h`, `linux/netfilter/nfnetlink.h`
 //! and `linux/netfilter/nfnetlink_queue.h`:
@@ -572,8 +572,8 @@ impl CopyMode {
     }
 }
 
-/// The verdicts we give. The C original only ever accepts (SPEC §5.3); drop exists for
-/// tests and future use.
+/// The verdicts we give. The C original only ever accepts; drop exists for tests and future
+/// use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     Drop,

@@ -1,10 +1,10 @@
 //! TCP headers (RFC 9293 §3.1): a checked, zero-copy view and an emitter.
 //!
-//! For the pcap monitor (SPEC §5.2) the interesting segment is the local kernel's answer to a
-//! SYN on a closed port: RST (with ACK), sequence number 0, source port = the attacked port.
-//! For the nfq monitor (SPEC §5.3) it is the queued SYN itself. The C original read
-//! `th_sport`/`th_dport` through a cast without checking that the header was there; here
-//! [`TcpPacket::new_checked`] checks the fixed header and the data offset first.
+//! For the pcap monitor the interesting segment is the local kernel's answer to a SYN on a
+//! closed port: RST (with ACK), sequence number 0, source port = the attacked port. For the nfq
+//! monitor it is the queued SYN itself. The C original read `th_sport`/`th_dport` through a
+//! cast without checking that the header was there; here [`TcpPacket::new_checked`] checks the
+//! fixed header and the data offset first.
 //!
 //! ```text
 //!  source port                   | destination port              |

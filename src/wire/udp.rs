@@ -1,9 +1,9 @@
 //! UDP headers (RFC 768): a checked, zero-copy view and an emitter.
 //!
-//! The nfq monitor reads the ports of the queued datagram (SPEC §5.3); the pcap monitor reads
-//! them from the datagram quoted in an ICMP port unreachable (SPEC §5.2), of which only the
-//! 8-byte header is guaranteed to be present. The view therefore needs only the header; the
-//! payload ends at the length field or at the end of the bytes, whichever comes first.
+//! The nfq monitor reads the ports of the queued datagram; the pcap monitor reads them from the
+//! datagram quoted in an ICMP port unreachable, of which only the 8-byte header is guaranteed
+//! to be present. The view therefore needs only the header; the payload ends at the length
+//! field or at the end of the bytes, whichever comes first.
 
 use super::bytes::be_u16;
 use super::checksum;

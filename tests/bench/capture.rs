@@ -1,7 +1,6 @@
 //! `make bench`: capture-rate, latency, concurrency, throughput and memory benchmarks of the
-//! real release binary (issue: capture benchmarks). Not a test: it measures and prints a
-//! Markdown table (also written to target/bench-capture.md); targets are printed beside the
-//! numbers and never fail the run.
+//! real release binary. Not a test: it measures and prints a Markdown table (also written to
+//! target/bench-capture.md); targets are printed beside the numbers and never fail the run.
 //!
 //! For each monitor (nfq, then pcap) the daemon runs in a sensor network namespace joined by
 //! a veth pair to a client namespace (names of its own, deleted afterwards even on failure;

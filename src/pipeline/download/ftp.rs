@@ -1,14 +1,14 @@
-//! FTP client (SPEC §8.2): the Windows ftp.exe-like active-mode dialogue of
-//! htm_ftpDownload.c, bounded, with PASV fallback.
+//! FTP client: the Windows ftp.exe-like active-mode dialogue of htm_ftpDownload.c, bounded,
+//! with PASV fallback.
 //!
-//! Owns the transfer only: the attack-string parser is `pipeline::extract`, the
-//! "Requesting …" / "… attached to attack record." lines and the retry with the attacker's
-//! address are the caller's. The dialogue is the original's (`USER`, `PASS`, `SYST`,
-//! `TYPE I`, `PORT` with data ports from 1080 upwards, `RETR`, `QUIT`), with the defects of
-//! SPEC §13.5 fixed: every reply is awaited (the `PORT` reply too), `125` and `5xx` replies
-//! are understood, multi-line replies follow RFC 959, a refused or silent active mode falls
-//! back to passive mode (`PASV`, `EPSV` on IPv6), `ftp_host` is announced in `PORT` for
-//! sensors behind NAT, and the data transfer has a size cap and a deadline.
+//! Owns the transfer only: the attack-string parser is `pipeline::extract`, the "Requesting …"
+//! / "… attached to attack record." lines and the retry with the attacker's address are the
+//! caller's. The dialogue is the original's (`USER`, `PASS`, `SYST`, `TYPE I`, `PORT` with data
+//! ports from 1080 upwards, `RETR`, `QUIT`), with the defects of the C plugin fixed: every
+//! reply is awaited (the `PORT` reply too), `125` and `5xx` replies are understood, multi-line
+//! replies follow RFC 959, a refused or silent active mode falls back to passive mode (`PASV`,
+//! `EPSV` on IPv6), `ftp_host` is announced in `PORT` for sensors behind NAT, and the data
+//! transfer has a size cap and a deadline.
 //!
 //! The server is hostile: reply lines are capped at `Limits::max_line` bytes and a dialogue
 //! at `Limits::max_lines` lines, every wait ends at `Context::wait()`, a passive-mode address
@@ -310,9 +310,9 @@ fn error_reply(r: &Reply) -> Error {
     Error::Protocol(r.line.clone())
 }
 
-/// Fetches `path` from the FTP server `server` (SPEC §8.2): logs in as `user` (default
-/// `anonymous`) with `pass` (default `root@localhost`), tries active mode with a data port
-/// from 1080 upwards, falls back to passive mode, and returns the file's bytes.
+/// Fetches `path` from the FTP server `server`: logs in as `user` (default `anonymous`) with
+/// `pass` (default `root@localhost`), tries active mode with a data port from 1080 upwards,
+/// falls back to passive mode, and returns the file's bytes.
 ///
 /// The control connection leaves from `ctx.local_ip` when it has the server's family. A
 /// failed connect is `Error::Connect` (the caller may then try the attacker's address).

@@ -1,11 +1,10 @@
-//! HTTP client (SPEC §8.4): GET with redirects, chunked and length-delimited bodies, replacing
-//! the `popen` of htm_httpDownload.c; `http_program` runs with an argument vector, no shell.
+//! HTTP client: GET with redirects, chunked and length-delimited bodies, replacing the `popen`
+//! of htm_httpDownload.c; `http_program` runs with an argument vector, no shell.
 //!
-//! The C plugin handed every `http://` URL to `<http_program> <http_options> <url>` through
-//! the shell (SPEC §13.2: attacker-controlled URLs became shell commands) and read its
-//! output without time or size limit. Here [`fetch`] speaks HTTP/1.1 itself (and HTTPS with
-//! the `tls` feature), and [`fetch_with_program`] keeps the `http_program` configuration
-//! working without a shell.
+//! The C plugin handed every `http://` URL to `<http_program> <http_options> <url>` through the
+//! shell (attacker-controlled URLs became shell commands) and read its output without time or
+//! size limit. Here [`fetch`] speaks HTTP/1.1 itself (and HTTPS with the `tls` feature), and
+//! [`fetch_with_program`] keeps the `http_program` configuration working without a shell.
 //!
 //! Every reply is hostile: the status line and each header line are bounded by
 //! `Limits::max_line`, a reply by `Limits::max_lines` lines, the body by `Limits::max_size`
@@ -45,11 +44,11 @@ pub fn fetch(req: &Request, ctx: &Context) -> Result<Fetched, Error> {
     result
 }
 
-/// Runs `<program> <options…> <url>` (options split on ASCII white space) without a shell,
-/// as the C plugin's `http_program`/`http_options` did through `popen`, and returns what
-/// the program wrote to its standard output. Standard input and error are `/dev/null`; the
-/// program is killed when the deadline passes, when it is silent for `io_timeout`, or when
-/// its output exceeds `max_size`. `remote` is `0.0.0.0:0` as in the C record (SPEC §7.1).
+/// Runs `<program> <options…> <url>` (options split on ASCII white space) without a shell, as
+/// the C plugin's `http_program`/`http_options` did through `popen`, and returns what the
+/// program wrote to its standard output. Standard input and error are `/dev/null`; the program
+/// is killed when the deadline passes, when it is silent for `io_timeout`, or when its output
+/// exceeds `max_size`. `remote` is `0.0.0.0:0` as in the C record.
 pub fn fetch_with_program(program: &str, options: &str, url: &str, ctx: &Context) -> Result<Fetched, Error> {
     let result = run_program(program, options, url, ctx);
     if let Err(e) = &result {

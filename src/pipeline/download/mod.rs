@@ -1,6 +1,6 @@
-//! Download clients (SPEC §8.2–§8.4): FTP, TFTP and HTTP(S) written against std sockets,
-//! no shell, no external program unless `http_program` asks for one. Replaces the transfer
-//! halves of htm_ftpDownload.c, htm_tftpDownload.c and htm_httpDownload.c.
+//! Download clients (docs/COMPATIBILITY.md, Downloads): FTP, TFTP and HTTP(S) written against
+//! std sockets, no shell, no external program unless `http_program` asks for one. Replaces the
+//! transfer halves of htm_ftpDownload.c, htm_tftpDownload.c and htm_httpDownload.c.
 //!
 //! Every server is hostile: each client bounds reply lines, reply counts, sizes and time
 //! (`Limits`, `Context::deadline`), and checks every address it is sent to against the
@@ -51,7 +51,8 @@ pub struct Context<'a> {
     /// The attacked local address: control connections are bound to it (replies come from
     /// the address the attacker saw), and FTP `PORT` names it unless `ftp_host` is set.
     pub local_ip: IpAddr,
-    /// The attacker, for the "try the attacking address instead" fallback (SPEC §8.2).
+    /// The attacker, for the "try the attacking address instead" fallback (as the C ftpDownload
+    /// had it).
     pub attacker: IpAddr,
     /// `ftp_host` of plugin-ftpDownload: the address announced in `PORT`/`EPRT` when the
     /// sensor is behind NAT (the data listener is still bound locally).

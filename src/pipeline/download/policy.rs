@@ -1,10 +1,10 @@
 //! Which addresses a download may connect to, and host name resolution with a deadline.
 //!
 //! Attack strings, PASV replies and redirects are attacker-controlled: without a check, an
-//! attacker could make the sensor connect to its own loopback services, to link-local
-//! metadata endpoints or to multicast groups. Private (RFC 1918, ULA) addresses are allowed:
-//! sensors and the servers that feed them often share a private network, and the
-//! `replace_private_ips` key decides what happens to them (SPEC §6.8).
+//! attacker could make the sensor connect to its own loopback services, to link-local metadata
+//! endpoints or to multicast groups. Private (RFC 1918, ULA) addresses are allowed: sensors and
+//! the servers that feed them often share a private network, and the `replace_private_ips` key
+//! decides what happens to them (honeytrap.conf(5)).
 
 use super::Error;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
@@ -64,9 +64,9 @@ fn is_link_local(ip: IpAddr) -> bool {
     }
 }
 
-/// Whether `replace_private_ips` replaces `ip` by the attacker's address (SPEC §6.8, with a
-/// correct test): RFC 1918 and IPv6 unique-local addresses, and the "invalid" ones of the C
-/// original (first or last octet 0, 255.255.255.255), plus loopback and link-local.
+/// Whether `replace_private_ips` replaces `ip` by the attacker's address (with a correct test,
+/// unlike the C original's): RFC 1918 and IPv6 unique-local addresses, and the "invalid" ones
+/// of the C original (first or last octet 0, 255.255.255.255), plus loopback and link-local.
 pub fn is_private_or_invalid(ip: IpAddr) -> bool {
     match canonical(ip) {
         IpAddr::V4(v4) => {

@@ -1,5 +1,5 @@
-//! TFTP client (SPEC §8.3): octet read requests (RFC 1350) with retransmission, replacing the
-//! transfer of htm_tftpDownload.c.
+//! TFTP client: octet read requests (RFC 1350) with retransmission, replacing the transfer of
+//! htm_tftpDownload.c.
 //!
 //! Deliberate differences from the C original (all of them fixes):
 //! * the read request and the last ACK are retransmitted when no answer comes (the original

@@ -1,5 +1,5 @@
-//! TLS for HTTPS downloads (cargo feature `tls`, on by default). The C httpDownload plugin
-//! knew only `http://` (SPEC §8.4); today's droppers often serve `https://`.
+//! TLS for HTTPS downloads (cargo feature `tls`, on by default). The C httpDownload plugin knew
+//! only `http://`; today's droppers often serve `https://`.
 //!
 //! Certificates are deliberately not verified: we collect samples from hostile servers and
 //! trust nothing they send, so a chain to a public root would prove nothing useful and

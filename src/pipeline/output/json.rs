@@ -1,6 +1,6 @@
 //! A small JSON writer (and a checking parser) for the outputs: logJSON's `attackers.json`,
-//! which must look exactly as json-c wrote it for the C honeytrap (SPEC §8.18), and the event
-//! stream (compact, standard JSON). Replaces the C original's use of json-c
+//! which must look exactly as json-c wrote it for the C honeytrap's plugin-logJSON, and the
+//! event stream (compact, standard JSON). Replaces the C original's use of json-c
 //! (`json_object_to_json_string_ext(obj, JSON_C_TO_STRING_SPACED)`); no serde.
 //!
 //! Two serialisations of one [`Value`] tree:

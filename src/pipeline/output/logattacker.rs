@@ -1,5 +1,5 @@
-//! The logAttacker output (SPEC §8.17, `plugin-logAttacker`): one line per real connection in
-//! `logfile`,
+//! The logAttacker output (`plugin-logAttacker`, the C plugin logattacker): one line per real
+//! connection in `logfile`,
 //!
 //! ```text
 //! [2026-11-25 17:12:38:376503 GMT] tcp 127.0.0.1:47160 -> 127.0.0.1:21 <md5> <sha512> (10 bytes)
@@ -8,7 +8,7 @@
 //! Replaces the C original's htm_logAttacker.c. Also home of [`AppendLog`], the append-only
 //! line file shared by logAttacker, logJSON and the event stream.
 //!
-//! Deliberate differences (SPEC §15.2):
+//! Deliberate differences (docs/COMPATIBILITY.md, Differences from the C honeytrap):
 //! * The line is written with one `write(2)` on an `O_APPEND` descriptor as soon as the attack
 //!   is processed (the C plugin used buffered stdio inherited from the master: lines reached
 //!   the file when the handler exited and long ones could interleave).
@@ -302,7 +302,7 @@ mod tests {
 
     #[test]
     fn line_as_observed() {
-        // SPEC §8.17 sample: 2026-11-25 17:12:38.376503 UTC.
+        // A line the C plugin wrote: 2026-11-25 17:12:38.376503 UTC.
         let now = UNIX_EPOCH + Duration::new(1_795_626_758, 376_503_000);
         let a = attack();
         let want = format!(

@@ -1,7 +1,7 @@
-//! The logJSON output (SPEC §8.18, `plugin-logJSON`): T-Pot's `attackers.json`, one JSON
-//! object per line and real connection, field for field as the armedpot fork's logjson 1.1.0
-//! wrote it with json-c (`JSON_C_TO_STRING_SPACED`): same keys, order, nesting, types,
-//! spacing and escaping (`\/`). Replaces htm_logJSON.c of the fork.
+//! The logJSON output (`plugin-logJSON`, the armedpot fork's plugin-logJSON): T-Pot's
+//! `attackers.json`, one JSON object per line and real connection, field for field as the
+//! armedpot fork's logjson 1.1.0 wrote it with json-c (`JSON_C_TO_STRING_SPACED`): same keys,
+//! order, nesting, types, spacing and escaping (`\/`). Replaces htm_logJSON.c of the fork.
 //!
 //! ```text
 //! { "is_virtual": false, "@timestamp": "2026-11-25T17:18:43Z", "start_time": "…", "end_time": "…",
@@ -11,7 +11,7 @@
 //!   "download_tries": 0, "downloads": { } }
 //! ```
 //!
-//! Deliberate differences (SPEC §15.2, §15.3 decisions 2 and 3):
+//! Deliberate differences (docs/COMPATIBILITY.md, Differences from the C honeytrap):
 //! * The line is written after the download plugins ran (the integrator calls [`LogJson::log`]
 //!   at the end of the pipeline), so `download_count`, `download_tries` and `downloads`
 //!   describe what really happened; virtual (decoded) records are not written.
@@ -248,7 +248,7 @@ mod tests {
                                 47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e";
 
     fn sample() -> Attack {
-        // SPEC §16: 2026-11-25T17:18:43Z, 19 bytes, normal mode.
+        // An attack the C honeytrap logged: 2026-11-25T17:18:43Z, 19 bytes, normal mode.
         let start = UNIX_EPOCH + Duration::from_secs(1_795_627_123);
         let mut a = Attack::new(
             Proto::Tcp,

@@ -1,4 +1,4 @@
-//! Outputs of the pipeline (SPEC §8, SAVEDATA and logging plugins): where attack records and
+//! Outputs of the pipeline (the C SAVEDATA and logging plugins): where attack records and
 //! downloaded samples are written: SaveFile, logAttacker, logJSON, the event stream, syslog,
 //! hpfeeds and PostgreSQL, and the JSON writer they share.
 

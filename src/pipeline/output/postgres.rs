@@ -1,6 +1,6 @@
-//! The submitPostgres output (SPEC §8.16, `plugin-submitPostgres`, SAVEDATA stage): every
-//! attack with its downloads into a PostgreSQL database of our own schema
-//! (`contrib/honeytrap.sql`). Replaces the C original's htm_submitPostgres.c.
+//! The submitPostgres output (`plugin-submitPostgres`, SAVEDATA stage): every attack with its
+//! downloads into a PostgreSQL database of our own schema (`contrib/honeytrap.sql`). Replaces
+//! the C original's htm_submitPostgres.c.
 //!
 //! Deliberate differences (the C module's database, the mwcollect stored functions, cannot be
 //! had any more, and the module was injectable):

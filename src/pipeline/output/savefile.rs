@@ -1,9 +1,9 @@
-//! The SaveFile output (SPEC §8.1, `plugin-SaveFile`, SAVEDATA stage): the raw attack string
-//! as `<attacks_dir>/from_port_<port>-<tcp|udp|raw>_<n>_<YYYY-MM-DD>` and every downloaded
-//! sample as `<downloads_dir>/<md5>-<filename>` (or `<md5>`), mode 0644, contents only, no
-//! metadata. Replaces the C original's htm_SaveFile.c.
+//! The SaveFile output (`plugin-SaveFile`, SAVEDATA stage): the raw attack string as
+//! `<attacks_dir>/from_port_<port>-<tcp|udp|raw>_<n>_<YYYY-MM-DD>` and every downloaded sample
+//! as `<downloads_dir>/<md5>-<filename>` (or `<md5>`), mode 0644, contents only, no metadata.
+//! Replaces the C original's htm_SaveFile.c.
 //!
-//! Deliberate differences (SPEC §13.5, §15.3 decision 6):
+//! Deliberate differences (docs/COMPATIBILITY.md, Differences from the C honeytrap):
 //! * `<n>` is no longer the handler's pid but a number that never repeats, by construction:
 //!   numbers are handed out from blocks reserved in `<attacks_dir>/.honeytrap-counter`, a
 //!   file holding one decimal number below which every number may have been used. A
