@@ -1,7 +1,7 @@
 //! honeytrap-rs: a memory-safe re-implementation of honeytrap, the low-interaction honeypot
 //! by Tillmann Werner. The binary is a thin shell around [`run`].
 //!
-//! Data flows one way (see ARCHITECTURE.md): command line and configuration file become one
+//! Data flows one way (see docs/ARCHITECTURE.md): command line and configuration file become one
 //! typed [`config::Config`]; the daemon module detaches, writes the pid file, drops
 //! privileges and starts the signal thread; the monitor loop then waits for connection
 //! attempts. A connection is served by [`server`] and becomes an [`attack::Attack`] record,
