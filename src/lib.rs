@@ -12,6 +12,7 @@ pub mod attack;
 pub mod budget;
 pub mod cli;
 pub mod config;
+pub mod conn_request;
 pub mod daemon;
 pub mod fault;
 pub mod log;

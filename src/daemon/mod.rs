@@ -396,7 +396,9 @@ fn main_loop(
         }
         if ready[0] {
             crate::fault::inject("monitor");
-            if let Err(e) = mon.service(engine) {
+            if let Err(e) = mon.service(&mut |req| {
+                engine.request(req);
+            }) {
                 log_err!("Error - {}", e);
                 return 1;
             }
