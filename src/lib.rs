@@ -17,6 +17,7 @@ pub mod daemon;
 pub mod fault;
 pub mod log;
 pub mod monitor;
+pub mod own_ports;
 pub mod pipeline;
 pub mod server;
 pub mod sys;

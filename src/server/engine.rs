@@ -247,7 +247,7 @@ impl Engine {
         if s.cfg.ports.mode_for(s.cfg.portconf_default, req.proto, port) == Mode::Ignore {
             return Outcome::Ignored;
         }
-        if req.proto == Proto::Udp && super::own_ports::is_own(port) {
+        if req.proto == Proto::Udp && crate::own_ports::is_own(port) {
             log_debug!("Datagram to port {}/udp of one of our own sockets, not an attack.", port);
             return Outcome::Ignored;
         }
