@@ -21,6 +21,7 @@ pub mod parser;
 pub mod plugins;
 pub mod portconf;
 mod process;
+pub mod queue;
 #[cfg(test)]
 mod testutil;
 pub mod tree;
@@ -291,11 +292,11 @@ impl Config {
 /// Relative paths in values (`logfile`, `include`, ...) are resolved against `base_dir`
 /// (the working directory at start-up), so they keep working after the daemon changes to `/`.
 pub fn load(path: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
-    tree::load_file(path, base_dir)
+    queue::load_file(path, base_dir)
 }
 
 /// Loads configuration text that is not in a file (the embedded default, tests).
 /// `name` is used in error positions.
 pub fn load_str(text: &str, name: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
-    tree::load_text(text, name, base_dir)
+    queue::load_text(text, name, base_dir)
 }
