@@ -415,7 +415,7 @@ fn plugin(node: &Node, name: &str, cfg: &mut Config) -> Result<(), ConfigError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::queue::load_text;
+    use crate::config::load_str as load_text;
     use crate::config::testutil::TempDir;
     use crate::config::{
         DEFAULT_LOGFILE, DEFAULT_MAX_CONNECTIONS_PER_SOURCE, DEFAULT_NFQ_QUEUE, DEFAULT_READ_LIMIT,
