@@ -171,7 +171,7 @@ impl fmt::Display for Warning {
     }
 }
 
-/// The whole configuration, typed. Built from a file by [`load`], then the command line is
+/// The whole configuration, typed. Built from a file by [`load()`], then the command line is
 /// applied on top by [`load_config`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
