@@ -1,7 +1,7 @@
 //! The attack record: one connection's addresses, times, mode, the bytes received from the
-//! attacker with their MD5 and SHA-512 digests, the mirror/proxy side, and the downloads the
-//! pipeline attaches. Replaces `struct s_attack`, `struct s_conn`, `struct s_payload` and
-//! `struct s_download` of the C original (attack.h, attack.c), IPv4 and IPv6 alike.
+//! attacker with their MD5 and SHA-512 digests, the mirror/proxy side, the downloads the
+//! pipeline attaches, and the connection's [`SessionId`]. Replaces `struct s_attack`,
+//! `struct s_conn`, `struct s_payload` and `struct s_download` of the C original (attack.h, attack.c), IPv4 and IPv6 alike.
 //!
 //! Plain data: filling it is the connection handler's job, reading it the pipeline's
 //! (`crate::pipeline`); its [`Charge`] keeps the data counted in the daemon's memory budget
@@ -19,8 +19,9 @@ use crate::config::{Mode, Proto};
 use crate::text::hex;
 use sha2::{Digest, Sha256, Sha512};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Bytes received on one side of a connection, or a downloaded file, with their digests.
 #[derive(Clone, Debug)]
@@ -161,7 +162,7 @@ pub struct Attack {
     /// Synthesised by a plugin (decoded payload and the like) rather than received.
     pub is_virtual: bool,
     /// The id every event of this connection carries (event stream, syslog, hpfeeds).
-    pub session: String,
+    pub session: SessionId,
     /// Bytes sent to the attacker (responses, or what the mirror/proxy peer answered).
     pub bytes_out: u64,
     /// The share of the daemon's memory budget the record's data holds, given back when
@@ -184,7 +185,7 @@ impl Attack {
             downloads: Vec::new(),
             dl_tries: 0,
             is_virtual: false,
-            session: crate::pipeline::output::events::new_session_id(),
+            session: SessionId::new(),
             bytes_out: 0,
             charge: Charge::none(),
         }
@@ -218,9 +219,75 @@ pub fn portstr(port: u16, proto: Proto) -> String {
     s
 }
 
+/// The id every event of one connection carries (event stream, syslog, hpfeeds): 12
+/// lowercase hex digits, made when the record is.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SessionId(String);
+
+impl SessionId {
+    /// A fresh id, never repeated within the process (see `new_session_id`).
+    #[allow(clippy::new_without_default)] // a fresh id is no default value
+    pub fn new() -> SessionId {
+        SessionId(new_session_id())
+    }
+
+    /// An id with the given text (for tests that compare whole lines).
+    #[cfg(test)]
+    pub(crate) fn from_hex(id: &str) -> SessionId {
+        SessionId(id.to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A new session id: 12 lowercase hex digits. Within one process the ids never repeat (a
+/// bijective mix of a counter over 48 bits); the counter starts at a point derived from the
+/// start time in nanoseconds and the process id, so ids of different runs and of sensors
+/// started together differ with overwhelming probability.
+fn new_session_id() -> String {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = *SEED.get_or_init(|| {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        splitmix64(nanos ^ (u64::from(std::process::id()) << 40) ^ u64::from(std::process::id()))
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    // 12 hex digits, `{:012x}` of the 48-bit number.
+    hex(&permute48(seed.wrapping_add(n)).to_be_bytes()[2..])
+}
+
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+const MASK48: u64 = (1 << 48) - 1;
+
+/// A bijection of the 48-bit numbers: xor-shifts and multiplications by odd constants
+/// modulo 2^48 are each invertible.
+fn permute48(x: u64) -> u64 {
+    let mut x = x & MASK48;
+    x ^= x >> 24;
+    x = x.wrapping_mul(0x9e37_79b9_7f4b) & MASK48;
+    x ^= x >> 21;
+    x = x.wrapping_mul(0xbf58_476d_1ce5) & MASK48;
+    x ^ (x >> 23)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV6};
 
     #[test]
@@ -307,5 +374,27 @@ mod tests {
         assert_eq!(d.dl_type, "ftp");
         assert_eq!(d.payload.md5, md5_hex(b"MZ"));
         assert!(d.filename.is_none() && d.remote.is_none() && d.uri.is_none());
+    }
+
+    #[test]
+    fn session_ids_unique_and_hex() {
+        let mut seen = HashSet::new();
+        for _ in 0..20_000 {
+            let id = SessionId::new().as_str().to_string();
+            assert_eq!(id.len(), 12);
+            assert!(id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{id}");
+            assert!(seen.insert(id));
+        }
+    }
+
+    #[test]
+    fn permute48_is_injective_on_a_range() {
+        let mut seen = HashSet::new();
+        for x in (MASK48 - 50_000)..=(MASK48 + 50_000) {
+            assert!(permute48(x) <= MASK48);
+            if x <= MASK48 {
+                assert!(seen.insert(permute48(x)));
+            }
+        }
     }
 }

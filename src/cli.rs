@@ -1,13 +1,12 @@
 //! The command line (honeytrap(8)): every option of the C original, declared once in
 //! [`OPTIONS`] (from which the usage text is made and against which the man page is tested),
 //! parsed with getopts in GNU style (options may follow the trailing BPF expression; `--` ends
-//! options), plus `--check-config`. Also the precedence of the command line over the
-//! configuration file (`-L -P -u -g -p`) and the choice of the configuration file, including
-//! the embedded default. Exit statuses as in C: usage problems 0, configuration errors 1.
+//! options), plus `--check-config`. What the command line says about the configuration
+//! (`-C -L -P -u -g -p`) is handed to config/load.rs as `Overrides`. Exit statuses as in C:
+//! usage problems 0, configuration errors 1.
 
-use crate::config::{self, Config, GroupSpec, MonitorKind, UserSpec};
+use crate::config::{Config, MonitorKind, Overrides};
 use crate::log::Level;
-use crate::sys::user;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -106,6 +105,18 @@ impl Options {
             return MonitorKind::Pcap;
         }
         cfg.monitor.unwrap_or_else(build_monitor)
+    }
+
+    /// What the command line says about the configuration (`-C -L -P -u -g -p`).
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            config_file: self.config_file.clone(),
+            logfile: self.logfile.clone(),
+            pidfile: self.pidfile.clone(),
+            user: self.user.clone(),
+            group: self.group.clone(),
+            promisc: self.promisc,
+        }
     }
 }
 
@@ -317,141 +328,6 @@ pub fn parse(args: &[OsString]) -> Parsed {
     Parsed::Run(opts)
 }
 
-/// Resolves `-u` / `-g` names (names only, as the original).
-fn resolve_user(name: &str) -> Result<UserSpec, String> {
-    match user::user_by_name(name) {
-        Ok(Some(p)) => Ok(UserSpec { name: name.to_string(), uid: p.uid, gid: p.gid }),
-        Ok(None) => Err(format!("User {name} not found.")),
-        Err(e) => Err(format!("Invalid user: {e}.")),
-    }
-}
-
-fn resolve_group(name: &str) -> Result<GroupSpec, String> {
-    match user::group_by_name(name) {
-        Ok(Some(gid)) => Ok(GroupSpec { name: name.to_string(), gid }),
-        Ok(None) => Err(format!("Group {name} not found.")),
-        Err(e) => Err(format!("Invalid group: {e}.")),
-    }
-}
-
-/// The embedded default configuration: everything under `./honeytrap-data` of the start-up
-/// directory, pcap monitor, normal mode for every port but 22/tcp.
-pub const EMBEDDED_CONFIG: &str = include_str!("default.conf");
-
-/// Where the configuration comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ConfigSource {
-    File(PathBuf),
-    /// No `-C` and no file at the default path.
-    Embedded,
-}
-
-impl Options {
-    pub fn config_source(&self) -> ConfigSource {
-        match &self.config_file {
-            Some(p) => ConfigSource::File(p.clone()),
-            None if Path::new(config::DEFAULT_CONFIG_FILE).exists() => {
-                ConfigSource::File(config::DEFAULT_CONFIG_FILE.into())
-            }
-            None => ConfigSource::Embedded,
-        }
-    }
-}
-
-/// Loads the configuration and applies the command line on top (`-L -P -u -g -p`).
-/// The error is the complete text to print (without the `  Error - ` prefix).
-pub fn load_config(opts: &Options, base_dir: &Path) -> Result<Config, String> {
-    let mut cfg = match opts.config_source() {
-        ConfigSource::File(p) => config::load(&p, base_dir).map_err(|e| e.to_string())?,
-        ConfigSource::Embedded => {
-            config::load_str(EMBEDDED_CONFIG, Path::new("<built-in default>"), base_dir).map_err(|e| e.to_string())?
-        }
-    };
-    let abs = |p: &Path| {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            base_dir.join(p)
-        }
-    };
-    if let Some(l) = &opts.logfile {
-        cfg.logfile = abs(l);
-    }
-    if let Some(p) = &opts.pidfile {
-        cfg.pidfile = abs(p);
-    }
-    if let Some(u) = &opts.user {
-        cfg.user = Some(resolve_user(u)?);
-    }
-    if let Some(g) = &opts.group {
-        cfg.group = Some(resolve_group(g)?);
-    }
-    if opts.promisc {
-        cfg.promisc = true;
-    }
-    Ok(cfg)
-}
-
-/// Checks what must exist before the daemon starts (the response directory: the C original
-/// exits 1 without it).
-pub fn check_environment(cfg: &Config) -> Result<(), String> {
-    std::fs::read_dir(&cfg.response_dir).map(drop).map_err(|e| {
-        format!("Unable to open response directory {}: {}", cfg.response_dir.display(), crate::sys::strerror(&e))
-    })
-}
-
-/// The user and group the daemon will run as: (uid, gid) or `None` to keep the current ids.
-/// Without a group the user's primary group is used.
-pub fn run_ids(cfg: &Config) -> Option<(u32, u32)> {
-    match (&cfg.user, &cfg.group) {
-        (None, None) => None,
-        (Some(u), g) => Some((u.uid, g.as_ref().map_or(u.gid, |g| g.gid))),
-        (None, Some(g)) => Some((crate::sys::creds::getresuid().1, g.gid)),
-    }
-}
-
-/// Entry point of the program after `main`: parse, then check or run.
-pub fn main(args: Vec<OsString>) -> i32 {
-    let opts = match parse(&args) {
-        Parsed::Run(o) => o,
-        Parsed::Exit { status, stdout, stderr } => {
-            print!("{stdout}");
-            eprint!("{stderr}");
-            return status;
-        }
-    };
-    crate::log::set_level(opts.log_level);
-    let base_dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    if opts.check_config {
-        return check_config(&opts, &base_dir);
-    }
-    crate::daemon::run(opts, base_dir)
-}
-
-/// `--check-config`: load, validate, report; never touches the network.
-fn check_config(opts: &Options, base_dir: &Path) -> i32 {
-    let source = opts.config_source();
-    let cfg = match load_config(opts, base_dir) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("  Error - {e}");
-            return 1;
-        }
-    };
-    for w in &cfg.warnings {
-        eprintln!("  Warning - {w}");
-    }
-    if let Err(e) = check_environment(&cfg) {
-        eprintln!("  Error - {e}");
-        return 1;
-    }
-    match source {
-        ConfigSource::File(p) => println!("{}: configuration OK", p.display()),
-        ConfigSource::Embedded => println!("<built-in default>: configuration OK"),
-    }
-    0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -631,17 +507,5 @@ mod tests {
             assert_eq!(stream_mon(Some(other)), MonitorKind::Nfq, "{other:?}");
         }
         assert_eq!(build_monitor(), stream_mon(option_env!("HONEYTRAP_STREAM_MON")));
-    }
-
-    #[test]
-    fn run_ids_rules() {
-        let u = UserSpec { name: "nobody".into(), uid: 65534, gid: 65534 };
-        let g = GroupSpec { name: "x".into(), gid: 7 };
-        let mut cfg = Config::default();
-        assert_eq!(run_ids(&cfg), None);
-        cfg.user = Some(u);
-        assert_eq!(run_ids(&cfg), Some((65534, 65534)));
-        cfg.group = Some(g);
-        assert_eq!(run_ids(&cfg), Some((65534, 7)));
     }
 }

@@ -12,10 +12,12 @@ pub mod attack;
 pub mod budget;
 pub mod cli;
 pub mod config;
+pub mod conn_request;
 pub mod daemon;
 pub mod fault;
 pub mod log;
 pub mod monitor;
+pub mod own_ports;
 pub mod pipeline;
 pub mod server;
 pub mod sys;
@@ -30,5 +32,18 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Runs the program with the process's arguments and returns the exit status.
 pub fn run() -> i32 {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    cli::main(args)
+    let opts = match cli::parse(&args) {
+        cli::Parsed::Run(o) => o,
+        cli::Parsed::Exit { status, stdout, stderr } => {
+            print!("{stdout}");
+            eprint!("{stderr}");
+            return status;
+        }
+    };
+    log::set_level(opts.log_level);
+    let base_dir = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("/"));
+    if opts.check_config {
+        return config::check_config(&opts.overrides(), &base_dir);
+    }
+    daemon::run(opts, base_dir)
 }

@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use honeytrap::cli::{self, Parsed};
+use honeytrap::config;
 use std::ffi::OsString;
 use std::path::Path;
 
@@ -22,13 +23,13 @@ fn command_line_beats_configuration_file() {
     let conf = write_config(d.path(), "user = \"root\"\ngroup = \"root\"\npromisc = \"off\"\nread_limit = \"100\"");
     let c = conf.to_str().unwrap();
 
-    let from_file = cli::load_config(&parse(&["-C", c]), Path::new("/")).unwrap();
+    let from_file = config::load_config(&parse(&["-C", c]).overrides(), Path::new("/")).unwrap();
     assert_eq!(from_file.logfile, d.join("honeytrap.log"));
     assert_eq!(from_file.user.as_ref().map(|u| u.uid), Some(0));
     assert!(!from_file.promisc);
 
     let opts = parse(&["-C", c, "-L", "/b.log", "-P", "rel/b.pid", "-u", "nobody", "-g", "nogroup", "-p"]);
-    let cfg = cli::load_config(&opts, Path::new("/base")).unwrap();
+    let cfg = config::load_config(&opts.overrides(), Path::new("/base")).unwrap();
     assert_eq!(cfg.logfile, Path::new("/b.log"));
     assert_eq!(cfg.pidfile, Path::new("/base/rel/b.pid"), "relative paths are taken from the start-up directory");
     let u = cfg.user.as_ref().unwrap();
@@ -37,11 +38,11 @@ fn command_line_beats_configuration_file() {
     assert_eq!((g.name.as_str(), g.gid), ("nogroup", 65534));
     assert!(cfg.promisc);
     assert_eq!(cfg.read_limit, 100, "keys without an option keep their file value");
-    assert_eq!(cli::run_ids(&cfg), Some((65534, 65534)));
+    assert_eq!(config::run_ids(&cfg), Some((65534, 65534)));
 
     // -u alone keeps the file's group.
-    let cfg = cli::load_config(&parse(&["-C", c, "-u", "nobody"]), Path::new("/")).unwrap();
-    assert_eq!(cli::run_ids(&cfg), Some((65534, 0)));
+    let cfg = config::load_config(&parse(&["-C", c, "-u", "nobody"]).overrides(), Path::new("/")).unwrap();
+    assert_eq!(config::run_ids(&cfg), Some((65534, 0)));
 }
 
 #[test]
@@ -56,7 +57,7 @@ fn configuration_errors_name_file_line_and_column() {
         ("read_limit = \"0\"\n", ":1:14:", "Read limit must be a positive value."),
     ] {
         std::fs::write(&conf, text).unwrap();
-        let e = cli::load_config(&parse(&["-C", conf.to_str().unwrap()]), Path::new("/")).unwrap_err();
+        let e = config::load_config(&parse(&["-C", conf.to_str().unwrap()]).overrides(), Path::new("/")).unwrap_err();
         assert!(e.starts_with(&format!("{}{pos}", conf.display())), "{text:?}: {e}");
         assert!(e.contains(what), "{text:?}: {e}");
     }

@@ -68,7 +68,7 @@ fn shipped_ports_include_checks_ok() {
 #[test]
 fn built_in_default_configuration_loads_without_warnings() {
     let cfg = honeytrap::config::load_str(
-        honeytrap::cli::EMBEDDED_CONFIG,
+        honeytrap::config::EMBEDDED_CONFIG,
         Path::new("<built-in default>"),
         Path::new("/base"),
     )

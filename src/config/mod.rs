@@ -5,8 +5,9 @@
 //! only, `//` and `/* */` comments, lists with optional commas, nested blocks), the flattening
 //! rules (first scalar wins, list items accumulate, top-level keys processed in order of first
 //! appearance, `include` appended to the processing queue), every top-level key, the `portconf`
-//! block and the `plugin-<Name>` entries. It does not own command-line precedence (cli.rs
-//! applies `-L -P -u -g -p` on top) nor anything that touches the network.
+//! block and the `plugin-<Name>` entries. Command-line precedence (`-L -P -u -g -p` on top of the file)
+//! is applied by load.rs from the [`Overrides`] cli.rs hands over; nothing here touches the
+//! network.
 //!
 //! Every error carries the file, line and column of the offending token.
 
@@ -15,15 +16,18 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 pub mod lexer;
+pub mod load;
 pub mod parser;
 pub mod plugins;
 pub mod portconf;
 mod process;
+pub mod queue;
 #[cfg(test)]
 mod testutil;
 pub mod tree;
 pub mod values;
 
+pub use load::{check_config, check_environment, load_config, run_ids, ConfigSource, Overrides, EMBEDDED_CONFIG};
 pub use plugins::{Plugin, PluginConfig};
 pub use portconf::{Mode, PortPolicy, PortTable, Proto, ProxyTarget};
 pub use tree::{PORTCONF_KEYS, TOP_LEVEL_KEYS};
@@ -167,8 +171,8 @@ impl fmt::Display for Warning {
     }
 }
 
-/// The whole configuration, typed. Built from a file by [`load`], then the command line is
-/// applied on top by cli.rs.
+/// The whole configuration, typed. Built from a file by [`load()`], then the command line is
+/// applied on top by [`load_config`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// The file this was loaded from (or `<built-in>` for the embedded default).
@@ -288,11 +292,11 @@ impl Config {
 /// Relative paths in values (`logfile`, `include`, ...) are resolved against `base_dir`
 /// (the working directory at start-up), so they keep working after the daemon changes to `/`.
 pub fn load(path: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
-    tree::load_file(path, base_dir)
+    queue::load_file(path, base_dir)
 }
 
 /// Loads configuration text that is not in a file (the embedded default, tests).
 /// `name` is used in error positions.
 pub fn load_str(text: &str, name: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
-    tree::load_text(text, name, base_dir)
+    queue::load_text(text, name, base_dir)
 }

@@ -415,8 +415,8 @@ fn plugin(node: &Node, name: &str, cfg: &mut Config) -> Result<(), ConfigError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::load_str as load_text;
     use crate::config::testutil::TempDir;
-    use crate::config::tree::load_text;
     use crate::config::{
         DEFAULT_LOGFILE, DEFAULT_MAX_CONNECTIONS_PER_SOURCE, DEFAULT_NFQ_QUEUE, DEFAULT_READ_LIMIT,
         DEFAULT_SESSION_LIMIT, PORTCONF_KEYS,

@@ -2,8 +2,7 @@
 //! its response directory with the response templates shipped in contrib/responses, which
 //! are compiled into the binary for that purpose.
 
-use crate::cli;
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::sys::creds;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -37,7 +36,7 @@ pub const BUILTIN_RESPONSES: &[(&str, &[u8])] = &[
 /// to the run user, so that it can remove its pid file at exit; a response directory it
 /// creates gets the built-in templates.
 pub fn embedded(cfg: &Config, base_dir: &Path) -> io::Result<()> {
-    let ids = cli::run_ids(cfg).filter(|_| creds::getresuid().1 == 0);
+    let ids = config::run_ids(cfg).filter(|_| creds::getresuid().1 == 0);
     // The plugins' directories and the directories of their log files, relative to the
     // start-up directory like every path of the configuration.
     let plugin_dirs: Vec<PathBuf> = cfg

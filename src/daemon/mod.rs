@@ -20,8 +20,8 @@ pub mod panics;
 pub mod pidfile;
 pub mod privileges;
 
-use crate::cli::{self, ConfigSource, Options};
-use crate::config::{Config, MonitorKind};
+use crate::cli::Options;
+use crate::config::{self, Config, ConfigSource, MonitorKind};
 use crate::monitor::{self, Monitor};
 use crate::pipeline::outputs::{self, Outputs};
 use crate::server::engine::{Engine, Settings};
@@ -63,13 +63,13 @@ impl Startup {
 
 /// The settings of a configuration that need privileges or a restart to change.
 fn fixed_settings(cfg: &Config) -> (Option<(u32, u32)>, PathBuf, Option<MonitorKind>, u16) {
-    (cli::run_ids(cfg), cfg.pidfile.clone(), cfg.monitor, cfg.nfq_queue)
+    (config::run_ids(cfg), cfg.pidfile.clone(), cfg.monitor, cfg.nfq_queue)
 }
 
 /// Prints the console lines of the original's start-up for `cfg`.
 fn console_report(cfg: &Config) {
     let name_or_null = |n: Option<&str>| n.unwrap_or("(null)").to_string();
-    let (uid, gid) = cli::run_ids(cfg).unwrap_or((0, 0));
+    let (uid, gid) = config::run_ids(cfg).unwrap_or((0, 0));
     println!("  Servers will run as user {} ({}).", name_or_null(cfg.user.as_ref().map(|u| u.name.as_str())), uid);
     let gname = cfg.group.as_ref().map(|g| g.name.clone()).or_else(|| cfg.user.as_ref().map(|_| gid.to_string()));
     println!("  Servers will run as group {} ({}).", name_or_null(gname.as_deref()), gid);
@@ -103,8 +103,8 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     // Before any other thread starts.
     crate::sys::mem::configure();
     println!("\n{} v{} - Initializing.", crate::PACKAGE, crate::VERSION);
-    let source = opts.config_source();
-    let mut cfg = match cli::load_config(&opts, &base_dir) {
+    let source = opts.overrides().config_source();
+    let mut cfg = match config::load_config(&opts.overrides(), &base_dir) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("  Error - {e}");
@@ -127,7 +127,7 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     for w in &cfg.warnings {
         eprintln!("  Warning - {w}");
     }
-    if let Err(e) = cli::check_environment(&cfg) {
+    if let Err(e) = config::check_environment(&cfg) {
         eprintln!("  Error - {e}");
         return 1;
     }
@@ -181,14 +181,14 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
             return 1;
         }
     };
-    if let Some((uid, gid)) = cli::run_ids(&cfg) {
+    if let Some((uid, gid)) = config::run_ids(&cfg) {
         // Let the run user reopen its log after rotation; only for a file we may give away.
         if creds::getresuid().1 == 0 {
             let _ = crate::sys::fs::give_to(&logfile, uid, gid);
         }
     }
     log::set_file(&cfg.logfile, logfile);
-    if let Some((uid, gid)) = cli::run_ids(&cfg) {
+    if let Some((uid, gid)) = config::run_ids(&cfg) {
         // As for the log file: the run user reopens them after rotation.
         if creds::getresuid().1 == 0 {
             outputs.give_files_to(uid, gid);
@@ -230,7 +230,7 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
         Ok(p) => p,
         Err(e) => return st.fail(&e.to_string()),
     };
-    let ids = cli::run_ids(&cfg);
+    let ids = config::run_ids(&cfg);
     if let Some((uid, gid)) = ids {
         let _ = pf.chown(uid, gid);
         let dir = cfg.pidfile.parent().unwrap_or(Path::new("/"));
@@ -396,7 +396,9 @@ fn main_loop(
         }
         if ready[0] {
             crate::fault::inject("monitor");
-            if let Err(e) = mon.service(engine) {
+            if let Err(e) = mon.service(&mut |req| {
+                engine.request(req);
+            }) {
                 log_err!("Error - {}", e);
                 return 1;
             }
@@ -409,7 +411,7 @@ fn main_loop(
 /// original exited). Settings that need privileges keep their start-up values.
 fn reload(opts: &Options, base_dir: &Path, cfg: &mut Config, engine: &Engine) {
     log_notice!("---- Reloading configuration ----");
-    match cli::load_config(opts, base_dir).and_then(|c| cli::check_environment(&c).map(|_| c)) {
+    match config::load_config(&opts.overrides(), base_dir).and_then(|c| config::check_environment(&c).map(|_| c)) {
         Ok(mut new) => {
             for w in &new.warnings {
                 log_warn!("Warning - {}", w);

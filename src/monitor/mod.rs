@@ -1,20 +1,19 @@
 //! Connection monitors: how honeytrap learns that someone tried a port nobody serves. Two
 //! kinds live in one binary: nfq (the held SYN / first datagram, via NFQUEUE queue 0) and
 //! pcap (the kernel's RST / ICMP port unreachable). This module opens the chosen one, drives
-//! it from the main loop and hands each request to the engine ([`dispatch`]): never one for
-//! port 0, and the lines about packets that are no request are rate-limited, since an
-//! attacker can send those at will.
+//! it from the main loop and hands each request to the caller's callback ([`dispatch`]),
+//! which the daemon wires to the engine: never one for port 0, and the lines about packets
+//! that are no request are rate-limited, since an attacker can send those at will.
 
 pub mod detect;
 pub mod nfq;
 pub mod pcap;
 
 use crate::config::MonitorKind;
+pub use crate::conn_request::ConnRequest;
 use crate::log::{Level, Throttle};
-use crate::server::engine::Engine;
 use detect::DetectError;
 use std::os::fd::BorrowedFd;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Packets handled per wake-up at most, so that control requests are never starved.
@@ -24,16 +23,6 @@ const MAX_BATCH: usize = 256;
 /// unsupported), with the count of those kept quiet.
 const UNUSABLE_INTERVAL: Duration = Duration::from_secs(10);
 static UNUSABLE: Throttle = Throttle::new(UNUSABLE_INTERVAL);
-
-/// A connection attempt to a port nobody serves, as seen by a monitor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ConnRequest {
-    pub proto: crate::config::Proto,
-    /// The attacked address and port (ours).
-    pub local: std::net::SocketAddr,
-    /// The attacker's address and port.
-    pub remote: std::net::SocketAddr,
-}
 
 /// What the monitor needs from the command line and the configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,14 +105,15 @@ impl Monitor {
     }
 
     /// Handles what is pending on the monitor's descriptor: every connection attempt is
-    /// handed to the engine, which ignores it or makes sure a listener serves the port. With
-    /// nfq the held packet is accepted only after that, so the first attempt reaches the
-    /// listener; packets for ignored or served ports are accepted at once.
-    pub fn service(&mut self, engine: &Arc<Engine>) -> Result<(), String> {
+    /// handed to `on_request` (the daemon passes it to the engine, which ignores it or makes
+    /// sure a listener serves the port). With nfq the held packet is accepted only after
+    /// `on_request` has returned, so the first attempt reaches the listener; packets for
+    /// ignored or served ports are accepted at once.
+    pub fn service(&mut self, on_request: &mut dyn FnMut(&ConnRequest)) -> Result<(), String> {
         match self {
             Monitor::Pcap(p) => {
                 let dlt = p.datalink();
-                p.drain(MAX_BATCH, |frame| dispatch(engine, detect::from_frame(dlt, frame)))?;
+                p.drain(MAX_BATCH, |frame| dispatch(on_request, detect::from_frame(dlt, frame)))?;
             }
             Monitor::Nfq(q) => {
                 let before = q.stats().overruns;
@@ -138,7 +128,7 @@ impl Monitor {
                     );
                 }
                 for p in packets {
-                    dispatch(engine, detect::from_queued(&p.payload));
+                    dispatch(on_request, detect::from_queued(&p.payload));
                     q.verdict(p.id, true).map_err(|_| "Could not set verdict on packet.".to_string())?;
                 }
             }
@@ -147,12 +137,12 @@ impl Monitor {
     }
 }
 
-/// Hands what a detector found to the engine: a request is logged and served (or ignored by
-/// the port policy); anything else is logged ([`report`]).
-fn dispatch(engine: &Arc<Engine>, found: Result<Option<ConnRequest>, DetectError>) {
+/// Hands what a detector found on: a request is logged and given to `on_request`; anything
+/// else is logged ([`report`]).
+fn dispatch(on_request: &mut dyn FnMut(&ConnRequest), found: Result<Option<ConnRequest>, DetectError>) {
     if let Some(req) = request(found) {
         crate::log_noisy!("{}", detect::request_line(&req));
-        engine.request(&req);
+        on_request(&req);
     }
 }
 

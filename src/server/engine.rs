@@ -20,8 +20,8 @@ use super::udp::{self, UdpExit, UdpFlowRecord, UdpHost, UdpParams};
 use crate::attack::{portstr, Attack, Payload, ProxyConn};
 use crate::budget::{Budget, Charge, Intake};
 use crate::config::{Config, Mode, Proto};
+use crate::conn_request::ConnRequest;
 use crate::log::Throttle;
-use crate::monitor::ConnRequest;
 use crate::pipeline::output::events::Event;
 use crate::pipeline::Pipeline;
 use crate::sys::{net, strerror};
@@ -247,7 +247,7 @@ impl Engine {
         if s.cfg.ports.mode_for(s.cfg.portconf_default, req.proto, port) == Mode::Ignore {
             return Outcome::Ignored;
         }
-        if req.proto == Proto::Udp && super::own_ports::is_own(port) {
+        if req.proto == Proto::Udp && crate::own_ports::is_own(port) {
             log_debug!("Datagram to port {}/udp of one of our own sockets, not an attack.", port);
             return Outcome::Ignored;
         }

@@ -311,7 +311,7 @@ struct Upstream {
     /// falling back to normal mode.
     answered: bool,
     /// Keeps late answers to this socket from being taken for attacks.
-    _own: super::own_ports::OwnPort,
+    _own: crate::own_ports::OwnPort,
 }
 
 impl Upstream {
@@ -321,7 +321,7 @@ impl Upstream {
         match opened {
             Ok((local, socket)) => {
                 relay::log_established(kind, ps, target);
-                let own = super::own_ports::claim(&socket);
+                let own = crate::own_ports::claim(&socket);
                 Some(Upstream { kind, socket, local, target, data, answered: false, _own: own })
             }
             Err(e) => {

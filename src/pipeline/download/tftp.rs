@@ -319,8 +319,8 @@ pub fn fetch(server: SocketAddr, path: &str, ctx: &Context) -> Result<Fetched, E
     crate::log_notice!("TFTP download - Requesting '{}' from {}.", shown, server.ip());
 
     let sock = bind(ctx.local_ip, server)?;
-    // Late DATA packets to this port are not attacks (see server::own_ports).
-    let _own = crate::server::own_ports::claim(&sock);
+    // Late DATA packets to this port are not attacks (see crate::own_ports).
+    let _own = crate::own_ports::claim(&sock);
     let server_ip = canonical(server.ip());
     let rrq = Packet::Rrq { file: path.as_bytes(), mode: b"octet" }.emit();
     let mut recv = Receiver::new(ctx.limits.max_size);

@@ -5,7 +5,7 @@
 //!
 //! Every event carries, in this order: `eventid`, `timestamp` (RFC 3339, UTC, microseconds:
 //! `2026-11-26T01:02:03.123456Z`), `session` (12 lowercase hex digits shared by all events of
-//! one connection, see [`new_session_id`]), `sensor` (the configured sensor name), `protocol`
+//! one connection, see [`SessionId`]), `sensor` (the configured sensor name), `protocol`
 //! (`tcp`/`udp`), `src_ip`, `src_port` (the attacker), `dst_ip`, `dst_port` (our side).
 //! Addresses are written as `inet_ntop` does, an IPv4-mapped IPv6 address as the IPv4
 //! address. Then, per event:
@@ -25,14 +25,12 @@
 
 use super::json::{ip_text, Object, Style, Value};
 use super::logattacker::{logfile, AppendLog};
-use crate::attack::Payload;
+use crate::attack::{Payload, SessionId};
 use crate::config::{Plugin, PluginConfig, Proto};
 use crate::sys::{strerror, time};
 use crate::text::hex;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Default most bytes of an attack string written in an input event.
@@ -51,7 +49,7 @@ pub const CLOSED: &str = "honeytrap.session.closed";
 /// pass it to the constructors of [`Event`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
-    pub id: String,
+    pub id: SessionId,
     pub sensor: String,
     pub protocol: Proto,
     /// The attacker.
@@ -61,9 +59,9 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session with a fresh id ([`new_session_id`]).
+    /// A session with a fresh id ([`SessionId::new`]).
     pub fn new(sensor: &str, protocol: Proto, src: SocketAddr, dst: SocketAddr) -> Session {
-        Session { id: new_session_id(), sensor: sensor.to_string(), protocol, src, dst }
+        Session { id: SessionId::new(), sensor: sensor.to_string(), protocol, src, dst }
     }
 }
 
@@ -107,7 +105,7 @@ pub enum Kind {
 pub struct Event {
     pub eventid: &'static str,
     pub timestamp: SystemTime,
-    pub session: String,
+    pub session: SessionId,
     pub protocol: Proto,
     pub src: SocketAddr,
     pub dst: SocketAddr,
@@ -261,42 +259,6 @@ pub fn rfc3339_micros(t: SystemTime) -> String {
     )
 }
 
-/// A new session id: 12 lowercase hex digits. Within one process the ids never repeat (a
-/// bijective mix of a counter over 48 bits); the counter starts at a point derived from the
-/// start time in nanoseconds and the process id, so ids of different runs and of sensors
-/// started together differ with overwhelming probability.
-pub fn new_session_id() -> String {
-    static SEED: OnceLock<u64> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let seed = *SEED.get_or_init(|| {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-        splitmix64(nanos ^ (u64::from(std::process::id()) << 40) ^ u64::from(std::process::id()))
-    });
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    // 12 hex digits, `{:012x}` of the 48-bit number.
-    hex(&permute48(seed.wrapping_add(n)).to_be_bytes()[2..])
-}
-
-fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-const MASK48: u64 = (1 << 48) - 1;
-
-/// A bijection of the 48-bit numbers: xor-shifts and multiplications by odd constants
-/// modulo 2^48 are each invertible.
-fn permute48(x: u64) -> u64 {
-    let mut x = x & MASK48;
-    x ^= x >> 24;
-    x = x.wrapping_mul(0x9e37_79b9_7f4b) & MASK48;
-    x ^= x >> 21;
-    x = x.wrapping_mul(0xbf58_476d_1ce5) & MASK48;
-    x ^ (x >> 23)
-}
-
 /// The event stream output, open.
 pub struct EventLog {
     out: AppendLog,
@@ -360,11 +322,10 @@ fn parse_limit(v: &str) -> Option<usize> {
 mod tests {
     use super::super::json::parse;
     use super::*;
-    use std::collections::HashSet;
 
     fn session() -> Session {
         Session {
-            id: "0123456789ab".into(),
+            id: SessionId::from_hex("0123456789ab"),
             sensor: "sensor-1".into(),
             protocol: Proto::Tcp,
             src: "198.51.100.7:40000".parse().unwrap(),
@@ -460,29 +421,7 @@ mod tests {
             j.contains(r#""protocol":"udp","src_ip":"fd77::2","src_port":5353,"dst_ip":"fd77::1","dst_port":53}"#),
             "{j}"
         );
-        assert_eq!(s.id.len(), 12);
-    }
-
-    #[test]
-    fn session_ids_unique_and_hex() {
-        let mut seen = HashSet::new();
-        for _ in 0..20_000 {
-            let id = new_session_id();
-            assert_eq!(id.len(), 12);
-            assert!(id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{id}");
-            assert!(seen.insert(id));
-        }
-    }
-
-    #[test]
-    fn permute48_is_injective_on_a_range() {
-        let mut seen = HashSet::new();
-        for x in (MASK48 - 50_000)..=(MASK48 + 50_000) {
-            assert!(permute48(x) <= MASK48);
-            if x <= MASK48 {
-                assert!(seen.insert(permute48(x)));
-            }
-        }
+        assert_eq!(s.id.as_str().len(), 12);
     }
 
     #[test]

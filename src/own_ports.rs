@@ -6,7 +6,9 @@
 //! socket is open, binding a server on its port fails and nothing worse happens; but an
 //! answer that arrives just after the socket closed would find the port free and be served,
 //! and recorded, as an attack of its own. Ports are therefore remembered while in use and
-//! for [`QUIET`] afterwards, and the engine leaves requests for them alone.
+//! for [`QUIET`] afterwards, and the engine leaves requests for them alone. A module of its
+//! own because capture (the UDP servers, the engine) and the downloads (the TFTP client)
+//! both use it and neither may reach into the other.
 
 use std::collections::HashMap;
 use std::net::UdpSocket;

@@ -1,0 +1,157 @@
+//! Loading the configuration the daemon runs with: the choice of the file (`-C`, the default
+//! path, or the embedded default), the command line's `-L -P -u -g -p` applied on top of the
+//! file's keys, the checks that must pass before start-up (the response directory), the
+//! user and group the daemon runs as, and `--check-config`. Replaces the loading half of the
+//! C original's main.c / readconf.c (`parse_config_file` and the option precedence around
+//! it); the command line itself is read by cli.rs, which hands over [`Overrides`].
+
+use super::{Config, GroupSpec, UserSpec};
+use crate::sys::user;
+use std::path::{Path, PathBuf};
+
+/// The embedded default configuration: everything under `./honeytrap-data` of the start-up
+/// directory, pcap monitor, normal mode for every port but 22/tcp.
+pub const EMBEDDED_CONFIG: &str = include_str!("../default.conf");
+
+/// What the command line says about the configuration: the file to read (`-C`) and the
+/// values that win over the file's keys (`-L -P -u -g -p`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub logfile: Option<PathBuf>,
+    pub pidfile: Option<PathBuf>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub promisc: bool,
+}
+
+/// Where the configuration comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    /// No `-C` and no file at the default path.
+    Embedded,
+}
+
+impl Overrides {
+    pub fn config_source(&self) -> ConfigSource {
+        match &self.config_file {
+            Some(p) => ConfigSource::File(p.clone()),
+            None if Path::new(super::DEFAULT_CONFIG_FILE).exists() => {
+                ConfigSource::File(super::DEFAULT_CONFIG_FILE.into())
+            }
+            None => ConfigSource::Embedded,
+        }
+    }
+}
+
+/// Resolves `-u` / `-g` names (names only, as the original).
+fn resolve_user(name: &str) -> Result<UserSpec, String> {
+    match user::user_by_name(name) {
+        Ok(Some(p)) => Ok(UserSpec { name: name.to_string(), uid: p.uid, gid: p.gid }),
+        Ok(None) => Err(format!("User {name} not found.")),
+        Err(e) => Err(format!("Invalid user: {e}.")),
+    }
+}
+
+fn resolve_group(name: &str) -> Result<GroupSpec, String> {
+    match user::group_by_name(name) {
+        Ok(Some(gid)) => Ok(GroupSpec { name: name.to_string(), gid }),
+        Ok(None) => Err(format!("Group {name} not found.")),
+        Err(e) => Err(format!("Invalid group: {e}.")),
+    }
+}
+
+/// Loads the configuration and applies the command line on top (`-L -P -u -g -p`).
+/// The error is the complete text to print (without the `  Error - ` prefix).
+pub fn load_config(opts: &Overrides, base_dir: &Path) -> Result<Config, String> {
+    let mut cfg = match opts.config_source() {
+        ConfigSource::File(p) => super::load(&p, base_dir).map_err(|e| e.to_string())?,
+        ConfigSource::Embedded => {
+            super::load_str(EMBEDDED_CONFIG, Path::new("<built-in default>"), base_dir).map_err(|e| e.to_string())?
+        }
+    };
+    let abs = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base_dir.join(p)
+        }
+    };
+    if let Some(l) = &opts.logfile {
+        cfg.logfile = abs(l);
+    }
+    if let Some(p) = &opts.pidfile {
+        cfg.pidfile = abs(p);
+    }
+    if let Some(u) = &opts.user {
+        cfg.user = Some(resolve_user(u)?);
+    }
+    if let Some(g) = &opts.group {
+        cfg.group = Some(resolve_group(g)?);
+    }
+    if opts.promisc {
+        cfg.promisc = true;
+    }
+    Ok(cfg)
+}
+
+/// Checks what must exist before the daemon starts (the response directory: the C original
+/// exits 1 without it).
+pub fn check_environment(cfg: &Config) -> Result<(), String> {
+    std::fs::read_dir(&cfg.response_dir).map(drop).map_err(|e| {
+        format!("Unable to open response directory {}: {}", cfg.response_dir.display(), crate::sys::strerror(&e))
+    })
+}
+
+/// The user and group the daemon will run as: (uid, gid) or `None` to keep the current ids.
+/// Without a group the user's primary group is used.
+pub fn run_ids(cfg: &Config) -> Option<(u32, u32)> {
+    match (&cfg.user, &cfg.group) {
+        (None, None) => None,
+        (Some(u), g) => Some((u.uid, g.as_ref().map_or(u.gid, |g| g.gid))),
+        (None, Some(g)) => Some((crate::sys::creds::getresuid().1, g.gid)),
+    }
+}
+
+/// `--check-config`: load, validate, report; never touches the network. Returns the exit
+/// status.
+pub fn check_config(opts: &Overrides, base_dir: &Path) -> i32 {
+    let source = opts.config_source();
+    let cfg = match load_config(opts, base_dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("  Error - {e}");
+            return 1;
+        }
+    };
+    for w in &cfg.warnings {
+        eprintln!("  Warning - {w}");
+    }
+    if let Err(e) = check_environment(&cfg) {
+        eprintln!("  Error - {e}");
+        return 1;
+    }
+    match source {
+        ConfigSource::File(p) => println!("{}: configuration OK", p.display()),
+        ConfigSource::Embedded => println!("<built-in default>: configuration OK"),
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_rules() {
+        let u = UserSpec { name: "nobody".into(), uid: 65534, gid: 65534 };
+        let g = GroupSpec { name: "x".into(), gid: 7 };
+        let mut cfg = Config::default();
+        assert_eq!(run_ids(&cfg), None);
+        cfg.user = Some(u);
+        assert_eq!(run_ids(&cfg), Some((65534, 65534)));
+        cfg.group = Some(g);
+        assert_eq!(run_ids(&cfg), Some((65534, 7)));
+    }
+}
