@@ -9,9 +9,10 @@
 //! only reopens the files); otherwise a new one replaces it. Each output takes a record
 //! contained ([`super::contained`]): one that panics does not cost the others the record.
 
+use super::output::append::AppendLog;
 use super::output::events::{Event, EventLog, Session};
 use super::output::hpfeeds::Hpfeeds;
-use super::output::logattacker::{AppendLog, LogAttacker};
+use super::output::logattacker::LogAttacker;
 use super::output::logjson::LogJson;
 #[cfg(feature = "postgres")]
 use super::output::postgres::SubmitPostgres;

@@ -2,6 +2,7 @@
 //! downloaded samples are written: SaveFile, logAttacker, logJSON, the event stream, syslog,
 //! hpfeeds and PostgreSQL, and the JSON writer they share.
 
+pub mod append;
 pub mod events;
 pub mod hpfeeds;
 pub mod json;
