@@ -22,7 +22,7 @@ use crate::log::Throttle;
 use analyze::{Decoders, Downloader, Note};
 use output::events::Event;
 use output::savefile::{FileOutcome, SaveFile};
-use outputs::Outputs;
+use output::Outputs;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
@@ -211,4 +211,3 @@ pub fn absolute_paths(p: &crate::config::PluginConfig, base_dir: &Path) -> crate
     }
     p
 }
-pub mod outputs;
