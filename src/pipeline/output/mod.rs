@@ -18,6 +18,7 @@ pub mod logjson;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod savefile;
+pub mod sender;
 pub mod syslog;
 
 use super::{contained, Stage};
