@@ -23,7 +23,7 @@ pub mod privileges;
 use crate::cli::Options;
 use crate::config::{self, Config, ConfigSource, MonitorKind};
 use crate::monitor::{self, Monitor};
-use crate::pipeline::outputs::{self, Outputs};
+use crate::pipeline::output::{self as outputs, Outputs};
 use crate::server::engine::{Engine, Settings};
 use crate::sys::{creds, net, process, strerror};
 use crate::{log, log_debug, log_err, log_notice, log_warn};

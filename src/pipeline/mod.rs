@@ -3,26 +3,27 @@
 //! lists (plughook.c) and the plugins themselves, as built-in modules selected by the
 //! `plugin-<Name>` keys, run in the fixed order of the C hook priorities: decoders (PREPROC:
 //! `decode`), download commands and clients (ANALYZE: `extract`, `download`, orchestrated by
-//! `analyze`), outputs (SAVEDATA: `output`).
+//! `fetch`), outputs (SAVEDATA: `output`).
 //!
 //! Each stage runs contained ([`contained`]): a panic in a decoder, the extraction, the
 //! downloads, SaveFile or one output ends that stage for this attack only, with a log line
 //! naming it, and the other stages and outputs still get the record.
 
-pub mod analyze;
 pub mod decode;
 pub mod download;
 pub mod extract;
+pub mod fetch;
 pub mod output;
 pub mod request;
 
 use crate::attack::Attack;
 use crate::config::{Config, Plugin, Proto};
 use crate::log::Throttle;
-use analyze::{Decoders, Downloader, Note};
+use decode::Decoders;
+use fetch::{Downloader, Note};
 use output::events::Event;
 use output::savefile::{FileOutcome, SaveFile};
-use outputs::Outputs;
+use output::Outputs;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
@@ -161,7 +162,7 @@ impl Pipeline {
                     let mut charge = attack.charge.sibling();
                     let derived =
                         contained(Stage::Decoders, || self.decoders.derive(data, &mut charge)).unwrap_or_default();
-                    contained(Stage::Extraction, || analyze::requests_of(data, &derived)).unwrap_or_default()
+                    contained(Stage::Extraction, || fetch::requests_of(data, &derived)).unwrap_or_default()
                 };
                 contained(Stage::Downloads, || {
                     d.run(attack, requests, &|note| {
@@ -211,4 +212,3 @@ pub fn absolute_paths(p: &crate::config::PluginConfig, base_dir: &Path) -> crate
     }
     p
 }
-pub mod outputs;

@@ -335,7 +335,7 @@ impl Engine {
         }
     }
 
-    /// A UDP server's thread: every flow on the socket (udp.rs) until the listen timeout
+    /// A UDP server's thread: every flow on the socket (udp/) until the listen timeout
     /// passes with no flow open, or the daemon stops.
     fn serve_udp(self: Arc<Engine>, key: ListenKey, id: u64, socket: UdpSocket) {
         let _entry = EntryGuard { engine: &self, key, id };
@@ -692,7 +692,7 @@ fn more(n: u64) -> String {
     }
 }
 
-/// What a UDP server asks of the engine (udp.rs).
+/// What a UDP server asks of the engine (udp/).
 struct UdpServer {
     engine: Arc<Engine>,
     key: ListenKey,

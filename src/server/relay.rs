@@ -1,7 +1,7 @@
 //! Mirror and proxy modes (honeytrap.conf(5), `portconf`): the outgoing connection (to the
 //! attacker's own address on the same port, or to the configured proxy target) and the TCP
 //! relay loop that copies bytes both ways and records each direction (UDP flows are relayed by
-//! their socket's thread, udp.rs, with [`connect_udp_target`] and the same log texts). Replaces
+//! their socket's thread, udp/, with [`connect_udp_target`] and the same log texts). Replaces
 //! `proxy_connect`, `copy_data` (proxy.c) and `handle_connection_proxied` (dynsrv.c) of the C
 //! original. Choosing the mode, the target and the fallback to normal mode is the caller's
 //! business (`Engine::connection`); the log texts it needs are here ([`log_established`],
@@ -156,7 +156,7 @@ pub fn connect_target(target: SocketAddr, timeout: Duration) -> io::Result<TcpSt
     Ok(s)
 }
 
-/// Opens the outgoing UDP socket of a mirrored or proxied flow (udp.rs): bound to an
+/// Opens the outgoing UDP socket of a mirrored or proxied flow (udp/): bound to an
 /// ephemeral port of the unspecified address of `target`'s family, `connect()`ed to `target`
 /// (so that only its datagrams arrive, and ICMP errors about what was sent to it are reported
 /// on the socket, e.g. `ECONNREFUSED` for a closed port), non-blocking. A UDP connect sends

@@ -23,8 +23,8 @@
 //! `data_hex` directly. Strings are escaped as standard JSON (`/` is not escaped); bytes that
 //! are not UTF-8 are written as `\u00xx` ([`super::json`]).
 
+use super::append::{logfile, AppendLog};
 use super::json::{ip_text, Object, Style, Value};
-use super::logattacker::{logfile, AppendLog};
 use crate::attack::{Payload, SessionId};
 use crate::config::{Plugin, PluginConfig, Proto};
 use crate::sys::{strerror, time};

@@ -25,9 +25,8 @@
 //! After `OP_AUTH` the client waits [`AUTH_WAIT`] for an `OP_ERROR` before publishing, so
 //! that wrong credentials are reported as such instead of as a dropped connection.
 
-use super::syslog::{
-    parse_host_port, parse_queue_size, spawn_sender, tcp_connect, SendError, SendQueue, Sender, Transport,
-};
+use super::sender::{parse_queue_size, spawn_sender, tcp_connect, SendError, SendQueue, Sender, Transport};
+use super::syslog::parse_host_port;
 use crate::config::{Plugin, PluginConfig};
 use crate::log::Throttle;
 use crate::log_warn;
@@ -477,12 +476,12 @@ impl Hpfeeds {
             events_channel,
             files_channel,
             live: None,
-            broker_errors: Arc::new(Throttle::new(super::syslog::WARN_INTERVAL)),
+            broker_errors: Arc::new(Throttle::new(super::sender::WARN_INTERVAL)),
         };
         let who = transport.describe();
         let queue = Arc::new(SendQueue::new(queue_size, QUEUE_BYTES));
         let sender = spawn_sender("hpfeeds", queue.clone(), transport, false)?;
-        Ok(Hpfeeds { queue, sender, max_payload, too_big: Throttle::new(super::syslog::WARN_INTERVAL), who })
+        Ok(Hpfeeds { queue, sender, max_payload, too_big: Throttle::new(super::sender::WARN_INTERVAL), who })
     }
 
     /// Queues one event (a JSON line) for the events channel. Never blocks.

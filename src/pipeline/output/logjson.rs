@@ -32,8 +32,8 @@
 //!   C plugin's placeholder: protocol `ip` (the `/etc/protocols` name of 0), `0.0.0.0`, ports
 //!   0, the digests of empty data, length 0, `data_hex` `""`.
 
+use super::append::{logfile, AppendLog};
 use super::json::{ObjectWriter, Style};
-use super::logattacker::{logfile, AppendLog};
 use crate::attack::{Attack, Download, Payload, EMPTY_MD5, EMPTY_SHA512};
 use crate::config::{Plugin, PluginConfig, Proto};
 use crate::sys::{strerror, time};

