@@ -29,10 +29,8 @@ use honeytrap::monitor::pcap::{build_filter, device_addresses, Outgoing, PcapMon
 use honeytrap::monitor::ConnRequest;
 use honeytrap::wire::{icmp, icmpv6, ip, ipv4, ipv6, link, tcp, udp};
 use std::collections::HashSet;
-use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -421,115 +419,11 @@ fn live_kernel_refusals_are_detected() {
     }
 }
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
-        .unwrap_or(false)
-}
-
-fn find_tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-fn run(cmd: &mut Command) -> Result<(), String> {
-    let out = cmd.stdin(Stdio::null()).output().map_err(|e| format!("{cmd:?}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("{cmd:?}: {}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()))
-    }
-}
-
-/// Deletes the namespace however the test ends.
-struct Netns {
-    ip: PathBuf,
-    name: String,
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        if let Err(e) = run(Command::new(&self.ip).args(["netns", "del", &self.name])) {
-            eprintln!("capture test: could not delete namespace {}: {e}", self.name);
-        }
-    }
-}
-
-impl Netns {
-    fn exec(&self, program: &Path) -> Command {
-        let mut cmd = Command::new(&self.ip);
-        cmd.args(["netns", "exec", &self.name]).arg(program);
-        cmd
-    }
-}
-
 fn outer() {
-    if !is_root() {
-        common::skip(LIVE_TEST, "needs root (network namespace, packet capture); CI runs it as root");
+    if !common::root_or_skip(LIVE_TEST, &["ip"]) {
         return;
     }
-    let Some(ip) = find_tool("ip") else {
-        common::skip(LIVE_TEST, "needs `ip` (iproute2)");
-        return;
-    };
-    let name = format!("htw-{}", std::process::id());
-    if let Err(e) = run(Command::new(&ip).args(["netns", "add", &name])) {
-        common::skip(LIVE_TEST, &format!("cannot create a network namespace here: {e}"));
-        return;
-    }
-    let ns = Netns { ip, name };
-    run(ns.exec(&ns.ip).args(["link", "set", "lo", "up"])).unwrap();
-
-    let exe = std::env::current_exe().unwrap();
-    let mut child = ns
-        .exec(&exe)
-        .args(["--exact", LIVE_TEST, "--nocapture", "--test-threads=1"])
-        .env(INNER_ENV, "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (ok, output) = wait_bounded(&mut child, INNER_TIMEOUT);
-    eprintln!("---- inner run ----\n{output}---- end of inner run ----");
-    assert!(ok, "inner run failed or timed out");
-    assert!(output.contains(INNER_OK), "inner run did not run the test");
-}
-
-/// Waits for `child` at most `limit`, killing it after; returns success and its output.
-fn wait_bounded(child: &mut Child, limit: Duration) -> (bool, String) {
-    let mut readers = Vec::new();
-    for pipe in [
-        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
-        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        readers.push(thread::spawn(move || {
-            let mut s = String::new();
-            let _ = { pipe }.read_to_string(&mut s);
-            s
-        }));
-    }
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-        }
-    };
-    let output: String = readers.into_iter().map(|r| r.join().unwrap_or_default()).collect();
-    (status.is_some_and(|s| s.success()), output)
+    common::rerun_in_netns(LIVE_TEST, INNER_ENV, INNER_OK, INNER_TIMEOUT, |_| {});
 }
 
 /// One open capture and what it has seen so far.

@@ -1,6 +1,6 @@
 //! Root-only: `NfqQueue` against the real kernel, inside a private network namespace.
 //!
-//! The outer run (root, with `ip` and `iptables`) creates namespace `htnfq-<pid>`, brings
+//! The outer run (root, with `ip` and `iptables`) creates a network namespace, brings
 //! up `lo` there, adds `-A INPUT -p udp --dport 9999 -j NFQUEUE --queue-num 0` to the
 //! namespace's own iptables, and runs this test binary again inside the namespace with
 //! [`INNER_ENV`] set. The inner run binds queue 0, sends UDP datagrams to 127.0.0.1:9999,
@@ -12,10 +12,8 @@
 mod common;
 
 use honeytrap::monitor::nfq::{NfqQueue, Packet};
-use std::io::{self, Read};
+use std::io;
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -42,112 +40,16 @@ fn nfq_holds_udp_until_verdict() {
 
 // ---- outer run: namespace set-up and tear-down -----------------------------------------
 
-fn find_tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-fn run(cmd: &mut Command) -> Result<(), String> {
-    let out = cmd.stdin(Stdio::null()).output().map_err(|e| format!("{cmd:?}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("{cmd:?}: {}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()))
-    }
-}
-
-/// Deletes the namespace however the test ends.
-struct Netns {
-    ip: PathBuf,
-    name: String,
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        if let Err(e) = run(Command::new(&self.ip).args(["netns", "del", &self.name])) {
-            eprintln!("nfq test: could not delete namespace {}: {e}", self.name);
-        }
-    }
-}
-
-impl Netns {
-    fn exec(&self, program: &Path) -> Command {
-        let mut cmd = Command::new(&self.ip);
-        cmd.args(["netns", "exec", &self.name]).arg(program);
-        cmd
-    }
-}
-
 fn outer() {
-    if !common::is_root() {
-        common::skip(TEST_NAME, "needs root (CAP_NET_ADMIN for netns and NFQUEUE)");
+    if !common::root_or_skip(TEST_NAME, &["ip", "iptables"]) {
         return;
     }
-    let (Some(ip), Some(iptables)) = (find_tool("ip"), find_tool("iptables")) else {
-        common::skip(TEST_NAME, "needs `ip` (iproute2) and `iptables` in PATH");
-        return;
-    };
-    let name = format!("htnfq-{}", std::process::id());
-    if let Err(e) = run(Command::new(&ip).args(["netns", "add", &name])) {
-        common::skip(TEST_NAME, &format!("cannot create a network namespace here: {e}"));
-        return;
-    }
-    let ns = Netns { ip, name };
-
-    run(ns.exec(&ns.ip).args(["link", "set", "lo", "up"])).unwrap();
-    let port = PORT.to_string();
-    let rule = ["-w", "-A", "INPUT", "-p", "udp", "--dport", &port, "-j", "NFQUEUE", "--queue-num", "0"];
-    run(ns.exec(&iptables).args(rule)).unwrap();
-
-    let exe = std::env::current_exe().unwrap();
-    let mut child = ns
-        .exec(&exe)
-        .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
-        .env(INNER_ENV, "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (ok, output) = wait_bounded(&mut child, INNER_TIMEOUT);
-    eprintln!("---- inner run ----\n{output}---- end of inner run ----");
-    assert!(ok, "inner run failed or timed out");
-    assert!(output.contains(INNER_OK), "inner run did not run the test");
-}
-
-/// Waits for `child` at most `limit`, killing it after; returns success and its output.
-fn wait_bounded(child: &mut Child, limit: Duration) -> (bool, String) {
-    let mut readers = Vec::new();
-    for pipe in [
-        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
-        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        readers.push(thread::spawn(move || {
-            let mut s = String::new();
-            let _ = { pipe }.read_to_string(&mut s);
-            s
-        }));
-    }
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-        }
-    };
-    let output: String = readers.into_iter().map(|r| r.join().unwrap_or_default()).collect();
-    (status.is_some_and(|s| s.success()), output)
+    common::rerun_in_netns(TEST_NAME, INNER_ENV, INNER_OK, INNER_TIMEOUT, |ns| {
+        let port = PORT.to_string();
+        let rule = ["-w", "-A", "INPUT", "-p", "udp", "--dport", &port, "-j", "NFQUEUE", "--queue-num", "0"];
+        let st = ns.command("iptables").args(rule).status().expect("iptables");
+        assert!(st.success(), "iptables {rule:?}: {st}");
+    });
 }
 
 // ---- inner run: inside the namespace ---------------------------------------------------

@@ -216,6 +216,29 @@ impl Drop for Daemon {
     }
 }
 
+/// Runs test `name` of this test binary again inside a fresh network namespace, after
+/// `setup` has prepared the namespace (it has `lo` up), with `env` set so that the test
+/// knows it is the inner run. Waits at most `limit` (killing the run after), prints its
+/// output and asserts that it succeeded and printed `ok_line` (so that it really ran the
+/// test). The namespace is deleted however this ends.
+pub fn rerun_in_netns(name: &str, env: &str, ok_line: &str, limit: Duration, setup: impl FnOnce(&NetNs)) {
+    let ns = NetNs::new();
+    setup(&ns);
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = ns.command(exe.to_str().unwrap());
+    cmd.args(["--exact", name, "--nocapture", "--test-threads=1"]).env(env, "1");
+    let mut run = Daemon::spawn(cmd);
+    let status = run.wait(limit);
+    if status.is_none() {
+        let _ = run.child.kill();
+        let _ = run.child.wait();
+    }
+    let (out, err) = run.output();
+    eprintln!("---- inner run ----\n{out}{err}---- end of inner run ----");
+    assert!(status.is_some_and(|s| s.success()), "inner run failed or timed out: {status:?}");
+    assert!(out.contains(ok_line) || err.contains(ok_line), "inner run did not run the test");
+}
+
 /// Kills a process by PID (for daemons that detached) and waits until it is gone.
 pub struct PidGuard(pub i32);
 
