@@ -56,6 +56,7 @@ impl Budget {
     }
 
     /// Bytes charged now.
+    #[cfg(test)]
     pub fn used(&self) -> usize {
         self.used.load(Ordering::Relaxed)
     }

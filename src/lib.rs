@@ -9,19 +9,19 @@
 #![deny(unsafe_code)]
 
 pub mod attack;
-pub mod budget;
+pub(crate) mod budget;
 pub mod cli;
 pub mod config;
-pub mod conn_request;
-pub mod daemon;
-pub mod fault;
+pub(crate) mod conn_request;
+pub(crate) mod daemon;
+pub(crate) mod fault;
 pub mod log;
 pub mod monitor;
-pub mod own_ports;
+pub(crate) mod own_ports;
 pub mod pipeline;
 pub mod server;
 pub mod sys;
-pub mod text;
+pub(crate) mod text;
 pub mod wire;
 
 /// Name and version as printed by `-v` and in the start-up banner.

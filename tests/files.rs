@@ -104,7 +104,7 @@ fn stop(mut daemon: Daemon) {
 fn whole(name: &str, line: &str) -> bool {
     match name {
         "attacker.log" => line.starts_with('[') && line.ends_with(" bytes)") && line.matches(" GMT] ").count() == 1,
-        n if n.ends_with(".json") => matches!(json::parse(line), Ok(json::Value::Object(_))),
+        n if n.ends_with(".json") => matches!(common::json::parse(line), Ok(json::Value::Object(_))),
         // The daemon log: `[YYYY-MM-DD HH:MM:SS] message`, one time stamp, and the banner
         // after an empty line. (A line cut short looks whole; one glued to it does not.)
         _ => line.is_empty() || line.starts_with("honeytrap v") || stamps(line) == [0],

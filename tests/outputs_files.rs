@@ -345,7 +345,7 @@ fn attackers_json_as_tpot_reads_it() {
     }
     // Our own parser agrees on the structure.
     for l in lines(&path) {
-        let v = json::parse(&l).unwrap();
+        let v = common::json::parse(&l).unwrap();
         let Value::Object(fields) = v else { panic!("{l}") };
         assert_eq!(fields[0].0, "is_virtual");
     }
@@ -435,7 +435,7 @@ fn escaping_round_trips_through_python() {
         let want = bytes_as_text(s);
         for j in 0..2 {
             // Python re-encodes with \uXXXX escapes for non-ASCII; our parser reads that back.
-            assert_eq!(json::parse(got[2 * i + j]).unwrap(), Value::Str(want.clone()), "{:?}", s);
+            assert_eq!(common::json::parse(got[2 * i + j]).unwrap(), Value::Str(want.clone()), "{:?}", s);
         }
     }
 }
@@ -502,7 +502,7 @@ fn check_records(records: &[Vec<String>; 3], tag: &str, n: usize) {
         assert_eq!(events.iter().filter(|l| l.contains(&hex)).count(), 1, "{tag} {i}: its input event");
     }
     for l in json.iter().chain(events) {
-        assert!(json::parse(l).is_ok(), "not one JSON record: {l}");
+        assert!(common::json::parse(l).is_ok(), "not one JSON record: {l}");
     }
     for id in ["connect", "input", "closed"] {
         let name = format!("\"eventid\":\"honeytrap.session.{id}\"");

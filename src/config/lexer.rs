@@ -88,11 +88,6 @@ impl<'a> Lexer<'a> {
         Lexer { src, file, pos: 0, line: 1, col: 1 }
     }
 
-    /// The file name given to [`Lexer::new`].
-    pub fn file(&self) -> &'a Path {
-        self.file
-    }
-
     /// A span in this lexer's file.
     pub fn span(&self, line: u32, col: u32) -> Span {
         Span { file: self.file.to_path_buf(), line, col }

@@ -18,14 +18,14 @@ use std::path::{Path, PathBuf};
 pub mod lexer;
 pub mod load;
 pub mod parser;
-pub mod plugins;
-pub mod portconf;
+pub(crate) mod plugins;
+pub(crate) mod portconf;
 mod process;
-pub mod queue;
+pub(crate) mod queue;
 #[cfg(test)]
 mod testutil;
-pub mod tree;
-pub mod values;
+pub(crate) mod tree;
+pub(crate) mod values;
 
 pub use load::{check_config, check_environment, load_config, run_ids, ConfigSource, Overrides, EMBEDDED_CONFIG};
 pub use plugins::{Plugin, PluginConfig};

@@ -142,10 +142,6 @@ impl PidFile {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Gives the file to the run user, so that it can still empty it at exit (by
     /// descriptor; `Ok(false)` if it is not a regular file with one link).
     pub fn chown(&self, uid: u32, gid: u32) -> io::Result<bool> {

@@ -12,7 +12,7 @@
 pub mod decode;
 pub mod download;
 pub mod extract;
-pub mod fetch;
+pub(crate) mod fetch;
 pub mod output;
 pub mod request;
 

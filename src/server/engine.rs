@@ -82,7 +82,7 @@ pub enum Outcome {
     /// A listener was bound for this request.
     Bound,
     /// The port could not be bound (a real service, no privilege for ports < 1024, ...).
-    BindFailed(io::Error),
+    BindFailed(#[allow(dead_code)] io::Error),
 }
 
 type ListenKey = (Proto, SocketAddr);
@@ -175,11 +175,6 @@ impl Engine {
         self.stop.store(true, Ordering::SeqCst);
     }
 
-    /// Connections still open.
-    pub fn active_connections(&self) -> u32 {
-        self.limits.open()
-    }
-
     fn capacity_now(&self) -> Capacity {
         self.capacity.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -203,11 +198,6 @@ impl Engine {
         if due {
             crate::sys::mem::give_back();
         }
-    }
-
-    /// Listeners open now.
-    pub fn listeners(&self) -> usize {
-        self.table().len()
     }
 
     /// Whether connections to `port` are relayed (mirror or proxy mode): they hold a second

@@ -8,8 +8,8 @@
 
 pub mod capacity;
 pub mod conn;
-pub mod engine;
+pub(crate) mod engine;
 pub mod limits;
 pub mod relay;
-pub mod responses;
+pub(crate) mod responses;
 pub mod udp;

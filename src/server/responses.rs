@@ -83,21 +83,17 @@ impl Responses {
         Ok(Responses { map: Arc::new(map) })
     }
 
-    /// Builds a table from (protocol, port, bytes) triples (tests, built-in defaults).
-    pub fn from_entries<I: IntoIterator<Item = (Proto, u16, Vec<u8>)>>(entries: I) -> Responses {
-        let map = entries.into_iter().map(|(proto, port, data)| ((proto, port), Arc::from(data))).collect();
-        Responses { map: Arc::new(map) }
-    }
-
     /// The response for `proto`/`port`; `None` means the caller sends a single `\n`.
     pub fn get(&self, proto: Proto, port: u16) -> Option<Arc<[u8]>> {
         self.map.get(&(proto, port)).cloned()
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }

@@ -131,16 +131,6 @@ pub fn getresgid() -> (u32, u32, u32) {
     (r, e, s)
 }
 
-/// Supplementary groups of the process.
-pub fn getgroups() -> Vec<u32> {
-    let mut groups = vec![0 as libc::gid_t; 1024];
-    // SAFETY: `groups` is writable for the count passed (its length); the kernel writes at
-    // most that many entries, or fails with EINVAL.
-    let n = unsafe { libc::getgroups(groups.len() as libc::c_int, groups.as_mut_ptr()) };
-    groups.truncate(n.max(0) as usize);
-    groups
-}
-
 /// Sets all three group ids and the supplementary groups to exactly `gid`, then all three
 /// user ids to `uid`. glibc applies set*id calls to every thread of the process.
 pub fn switch_ids(uid: u32, gid: u32) -> io::Result<()> {

@@ -6,8 +6,8 @@
 use std::ffi::CString;
 use std::io;
 
-pub mod netlink;
-pub mod poll;
+pub(crate) mod netlink;
+pub(crate) mod poll;
 pub mod user;
 
 /// Turns a libc return value of -1 into the current `errno` as an `io::Error`.
@@ -35,12 +35,12 @@ pub fn cstring(s: &str) -> io::Result<CString> {
     CString::new(s).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "embedded NUL byte"))
 }
 
-pub mod creds;
-pub mod fs;
-pub mod mem;
+pub(crate) mod creds;
+pub(crate) mod fs;
+pub(crate) mod mem;
 pub mod net;
-pub mod process;
-pub mod resource;
+pub(crate) mod process;
+pub(crate) mod resource;
 pub mod time;
 
 /// The C library's text for an error (`strerror`), without Rust's " (os error N)" suffix.

@@ -28,6 +28,8 @@ pub struct Received {
 #[derive(Debug)]
 pub struct NetlinkSocket {
     fd: OwnedFd,
+    /// Read by the tests only.
+    #[cfg_attr(not(test), allow(dead_code))]
     portid: u32,
 }
 
@@ -63,6 +65,7 @@ impl NetlinkSocket {
     }
 
     /// The port id the kernel assigned at bind time.
+    #[cfg(test)]
     pub fn portid(&self) -> u32 {
         self.portid
     }

@@ -8,7 +8,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, RawFd};
 
 /// Result of [`fork`].
 pub enum Fork {
-    Parent(i32),
+    Parent(#[allow(dead_code)] i32),
     Child,
 }
 

@@ -13,7 +13,7 @@
 //! * [`nfnetlink`]: the NFQUEUE netlink messages.
 
 mod bytes;
-pub mod checksum;
+pub(crate) mod checksum;
 pub mod icmp;
 pub mod icmpv6;
 pub mod ip;

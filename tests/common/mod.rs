@@ -3,8 +3,10 @@
 //! Every process started here is killed by PID when its guard is dropped.
 #![allow(dead_code)]
 
+pub mod json;
 pub mod load;
 
+use honeytrap::pipeline::output::json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -14,8 +14,8 @@
 //!   file's MD5 and length (its session having one connect and one closed event), and no
 //!   `.tmp` file is left in the attacks directory;
 //! * lines: every line of attacker.log, attackers.json and events.json parses (the JSON with
-//!   the crate's checking parser); after a kill or a full disk a torn line (one record cut
-//!   short) is allowed, a glued one (the next record appended to it) never;
+//!   the checking parser of tests/common/json.rs); after a kill or a full disk a torn line
+//!   (one record cut short) is allowed, a glued one (the next record appended to it) never;
 //! * confined: nothing written outside the configured directories: the rest of the scratch
 //!   tree is unchanged, no descriptor of the daemon is open for writing on a file elsewhere
 //!   (sampled every 500 ms), and every thread runs as nobody/nogroup without a capability

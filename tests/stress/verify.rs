@@ -1,12 +1,12 @@
 //! Reading back what the daemon wrote: attacker.log, attackers.json and events.json line by
-//! line (the JSON through the crate's checking parser), the attack files by the marker at
-//! the start of each payload, and the checks built on them: every line parseable (a torn
-//! line told from a glued one), and saved == completed (one attack file with the bytes sent
-//! and one line set per completed session).
+//! line (the JSON through the checking parser of tests/common/json.rs), the attack files by
+//! the marker at the start of each payload, and the checks built on them: every line
+//! parseable (a torn line told from a glued one), and saved == completed (one attack file
+//! with the bytes sent and one line set per completed session).
 
 use crate::client::Outcome;
 use crate::env::Scratch;
-use honeytrap::pipeline::output::json::{self, Value};
+use honeytrap::pipeline::output::json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -106,7 +106,7 @@ pub fn read_outputs(s: &Scratch) -> Outputs {
     let glued: Vec<String> = b0.torn.iter().filter(|l| l.matches(" GMT] ").count() > 1).cloned().collect();
     b0.torn.retain(|l| l.matches(" GMT] ").count() <= 1);
     b0.glued.extend(glued);
-    let json = |l: &[u8]| std::str::from_utf8(l).ok().and_then(|t| json::parse(t).ok());
+    let json = |l: &[u8]| std::str::from_utf8(l).ok().and_then(|t| crate::common::json::parse(t).ok());
     o.lines[1] = read_lines(&s.attackers_json(), b"{ \"is_virtual\"", |l| json_rec(&json(l)?), &mut o.json, b1);
     o.lines[2] = read_lines(&s.events_json(), b"{\"eventid\"", |l| event_rec(&json(l)?), &mut o.events, b2);
     o

@@ -8,7 +8,7 @@
 
 pub mod ftp;
 pub mod http;
-pub mod policy;
+pub(crate) mod policy;
 pub mod tftp;
 
 pub use policy::Policy;

@@ -57,7 +57,7 @@ const GREETING_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_ERROR_TEXT: usize = 200;
 
 /// The hpfeeds wire format: parse and emit, no I/O except [`read_message`].
-pub mod wire {
+pub(crate) mod wire {
     use std::io::{self, Read};
 
     pub const OP_ERROR: u8 = 0;
@@ -159,6 +159,7 @@ pub mod wire {
 
     /// Parses one message at the start of `buf` (at most `max` bytes long): `Ok(None)` when
     /// more bytes are needed, else the message and the bytes it took.
+    #[cfg(test)]
     pub fn parse(buf: &[u8], max: usize) -> Result<Option<(Message<'_>, usize)>, WireError> {
         let Some(h) = buf.first_chunk::<HEADER>() else { return Ok(None) };
         let (op, len) = check_header(h, max)?;

@@ -9,7 +9,7 @@
 //! only reopens the files); otherwise a new one replaces it. Each output takes a record
 //! contained ([`super::contained`]): one that panics does not cost the others the record.
 
-pub mod append;
+pub(crate) mod append;
 pub mod events;
 pub mod hpfeeds;
 pub mod json;
@@ -17,8 +17,8 @@ pub mod logattacker;
 pub mod logjson;
 #[cfg(feature = "postgres")]
 pub mod postgres;
-pub mod savefile;
-pub mod sender;
+pub(crate) mod savefile;
+pub(crate) mod sender;
 pub mod syslog;
 
 use super::{contained, Stage};

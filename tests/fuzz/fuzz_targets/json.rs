@@ -7,9 +7,13 @@
 
 use honeytrap::attack::{Attack, Download, Payload};
 use honeytrap::config::{Mode, Proto};
-use honeytrap::pipeline::output::json::{self, bytes_as_text, Style, Value};
+use honeytrap::pipeline::output::json::{bytes_as_text, Style, Value};
 use honeytrap::pipeline::output::logjson;
 use libfuzzer_sys::fuzz_target;
+
+// The checking parser of the tests (it reads `Value` from this scope).
+#[path = "../../common/json.rs"]
+mod json;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
