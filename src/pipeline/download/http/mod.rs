@@ -178,6 +178,8 @@ fn request_target(path: &str) -> String {
     s
 }
 
+/// Appends `bytes` with every byte outside printable ASCII (the space, controls, non-ASCII)
+/// as `%XX`.
 fn percent_encode_into(s: &mut String, bytes: &[u8]) {
     for &b in bytes {
         if (0x21..=0x7e).contains(&b) {
