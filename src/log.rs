@@ -165,18 +165,26 @@ pub fn format_line(now: i64, tid: Option<i32>, msg: fmt::Arguments<'_>) -> Vec<u
         // Attacker data in a message (file names, URLs, reply lines) must not forge lines
         // or terminal escapes: control characters are written as `\xNN`.
         let text = line.split_off(start);
-        let mut rest = text.as_str();
-        while let Some((i, c)) = rest.char_indices().find(|&(_, c)| c.is_control() && c != '\t') {
-            line.push_str(&rest[..i]);
-            let _ = write!(line, "\\x{:02x}", u32::from(c));
-            rest = &rest[i + c.len_utf8()..];
-        }
-        line.push_str(rest);
+        let _ = write_escaped(&mut line, &text, false);
     }
     let mut line = line.into_bytes();
     line.truncate(MAX_LINE - 1);
     line.push(b'\n');
     line
+}
+
+/// Writes `text` to `out` with its control characters (Unicode `Cc`) as `\xNN`, the tab
+/// kept unless `escape_tab`: attacker text (file names, URLs, reply lines) can then neither
+/// end a log line, nor forge another, nor send terminal escapes. Every log line goes through
+/// it with the tab kept; a caller that wants the tab escaped too uses it on its own text.
+pub fn write_escaped(out: &mut impl fmt::Write, text: &str, escape_tab: bool) -> fmt::Result {
+    let mut rest = text;
+    while let Some((i, c)) = rest.char_indices().find(|&(_, c)| c.is_control() && (escape_tab || c != '\t')) {
+        out.write_str(&rest[..i])?;
+        write!(out, "\\x{:02x}", u32::from(c))?;
+        rest = &rest[i + c.len_utf8()..];
+    }
+    out.write_str(rest)
 }
 
 fn emit(bytes: &[u8]) {

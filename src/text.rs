@@ -111,6 +111,24 @@ pub fn push_time(out: &mut String, t: &Tm) {
     push_2(out, t.sec);
 }
 
+/// Appends `t` as `YYYY-MM-DDTHH:MM:SS` (RFC 3339 without fraction and zone).
+pub fn push_datetime(out: &mut String, t: &Tm) {
+    push_date(out, t);
+    out.push('T');
+    push_time(out, t);
+}
+
+/// Appends `n` with at least six digits (`{:06}`, microseconds).
+pub fn push_6(out: &mut String, n: u32) {
+    if n < 1_000_000 {
+        push_2(out, n / 10_000);
+        push_2(out, n / 100 % 100);
+        push_2(out, n % 100);
+    } else {
+        push_u64(out, n.into());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +157,8 @@ mod tests {
             assert_eq!(with(|s| push_2(s, small)), format!("{small:02}"));
             let year = (n % 40_000) as i32 - 20_000;
             assert_eq!(with(|s| push_4(s, year)), format!("{year:04}"));
+            let micros = (n % 2_000_000) as u32;
+            assert_eq!(with(|s| push_6(s, micros)), format!("{micros:06}"));
         }
         assert_eq!(with(|s| push_i64(s, i64::MIN)), i64::MIN.to_string());
         assert_eq!(with(|s| push_4(s, i32::MIN)), format!("{:04}", i32::MIN));
@@ -162,6 +182,7 @@ mod tests {
         let t = Tm { year: 2026, month: 1, day: 5, hour: 7, min: 0, sec: 59 };
         assert_eq!(with(|s| push_date(s, &t)), "2026-01-05");
         assert_eq!(with(|s| push_time(s, &t)), "07:00:59");
+        assert_eq!(with(|s| push_datetime(s, &t)), "2026-01-05T07:00:59");
         let t = Tm { year: 12, month: 12, day: 31, hour: 23, min: 59, sec: 60 };
         assert_eq!(with(|s| push_date(s, &t)), "0012-12-31");
         assert_eq!(with(|s| push_time(s, &t)), "23:59:60");

@@ -4,7 +4,7 @@
 
 mod common;
 
-use honeytrap::server::conn::{serve_normal, EndReason, NormalParams, ResponsePolicy, Session};
+use honeytrap::server::conn::{serve_normal, EndReason, ResponsePolicy, Session, SessionParams};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,8 +16,8 @@ const INTERVAL: Duration = Duration::from_millis(100);
 /// Longest any scenario may take before the test gives up.
 const WATCHDOG: Duration = Duration::from_secs(20);
 
-fn params(policy: ResponsePolicy, response: Option<&[u8]>) -> NormalParams {
-    NormalParams {
+fn params(policy: ResponsePolicy, response: Option<&[u8]>) -> SessionParams {
+    SessionParams {
         read_timeout: INTERVAL,
         read_limit: 0,
         session_limit: Duration::ZERO,
@@ -37,7 +37,7 @@ struct Harness {
 }
 
 impl Harness {
-    fn start(bind: SocketAddr, p: NormalParams) -> Option<Harness> {
+    fn start(bind: SocketAddr, p: SessionParams) -> Option<Harness> {
         let listener = match TcpListener::bind(bind) {
             Ok(l) => l,
             Err(e) => {
@@ -61,7 +61,7 @@ impl Harness {
         Some(Harness { client: Some(client), result, stop, connected })
     }
 
-    fn v4(p: NormalParams) -> Harness {
+    fn v4(p: SessionParams) -> Harness {
         Harness::start("127.0.0.1:0".parse().unwrap(), p).unwrap()
     }
 

@@ -10,7 +10,7 @@ mod common;
 use honeytrap::server::capacity::Room;
 use honeytrap::server::limits::{Kind, Limits, Policy, Slot};
 use honeytrap::server::udp::{
-    serve_udp, EndReason, RelayKind, ResponsePolicy, UdpExit, UdpFlowRecord, UdpHost, UdpParams,
+    serve_udp, EndReason, RelayKind, ResponsePolicy, SessionParams, UdpExit, UdpFlowRecord, UdpHost, UdpParams,
 };
 use std::collections::HashMap;
 use std::io::ErrorKind;
@@ -28,12 +28,14 @@ const QUIET: Duration = Duration::from_millis(300);
 
 fn params() -> UdpParams {
     UdpParams {
-        read_timeout: INTERVAL,
-        read_limit: 0,
-        session_limit: Duration::ZERO,
-        policy: ResponsePolicy::Once,
-        response: None,
-        portstr: honeytrap::attack::portstr(31337, honeytrap::config::Proto::Udp),
+        session: SessionParams {
+            read_timeout: INTERVAL,
+            read_limit: 0,
+            session_limit: Duration::ZERO,
+            policy: ResponsePolicy::Once,
+            response: None,
+            portstr: honeytrap::attack::portstr(31337, honeytrap::config::Proto::Udp),
+        },
         max_flows: 1000,
         relay_timeout: Duration::ZERO,
     }
@@ -187,7 +189,8 @@ fn queued(c: &UdpSocket) -> usize {
 }
 
 fn one_datagram(bind: &str, response_file: Option<&[u8]>) {
-    let p = UdpParams { response: response_file.map(Arc::from), ..params() };
+    let p =
+        UdpParams { session: SessionParams { response: response_file.map(Arc::from), ..params().session }, ..params() };
     let Some(s) = Server::start(bind, p, caps(100, 100), None) else { return };
     let c = client(s.addr);
     let sent = Instant::now();
@@ -261,7 +264,14 @@ fn two_peers_make_two_records() {
 
 #[test]
 fn repeat_policy_answers_every_idle_interval() {
-    let p = UdpParams { policy: ResponsePolicy::Repeat, response: Some(Arc::from(&b"R"[..])), ..params() };
+    let p = UdpParams {
+        session: SessionParams {
+            policy: ResponsePolicy::Repeat,
+            response: Some(Arc::from(&b"R"[..])),
+            ..params().session
+        },
+        ..params()
+    };
     let Some(s) = Server::start("127.0.0.1:0", p, caps(100, 100), None) else { return };
     let c = client(s.addr);
     c.send_to(b"x", s.addr).unwrap();
@@ -272,7 +282,7 @@ fn repeat_policy_answers_every_idle_interval() {
 
 #[test]
 fn read_limit_is_exact_and_the_peer_may_start_again() {
-    let p = UdpParams { read_limit: 10, ..params() };
+    let p = UdpParams { session: SessionParams { read_limit: 10, ..params().session }, ..params() };
     let Some(s) = Server::start("127.0.0.1:0", p, caps(100, 100), None) else { return };
     let c = client(s.addr);
     let sent = Instant::now();
@@ -291,7 +301,10 @@ fn read_limit_is_exact_and_the_peer_may_start_again() {
 
 #[test]
 fn session_limit_ends_a_busy_flow() {
-    let p = UdpParams { session_limit: Duration::from_millis(400), ..params() };
+    let p = UdpParams {
+        session: SessionParams { session_limit: Duration::from_millis(400), ..params().session },
+        ..params()
+    };
     let Some(s) = Server::start("127.0.0.1:0", p, caps(100, 100), None) else { return };
     let c = client(s.addr);
     let sent = Instant::now();
@@ -576,7 +589,12 @@ fn mirror_kind_is_recorded() {
 #[test]
 fn read_limit_applies_to_the_client_direction() {
     let peer = Peer::start("127.0.0.1:0", silent);
-    let s = Server::relayed("127.0.0.1:0", UdpParams { read_limit: 10, ..relay_params() }, RelayKind::Proxy, peer.addr);
+    let s = Server::relayed(
+        "127.0.0.1:0",
+        UdpParams { session: SessionParams { read_limit: 10, ..params().session }, ..relay_params() },
+        RelayKind::Proxy,
+        peer.addr,
+    );
     let c = client(s.addr);
     let sent = Instant::now();
     c.send_to(b"abcdefgh", s.addr).unwrap();
@@ -596,7 +614,12 @@ fn read_limit_applies_to_the_target_direction() {
         vec![b"0123456789ABCDEF".to_vec(), b"never".to_vec()]
     }
     let peer = Peer::start("127.0.0.1:0", big);
-    let s = Server::relayed("127.0.0.1:0", UdpParams { read_limit: 10, ..relay_params() }, RelayKind::Proxy, peer.addr);
+    let s = Server::relayed(
+        "127.0.0.1:0",
+        UdpParams { session: SessionParams { read_limit: 10, ..params().session }, ..relay_params() },
+        RelayKind::Proxy,
+        peer.addr,
+    );
     let c = client(s.addr);
     let sent = Instant::now();
     c.send_to(b"hi", s.addr).unwrap();
@@ -651,7 +674,10 @@ fn relayed_flow_idles_out_after_the_relay_timeout() {
 fn session_limit_shorter_than_the_relay_timeout_ends_the_flow() {
     let peer = Peer::start("127.0.0.1:0", silent);
     // The relay timeout is the default 60 s.
-    let p = UdpParams { session_limit: Duration::from_millis(400), ..params() };
+    let p = UdpParams {
+        session: SessionParams { session_limit: Duration::from_millis(400), ..params().session },
+        ..params()
+    };
     let s = Server::relayed("127.0.0.1:0", p, RelayKind::Proxy, peer.addr);
     let c = client(s.addr);
     let sent = Instant::now();
@@ -687,7 +713,10 @@ fn log_lines() {
     honeytrap::log::set_file(&path, honeytrap::log::open_file(&path).unwrap());
     honeytrap::log::set_level(honeytrap::log::Level::Noisy);
     let p = UdpParams {
-        portstr: honeytrap::attack::portstr(4242, honeytrap::config::Proto::Udp),
+        session: SessionParams {
+            portstr: honeytrap::attack::portstr(4242, honeytrap::config::Proto::Udp),
+            ..params().session
+        },
         max_flows: 1,
         ..params()
     };
@@ -706,7 +735,10 @@ fn log_lines() {
     let peer = Peer::start("127.0.0.1:0", echo);
     let relayed = |port: u16, kind: RelayKind, target: SocketAddr| {
         let p = UdpParams {
-            portstr: honeytrap::attack::portstr(port, honeytrap::config::Proto::Udp),
+            session: SessionParams {
+                portstr: honeytrap::attack::portstr(port, honeytrap::config::Proto::Udp),
+                ..params().session
+            },
             relay_timeout: Duration::from_millis(300),
             ..params()
         };

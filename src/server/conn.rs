@@ -51,15 +51,17 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub use crate::config::ResponsePolicy;
 
-/// Everything the loop needs to know about its connection.
+/// What a session needs to know: everything the normal-mode loop needs about its
+/// connection, and the part of [`super::udp::UdpParams`] every UDP flow shares with it.
 #[derive(Clone, Debug)]
-pub struct NormalParams {
+pub struct SessionParams {
     /// The idle interval (`-r`, default 1 s); zero is taken as [`DEFAULT_READ_TIMEOUT`].
     pub read_timeout: Duration,
     /// Most bytes kept from the attacker, for the log line (the caller's [`Intake`] enforces
     /// it); 0 = unlimited.
     pub read_limit: u32,
-    /// Longest session from the call on; zero = no limit.
+    /// Longest session (a connection from the call on, a UDP flow from its first datagram
+    /// on); zero = no limit.
     pub session_limit: Duration,
     pub policy: ResponsePolicy,
     /// The port's response file; `None` sends a single `\n`.
@@ -113,7 +115,7 @@ pub fn effective_interval(read_timeout: Duration) -> Duration {
 /// Serves one connection in normal mode until it ends; the stream is shut down (both
 /// directions) on return. Never panics on what the peer does. What was read is kept in a
 /// buffer of its own without budget; [`serve_normal_into`] reads into the caller's.
-pub fn serve_normal(stream: &mut TcpStream, p: &NormalParams, stop: &AtomicBool) -> Session {
+pub fn serve_normal(stream: &mut TcpStream, p: &SessionParams, stop: &AtomicBool) -> Session {
     let mut data = Intake::new(Charge::none(), p.read_limit);
     let mut sent = 0;
     let end = serve_normal_into(stream, p, stop, &mut data, &mut sent);
@@ -125,7 +127,7 @@ pub fn serve_normal(stream: &mut TcpStream, p: &NormalParams, stop: &AtomicBool)
 /// survive a panic of the loop. Returns why the session ended.
 pub fn serve_normal_into(
     stream: &mut TcpStream,
-    p: &NormalParams,
+    p: &SessionParams,
     stop: &AtomicBool,
     data: &mut Intake,
     sent_bytes: &mut u64,
@@ -301,8 +303,8 @@ mod tests {
         (s, c)
     }
 
-    fn params() -> NormalParams {
-        NormalParams {
+    fn params() -> SessionParams {
+        SessionParams {
             read_timeout: Duration::from_secs(5),
             read_limit: 0,
             session_limit: Duration::ZERO,
@@ -370,7 +372,7 @@ mod tests {
     fn exact_read_limit_with_small_limit() {
         let (mut s, mut c) = pair();
         c.write_all(&[7u8; 100]).unwrap();
-        let p = NormalParams { read_limit: 10, ..params() };
+        let p = SessionParams { read_limit: 10, ..params() };
         let r = serve_normal(&mut s, &p, &AtomicBool::new(false));
         assert_eq!((r.data, r.end), (vec![7u8; 10], EndReason::ReadLimit));
     }

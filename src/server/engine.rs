@@ -12,7 +12,7 @@
 //! own, so a failed listener never leaves its port marked as served.
 
 use super::capacity::{Capacity, Demand, Resources, Room, MAX_CAPACITY};
-use super::conn::{self, panic_text, NormalParams};
+use super::conn::{self, panic_text, SessionParams};
 use super::limits::{Kind, Limits, Policy, Refused, Slot};
 use super::relay::{self, RelayKind, RelayParams};
 use super::responses::Responses;
@@ -523,7 +523,7 @@ impl Engine {
                     return;
                 }
             }
-            let params = NormalParams {
+            let params = SessionParams {
                 read_timeout: s.read_timeout,
                 read_limit: s.cfg.read_limit,
                 session_limit,
@@ -695,12 +695,14 @@ impl UdpHost for UdpServer {
     fn params(&self, local: SocketAddr) -> UdpParams {
         let s = self.engine.settings();
         UdpParams {
-            read_timeout: s.read_timeout,
-            read_limit: s.cfg.read_limit,
-            session_limit: Duration::from_secs(s.cfg.session_limit.into()),
-            policy: s.cfg.response_policy,
-            response: s.responses.get(Proto::Udp, local.port()),
-            portstr: portstr(local.port(), Proto::Udp),
+            session: SessionParams {
+                read_timeout: s.read_timeout,
+                read_limit: s.cfg.read_limit,
+                session_limit: Duration::from_secs(s.cfg.session_limit.into()),
+                policy: s.cfg.response_policy,
+                response: s.responses.get(Proto::Udp, local.port()),
+                portstr: portstr(local.port(), Proto::Udp),
+            },
             max_flows: s.cfg.max_connections.unwrap_or(MAX_CAPACITY) as usize,
             relay_timeout: relay::MIRROR_READ_TIMEOUT,
         }

@@ -91,6 +91,13 @@ pub fn utc(secs: i64) -> Tm {
     Tm { year, month, day, hour: rem / 3600, min: rem / 60 % 60, sec: rem % 60 }
 }
 
+/// UTC time of `t` and its microseconds, what the outputs' time stamps are made of (times
+/// before 1970 are taken as the epoch).
+pub fn utc_micros(t: SystemTime) -> (Tm, u32) {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    (utc(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)), d.subsec_micros())
+}
+
 /// The calling thread's kernel thread id (equals the pid for the main thread).
 pub fn gettid() -> i32 {
     // SAFETY: gettid has no preconditions and cannot fail.

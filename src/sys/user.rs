@@ -15,39 +15,46 @@ pub struct Passwd {
 /// Looks a user up by name. `Ok(None)` when no such user exists.
 pub fn user_by_name(name: &str) -> io::Result<Option<Passwd>> {
     let cname = cstring(name)?;
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    loop {
+    with_growing_buffer(|buf| {
         // SAFETY: an all-zero passwd is a valid value (pointers null, ids 0).
         let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::passwd = std::ptr::null_mut();
         // SAFETY: every pointer is valid for the call; `buf` is writable for its length.
         let rc = unsafe { libc::getpwnam_r(cname.as_ptr(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 4, 0);
-            continue;
-        }
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        if result.is_null() {
-            return Ok(None);
+        if rc != 0 || result.is_null() {
+            return (rc, None);
         }
         // SAFETY: on success pw_name points to a NUL-terminated string inside `buf`.
         let pname = unsafe { CStr::from_ptr(pwd.pw_name) }.to_string_lossy().into_owned();
-        return Ok(Some(Passwd { name: pname, uid: pwd.pw_uid, gid: pwd.pw_gid }));
-    }
+        (0, Some(Passwd { name: pname, uid: pwd.pw_uid, gid: pwd.pw_gid }))
+    })
 }
 
 /// Looks a group up by name and returns its gid. `Ok(None)` when no such group exists.
 pub fn group_by_name(name: &str) -> io::Result<Option<u32>> {
     let cname = cstring(name)?;
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    loop {
+    with_growing_buffer(|buf| {
         // SAFETY: an all-zero group is a valid value.
         let mut grp: libc::group = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::group = std::ptr::null_mut();
         // SAFETY: every pointer is valid for the call; `buf` is writable for its length.
         let rc = unsafe { libc::getgrnam_r(cname.as_ptr(), &mut grp, buf.as_mut_ptr(), buf.len(), &mut result) };
+        if rc != 0 || result.is_null() {
+            return (rc, None);
+        }
+        (0, Some(grp.gr_gid))
+    })
+}
+
+/// Runs a reentrant database look-up (`getpwnam_r`, `getgrnam_r`) with a 16 KiB buffer that
+/// grows fourfold, up to 1 MiB, while the call answers `ERANGE`. `call` returns the call's
+/// error number and, when it found an entry, what it took from it.
+fn with_growing_buffer<T>(
+    mut call: impl FnMut(&mut [libc::c_char]) -> (libc::c_int, Option<T>),
+) -> io::Result<Option<T>> {
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    loop {
+        let (rc, found) = call(&mut buf);
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 4, 0);
             continue;
@@ -55,10 +62,7 @@ pub fn group_by_name(name: &str) -> io::Result<Option<u32>> {
         if rc != 0 {
             return Err(io::Error::from_raw_os_error(rc));
         }
-        if result.is_null() {
-            return Ok(None);
-        }
-        return Ok(Some(grp.gr_gid));
+        return Ok(found);
     }
 }
 

@@ -95,7 +95,8 @@ fn code_of(line: &[u8]) -> Option<u16> {
 }
 
 /// Server text as it may appear in a log line: invalid UTF-8 replaced, control characters
-/// shown as `.` (a reply must not be able to forge log lines).
+/// shown as `.` (a reply must not be able to forge log lines). Not the log's `\xNN`
+/// ([`crate::log::write_escaped`]): the text is also the reply line that errors quote.
 pub fn printable(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).chars().map(|c| if c.is_control() { '.' } else { c }).collect()
 }

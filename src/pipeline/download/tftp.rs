@@ -159,7 +159,9 @@ pub fn error_name(code: u16) -> &'static str {
 }
 
 /// Attacker-controlled bytes made fit for a log line: printable ASCII kept, anything else
-/// as `\xNN`, at most `cap` input bytes (then `...`).
+/// as `\xNN`, at most `cap` input bytes (then `...`). Bytes rather than text, unlike
+/// [`crate::log::write_escaped`]: a file name or error message in a packet need not be UTF-8,
+/// and the backslash is escaped too so that each `\xNN` stands for one byte.
 pub fn printable(b: &[u8], cap: usize) -> String {
     let mut s = String::new();
     for &c in b.iter().take(cap) {

@@ -28,10 +28,10 @@ use super::json::{ip_text, Object, Style, Value};
 use crate::attack::{Payload, SessionId};
 use crate::config::{Plugin, PluginConfig, Proto};
 use crate::sys::{strerror, time};
-use crate::text::hex;
+use crate::text::{self, hex};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// Default most bytes of an attack string written in an input event.
 pub const DEFAULT_DATA_LIMIT: usize = 64 * 1024;
@@ -245,18 +245,13 @@ impl Event {
 /// RFC 3339 in UTC with microseconds: `2026-11-26T01:02:03.123456Z` (times before 1970 are
 /// written as the epoch).
 pub fn rfc3339_micros(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let tm = time::utc(i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        tm.year,
-        tm.month,
-        tm.day,
-        tm.hour,
-        tm.min,
-        tm.sec,
-        d.subsec_micros()
-    )
+    let (tm, micros) = time::utc_micros(t);
+    let mut s = String::with_capacity(27);
+    text::push_datetime(&mut s, &tm);
+    s.push('.');
+    text::push_6(&mut s, micros);
+    s.push('Z');
+    s
 }
 
 /// The event stream output, open.
@@ -322,6 +317,7 @@ fn parse_limit(v: &str) -> Option<usize> {
 mod tests {
     use super::super::json::parse;
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     fn session() -> Session {
         Session {

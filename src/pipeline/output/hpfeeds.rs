@@ -25,7 +25,9 @@
 //! After `OP_AUTH` the client waits [`AUTH_WAIT`] for an `OP_ERROR` before publishing, so
 //! that wrong credentials are reported as such instead of as a dropped connection.
 
-use super::sender::{parse_queue_size, spawn_sender, tcp_connect, SendError, SendQueue, Sender, Transport};
+use super::sender::{
+    parse_queue_size, spawn_sender, tcp_connect, SendError, SendQueue, Sender, Transport, QUEUE_BYTES,
+};
 use super::syslog::parse_host_port;
 use crate::config::{Plugin, PluginConfig};
 use crate::log::Throttle;
@@ -47,8 +49,6 @@ pub const MAX_MESSAGE: usize = wire::HEADER + (1 << 20);
 /// Largest message accepted from the broker (it only sends `OP_INFO` and `OP_ERROR` to a
 /// publisher); anything longer ends the connection.
 pub const MAX_BROKER_MESSAGE: usize = 64 * 1024;
-/// Bytes the queue may hold at most, whatever its message count.
-pub const QUEUE_BYTES: usize = 64 << 20;
 /// How long the broker has to refuse an authentication before publishing starts.
 pub const AUTH_WAIT: Duration = Duration::from_millis(300);
 /// Limit for the broker's greeting.

@@ -30,7 +30,7 @@ use crate::sys::{strerror, time};
 use crate::text;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// The logAttacker output, open.
 pub struct LogAttacker {
@@ -92,8 +92,7 @@ fn push_addr(out: &mut String, a: SocketAddr) {
 /// The logAttacker line for `attack` logged at `now`, newline included. The microseconds are
 /// written without zero padding, as the C plugin's `%d` did (`:59476` means .059476).
 pub fn format_line(attack: &Attack, now: SystemTime) -> String {
-    let d = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let t = time::utc(i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let (t, micros) = time::utc_micros(now);
     let p = &attack.payload;
     let mut s = String::with_capacity(160 + p.md5.len() + p.sha512.len());
     s.push('[');
@@ -101,7 +100,7 @@ pub fn format_line(attack: &Attack, now: SystemTime) -> String {
     s.push(' ');
     text::push_time(&mut s, &t);
     s.push(':');
-    text::push_u64(&mut s, d.subsec_micros().into());
+    text::push_u64(&mut s, micros.into());
     s.push_str(" GMT] ");
     s.push_str(attack.proto.name());
     s.push(' ');
@@ -123,7 +122,7 @@ mod tests {
     use super::*;
     use crate::attack::Payload;
     use crate::config::{Mode, Proto, Span};
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn attack() -> Attack {
         let mut a = Attack::new(

@@ -40,7 +40,7 @@ use crate::sys::{strerror, time};
 use crate::text;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// Most hex digits written in one `data_hex` (1 MiB of text = 512 KiB of data).
 pub const DATA_HEX_LIMIT: usize = 1 << 20;
@@ -101,11 +101,8 @@ pub fn timestamp(t: SystemTime) -> String {
 }
 
 fn push_timestamp(out: &mut String, t: SystemTime) {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    let t = time::utc(secs);
-    text::push_date(out, &t);
-    out.push('T');
-    text::push_time(out, &t);
+    let (t, _) = time::utc_micros(t);
+    text::push_datetime(out, &t);
     out.push('Z');
 }
 
@@ -242,7 +239,7 @@ mod tests {
     use super::*;
     use crate::attack::ProxyConn;
     use crate::config::Mode;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     const EMPTY_SHA512: &str = "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce\
                                 47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e";

@@ -11,7 +11,10 @@
 //!   into a bounded queue ([`QUEUE_RECORDS`] records, [`QUEUE_BYTES`] bytes); when it is
 //!   full the record is dropped and counted. One worker thread drains the queue over one
 //!   connection and, while the database is down, retries with back-off (1 s doubling to
-//!   60 s), logging at most one line per minute.
+//!   60 s, the other network outputs' `sender::Backoff`), logging at most one line
+//!   per minute. Queue and worker are its own rather than those of `sender.rs`: a record of
+//!   any size is let into an empty queue, a record is tried again on a new connection, and
+//!   at shutdown the worker writes what is queued (with one more connection attempt).
 //! * Each attack and its downloads are one transaction; the sample rows are upserted.
 //! * Attack and proxy bytes are stored up to [`PAYLOAD_MAX`], sample bytes up to
 //!   [`SAMPLE_MAX`] (lengths and digests are always those of the whole data). Strings
@@ -21,6 +24,7 @@
 //!   scan would fill the database). Virtual records are written, flagged `is_virtual`.
 //! * No TLS: use a Unix socket (`db_host` starting with `/`) or a trusted network.
 
+use super::sender::Backoff;
 use crate::attack::{Attack, Download, Payload};
 use crate::config::{Plugin, PluginConfig};
 use crate::log::{more_since, Throttle};
@@ -45,9 +49,6 @@ pub const SAMPLE_MAX: usize = 8 << 20;
 pub const TEXT_MAX: usize = 8192;
 /// Connect timeout of one attempt.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// First and longest wait between connection attempts.
-pub const BACKOFF_MIN: Duration = Duration::from_secs(1);
-pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// How long dropping a [`SubmitPostgres`] waits for the queue to be written.
 pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 /// At most one line per this interval about an unreachable database or failed writes.
@@ -379,7 +380,9 @@ struct Worker {
     db: DbConfig,
     shared: Arc<Shared>,
     conn: Option<Conn>,
-    backoff: Duration,
+    /// The wait between connection attempts, as the other network outputs': 1 s doubling
+    /// to 60 s.
+    backoff: Backoff,
     down_log: Throttle,
     write_log: Throttle,
     /// Whether the database has been reachable before (for the "connected again" line).
@@ -392,7 +395,7 @@ impl Worker {
             db,
             shared,
             conn: None,
-            backoff: BACKOFF_MIN,
+            backoff: Backoff::new(),
             down_log: Throttle::new(LOG_INTERVAL),
             write_log: Throttle::new(LOG_INTERVAL),
             was_up: false,
@@ -487,7 +490,7 @@ impl Worker {
                     log_info!("submitPostgres - Connected to database {} again.", self.db.name);
                 }
                 self.was_up = true;
-                self.backoff = BACKOFF_MIN;
+                self.backoff.reset();
                 self.conn = Some(c);
                 true
             }
@@ -509,7 +512,7 @@ impl Worker {
 
     /// Waits the current back-off (in short steps, ending early at shutdown) and doubles it.
     fn sleep_backoff(&mut self) {
-        let end = Instant::now() + self.backoff;
+        let end = Instant::now() + self.backoff.failed();
         while !self.shutting_down() {
             let now = Instant::now();
             if now >= end {
@@ -517,7 +520,6 @@ impl Worker {
             }
             std::thread::sleep((end - now).min(Duration::from_millis(50)));
         }
-        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
     }
 }
 

@@ -43,7 +43,7 @@ impl<S> Flow<S> {
         let msg = panic_text(payload);
         log_err!(
             "   {}  Error - Handling the flow from {} failed ({}), processing what was read.",
-            self.p.portstr,
+            self.p.session.portstr,
             remote,
             msg
         );
@@ -65,7 +65,7 @@ impl<S> Flow<S> {
     /// forwarded to the target. Returns why the flow ends, if it does.
     pub(super) fn take(&mut self, bytes: &[u8]) -> Option<EndReason> {
         let (kept, full) = self.data.push(bytes);
-        let ps = &self.p.portstr;
+        let ps = &self.p.session.portstr;
         if full == Some(Full::Budget) {
             // Neither kept nor forwarded.
             let (pre, what) = match &self.upstream {
@@ -82,7 +82,7 @@ impl<S> Flow<S> {
         if let Some(end) = self.forward(keep) {
             return Some(end);
         }
-        let ps = &self.p.portstr;
+        let ps = &self.p.session.portstr;
         match &self.upstream {
             Some(up) if self.data.at_limit() => {
                 let k = up.kind;
@@ -90,7 +90,7 @@ impl<S> Flow<S> {
                     "{} {}  Warning - Read limit ({} bytes) hit. Closing {} connections.",
                     k.prefix(),
                     ps,
-                    self.p.read_limit,
+                    self.p.session.read_limit,
                     k.act()
                 );
                 Some(EndReason::ReadLimit)
@@ -99,7 +99,11 @@ impl<S> Flow<S> {
             None => {
                 log_info!("   {}* {} bytes read.", ps, bytes.len());
                 if self.data.at_limit() {
-                    log_warn!("   {}  Warning - Read limit ({} bytes) hit. Closing connection.", ps, self.p.read_limit);
+                    log_warn!(
+                        "   {}  Warning - Read limit ({} bytes) hit. Closing connection.",
+                        ps,
+                        self.p.session.read_limit
+                    );
                     return Some(EndReason::ReadLimit);
                 }
                 None
@@ -111,7 +115,7 @@ impl<S> Flow<S> {
     /// before answering turns the flow to normal mode; returns why the flow ends, if it does.
     pub(super) fn forward(&mut self, bytes: &[u8]) -> Option<EndReason> {
         let up = self.upstream.as_mut()?;
-        let ps = &self.p.portstr;
+        let ps = &self.p.session.portstr;
         let (k, target) = (up.kind, up.target);
         let sent = loop {
             match up.socket.send(bytes) {
@@ -154,8 +158,8 @@ impl<S> Flow<S> {
     /// now on, its idle intervals starting now.
     pub(super) fn fall_back(&mut self, e: &io::Error) {
         let Some(up) = self.upstream.take() else { return };
-        log_debug!("{}  Connection to {} failed: {}.", self.p.portstr, up.target, strerror(e));
-        relay::log_rejected(up.kind, &self.p.portstr);
+        log_debug!("{}  Connection to {} failed: {}.", self.p.session.portstr, up.target, strerror(e));
+        relay::log_rejected(up.kind, &self.p.session.portstr);
         self.idle = 0;
         self.sent = false;
         self.interval_start = Instant::now();
@@ -171,7 +175,7 @@ impl<S> Flow<S> {
     ) -> Option<EndReason> {
         for _ in 0..BATCH {
             let up = self.upstream.as_mut()?;
-            let ps = &self.p.portstr;
+            let ps = &self.p.session.portstr;
             let k = up.kind;
             let pre = k.prefix();
             match up.socket.recv(buf) {
@@ -218,7 +222,7 @@ impl<S> Flow<S> {
                             "{} {}  Warning - Read limit ({} bytes) hit. Closing {} connections.",
                             pre,
                             ps,
-                            self.p.read_limit,
+                            self.p.session.read_limit,
                             k.act()
                         );
                         return Some(EndReason::ReadLimit);
@@ -243,7 +247,7 @@ impl<S> Flow<S> {
     /// Runs the flow's timers at `now`: the session limit, idle intervals and responses.
     /// Returns why the flow ends, if it does.
     pub(super) fn tick(&mut self, now: Instant, socket: &UdpSocket, remote: &SocketAddr) -> Option<EndReason> {
-        let ps = &self.p.portstr;
+        let ps = &self.p.session.portstr;
         if let Some(up) = &self.upstream {
             let pre = up.kind.prefix();
             if self.session_deadline.is_some_and(|d| now >= d) {
@@ -251,7 +255,7 @@ impl<S> Flow<S> {
                     "{} {}  Session limit ({} seconds) reached, closing connections.",
                     pre,
                     ps,
-                    self.p.session_limit.as_secs()
+                    self.p.session.session_limit.as_secs()
                 );
                 return Some(EndReason::SessionLimit);
             }
@@ -265,7 +269,7 @@ impl<S> Flow<S> {
             log_info!(
                 "   {}  Session limit ({} seconds) reached, closing connection.",
                 ps,
-                self.p.session_limit.as_secs()
+                self.p.session.session_limit.as_secs()
             );
             return Some(EndReason::SessionLimit);
         }
@@ -277,10 +281,10 @@ impl<S> Flow<S> {
             log_info!("   {}  Timeout expired, closing connection.", ps);
             return Some(EndReason::IdleTimeout);
         }
-        if self.p.policy == ResponsePolicy::Repeat || !self.sent {
+        if self.p.session.policy == ResponsePolicy::Repeat || !self.sent {
             self.sent = true;
             let secs = self.interval.as_secs();
-            let response: &[u8] = match &self.p.response {
+            let response: &[u8] = match &self.p.session.response {
                 Some(r) => {
                     log_noisy!("   {}  No data for {} second(s), sending default response.", ps, secs);
                     r

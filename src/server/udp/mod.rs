@@ -64,10 +64,9 @@
 use crate::budget::Charge;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-pub use super::conn::{EndReason, ResponsePolicy};
+pub use super::conn::{EndReason, ResponsePolicy, SessionParams};
 pub use super::relay::{RelayKind, MIRROR_READ_TIMEOUT};
 pub use server::serve_udp;
 
@@ -84,17 +83,9 @@ const BATCH: usize = 256;
 /// settings (SIGHUP) apply to flows opened afterwards.
 #[derive(Clone, Debug)]
 pub struct UdpParams {
-    /// The idle interval (`-r`, default 1 s); zero is taken as 1 s, as in [`super::conn`].
-    pub read_timeout: Duration,
-    /// Most bytes kept from the peer; 0 = unlimited.
-    pub read_limit: u32,
-    /// Longest flow from its first datagram on; zero = no limit.
-    pub session_limit: Duration,
-    pub policy: ResponsePolicy,
-    /// The port's response file; `None` sends a single `\n`.
-    pub response: Option<Arc<[u8]>>,
-    /// Log prefix `%5u/%s` (see [`crate::attack::portstr`]).
-    pub portstr: String,
+    /// What a flow shares with a TCP session: idle interval, read and session limits,
+    /// response and log prefix.
+    pub session: SessionParams,
     /// Most flows open at once on this socket; a datagram that would open another one is
     /// dropped (0: every new flow is dropped).
     pub max_flows: usize,

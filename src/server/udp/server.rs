@@ -245,25 +245,29 @@ impl<H: UdpHost> Server<'_, H> {
         let (remote, local) = key;
         let p = self.host.params(local);
         if self.flows.len() >= p.max_flows {
-            self.warn.warn(&p.portstr, &remote, &format!("{} udp flows on this port", p.max_flows));
+            self.warn.warn(&p.session.portstr, &remote, &format!("{} udp flows on this port", p.max_flows));
             return None;
         }
         let slot = match self.host.admit(local, remote) {
             Ok(s) => s,
             Err(why) => {
-                self.warn.warn(&p.portstr, &remote, &why);
+                self.warn.warn(&p.session.portstr, &remote, &why);
                 return None;
             }
         };
-        log_notice!("   {}  Handling udp connection request from {} to {}.", p.portstr, remote, local);
+        log_notice!("   {}  Handling udp connection request from {} to {}.", p.session.portstr, remote, local);
         let upstream = self.host.relay_target(local, remote).and_then(|(kind, target)| {
-            Upstream::connect(kind, target, &p.portstr, Intake::new(self.host.charge(), p.read_limit))
+            Upstream::connect(kind, target, &p.session.portstr, Intake::new(self.host.charge(), p.session.read_limit))
         });
-        let data = Intake::new(self.host.charge(), p.read_limit);
+        let data = Intake::new(self.host.charge(), p.session.read_limit);
         let now = Instant::now();
         let flow = Flow {
-            session_deadline: if p.session_limit.is_zero() { None } else { now.checked_add(p.session_limit) },
-            interval: effective_interval(p.read_timeout),
+            session_deadline: if p.session.session_limit.is_zero() {
+                None
+            } else {
+                now.checked_add(p.session.session_limit)
+            },
+            interval: effective_interval(p.session.read_timeout),
             interval_start: now,
             p,
             local,
@@ -314,9 +318,9 @@ impl<H: UdpHost> Server<'_, H> {
         for key in keys {
             match self.flows.get(&key) {
                 Some(Flow { upstream: Some(up), p, .. }) => {
-                    log_debug!("{} {}  Shutting down, closing connections.", up.kind.prefix(), p.portstr);
+                    log_debug!("{} {}  Shutting down, closing connections.", up.kind.prefix(), p.session.portstr);
                 }
-                Some(f) => log_debug!("   {}  Shutting down, closing connection.", f.p.portstr),
+                Some(f) => log_debug!("   {}  Shutting down, closing connection.", f.p.session.portstr),
                 None => {}
             }
             self.finish(&key, EndReason::Shutdown);
@@ -328,6 +332,7 @@ impl<H: UdpHost> Server<'_, H> {
 mod tests {
     use super::*;
     use std::cell::RefCell;
+    use std::sync::Arc;
 
     #[derive(Default)]
     struct Host {
@@ -344,12 +349,14 @@ mod tests {
         type Slot = ();
         fn params(&self, _local: SocketAddr) -> UdpParams {
             UdpParams {
-                read_timeout: Duration::ZERO,
-                read_limit: 4,
-                session_limit: Duration::ZERO,
-                policy: ResponsePolicy::Once,
-                response: None,
-                portstr: portstr(53, Proto::Udp),
+                session: SessionParams {
+                    read_timeout: Duration::ZERO,
+                    read_limit: 4,
+                    session_limit: Duration::ZERO,
+                    policy: ResponsePolicy::Once,
+                    response: None,
+                    portstr: portstr(53, Proto::Udp),
+                },
                 max_flows: self.max_flows.unwrap_or(2),
                 relay_timeout: Duration::ZERO,
             }

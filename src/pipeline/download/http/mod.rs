@@ -28,7 +28,7 @@ use reply::{read_body, read_head, Reader};
 use super::{policy, Context, Error, Fetched, Limits};
 use crate::pipeline::request::{Request, Scheme};
 use crate::sys::net::tcp_connect_from;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Ipv6Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -56,20 +56,14 @@ pub fn redirect(base: &Request, location: &str) -> Result<Request, Error> {
     redirect_target(base, location)
 }
 
-/// Attacker-controlled text in a log line: control characters escaped, so that a URL can
-/// neither end the line nor forge another.
+/// Attacker-controlled text in a log line: control characters escaped as the log does
+/// ([`crate::log::write_escaped`]), the tab included, so that a URL can neither end the line
+/// nor forge another.
 struct Printable<'a>(&'a str);
 
 impl fmt::Display for Printable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in self.0.chars() {
-            if c.is_control() {
-                write!(f, "\\x{:02x}", u32::from(c))?;
-            } else {
-                f.write_char(c)?;
-            }
-        }
-        Ok(())
+        crate::log::write_escaped(f, self.0, true)
     }
 }
 
@@ -184,6 +178,8 @@ fn request_target(path: &str) -> String {
     s
 }
 
+/// Appends `bytes` with every byte outside printable ASCII (the space, controls, non-ASCII)
+/// as `%XX`.
 fn percent_encode_into(s: &mut String, bytes: &[u8]) {
     for &b in bytes {
         if (0x21..=0x7e).contains(&b) {
@@ -497,5 +493,7 @@ mod tests {
     #[test]
     fn log_text_is_one_line() {
         assert_eq!(Printable("http://x/a\r\n[fake] line\u{85}é").to_string(), "http://x/a\\x0d\\x0a[fake] line\\x85é");
+        // Unlike the log line itself, a URL shown this way has its tabs escaped too.
+        assert_eq!(Printable("a\tb").to_string(), "a\\x09b");
     }
 }

@@ -254,14 +254,9 @@ fn location_text(value: &[u8]) -> Result<String, Error> {
     if value.iter().any(|&b| b < 0x20 || b == 0x7f) {
         return Err(Error::Protocol("control characters in Location".into()));
     }
+    // With the controls gone, what is left to encode is the space and the non-ASCII bytes.
     let mut s = String::with_capacity(value.len());
-    for &b in value {
-        if b == b' ' || b >= 0x80 {
-            s.push_str(&format!("%{:02X}", b));
-        } else {
-            s.push(b as char);
-        }
-    }
+    super::percent_encode_into(&mut s, value);
     Ok(s)
 }
 
