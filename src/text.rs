@@ -71,6 +71,21 @@ pub fn push_ipv4(out: &mut String, ip: Ipv4Addr) {
     }
 }
 
+/// Appends `bytes` with every byte that `keep` refuses as `%XX` (uppercase hex digits, as
+/// RFC 3986 recommends); `keep` must accept ASCII only.
+pub fn push_percent_encoded(out: &mut String, bytes: &[u8], keep: impl Fn(u8) -> bool) {
+    const UPPER: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in bytes {
+        if b.is_ascii() && keep(b) {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(UPPER[usize::from(b >> 4)]));
+            out.push(char::from(UPPER[usize::from(b & 0x0f)]));
+        }
+    }
+}
+
 /// Appends the lowercase hex digits of `bytes`.
 pub fn push_hex(out: &mut String, bytes: &[u8]) {
     out.reserve(bytes.len() * 2);

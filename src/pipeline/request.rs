@@ -127,16 +127,9 @@ impl Request {
 /// percent-encoded, so that a decoded `/`, `@` or `?` in it cannot move the host when the
 /// URI is read again (by a fetch program, or by whoever reads the record).
 fn push_userinfo(s: &mut String, text: &str, pass: bool) {
-    for &b in text.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b) || (pass && b == b':') {
-            s.push(b as char);
-        } else {
-            const HEX: &[u8; 16] = b"0123456789ABCDEF";
-            s.push('%');
-            s.push(HEX[usize::from(b >> 4)] as char);
-            s.push(HEX[usize::from(b & 15)] as char);
-        }
-    }
+    crate::text::push_percent_encoded(s, text.as_bytes(), |b| {
+        b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b) || (pass && b == b':')
+    });
 }
 
 #[cfg(test)]

@@ -181,13 +181,7 @@ fn request_target(path: &str) -> String {
 /// Appends `bytes` with every byte outside printable ASCII (the space, controls, non-ASCII)
 /// as `%XX`.
 fn percent_encode_into(s: &mut String, bytes: &[u8]) {
-    for &b in bytes {
-        if (0x21..=0x7e).contains(&b) {
-            s.push(b as char);
-        } else {
-            s.push_str(&format!("%{:02X}", b));
-        }
-    }
+    crate::text::push_percent_encoded(s, bytes, |b| (0x21..=0x7e).contains(&b));
 }
 
 /// `Host` header value: the host as named (IPv6 in brackets), with the port unless it is
