@@ -429,6 +429,9 @@ fn reload(opts: &Options, base_dir: &Path, cfg: &mut Config, engine: &Engine) {
             match Settings::new(new.clone(), base_dir, opts.read_timeout, opts.listen_timeout) {
                 Ok(mut settings) => {
                     settings.pipeline.outputs = reload_outputs(&engine.settings().pipeline.outputs, &new, base_dir);
+                    if let Some(sf) = settings.pipeline.savefile.as_ref() {
+                        sf.warn_unwritable();
+                    }
                     engine.replace_settings(settings);
                     *cfg = new;
                     log_plugins(cfg);

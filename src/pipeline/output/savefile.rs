@@ -114,17 +114,15 @@ impl SaveFile {
                 }
             }
         };
-        let sf = SaveFile {
+        Ok(SaveFile {
             attacks_dir: dir("attacks_dir", "attack strings")?,
             downloads_dir: dir("downloads_dir", "malware samples")?,
-        };
-        sf.warn_unwritable();
-        Ok(sf)
+        })
     }
 
     /// Warns about each directory that exists but that this process cannot create files in
-    /// (checked with the real ids: after the privilege drop, the run user's). Called at
-    /// start once the daemon runs as the run user, and on every reload.
+    /// (checked with the real ids: after the privilege drop, the run user's). The daemon
+    /// calls it at start once it runs as the run user, and on every reload.
     pub fn warn_unwritable(&self) {
         let dirs = [
             (&self.attacks_dir, "attacks_dir", "attack strings"),
