@@ -1,30 +1,29 @@
-//! The stock configuration files of the C honeytrap (upstream 1.1 templates and T-Pot's
-//! production file) must load unchanged and give the expected settings.
+//! Configuration files in the forms the C honeytrap's users run (its 1.1 main template and
+//! port file, and the file T-Pot runs it with) must load unchanged and give the expected
+//! settings.
 //!
-//! The files are not part of the repository: they are read from the folder `COMPAT_DIR`
-//! names; when it is absent the tests say so and pass (fail under
-//! HONEYTRAP_REQUIRE_ALL_TESTS=1, as in CI). They name the users `nobody`/`honeytrap` and the
-//! groups `nogroup`/`honeytrap`, which need not exist here, so the user and group lines are
-//! replaced with `root` before loading (nothing is added to the system).
-
-mod common;
+//! The files are in tests/data/compat (written for these tests in the same syntax and with
+//! the same values). They name the users `nobody`/`honeytrap` and the groups
+//! `nogroup`/`honeytrap`, which need not exist here, so the user and group lines are replaced
+//! with `root` before loading (nothing is added to the system).
 
 use honeytrap::config::{self, Config, ConfigError, Mode, Plugin, Proto};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-const COMPAT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/compat/");
+const COMPAT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/compat/");
 
-/// The text of a compat file, or `None` (with a message) when the folder is absent.
-fn compat(name: &str) -> Option<(PathBuf, String)> {
-    let dir = Path::new(COMPAT_DIR);
-    if !dir.is_dir() {
-        common::skip(&common::this_test(), &format!("{} is absent", dir.display()));
-        return None;
-    }
-    let path = dir.join(name);
+/// The path and text of a compat file.
+fn compat(name: &str) -> (PathBuf, String) {
+    let path = Path::new(COMPAT_DIR).join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {}", path.display(), e));
-    Some((path, text))
+    (path, text)
+}
+
+/// The 1-based number of the first line of `text` that starts with `prefix`.
+fn line_of(text: &str, prefix: &str) -> u32 {
+    let i = text.lines().position(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no line {prefix:?}"));
+    u32::try_from(i + 1).unwrap()
 }
 
 /// Replaces the values of the top-level `user` and `group` lines with `root`.
@@ -92,9 +91,7 @@ const PORTS_CONF_ENTRIES: [&str; 8] = [
 
 #[test]
 fn upstream_honeytrap_conf_dist() {
-    let Some((path, text)) = compat("upstream-1.1-honeytrap.conf.dist") else {
-        return;
-    };
+    let (path, text) = compat("c-1.1-template.conf");
     let c = load_as_root(&path, &text);
     assert_eq!(c.source, path);
     assert_eq!(c.logfile, Path::new("/opt/honeytrap/honeytrap.log"));
@@ -132,9 +129,7 @@ fn upstream_honeytrap_conf_dist() {
 
 #[test]
 fn upstream_ports_conf_dist() {
-    let Some((path, _)) = compat("upstream-1.1-ports.conf.dist") else {
-        return;
-    };
+    let (path, _) = compat("c-1.1-ports.conf");
     // No user or group here: the file loads verbatim.
     let c = config::load(&path, Path::new("/")).unwrap_or_else(|e| panic!("{}", e));
     assert_eq!(ports(&c), PORTS_CONF_ENTRIES);
@@ -144,9 +139,7 @@ fn upstream_ports_conf_dist() {
 
 #[test]
 fn tpot_honeytrap_conf() {
-    let Some((path, text)) = compat("tpot-honeytrap.conf") else {
-        return;
-    };
+    let (path, text) = compat("tpot.conf");
     let c = load_as_root(&path, &text);
     assert_eq!(c.logfile, Path::new("/opt/honeytrap/var/log/honeytrap.log"));
     assert_eq!(c.pidfile, Path::new("/var/run/honeytrap.pid"));
@@ -183,13 +176,9 @@ fn tpot_honeytrap_conf() {
 #[test]
 fn verbatim_files_fail_only_on_missing_users() {
     use honeytrap::sys::user::{group_by_name, user_by_name};
-    for (name, user, group, line) in [
-        ("upstream-1.1-honeytrap.conf.dist", "nobody", "nogroup", 28),
-        ("tpot-honeytrap.conf", "honeytrap", "honeytrap", 28),
-    ] {
-        let Some((path, _)) = compat(name) else {
-            return;
-        };
+    for (name, user, group) in [("c-1.1-template.conf", "nobody", "nogroup"), ("tpot.conf", "honeytrap", "honeytrap")] {
+        let (path, text) = compat(name);
+        let line = line_of(&text, "user\t=");
         let result = config::load(&path, Path::new("/"));
         let user_ok = user_by_name(user).ok().flatten().is_some();
         let group_ok = group_by_name(group).ok().flatten().is_some();
@@ -212,16 +201,12 @@ fn verbatim_files_fail_only_on_missing_users() {
     }
 }
 
-/// The shipped template with its `include = "ports.conf"` line enabled: the include comes
+/// The 1.1 template with its `include = "ports.conf"` line enabled: the include comes
 /// after the main portconf, so the included portconf is ignored (as in the C original) and
 /// a warning says why. Put before it, the two portconf blocks merge.
 #[test]
 fn template_with_ports_conf_included() {
-    let (Some((main_path, main)), Some((ports_path, _))) =
-        (compat("upstream-1.1-honeytrap.conf.dist"), compat("upstream-1.1-ports.conf.dist"))
-    else {
-        return;
-    };
+    let ((main_path, main), (ports_path, ports_text)) = (compat("c-1.1-template.conf"), compat("c-1.1-ports.conf"));
     let main = with_root_user(&main);
     let include_line = format!("include = \"{}\"\n", ports_path.display());
 
@@ -234,8 +219,9 @@ fn template_with_ports_conf_included() {
     assert_eq!(
         late,
         vec![format!(
-            "{}:7:1: portconf in included file {} is ignored: portconf was already processed (put the include before it)",
+            "{}:{}:1: portconf in included file {} is ignored: portconf was already processed (put the include before it)",
             ports_path.display(),
+            line_of(&ports_text, "portconf"),
             ports_path.display()
         )]
     );

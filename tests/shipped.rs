@@ -89,11 +89,7 @@ fn built_in_default_configuration_loads_without_warnings() {
 
 #[test]
 fn stock_configurations_check_ok_with_paths_moved() {
-    let compat = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/compat"));
-    if !compat.is_dir() {
-        skip("stock_configurations_check_ok_with_paths_moved", &format!("{} is absent", compat.display()));
-        return;
-    }
+    let compat = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/compat"));
     let d = TempDir::new("compat");
     let moved = |name: &str| {
         let mut text =
@@ -109,7 +105,7 @@ fn stock_configurations_check_ok_with_paths_moved() {
         p
     };
     std::fs::create_dir_all(d.join("etc/honeytrap/responses")).unwrap();
-    for name in ["upstream-1.1-honeytrap.conf.dist", "tpot-honeytrap.conf"] {
+    for name in ["c-1.1-template.conf", "tpot.conf"] {
         let (st, out, err) = check(&moved(name));
         assert_eq!(st, 0, "{name}: {err}");
         assert!(out.contains("configuration OK"), "{name}");
@@ -118,7 +114,7 @@ fn stock_configurations_check_ok_with_paths_moved() {
         }
     }
     // ports.conf is an include file: check it through a main file that includes it.
-    let ports = moved("upstream-1.1-ports.conf.dist");
+    let ports = moved("c-1.1-ports.conf");
     let main = d.join("main.conf");
     std::fs::write(
         &main,
