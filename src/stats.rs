@@ -8,6 +8,7 @@
 //! counted open). Gauges — connections open, threads, resident memory — are read when a
 //! snapshot is taken.
 
+pub use crate::config::Proto;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
@@ -34,23 +35,8 @@ impl Counter {
     }
 }
 
-/// The protocols of trapped connections and flows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Proto {
-    Tcp,
-    Udp,
-}
-
-impl Proto {
-    pub const ALL: [Proto; 2] = [Proto::Tcp, Proto::Udp];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-        }
-    }
-}
+/// The protocols of trapped connections and flows, in the order they are shown.
+const PROTOS: [Proto; 2] = [Proto::Tcp, Proto::Udp];
 
 /// Why a connection or flow was not served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,10 +55,12 @@ pub enum Refusal {
     Listeners,
     /// The port is configured `ignore`.
     Ignored,
+    /// No server could be bound on the port (e.g. another program holds it).
+    Bind,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 7] = [
+    pub const ALL: [Refusal; 8] = [
         Refusal::Total,
         Refusal::Descriptors,
         Refusal::Threads,
@@ -80,6 +68,7 @@ impl Refusal {
         Refusal::Share,
         Refusal::Listeners,
         Refusal::Ignored,
+        Refusal::Bind,
     ];
 
     pub fn name(self) -> &'static str {
@@ -91,6 +80,7 @@ impl Refusal {
             Refusal::Share => "share",
             Refusal::Listeners => "listeners",
             Refusal::Ignored => "ignored",
+            Refusal::Bind => "bind",
         }
     }
 }
@@ -101,16 +91,18 @@ pub enum Scheme {
     Ftp,
     Tftp,
     Http,
+    Https,
 }
 
 impl Scheme {
-    pub const ALL: [Scheme; 3] = [Scheme::Ftp, Scheme::Tftp, Scheme::Http];
+    pub const ALL: [Scheme; 4] = [Scheme::Ftp, Scheme::Tftp, Scheme::Http, Scheme::Https];
 
     pub fn name(self) -> &'static str {
         match self {
             Scheme::Ftp => "ftp",
             Scheme::Tftp => "tftp",
             Scheme::Http => "http",
+            Scheme::Https => "https",
         }
     }
 }
@@ -146,8 +138,13 @@ impl Output {
             Output::LogEvents => "logEvents",
             Output::Syslog => "syslog",
             Output::Hpfeeds => "hpfeeds",
-            Output::Postgres => "SavePostgres",
+            Output::Postgres => "submitPostgres",
         }
+    }
+
+    /// The output whose plugin name is `name`.
+    pub fn by_name(name: &str) -> Option<Output> {
+        Output::ALL.into_iter().find(|o| o.name() == name)
     }
 }
 
@@ -197,7 +194,7 @@ impl Lines {
 /// Every counter of the process.
 #[derive(Debug)]
 pub struct Stats {
-    protos: [ProtoCounters; Proto::ALL.len()],
+    protos: [ProtoCounters; PROTOS.len()],
     /// Attacks processed (records that went through the pipeline).
     pub attacks: Counter,
     downloads: [Outcomes; Scheme::ALL.len()],
@@ -209,7 +206,7 @@ pub struct Stats {
 impl Stats {
     const fn new() -> Stats {
         Stats {
-            protos: [const { ProtoCounters::new() }; Proto::ALL.len()],
+            protos: [const { ProtoCounters::new() }; PROTOS.len()],
             attacks: Counter::new(),
             downloads: [const { Outcomes::new() }; Scheme::ALL.len()],
             outputs: [const { Lines::new() }; Output::ALL.len()],
@@ -218,7 +215,10 @@ impl Stats {
     }
 
     pub fn proto(&self, p: Proto) -> &ProtoCounters {
-        &self.protos[p as usize]
+        &self.protos[match p {
+            Proto::Tcp => 0,
+            Proto::Udp => 1,
+        }]
     }
 
     pub fn download(&self, s: Scheme) -> &Outcomes {
@@ -269,7 +269,7 @@ pub fn started() -> Instant {
 /// The one-line summary written on SIGUSR1 and at stop.
 pub fn log_line(s: &Stats, g: &Gauges, uptime_secs: u64) -> String {
     let mut out = format!("Statistics after {uptime_secs} s:");
-    for p in Proto::ALL {
+    for p in PROTOS {
         let c = s.proto(p);
         let _ = write!(out, " {} accepted {}, refused", p.name(), c.accepted.get());
         let mut any = false;
@@ -318,7 +318,7 @@ pub fn prometheus(s: &Stats, g: &Gauges, uptime_secs: u64) -> String {
         let _ = writeln!(out, "# TYPE honeytrap_{name} {kind}");
     };
     family(&mut out, "connections_accepted_total", "counter", "Connections and UDP flows served.");
-    for p in Proto::ALL {
+    for p in PROTOS {
         let _ = writeln!(
             out,
             "honeytrap_connections_accepted_total{{protocol=\"{}\"}} {}",
@@ -327,7 +327,7 @@ pub fn prometheus(s: &Stats, g: &Gauges, uptime_secs: u64) -> String {
         );
     }
     family(&mut out, "connections_refused_total", "counter", "Connections and UDP flows not served, by cause.");
-    for p in Proto::ALL {
+    for p in PROTOS {
         for why in Refusal::ALL {
             let _ = writeln!(
                 out,
@@ -387,7 +387,7 @@ mod tests {
         assert_eq!(
             log_line(&s, &g, 12),
             "Statistics after 12 s: tcp accepted 0, refused 0; udp accepted 0, refused 0; attacks 0; \
-             downloads ftp 0/0, tftp 0/0, http 0/0 (done/failed); outputs none; monitor packets 0; \
+             downloads ftp 0/0, tftp 0/0, http 0/0, https 0/0 (done/failed); outputs none; monitor packets 0; \
              open 0; threads 3; rss 4096 KiB."
         );
     }
@@ -409,7 +409,7 @@ mod tests {
         assert_eq!(
             log_line(&s, &g, 60),
             "Statistics after 60 s: tcp accepted 5, refused share 2 ignored 1; udp accepted 0, refused memory 1; \
-             attacks 4; downloads ftp 0/1, tftp 0/0, http 1/0 (done/failed); outputs logJSON 4/0, syslog 0/7 \
+             attacks 4; downloads ftp 0/1, tftp 0/0, http 1/0, https 0/0 (done/failed); outputs logJSON 4/0, syslog 0/7 \
              (written/dropped); monitor packets 99; open 1; threads 9; rss 10240 KiB."
         );
     }
@@ -425,7 +425,7 @@ mod tests {
         let helps = text.lines().filter(|l| l.starts_with("# HELP ")).count();
         assert_eq!((types, helps), (10, 10));
         let samples = text.lines().filter(|l| !l.starts_with('#')).count();
-        assert_eq!(samples, 2 + 2 * 7 + 1 + 3 * 2 + 7 * 2 + 1 + 4);
+        assert_eq!(samples, 2 + 2 * 8 + 1 + 4 * 2 + 7 * 2 + 1 + 4);
     }
 
     #[test]

@@ -186,6 +186,7 @@ fn scalar(key: &str, text: &str, span: &Span, cfg: &mut Config, base_dir: &Path)
             }
             cfg.sensor_name = Some(text.to_string());
         }
+        "metrics_listen" => cfg.metrics_listen = Some(text.parse().map_err(|_| invalid_value(key, text, span))?),
         "http_download" => {
             cfg.http_download = match text {
                 "yes" => true,
@@ -559,6 +560,9 @@ mod tests {
             ("http_download", "on"),
             ("sensor_name", "two words"),
             ("download_allow_local", "on"),
+            ("metrics_listen", "9100"),
+            ("metrics_listen", "localhost:9100"),
+            ("metrics_listen", "::1:9100"),
         ];
         for (key, bad) in cases {
             assert_eq!(
@@ -638,6 +642,13 @@ mod tests {
             err("nfq_queue = { a = \"1\" }"),
             "c.conf:1:13: expected a string value for 'nfq_queue', found a block"
         );
+    }
+
+    #[test]
+    fn metrics_listen() {
+        assert_eq!(ok("").metrics_listen, None);
+        assert_eq!(ok("metrics_listen = \"127.0.0.1:9100\"").metrics_listen, Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!(ok("metrics_listen = \"[::1]:9100\"").metrics_listen, Some("[::1]:9100".parse().unwrap()));
     }
 
     #[test]

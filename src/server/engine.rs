@@ -25,8 +25,8 @@ use crate::log::Throttle;
 use crate::pipeline::output::events::Event;
 use crate::pipeline::Pipeline;
 use crate::sys::{net, strerror};
-use crate::text;
 use crate::{log_debug, log_err, log_noisy, log_notice, log_warn};
+use crate::{stats, text};
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -187,7 +187,21 @@ impl Engine {
 
     /// Admits a connection or UDP flow of `kind` from `source` (limits.rs).
     fn admit(&self, source: IpAddr, kind: Kind) -> Result<Slot, Refused> {
-        self.limits.admit(source, kind, &self.room())
+        let admitted = self.limits.admit(source, kind, &self.room());
+        let proto = stats::STATS.proto(match kind {
+            Kind::Connection { .. } => Proto::Tcp,
+            Kind::Flow { .. } => Proto::Udp,
+        });
+        match &admitted {
+            Ok(_) => proto.accepted.inc(),
+            Err(r) => proto.refused(stats_cause(*r)).inc(),
+        }
+        admitted
+    }
+
+    /// Connections and flows open now.
+    pub fn open_connections(&self) -> u64 {
+        self.limits.open().into()
     }
 
     /// Called about once a second (the daemon's main loop): once the load has fallen, the
@@ -235,6 +249,7 @@ impl Engine {
         let s = self.settings();
         let port = req.local.port();
         if s.cfg.ports.mode_for(s.cfg.portconf_default, req.proto, port) == Mode::Ignore {
+            stats::STATS.proto(req.proto).refused(stats::Refusal::Ignored).inc();
             return Outcome::Ignored;
         }
         if req.proto == Proto::Udp && crate::own_ports::is_own(port) {
@@ -273,6 +288,7 @@ impl Engine {
                     }
                 }
                 _ => {
+                    stats::STATS.proto(req.proto).refused(stats::Refusal::Listeners).inc();
                     static WARN: Throttle = Throttle::new(Duration::from_secs(10));
                     if let Some(more) = WARN.due() {
                         log_warn!(
@@ -294,6 +310,7 @@ impl Engine {
         let server = match bound {
             Ok(l) => l,
             Err(e) => {
+                stats::STATS.proto(req.proto).refused(stats::Refusal::Bind).inc();
                 if e.raw_os_error() == Some(libc::EADDRINUSE) {
                     log_debug!("Unable to bind to port {}/{}: {}.", port, proto, strerror(&e));
                 } else {
@@ -663,6 +680,17 @@ fn policy(cfg: &Config) -> Policy {
 }
 
 /// The log text of a refused connection or flow, to follow "limit of".
+/// The counter of a refusal's cause.
+fn stats_cause(r: Refused) -> stats::Refusal {
+    match r {
+        Refused::Total(_) => stats::Refusal::Total,
+        Refused::Descriptors(_) => stats::Refusal::Descriptors,
+        Refused::Threads(_) => stats::Refusal::Threads,
+        Refused::Memory(_) => stats::Refusal::Memory,
+        Refused::Share(_) => stats::Refusal::Share,
+    }
+}
+
 fn refusal(r: Refused, peer: IpAddr) -> String {
     match r {
         Refused::Total(n) => format!("{n} connections in total"),

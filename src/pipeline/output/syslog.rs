@@ -323,7 +323,7 @@ impl Syslog {
             return Err(format!("syslog - app_name must be 1 to 48 printable ASCII characters, not {app_name:?}"));
         }
         let queue_size = parse_queue_size(cfg.option("queue_size")).map_err(|e| format!("syslog - {e}"))?;
-        let queue = Arc::new(SendQueue::new(queue_size, QUEUE_BYTES));
+        let queue = Arc::new(SendQueue::counted(queue_size, QUEUE_BYTES, crate::stats::Output::Syslog));
         let transport = SyslogTransport { target: target.clone(), conn: None };
         let sender = spawn_sender("syslog", queue.clone(), transport, true)?;
         Ok(Syslog {
