@@ -13,7 +13,7 @@ const METRICS: &str = "127.0.0.1:9477";
 
 /// The last `Statistics` line of `log`.
 fn last_statistics(log: &str) -> Option<String> {
-    log.lines().filter(|l| l.contains("Statistics after ")).next_back().map(str::to_string)
+    log.lines().rfind(|l| l.contains("Statistics after ")).map(str::to_string)
 }
 
 /// `curl` of the endpoint inside namespace `ns`: (exit status, body).
