@@ -121,9 +121,9 @@ fn counters_detached() {
 }
 
 /// An nfq sensor with no firewall rule says which rule it needs; one that sees packets does
-/// not.
+/// not, and says once that a port another program holds is not trapped.
 #[test]
-fn nfq_without_packets_names_the_rule() {
+fn nfq_warnings_name_the_rule_and_a_held_port() {
     if !root_or_skip(&common::this_test(), &["ip", "iptables"]) {
         return;
     }
@@ -144,9 +144,15 @@ fn nfq_without_packets_names_the_rule() {
         cmd.args(["-C", conf.to_str().unwrap(), "-t", "5"]).env("HONEYTRAP_NFQ_QUIET_SECS", "3");
         let log = dir.join("honeytrap.log");
         let mut d = common::Running::start(Launch::Foreground, cmd, &log, &dir.join("honeytrap.pid"));
+        // A port another program holds: one warning, however many attempts.
+        let held = common::in_netns(&pair.srv.0, || std::net::TcpListener::bind((SRV4, 2222)).unwrap());
         if with_rule {
             let to: SocketAddr = format!("{SRV4}:8080").parse().unwrap();
             assert!(common::attack(&pair.cli, to, b"x"), "attack from {CLI4}");
+            let to: SocketAddr = format!("{SRV4}:2222").parse().unwrap();
+            for _ in 0..3 {
+                assert!(common::connect_served(&pair.cli, to).is_some());
+            }
         }
         std::thread::sleep(Duration::from_secs(5));
         let text = read(&log);
@@ -154,6 +160,10 @@ fn nfq_without_packets_names_the_rule() {
             "Warning - No packet on NFQUEUE 3 in the 3 seconds since start: the firewall must queue new inbound connection attempts to it, e.g. iptables -A INPUT -p tcp --syn -m state --state NEW -j NFQUEUE --queue-num 3 --queue-bypass",
         );
         assert_eq!(warned, !with_rule, "{text}");
+        let in_use =
+            "Warning - Port 2222/tcp is held by another program: attempts on it are not trapped (said once per port).";
+        assert_eq!(text.matches(in_use).count(), usize::from(with_rule), "{text}");
+        drop(held);
         d.stop(Duration::from_secs(20)).unwrap();
     }
 }

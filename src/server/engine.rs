@@ -312,6 +312,13 @@ impl Engine {
             Err(e) => {
                 stats::STATS.proto(req.proto).refused(stats::Refusal::Bind).inc();
                 if e.raw_os_error() == Some(libc::EADDRINUSE) {
+                    if first_time_in_use(req.proto, port) {
+                        log_warn!(
+                            "Warning - Port {}/{} is held by another program: attempts on it are not trapped (said once per port).",
+                            port,
+                            proto
+                        );
+                    }
                     log_debug!("Unable to bind to port {}/{}: {}.", port, proto, strerror(&e));
                 } else {
                     log_noisy!("Warning - Could not bind to port {}/{}: {}.", port, proto, strerror(&e));
@@ -680,6 +687,17 @@ fn policy(cfg: &Config) -> Policy {
 }
 
 /// The log text of a refused connection or flow, to follow "limit of".
+/// Whether this is the first time port `port`/`proto` was found held by another program in
+/// this run (a bit per port and protocol, set on the first call).
+fn first_time_in_use(proto: Proto, port: u16) -> bool {
+    use std::sync::atomic::AtomicU64;
+    const WORDS: usize = 65536 / 64;
+    static SEEN: [AtomicU64; 2 * WORDS] = [const { AtomicU64::new(0) }; 2 * WORDS];
+    let bit = usize::from(port) + if proto == Proto::Udp { 65536 } else { 0 };
+    let mask = 1u64 << (bit % 64);
+    SEEN[bit / 64].fetch_or(mask, Ordering::Relaxed) & mask == 0
+}
+
 /// The counter of a refusal's cause.
 fn stats_cause(r: Refused) -> stats::Refusal {
     match r {
@@ -810,6 +828,15 @@ pub fn process(s: &Settings, attack: &mut Attack) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_port_in_use_is_reported_once_per_protocol() {
+        assert!(first_time_in_use(Proto::Tcp, 65535));
+        assert!(!first_time_in_use(Proto::Tcp, 65535));
+        assert!(first_time_in_use(Proto::Udp, 65535));
+        assert!(!first_time_in_use(Proto::Udp, 65535));
+        assert!(first_time_in_use(Proto::Tcp, 0));
+    }
 
     fn settings(conf: &str) -> Settings {
         let cfg = crate::config::load_str(conf, Path::new("t.conf"), Path::new("/")).unwrap();
