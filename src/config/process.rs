@@ -372,7 +372,8 @@ fn proxy(node: &Node, cfg: &mut Config) -> Result<(), ConfigError> {
 /// A `plugin-<Name>` entry (`process_confopt_plugin`).
 fn plugin(node: &Node, name: &str, cfg: &mut Config) -> Result<(), ConfigError> {
     let Some(plugin) = Plugin::from_key_name(name) else {
-        return Err(at(&node.span, format!("Unable to load plugin htm_{}.so: no such plugin", name)));
+        let hint = Plugin::closest(name).map_or(String::new(), |p| format!(" (did you mean plugin-{}?)", p.key_name()));
+        return Err(at(&node.span, format!("Unable to load plugin htm_{}.so: no such plugin{}", name, hint)));
     };
     let not_a_block =
         node.list_span.as_ref().or(node.values.first().map(|v| &v.span)).or(node.bad_items.first().map(|(s, _)| s));
@@ -1053,9 +1054,18 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             (
                 "plugin-SavePostgres = { db_host = \"x\" }",
-                "c.conf:1:1: Unable to load plugin htm_SavePostgres.so: no such plugin",
+                "c.conf:1:1: Unable to load plugin htm_SavePostgres.so: no such plugin (did you mean plugin-submitPostgres?)",
             ),
-            ("plugin-savefile = \"\"", "c.conf:1:1: Unable to load plugin htm_savefile.so: no such plugin"),
+            (
+                "plugin-savefile = \"\"",
+                "c.conf:1:1: Unable to load plugin htm_savefile.so: no such plugin (did you mean plugin-SaveFile?)",
+            ),
+            (
+                "plugin-SaveFlie = \"\"",
+                "c.conf:1:1: Unable to load plugin htm_SaveFlie.so: no such plugin (did you mean plugin-SaveFile?)",
+            ),
+            ("plugin-logXML = \"\"", "c.conf:1:1: Unable to load plugin htm_logXML.so: no such plugin"),
+            ("plugin-Download = \"\"", "c.conf:1:1: Unable to load plugin htm_Download.so: no such plugin"),
             ("plugin- = \"\"", "c.conf:1:1: Unable to load plugin htm_.so: no such plugin"),
             ("plugin-SaveFile = \"x\"", "c.conf:1:19: expected \"\" or an option block for plugin-SaveFile"),
             ("plugin-SaveFile = [\"x\"]", "c.conf:1:19: expected \"\" or an option block for plugin-SaveFile"),
