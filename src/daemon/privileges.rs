@@ -148,3 +148,21 @@ pub fn cap_names(mask: u64) -> String {
         names.join(", ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_texts() {
+        let eperm = || io::Error::from_raw_os_error(libc::EPERM);
+        let e = PrivilegeError::Switch { uid: 7, gid: 8, err: eperm() };
+        assert_eq!(e.to_string(), "Unable to switch to user id 7 and group id 8: Operation not permitted.");
+        assert_eq!(
+            PrivilegeError::SetCaps(eperm()).to_string(),
+            "Unable to set capabilities: Operation not permitted."
+        );
+        let e = PrivilegeError::Mismatch { permitted: 0x1400, wanted: 0x400 };
+        assert_eq!(e.to_string(), "Capabilities not as requested: permitted 0x1400, wanted 0x400.");
+    }
+}

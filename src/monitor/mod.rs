@@ -259,6 +259,18 @@ mod tests {
     use crate::config::Proto;
     use crate::wire::link;
 
+    #[test]
+    fn error_texts() {
+        let e = MonitorError::NfqBind { queue: 3, err: io::Error::from_raw_os_error(libc::EPERM) };
+        assert_eq!(
+            e.to_string(),
+            "Could not bind NFQ queue 3: Operation not permitted. Do you have root privileges (CAP_NET_ADMIN), and is no other program using the queue?"
+        );
+        assert_eq!(MonitorError::NoDevice.to_string(), "No suitable device found.");
+        assert_eq!(MonitorError::NoSuchInterface("x0".into()).to_string(), "No such interface: x0.");
+        assert_eq!(MonitorError::Verdict.to_string(), "Could not set verdict on packet.");
+    }
+
     fn req(local: &str, remote: &str) -> ConnRequest {
         ConnRequest { proto: Proto::Tcp, local: local.parse().unwrap(), remote: remote.parse().unwrap() }
     }

@@ -472,6 +472,28 @@ mod tests {
     }
 
     #[test]
+    fn target_error_texts() {
+        let text = |s| parse_target(s).unwrap_err().to_string();
+        assert_eq!(text("unix:rel"), "unix socket path must be absolute: \"rel\"");
+        assert_eq!(text("tcp://[fd77::2"), "missing ']' in \"[fd77::2\"");
+        assert_eq!(text("tcp://[nonsense]:1"), "invalid IPv6 address \"nonsense\"");
+        assert_eq!(text("tcp://[::1]514"), "expected ':' after ']' in \"[::1]514\"");
+        assert_eq!(text("tcp://fd77::2:514"), "IPv6 address without brackets in \"fd77::2:514\"");
+        assert_eq!(text("tcp://a b:1"), "invalid host in \"a b:1\"");
+        assert_eq!(text("udp://h:0"), "invalid port in \"h:0\"");
+        assert_eq!(text("syslog"), "unknown target \"syslog\" (local, unix:/path, udp://host:port or tcp://host:port)");
+        let e =
+            LinkError::Io { at: Some("/run/none.sock".into()), err: std::io::Error::from_raw_os_error(libc::ENOENT) };
+        assert_eq!(e.to_string(), "/run/none.sock: No such file or directory");
+        let e = LinkError::Connect {
+            addr: "127.0.0.1:9".parse().unwrap(),
+            err: std::io::Error::from_raw_os_error(libc::ECONNREFUSED),
+        };
+        assert_eq!(e.to_string(), "connect to 127.0.0.1:9: Connection refused");
+        assert_eq!(LinkError::Resolve { host: "x".into(), err: None }.to_string(), "cannot resolve x: no address");
+    }
+
+    #[test]
     fn facilities() {
         assert_eq!(parse_facility("daemon"), Some(3));
         assert_eq!(parse_facility("LOCAL7"), Some(23));
