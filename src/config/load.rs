@@ -1,9 +1,10 @@
 //! Loading the configuration the daemon runs with: the choice of the file (`-C`, the default
 //! path, or the embedded default), the command line's `-L -P -u -g -p` applied on top of the
-//! file's keys, the checks that must pass before start-up (the response directory), the
-//! user and group the daemon runs as, and `--check-config`. Replaces the loading half of the
-//! C original's main.c / readconf.c (`parse_config_file` and the option precedence around
-//! it); the command line itself is read by cli.rs, which hands over [`Overrides`].
+//! file's keys, the checks that must pass before start-up (the response directory), and the
+//! user and group the daemon runs as; its failures are [`LoadError`]s. Replaces the loading
+//! half of the C original's main.c / readconf.c (`parse_config_file` and the option
+//! precedence around it); the command line itself is read by cli.rs, which hands over
+//! [`Overrides`], and `--check-config` is reported by the daemon module.
 
 use super::{Config, ConfigError, GroupSpec, UserSpec};
 use crate::sys::{strerror, user};
