@@ -13,7 +13,7 @@
 
 use super::capacity::{Capacity, Demand, Resources, Room, MAX_CAPACITY};
 use super::conn::{self, panic_text, SessionParams};
-use super::limits::{Kind, Limits, Policy, Refused, Slot};
+use super::limits::{Kind, Limits, Policy, Refusal, Refused, Slot};
 use super::relay::{self, RelayKind, RelayParams};
 use super::responses::Responses;
 use super::udp::{self, UdpExit, UdpFlowRecord, UdpHost, UdpParams};
@@ -23,16 +23,17 @@ use crate::config::{Config, Mode, Proto};
 use crate::conn_request::ConnRequest;
 use crate::log::Throttle;
 use crate::pipeline::output::events::Event;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, PipelineError};
 use crate::sys::{net, strerror};
 use crate::text;
 use crate::{log_debug, log_err, log_noisy, log_notice, log_warn};
 use std::collections::HashMap;
+use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsFd;
 use std::panic::{self, AssertUnwindSafe};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread;
@@ -53,15 +54,37 @@ pub struct Settings {
     pub listen_timeout: Option<Duration>,
 }
 
+/// Why the settings of a configuration cannot be built (without the `Error - ` prefix,
+/// which the daemon's error adds).
+#[derive(Debug)]
+pub enum SettingsError {
+    /// The response directory cannot be read.
+    Responses { dir: PathBuf, err: io::Error },
+    /// A plugin stage cannot be set up.
+    Pipeline(PipelineError),
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SettingsError::Responses { dir, err } => {
+                write!(f, "Unable to open response directory {}: {}", dir.display(), strerror(err))
+            }
+            SettingsError::Pipeline(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
 impl Settings {
     /// Builds the settings from a loaded configuration: loads the responses, sets up the
     /// plugins this program implements. Relative directories in plugin options are taken
     /// from `base_dir` (the start-up directory), like the core paths.
-    pub fn new(cfg: Config, base_dir: &Path, read_timeout: u8, listen_timeout: u8) -> Result<Settings, String> {
-        let responses = Responses::load(&cfg.response_dir).map_err(|e| {
-            format!("Unable to open response directory {}: {}", cfg.response_dir.display(), strerror(&e))
-        })?;
-        let pipeline = Pipeline::from_config(&cfg, base_dir)?;
+    pub fn new(cfg: Config, base_dir: &Path, read_timeout: u8, listen_timeout: u8) -> Result<Settings, SettingsError> {
+        let responses = Responses::load(&cfg.response_dir)
+            .map_err(|err| SettingsError::Responses { dir: cfg.response_dir.clone(), err })?;
+        let pipeline = Pipeline::from_config(&cfg, base_dir).map_err(SettingsError::Pipeline)?;
         Ok(Settings {
             cfg,
             responses,
@@ -446,7 +469,7 @@ impl Engine {
             Err(r) => {
                 drop(stream);
                 if let Some(n) = REFUSED.due() {
-                    let why = refusal(r, peer.ip());
+                    let why = Refusal { cause: r, peer: peer.ip() };
                     log_warn!(
                         "{}  Warning - Connection from {} refused: limit of {} reached{}.",
                         ps,
@@ -663,16 +686,6 @@ fn policy(cfg: &Config) -> Policy {
 }
 
 /// The log text of a refused connection or flow, to follow "limit of".
-fn refusal(r: Refused, peer: IpAddr) -> String {
-    match r {
-        Refused::Total(n) => format!("{n} connections in total"),
-        Refused::Descriptors(n) => format!("{n} descriptors for connections"),
-        Refused::Threads(n) => format!("{n} threads for connections and records being processed"),
-        Refused::Memory(n) => format!("{} MiB of memory for connections and flows", n >> 20),
-        Refused::Share(n) => format!("{n} connections from {peer} while busy (max_connections_per_source)"),
-    }
-}
-
 /// The tail of a throttled line: how many were kept quiet since the last one.
 fn more(n: u64) -> String {
     if n == 0 {
@@ -718,9 +731,9 @@ impl UdpHost for UdpServer {
         self.engine.budget.charge()
     }
 
-    fn admit(&self, local: SocketAddr, remote: SocketAddr) -> Result<Slot, String> {
+    fn admit(&self, local: SocketAddr, remote: SocketAddr) -> Result<Slot, Refusal> {
         let kind = Kind::Flow { relayed: self.engine.relayed(Proto::Udp, local.port()) };
-        self.engine.admit(remote.ip(), kind).map_err(|r| refusal(r, remote.ip()))
+        self.engine.admit(remote.ip(), kind).map_err(|cause| Refusal { cause, peer: remote.ip() })
     }
 
     /// The flow is over (a relayed flow's socket is closed): it no longer counts as a
