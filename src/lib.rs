@@ -45,7 +45,7 @@ pub fn run() -> i32 {
     log::set_level(opts.log_level);
     let base_dir = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("/"));
     if opts.check_config {
-        return config::check_config(&opts.overrides(), &base_dir);
+        return daemon::check_config(&opts, &base_dir);
     }
     daemon::run(opts, base_dir)
 }

@@ -40,7 +40,7 @@ const PROTOS: [Proto; 2] = [Proto::Tcp, Proto::Udp];
 
 /// Why a connection or flow was not served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refusal {
+pub enum Cause {
     /// `max_connections` reached.
     Total,
     /// No descriptor left for connections.
@@ -59,28 +59,28 @@ pub enum Refusal {
     Bind,
 }
 
-impl Refusal {
-    pub const ALL: [Refusal; 8] = [
-        Refusal::Total,
-        Refusal::Descriptors,
-        Refusal::Threads,
-        Refusal::Memory,
-        Refusal::Share,
-        Refusal::Listeners,
-        Refusal::Ignored,
-        Refusal::Bind,
+impl Cause {
+    pub const ALL: [Cause; 8] = [
+        Cause::Total,
+        Cause::Descriptors,
+        Cause::Threads,
+        Cause::Memory,
+        Cause::Share,
+        Cause::Listeners,
+        Cause::Ignored,
+        Cause::Bind,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
-            Refusal::Total => "total",
-            Refusal::Descriptors => "descriptors",
-            Refusal::Threads => "threads",
-            Refusal::Memory => "memory",
-            Refusal::Share => "share",
-            Refusal::Listeners => "listeners",
-            Refusal::Ignored => "ignored",
-            Refusal::Bind => "bind",
+            Cause::Total => "total",
+            Cause::Descriptors => "descriptors",
+            Cause::Threads => "threads",
+            Cause::Memory => "memory",
+            Cause::Share => "share",
+            Cause::Listeners => "listeners",
+            Cause::Ignored => "ignored",
+            Cause::Bind => "bind",
         }
     }
 }
@@ -152,15 +152,15 @@ impl Output {
 #[derive(Debug)]
 pub struct ProtoCounters {
     pub accepted: Counter,
-    refused: [Counter; Refusal::ALL.len()],
+    refused: [Counter; Cause::ALL.len()],
 }
 
 impl ProtoCounters {
     const fn new() -> ProtoCounters {
-        ProtoCounters { accepted: Counter::new(), refused: [const { Counter::new() }; Refusal::ALL.len()] }
+        ProtoCounters { accepted: Counter::new(), refused: [const { Counter::new() }; Cause::ALL.len()] }
     }
 
-    pub fn refused(&self, why: Refusal) -> &Counter {
+    pub fn refused(&self, why: Cause) -> &Counter {
         &self.refused[why as usize]
     }
 }
@@ -273,7 +273,7 @@ pub fn log_line(s: &Stats, g: &Gauges, uptime_secs: u64) -> String {
         let c = s.proto(p);
         let _ = write!(out, " {} accepted {}, refused", p.name(), c.accepted.get());
         let mut any = false;
-        for why in Refusal::ALL {
+        for why in Cause::ALL {
             let n = c.refused(why).get();
             if n > 0 {
                 let _ = write!(out, " {} {}", why.name(), n);
@@ -328,7 +328,7 @@ pub fn prometheus(s: &Stats, g: &Gauges, uptime_secs: u64) -> String {
     }
     family(&mut out, "connections_refused_total", "counter", "Connections and UDP flows not served, by cause.");
     for p in PROTOS {
-        for why in Refusal::ALL {
+        for why in Cause::ALL {
             let _ = writeln!(
                 out,
                 "honeytrap_connections_refused_total{{protocol=\"{}\",cause=\"{}\"}} {}",
@@ -396,9 +396,9 @@ mod tests {
     fn the_line_names_causes_and_outputs_that_counted() {
         let s = Stats::new();
         s.proto(Proto::Tcp).accepted.add(5);
-        s.proto(Proto::Tcp).refused(Refusal::Share).add(2);
-        s.proto(Proto::Tcp).refused(Refusal::Ignored).inc();
-        s.proto(Proto::Udp).refused(Refusal::Memory).inc();
+        s.proto(Proto::Tcp).refused(Cause::Share).add(2);
+        s.proto(Proto::Tcp).refused(Cause::Ignored).inc();
+        s.proto(Proto::Udp).refused(Cause::Memory).inc();
         s.attacks.add(4);
         s.download(Scheme::Http).done.inc();
         s.download(Scheme::Ftp).failed.inc();
@@ -417,7 +417,7 @@ mod tests {
     #[test]
     fn the_exposition_has_one_help_and_type_per_family_and_every_sample() {
         let s = Stats::new();
-        s.proto(Proto::Udp).refused(Refusal::Total).add(3);
+        s.proto(Proto::Udp).refused(Cause::Total).add(3);
         let text = prometheus(&s, &Gauges::default(), 5);
         assert!(text.contains("honeytrap_connections_refused_total{protocol=\"udp\",cause=\"total\"} 3\n"));
         assert!(text.ends_with("honeytrap_uptime_seconds 5\n"));

@@ -476,7 +476,7 @@ fn inner() {
     // netfilter log device is DLT_NFLOG, 239).
     if pcap::Device::list().unwrap().iter().any(|d| d.name == "nflog") {
         let err = PcapMonitor::open("nflog", "", false).err().expect("nflog accepted");
-        assert_eq!(err, "Link type of nflog is currently not supported.");
+        assert_eq!(err.to_string(), "Link type of nflog is currently not supported.");
     } else {
         println!("no nflog device in this libpcap: link-type refusal not tested");
     }

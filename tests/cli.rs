@@ -57,7 +57,9 @@ fn configuration_errors_name_file_line_and_column() {
         ("read_limit = \"0\"\n", ":1:14:", "Read limit must be a positive value."),
     ] {
         std::fs::write(&conf, text).unwrap();
-        let e = config::load_config(&parse(&["-C", conf.to_str().unwrap()]).overrides(), Path::new("/")).unwrap_err();
+        let e = config::load_config(&parse(&["-C", conf.to_str().unwrap()]).overrides(), Path::new("/"))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with(&format!("{}{pos}", conf.display())), "{text:?}: {e}");
         assert!(e.contains(what), "{text:?}: {e}");
     }

@@ -183,7 +183,7 @@ fn reopen_after_rename_for_every_output() {
     let lg = LogAttacker::open(&cfg(Plugin::LogAttacker, &[("logfile", pg.to_str().unwrap())])).unwrap();
     std::fs::rename(&pg, dir.join("moved.log")).unwrap();
     std::fs::remove_dir(sub.path()).unwrap();
-    let e = lg.reopen().unwrap_err();
+    let e = lg.reopen().unwrap_err().to_string();
     assert!(e.contains("No such file or directory"), "{e}");
     lg.log(&a);
     assert_eq!(lines(&dir.join("moved.log")).len(), 1);
@@ -191,17 +191,25 @@ fn reopen_after_rename_for_every_output() {
 
 #[test]
 fn open_errors_name_the_cause() {
-    let e = LogAttacker::open(&cfg(Plugin::LogAttacker, &[("logfile", "/nonexistent-ht/attacker.log")])).err().unwrap();
+    let e = LogAttacker::open(&cfg(Plugin::LogAttacker, &[("logfile", "/nonexistent-ht/attacker.log")]))
+        .err()
+        .unwrap()
+        .to_string();
     assert_eq!(e, "Unable to open attacker log file: No such file or directory.");
-    let e = LogJson::open(&cfg(Plugin::LogJson, &[("logfile", "/nonexistent-ht/attackers.json")])).err().unwrap();
+    let e = LogJson::open(&cfg(Plugin::LogJson, &[("logfile", "/nonexistent-ht/attackers.json")]))
+        .err()
+        .unwrap()
+        .to_string();
     assert_eq!(e, "ERROR: unable to open attacker log file. No such file or directory.");
-    let e = EventLog::open(&cfg(Plugin::LogEvents, &[("logfile", "/nonexistent-ht/e.json")])).err().unwrap();
+    let e =
+        EventLog::open(&cfg(Plugin::LogEvents, &[("logfile", "/nonexistent-ht/e.json")])).err().unwrap().to_string();
     assert!(e.contains("No such file or directory"), "{e}");
     let dir = TempDir::new("badlimit");
     let p = dir.join("e.json");
     let e = EventLog::open(&cfg(Plugin::LogEvents, &[("logfile", p.to_str().unwrap()), ("data_limit", "lots")]))
         .err()
-        .unwrap();
+        .unwrap()
+        .to_string();
     assert!(e.contains("data_limit"), "{e}");
     let ok =
         EventLog::open(&cfg(Plugin::LogEvents, &[("logfile", p.to_str().unwrap()), ("data_limit", "16")])).unwrap();

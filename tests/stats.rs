@@ -104,6 +104,25 @@ fn counters_on_signal_and_at_stop(launch: Launch) {
     assert!(lines[last].contains(" attacks 3;"), "{log}");
 }
 
+/// A `metrics_listen` address that cannot be bound stops the start with status 1 and says so.
+#[test]
+fn a_metrics_port_in_use_fails_the_start() {
+    if !root_or_skip(&common::this_test(), &["ip"]) {
+        return;
+    }
+    let s = Sensor::new("stats-busy", &format!("metrics_listen = \"{METRICS}\""));
+    let held = common::in_netns(&s.ns.0, || std::net::TcpListener::bind(METRICS).unwrap());
+    let mut cmd = s.ns.command(BIN);
+    cmd.args(s.args()).arg("-D");
+    let mut d = common::Daemon::spawn(cmd);
+    let status = d.wait(Duration::from_secs(20)).expect("exits");
+    assert_eq!(status.code(), Some(1));
+    let (_, err) = d.output();
+    let want = format!("Error - Unable to listen for metrics on {METRICS}: Address already in use.");
+    assert!(err.contains(&want) || s.log().contains(&want), "stderr:\n{err}\nlog:\n{}", s.log());
+    drop(held);
+}
+
 #[test]
 fn counters_in_the_foreground() {
     if !root_or_skip(&common::this_test(), &["ip", "curl", "promtool"]) {

@@ -8,7 +8,7 @@
 mod common;
 
 use honeytrap::server::capacity::Room;
-use honeytrap::server::limits::{Kind, Limits, Policy, Slot};
+use honeytrap::server::limits::{Kind, Limits, Policy, Refusal, Slot};
 use honeytrap::server::udp::{
     serve_udp, EndReason, RelayKind, ResponsePolicy, SessionParams, UdpExit, UdpFlowRecord, UdpHost, UdpParams,
 };
@@ -63,9 +63,9 @@ impl UdpHost for TestHost {
         self.params.clone()
     }
 
-    fn admit(&self, _local: SocketAddr, remote: SocketAddr) -> Result<Slot, String> {
+    fn admit(&self, _local: SocketAddr, remote: SocketAddr) -> Result<Slot, Refusal> {
         let kind = Kind::Flow { relayed: self.target.is_some() };
-        self.limits.admit(remote.ip(), kind, &Room::UNLIMITED).map_err(|r| format!("{r:?}"))
+        self.limits.admit(remote.ip(), kind, &Room::UNLIMITED).map_err(|cause| Refusal { cause, peer: remote.ip() })
     }
 
     fn relay_target(&self, _local: SocketAddr, _remote: SocketAddr) -> Option<(RelayKind, SocketAddr)> {

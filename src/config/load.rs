@@ -1,12 +1,15 @@
 //! Loading the configuration the daemon runs with: the choice of the file (`-C`, the default
 //! path, or the embedded default), the command line's `-L -P -u -g -p` applied on top of the
-//! file's keys, the checks that must pass before start-up (the response directory), the
-//! user and group the daemon runs as, and `--check-config`. Replaces the loading half of the
-//! C original's main.c / readconf.c (`parse_config_file` and the option precedence around
-//! it); the command line itself is read by cli.rs, which hands over [`Overrides`].
+//! file's keys, the checks that must pass before start-up (the response directory), and the
+//! user and group the daemon runs as; its failures are [`LoadError`]s. Replaces the loading
+//! half of the C original's main.c / readconf.c (`parse_config_file` and the option
+//! precedence around it); the command line itself is read by cli.rs, which hands over
+//! [`Overrides`], and `--check-config` is reported by the daemon module.
 
-use super::{Config, GroupSpec, UserSpec};
-use crate::sys::user;
+use super::{Config, ConfigError, GroupSpec, UserSpec};
+use crate::sys::{strerror, user};
+use std::fmt;
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// The embedded default configuration: everything under `./honeytrap-data` of the start-up
@@ -45,31 +48,70 @@ impl Overrides {
     }
 }
 
-/// Resolves `-u` / `-g` names (names only, as the original).
-fn resolve_user(name: &str) -> Result<UserSpec, String> {
-    match user::user_by_name(name) {
-        Ok(Some(p)) => Ok(UserSpec { name: name.to_string(), uid: p.uid, gid: p.gid }),
-        Ok(None) => Err(format!("User {name} not found.")),
-        Err(e) => Err(format!("Invalid user: {e}.")),
+/// Why the configuration cannot be used: its text (with the position), a `-u`/`-g` name,
+/// or what must exist before start-up. The texts are without the `Error - ` prefix, which
+/// the daemon's error adds.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The file could not be read or has an error at a position.
+    Config(ConfigError),
+    /// `-u` names no user.
+    UnknownUser(String),
+    /// The user database could not be asked about `-u`.
+    User { name: String, err: io::Error },
+    /// `-g` names no group.
+    UnknownGroup(String),
+    /// The group database could not be asked about `-g`.
+    Group { name: String, err: io::Error },
+    /// The response directory cannot be read.
+    ResponseDir { path: PathBuf, err: io::Error },
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Config(e) => write!(f, "{e}"),
+            LoadError::UnknownUser(name) => write!(f, "User {name} not found."),
+            LoadError::User { err, .. } => write!(f, "Invalid user: {err}."),
+            LoadError::UnknownGroup(name) => write!(f, "Group {name} not found."),
+            LoadError::Group { err, .. } => write!(f, "Invalid group: {err}."),
+            LoadError::ResponseDir { path, err } => {
+                write!(f, "Unable to open response directory {}: {}", path.display(), strerror(err))
+            }
+        }
     }
 }
 
-fn resolve_group(name: &str) -> Result<GroupSpec, String> {
+impl std::error::Error for LoadError {}
+
+impl From<ConfigError> for LoadError {
+    fn from(e: ConfigError) -> LoadError {
+        LoadError::Config(e)
+    }
+}
+
+/// Resolves `-u` / `-g` names (names only, as the original).
+fn resolve_user(name: &str) -> Result<UserSpec, LoadError> {
+    match user::user_by_name(name) {
+        Ok(Some(p)) => Ok(UserSpec { name: name.to_string(), uid: p.uid, gid: p.gid }),
+        Ok(None) => Err(LoadError::UnknownUser(name.to_string())),
+        Err(err) => Err(LoadError::User { name: name.to_string(), err }),
+    }
+}
+
+fn resolve_group(name: &str) -> Result<GroupSpec, LoadError> {
     match user::group_by_name(name) {
         Ok(Some(gid)) => Ok(GroupSpec { name: name.to_string(), gid }),
-        Ok(None) => Err(format!("Group {name} not found.")),
-        Err(e) => Err(format!("Invalid group: {e}.")),
+        Ok(None) => Err(LoadError::UnknownGroup(name.to_string())),
+        Err(err) => Err(LoadError::Group { name: name.to_string(), err }),
     }
 }
 
 /// Loads the configuration and applies the command line on top (`-L -P -u -g -p`).
-/// The error is the complete text to print (without the `  Error - ` prefix).
-pub fn load_config(opts: &Overrides, base_dir: &Path) -> Result<Config, String> {
+pub fn load_config(opts: &Overrides, base_dir: &Path) -> Result<Config, LoadError> {
     let mut cfg = match opts.config_source() {
-        ConfigSource::File(p) => super::load(&p, base_dir).map_err(|e| e.to_string())?,
-        ConfigSource::Embedded => {
-            super::load_str(EMBEDDED_CONFIG, Path::new("<built-in default>"), base_dir).map_err(|e| e.to_string())?
-        }
+        ConfigSource::File(p) => super::load(&p, base_dir)?,
+        ConfigSource::Embedded => super::load_str(EMBEDDED_CONFIG, Path::new("<built-in default>"), base_dir)?,
     };
     let abs = |p: &Path| {
         if p.is_absolute() {
@@ -98,10 +140,10 @@ pub fn load_config(opts: &Overrides, base_dir: &Path) -> Result<Config, String> 
 
 /// Checks what must exist before the daemon starts (the response directory: the C original
 /// exits 1 without it).
-pub fn check_environment(cfg: &Config) -> Result<(), String> {
-    std::fs::read_dir(&cfg.response_dir).map(drop).map_err(|e| {
-        format!("Unable to open response directory {}: {}", cfg.response_dir.display(), crate::sys::strerror(&e))
-    })
+pub fn check_environment(cfg: &Config) -> Result<(), LoadError> {
+    std::fs::read_dir(&cfg.response_dir)
+        .map(drop)
+        .map_err(|err| LoadError::ResponseDir { path: cfg.response_dir.clone(), err })
 }
 
 /// The user and group the daemon will run as: (uid, gid) or `None` to keep the current ids.
@@ -112,31 +154,6 @@ pub fn run_ids(cfg: &Config) -> Option<(u32, u32)> {
         (Some(u), g) => Some((u.uid, g.as_ref().map_or(u.gid, |g| g.gid))),
         (None, Some(g)) => Some((crate::sys::creds::getresuid().1, g.gid)),
     }
-}
-
-/// `--check-config`: load, validate, report; never touches the network. Returns the exit
-/// status.
-pub fn check_config(opts: &Overrides, base_dir: &Path) -> i32 {
-    let source = opts.config_source();
-    let cfg = match load_config(opts, base_dir) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("  Error - {e}");
-            return 1;
-        }
-    };
-    for w in &cfg.warnings {
-        eprintln!("  Warning - {w}");
-    }
-    if let Err(e) = check_environment(&cfg) {
-        eprintln!("  Error - {e}");
-        return 1;
-    }
-    match source {
-        ConfigSource::File(p) => println!("{}: configuration OK", p.display()),
-        ConfigSource::Embedded => println!("<built-in default>: configuration OK"),
-    }
-    0
 }
 
 #[cfg(test)]
@@ -153,5 +170,16 @@ mod tests {
         assert_eq!(run_ids(&cfg), Some((65534, 65534)));
         cfg.group = Some(g);
         assert_eq!(run_ids(&cfg), Some((65534, 7)));
+    }
+
+    #[test]
+    fn load_error_texts() {
+        let enoent = || io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(LoadError::UnknownUser("nobodyx".into()).to_string(), "User nobodyx not found.");
+        assert_eq!(LoadError::UnknownGroup("g".into()).to_string(), "Group g not found.");
+        let e = LoadError::ResponseDir { path: "/nonexistent".into(), err: enoent() };
+        assert_eq!(e.to_string(), "Unable to open response directory /nonexistent: No such file or directory");
+        let e = ConfigError::Io { path: "/x.conf".into(), reason: "No such file or directory".into(), span: None };
+        assert_eq!(LoadError::from(e).to_string(), "Unable to parse /x.conf: open(): No such file or directory");
     }
 }

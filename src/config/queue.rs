@@ -169,6 +169,7 @@ fn include_targets(node: &Node) -> Result<Vec<Val>, ConfigError> {
 
 /// Reads a whole configuration file, at most [`MAX_FILE_SIZE`] bytes. The error is the
 /// reason text.
+// A String: it becomes `ConfigError::Io::reason` at once, which both callers fill.
 fn read_config_file(path: &Path) -> Result<Vec<u8>, String> {
     let file = File::open(path).map_err(|e| strerror(&e))?;
     let mut buf = Vec::new();

@@ -16,6 +16,7 @@
 pub mod bootstrap;
 pub mod control;
 pub mod detach;
+pub mod error;
 pub mod panics;
 pub mod pidfile;
 pub mod privileges;
@@ -30,6 +31,7 @@ use crate::sys::{creds, net, process, strerror};
 use crate::{log, log_debug, log_err, log_notice, log_warn};
 use control::Control;
 use detach::{Detached, Inherited, Notifier};
+pub use error::Error;
 use pidfile::PidFile;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -50,18 +52,46 @@ struct Startup {
 }
 
 impl Startup {
-    /// Logs `msg` as an error, tells whoever waits for us, removes the pid file, returns 1.
-    fn fail(&mut self, msg: &str) -> i32 {
-        log_err!("Error - {}", msg);
+    /// Logs `e`, tells whoever waits for us, removes the pid file, returns 1.
+    fn fail(&mut self, e: impl Into<Error>) -> i32 {
+        let e = e.into();
+        log_err!("{}", e);
         if self.foreground {
-            eprintln!("  Error - {msg}");
+            eprintln!("  {e}");
         }
-        self.notifier.failed(1, &format!("  Error - {msg}\n"));
+        self.notifier.failed(1, &format!("  {e}\n"));
         if let Some(p) = self.pidfile.take() {
             p.remove();
         }
         1
     }
+}
+
+/// Prints `e` on the console (before the log file is open) and returns the exit status 1.
+fn fail_early(e: impl Into<Error>) -> i32 {
+    eprintln!("  {}", e.into());
+    1
+}
+
+/// `--check-config`: load, validate, report; never touches the network. Returns the exit
+/// status.
+pub fn check_config(opts: &Options, base_dir: &Path) -> i32 {
+    let source = opts.overrides().config_source();
+    let cfg = match config::load_config(&opts.overrides(), base_dir) {
+        Ok(c) => c,
+        Err(e) => return fail_early(e),
+    };
+    for w in &cfg.warnings {
+        eprintln!("  Warning - {w}");
+    }
+    if let Err(e) = config::check_environment(&cfg) {
+        return fail_early(e);
+    }
+    match source {
+        ConfigSource::File(p) => println!("{}: configuration OK", p.display()),
+        ConfigSource::Embedded => println!("<built-in default>: configuration OK"),
+    }
+    0
 }
 
 /// The settings of a configuration that need privileges or a restart to change.
@@ -109,10 +139,7 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     let source = opts.overrides().config_source();
     let mut cfg = match config::load_config(&opts.overrides(), &base_dir) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("  Error - {e}");
-            return 1;
-        }
+        Err(e) => return fail_early(e),
     };
     if source == ConfigSource::Embedded {
         println!(
@@ -120,36 +147,25 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
             crate::config::DEFAULT_CONFIG_FILE
         );
         if let Err(e) = bootstrap::embedded(&cfg, &base_dir) {
-            eprintln!(
-                "  Error - Unable to create the data directories of the built-in configuration: {}.",
-                strerror(&e)
-            );
-            return 1;
+            return fail_early(Error::DataDirs(e));
         }
     }
     for w in &cfg.warnings {
         eprintln!("  Warning - {w}");
     }
     if let Err(e) = config::check_environment(&cfg) {
-        eprintln!("  Error - {e}");
-        return 1;
+        return fail_early(e);
     }
     console_report(&cfg);
     println!("  Loading default responses.");
     let mut engine_settings = match Settings::new(cfg.clone(), &base_dir, opts.read_timeout, opts.listen_timeout) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("  Error - {e}");
-            return 1;
-        }
+        Err(e) => return fail_early(e),
     };
     // Output files, opened with the start-up identity (as the C plugins did in the master).
     let mut outputs = match Outputs::open_files(&cfg, &base_dir) {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("  {e}");
-            return 1;
-        }
+        Err(e) => return fail_early(e),
     };
     let kind = opts.monitor(&cfg);
     let mut settings = monitor::Settings {
@@ -166,10 +182,7 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
                 println!("  Default device is {d}.");
                 settings.interface = Some(d);
             }
-            Err(e) => {
-                eprintln!("  Error - {e}");
-                return 1;
-            }
+            Err(e) => return fail_early(e),
         }
     }
     if kind == MonitorKind::Nfq && opts.bpf.is_some() {
@@ -179,10 +192,7 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     // Log file, opened with the start-up identity.
     let logfile = match log::open_file(&cfg.logfile) {
         Ok(f) => f,
-        Err(e) => {
-            eprintln!("  Error - Unable to open logfile {}: {}.", cfg.logfile.display(), strerror(&e));
-            return 1;
-        }
+        Err(err) => return fail_early(Error::LogFile { path: cfg.logfile.clone(), err }),
     };
     if let Some((uid, gid)) = config::run_ids(&cfg) {
         // Let the run user reopen its log after rotation; only for a file we may give away.
@@ -213,26 +223,23 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
         match detach::detach(&log::banner(), inherited) {
             Ok(Detached::Parent(status)) => return status,
             Ok(Detached::Daemon(n)) => n,
-            Err(e) => {
-                eprintln!("  Error - Unable to daemonize: {}.", strerror(&e));
-                return 1;
-            }
+            Err(e) => return fail_early(Error::Daemonize(e)),
         }
     };
     let mut st = Startup { foreground: opts.foreground, notifier, pidfile: None };
 
     let ctl = match Control::new() {
         Ok(c) => Arc::new(c),
-        Err(e) => return st.fail(&format!("Unable to create the control pipe: {}.", strerror(&e))),
+        Err(e) => return st.fail(Error::ControlPipe(e)),
     };
     let signals = match control::register() {
         Ok(s) => s,
-        Err(e) => return st.fail(&format!("Unable to install signal handlers: {}.", strerror(&e))),
+        Err(e) => return st.fail(Error::Signals(e)),
     };
 
     let pf = match PidFile::create(&cfg.pidfile, process::getpid()) {
         Ok(p) => p,
-        Err(e) => return st.fail(&e.to_string()),
+        Err(e) => return st.fail(e),
     };
     let ids = config::run_ids(&cfg);
     if let Some((uid, gid)) = ids {
@@ -264,12 +271,12 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
                 );
             }
         }
-        Err(e) => return st.fail(&e),
+        Err(e) => return st.fail(e),
     }
 
     let mut mon = match Monitor::open(&settings) {
         Ok(m) => m,
-        Err(e) => return st.fail(&e),
+        Err(e) => return st.fail(e),
     };
 
     match net::raise_nofile_limit() {
@@ -278,7 +285,7 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     }
     // The network outputs run threads: started only now, after detaching.
     if let Err(e) = outputs.start_remote(&cfg) {
-        return st.fail(&e);
+        return st.fail(e);
     }
     outputs.install_log_mirror();
     outputs::warn_unbuilt(&cfg);
@@ -294,7 +301,7 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
         let e = Arc::clone(&engine);
         match crate::metrics::start(addr, Arc::new(move || stats::Gauges::read(e.open_connections()))) {
             Ok(bound) => log_notice!("Serving metrics on http://{}/metrics.", bound),
-            Err(e) => return st.fail(&format!("Unable to listen for metrics on {}: {}.", addr, strerror(&e))),
+            Err(err) => return st.fail(Error::Metrics { addr, err }),
         }
     }
 
@@ -302,7 +309,7 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     log_plugins(&cfg);
 
     if let Err(e) = control::spawn(signals, Arc::clone(&ctl)) {
-        return st.fail(&format!("Unable to start the signal thread: {}.", strerror(&e)));
+        return st.fail(Error::SignalThread(e));
     }
     log_notice!("{}", mon.ready_line());
     st.notifier.ready();
@@ -447,7 +454,7 @@ fn main_loop(
             if let Err(e) = mon.service(&mut |req| {
                 engine.request(req);
             }) {
-                log_err!("Error - {}", e);
+                log_err!("{}", Error::from(e));
                 return 1;
             }
         }

@@ -12,6 +12,58 @@
 
 use crate::sys::creds::{self, Cap, CapSets};
 use crate::sys::strerror;
+use std::fmt;
+use std::io;
+
+/// Which step of the privilege drop failed.
+#[derive(Debug)]
+pub enum PrivilegeError {
+    ReadCaps(io::Error),
+    Bounding(io::Error),
+    KeepCaps(io::Error),
+    Switch {
+        uid: u32,
+        gid: u32,
+        err: io::Error,
+    },
+    /// The switch returned success but the ids are not the ones asked for.
+    Unchanged {
+        uid: u32,
+        gid: u32,
+    },
+    SetCaps(io::Error),
+    NoNewPrivs(io::Error),
+    /// The capability sets after the change are not the ones asked for.
+    Mismatch {
+        permitted: u64,
+        wanted: u64,
+    },
+}
+
+impl fmt::Display for PrivilegeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PrivilegeError::ReadCaps(e) => write!(f, "Unable to read capabilities: {}.", strerror(e)),
+            PrivilegeError::Bounding(e) => {
+                write!(f, "Unable to drop capabilities from the bounding set: {}.", strerror(e))
+            }
+            PrivilegeError::KeepCaps(e) => write!(f, "Unable to keep capabilities: {}.", strerror(e)),
+            PrivilegeError::Switch { uid, gid, err } => {
+                write!(f, "Unable to switch to user id {} and group id {}: {}.", uid, gid, strerror(err))
+            }
+            PrivilegeError::Unchanged { uid, gid } => {
+                write!(f, "Unable to switch to user id {uid} and group id {gid}: ids did not change.")
+            }
+            PrivilegeError::SetCaps(e) => write!(f, "Unable to set capabilities: {}.", strerror(e)),
+            PrivilegeError::NoNewPrivs(e) => write!(f, "Unable to set no_new_privs: {}.", strerror(e)),
+            PrivilegeError::Mismatch { permitted, wanted } => {
+                write!(f, "Capabilities not as requested: permitted {permitted:#x}, wanted {wanted:#x}.")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PrivilegeError {}
 
 /// What the drop did, for the log.
 #[derive(Debug, PartialEq, Eq)]
@@ -27,10 +79,10 @@ pub struct Dropped {
 /// Switches to `ids` (uid, gid) if given and keeps only `keep` (those of them the process
 /// holds at all). With `ids == None` a root process stays root with all its capabilities, as
 /// the C original did when no user was configured.
-pub fn drop_privileges(ids: Option<(u32, u32)>, keep: &[Cap]) -> Result<Dropped, String> {
+pub fn drop_privileges(ids: Option<(u32, u32)>, keep: &[Cap]) -> Result<Dropped, PrivilegeError> {
     let (ruid, euid, suid) = creds::getresuid();
     let (rgid, egid, sgid) = creds::getresgid();
-    let before = creds::capget().map_err(|e| format!("Unable to read capabilities: {}.", strerror(&e)))?;
+    let before = creds::capget().map_err(PrivilegeError::ReadCaps)?;
     let keep_mask = creds::mask(keep) & before.permitted;
 
     let Some((uid, gid)) = ids else {
@@ -54,30 +106,27 @@ pub fn drop_privileges(ids: Option<(u32, u32)>, keep: &[Cap]) -> Result<Dropped,
     // Trim the bounding set while CAP_SETPCAP is still there; a container without it keeps
     // its bounding set, which is harmless once the permitted set is reduced.
     if before.has_permitted(creds::CAP_SETPCAP) {
-        creds::drop_bounding_except(keep_mask)
-            .map_err(|e| format!("Unable to drop capabilities from the bounding set: {}.", strerror(&e)))?;
+        creds::drop_bounding_except(keep_mask).map_err(PrivilegeError::Bounding)?;
     }
-    creds::set_keepcaps(true).map_err(|e| format!("Unable to keep capabilities: {}.", strerror(&e)))?;
-    creds::switch_ids(uid, gid)
-        .map_err(|e| format!("Unable to switch to user id {} and group id {}: {}.", uid, gid, strerror(&e)))?;
+    creds::set_keepcaps(true).map_err(PrivilegeError::KeepCaps)?;
+    creds::switch_ids(uid, gid).map_err(|err| PrivilegeError::Switch { uid, gid, err })?;
     let _ = creds::set_keepcaps(false);
     trim(keep_mask)?;
     if creds::getresuid() != (uid, uid, uid) || creds::getresgid() != (gid, gid, gid) {
-        return Err(format!("Unable to switch to user id {uid} and group id {gid}: ids did not change."));
+        return Err(PrivilegeError::Unchanged { uid, gid });
     }
     Ok(Dropped { uid, gid, caps: keep_mask, switched: true })
 }
 
 /// Leaves exactly `keep` in the effective and permitted sets, nothing inheritable or
 /// ambient, and forbids gaining privileges through exec.
-fn trim(keep: u64) -> Result<(), String> {
-    creds::capset(CapSets { effective: keep, permitted: keep, inheritable: 0 })
-        .map_err(|e| format!("Unable to set capabilities: {}.", strerror(&e)))?;
+fn trim(keep: u64) -> Result<(), PrivilegeError> {
+    creds::capset(CapSets { effective: keep, permitted: keep, inheritable: 0 }).map_err(PrivilegeError::SetCaps)?;
     creds::clear_ambient();
-    crate::sys::process::set_no_new_privs().map_err(|e| format!("Unable to set no_new_privs: {}.", strerror(&e)))?;
-    let now = creds::capget().map_err(|e| format!("Unable to read capabilities: {}.", strerror(&e)))?;
+    crate::sys::process::set_no_new_privs().map_err(PrivilegeError::NoNewPrivs)?;
+    let now = creds::capget().map_err(PrivilegeError::ReadCaps)?;
     if now.permitted != keep || now.effective != keep {
-        return Err(format!("Capabilities not as requested: permitted {:#x}, wanted {:#x}.", now.permitted, keep));
+        return Err(PrivilegeError::Mismatch { permitted: now.permitted, wanted: keep });
     }
     Ok(())
 }
@@ -97,5 +146,23 @@ pub fn cap_names(mask: u64) -> String {
         "none".to_string()
     } else {
         names.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_texts() {
+        let eperm = || io::Error::from_raw_os_error(libc::EPERM);
+        let e = PrivilegeError::Switch { uid: 7, gid: 8, err: eperm() };
+        assert_eq!(e.to_string(), "Unable to switch to user id 7 and group id 8: Operation not permitted.");
+        assert_eq!(
+            PrivilegeError::SetCaps(eperm()).to_string(),
+            "Unable to set capabilities: Operation not permitted."
+        );
+        let e = PrivilegeError::Mismatch { permitted: 0x1400, wanted: 0x400 };
+        assert_eq!(e.to_string(), "Capabilities not as requested: permitted 0x1400, wanted 0x400.");
     }
 }

@@ -12,7 +12,10 @@ pub mod pcap;
 use crate::config::MonitorKind;
 pub use crate::conn_request::ConnRequest;
 use crate::log::{Level, Throttle};
+use crate::sys::strerror;
 use detect::DetectError;
+use std::fmt;
+use std::io;
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
@@ -39,6 +42,80 @@ pub struct Settings {
     pub queue: u16,
 }
 
+/// Why a monitor cannot be opened or stopped working. The texts (the original's where it
+/// had one) are without the `Error - ` prefix, which the daemon's error adds.
+#[derive(Debug)]
+pub enum MonitorError {
+    /// No `-i` and libpcap knows no usable device.
+    NoDevice,
+    /// libpcap failed to look for a default device.
+    DeviceLookup(::pcap::Error),
+    /// libpcap failed to list the devices.
+    ListDevices(::pcap::Error),
+    /// `-i` names no device.
+    NoSuchInterface(String),
+    /// `-a` is neither an address nor a name that resolves.
+    InvalidAddress,
+    /// The capture could not be opened.
+    Open {
+        device: String,
+        err: ::pcap::Error,
+    },
+    /// The device's link type is one we cannot decode.
+    LinkType(String),
+    NonBlocking {
+        device: String,
+        err: ::pcap::Error,
+    },
+    Filter {
+        filter: String,
+        err: ::pcap::Error,
+    },
+    /// Reading from the capture failed.
+    Read {
+        device: String,
+        err: ::pcap::Error,
+    },
+    /// The NFQUEUE queue could not be bound.
+    NfqBind {
+        queue: u16,
+        err: io::Error,
+    },
+    /// Reading from the NFQUEUE socket failed.
+    NfqRead(io::Error),
+    /// A held packet could not be given its verdict.
+    Verdict,
+}
+
+impl fmt::Display for MonitorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MonitorError::NoDevice => write!(f, "No suitable device found."),
+            MonitorError::DeviceLookup(e) => write!(f, "Unable to find a default device: {e}."),
+            MonitorError::ListDevices(e) => write!(f, "Unable to list devices: {e}."),
+            MonitorError::NoSuchInterface(dev) => write!(f, "No such interface: {dev}."),
+            MonitorError::InvalidAddress => write!(f, "Invalid hostname or ip address"),
+            MonitorError::Open { device, err } => {
+                write!(f, "Could not open {device} for sniffing: {err}. Do you have root privileges?")
+            }
+            MonitorError::LinkType(device) => write!(f, "Link type of {device} is currently not supported."),
+            MonitorError::NonBlocking { device, err } => write!(f, "Could not set {device} non-blocking: {err}."),
+            MonitorError::Filter { filter, err } => write!(f, "Unable to set packet filter '{filter}': {err}."),
+            MonitorError::Read { device, err } => write!(f, "Error while reading from {device}: {err}."),
+            MonitorError::NfqBind { queue, err } => write!(
+                f,
+                "Could not bind NFQ queue {}: {}. Do you have root privileges (CAP_NET_ADMIN), and is no other program using the queue?",
+                queue,
+                strerror(err)
+            ),
+            MonitorError::NfqRead(e) => write!(f, "Could not read from the NFQ queue: {}.", strerror(e)),
+            MonitorError::Verdict => write!(f, "Could not set verdict on packet."),
+        }
+    }
+}
+
+impl std::error::Error for MonitorError {}
+
 /// An open monitor.
 pub enum Monitor {
     Pcap(pcap::PcapMonitor),
@@ -46,8 +123,8 @@ pub enum Monitor {
 }
 
 impl Monitor {
-    /// Opens the monitor. Errors are the texts to log.
-    pub fn open(s: &Settings) -> Result<Monitor, String> {
+    /// Opens the monitor.
+    pub fn open(s: &Settings) -> Result<Monitor, MonitorError> {
         match s.kind {
             MonitorKind::Pcap => {
                 let dev = match &s.interface {
@@ -55,9 +132,7 @@ impl Monitor {
                     None => pcap::default_device()?,
                 };
                 let address = match &s.address {
-                    Some(a) => Some(
-                        pcap::resolve_address(a).ok_or_else(|| "Invalid hostname or ip address".to_string())?,
-                    ),
+                    Some(a) => Some(pcap::resolve_address(a).ok_or(MonitorError::InvalidAddress)?),
                     None => None,
                 };
                 let addrs = if address.is_some() { Vec::new() } else { pcap::device_addresses(&dev)? };
@@ -80,11 +155,7 @@ impl Monitor {
                     }
                     Ok(Monitor::Nfq(q))
                 }
-                Err(e) => Err(format!(
-                    "Could not bind NFQ queue {}: {}. Do you have root privileges (CAP_NET_ADMIN), and is no other program using the queue?",
-                    s.queue,
-                    crate::sys::strerror(&e)
-                )),
+                Err(err) => Err(MonitorError::NfqBind { queue: s.queue, err }),
             },
         }
     }
@@ -109,7 +180,7 @@ impl Monitor {
     /// sure a listener serves the port). With nfq the held packet is accepted only after
     /// `on_request` has returned, so the first attempt reaches the listener; packets for
     /// ignored or served ports are accepted at once.
-    pub fn service(&mut self, on_request: &mut dyn FnMut(&ConnRequest)) -> Result<(), String> {
+    pub fn service(&mut self, on_request: &mut dyn FnMut(&ConnRequest)) -> Result<(), MonitorError> {
         match self {
             Monitor::Pcap(p) => {
                 let dlt = p.datalink();
@@ -117,9 +188,7 @@ impl Monitor {
             }
             Monitor::Nfq(q) => {
                 let before = q.stats().overruns;
-                let packets = q
-                    .recv(Some(Duration::ZERO))
-                    .map_err(|e| format!("Could not read from the NFQ queue: {}.", crate::sys::strerror(&e)))?;
+                let packets = q.recv(Some(Duration::ZERO)).map_err(MonitorError::NfqRead)?;
                 let lost = q.stats().overruns - before;
                 if lost > 0 {
                     crate::log_warn!(
@@ -129,7 +198,7 @@ impl Monitor {
                 }
                 for p in packets {
                     dispatch(on_request, detect::from_queued(&p.payload));
-                    q.verdict(p.id, true).map_err(|_| "Could not set verdict on packet.".to_string())?;
+                    q.verdict(p.id, true).map_err(|_| MonitorError::Verdict)?;
                 }
             }
         }
@@ -190,6 +259,18 @@ mod tests {
     use super::*;
     use crate::config::Proto;
     use crate::wire::link;
+
+    #[test]
+    fn error_texts() {
+        let e = MonitorError::NfqBind { queue: 3, err: io::Error::from_raw_os_error(libc::EPERM) };
+        assert_eq!(
+            e.to_string(),
+            "Could not bind NFQ queue 3: Operation not permitted. Do you have root privileges (CAP_NET_ADMIN), and is no other program using the queue?"
+        );
+        assert_eq!(MonitorError::NoDevice.to_string(), "No suitable device found.");
+        assert_eq!(MonitorError::NoSuchInterface("x0".into()).to_string(), "No such interface: x0.");
+        assert_eq!(MonitorError::Verdict.to_string(), "Could not set verdict on packet.");
+    }
 
     fn req(local: &str, remote: &str) -> ConnRequest {
         ConnRequest { proto: Proto::Tcp, local: local.parse().unwrap(), remote: remote.parse().unwrap() }

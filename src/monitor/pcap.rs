@@ -9,6 +9,7 @@
 //! refusal an attacker sends from outside with one of our addresses as its source, which made
 //! the daemon serve any port the attacker named.
 
+use super::MonitorError;
 use crate::wire::link;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
 
@@ -77,28 +78,23 @@ pub fn resolve_address(a: &str) -> Option<IpAddr> {
 }
 
 /// The first usable capture device (`pcap_lookupdev` of the original).
-pub fn default_device() -> Result<String, String> {
+pub fn default_device() -> Result<String, MonitorError> {
     match pcap::Device::lookup() {
         Ok(Some(d)) => Ok(d.name),
-        Ok(None) => Err("No suitable device found.".into()),
-        Err(e) => Err(format!("Unable to find a default device: {e}.")),
+        Ok(None) => Err(MonitorError::NoDevice),
+        Err(e) => Err(MonitorError::DeviceLookup(e)),
     }
 }
 
 /// IPv4 and IPv6 addresses of `dev` (`any`: of every device), in the order libpcap lists
 /// them. Unknown device: error.
-pub fn device_addresses(dev: &str) -> Result<Vec<IpAddr>, String> {
-    let devs = pcap::Device::list().map_err(|e| format!("Unable to list devices: {e}."))?;
+pub fn device_addresses(dev: &str) -> Result<Vec<IpAddr>, MonitorError> {
+    let devs = pcap::Device::list().map_err(MonitorError::ListDevices)?;
     let addrs = |d: &pcap::Device| -> Vec<IpAddr> { d.addresses.iter().map(|a| a.addr).collect() };
     if dev == "any" {
         return Ok(devs.iter().flat_map(addrs).collect());
     }
-    devs.iter().find(|d| d.name == dev).map(addrs).ok_or_else(|| format!("No such interface: {dev}."))
-}
-
-/// The original's message for a link type it could not decode.
-pub fn unsupported_link_type(device: &str) -> String {
-    format!("Link type of {device} is currently not supported.")
+    devs.iter().find(|d| d.name == dev).map(addrs).ok_or_else(|| MonitorError::NoSuchInterface(dev.to_string()))
 }
 
 /// Whether `dev` is a loopback device (false when unknown).
@@ -195,13 +191,13 @@ pub struct PcapMonitor {
 impl PcapMonitor {
     /// Opens `device` with the filter. Errors carry the original's message texts; a link type
     /// `wire::link` cannot decode is refused before any packet is read.
-    pub fn open(device: &str, filter: &str, promisc: bool) -> Result<PcapMonitor, String> {
+    pub fn open(device: &str, filter: &str, promisc: bool) -> Result<PcapMonitor, MonitorError> {
         let cap = pcap::Capture::from_device(device)
             .and_then(|c| c.promisc(promisc).snaplen(SNAPLEN).timeout(READ_TIMEOUT_MS).immediate_mode(true).open())
-            .map_err(|e| format!("Could not open {device} for sniffing: {e}. Do you have root privileges?"))?;
+            .map_err(|err| MonitorError::Open { device: device.to_string(), err })?;
         let dlt = cap.get_datalink().0;
         if !link::supported(dlt) {
-            return Err(unsupported_link_type(device));
+            return Err(MonitorError::LinkType(device.to_string()));
         }
         let outgoing = if is_loopback(device) {
             Outgoing::Loopback
@@ -210,8 +206,8 @@ impl PcapMonitor {
         } else {
             Outgoing::PerFrame { own_mac: if dlt == link::DLT_EN10MB { hardware_address(device) } else { None } }
         };
-        let mut cap = cap.setnonblock().map_err(|e| format!("Could not set {device} non-blocking: {e}."))?;
-        cap.filter(filter, true).map_err(|e| format!("Unable to set packet filter '{filter}': {e}."))?;
+        let mut cap = cap.setnonblock().map_err(|err| MonitorError::NonBlocking { device: device.to_string(), err })?;
+        cap.filter(filter, true).map_err(|err| MonitorError::Filter { filter: filter.to_string(), err })?;
         let foreign = crate::log::Throttle::new(FOREIGN_INTERVAL);
         Ok(PcapMonitor { device: device.to_string(), filter: filter.to_string(), dlt, outgoing, foreign, cap })
     }
@@ -233,7 +229,7 @@ impl PcapMonitor {
 
     /// Reads what is pending (at most `max` packets) and hands each that left this host to
     /// `f`; the others are dropped with a (rate-limited) debug line.
-    pub fn drain(&mut self, max: usize, mut f: impl FnMut(&[u8])) -> Result<usize, String> {
+    pub fn drain(&mut self, max: usize, mut f: impl FnMut(&[u8])) -> Result<usize, MonitorError> {
         let mut n = 0;
         while n < max {
             match self.cap.next_packet() {
@@ -251,7 +247,7 @@ impl PcapMonitor {
                     n += 1;
                 }
                 Err(pcap::Error::TimeoutExpired) | Err(pcap::Error::NoMorePackets) => break,
-                Err(e) => return Err(format!("Error while reading from {}: {e}.", self.device)),
+                Err(err) => return Err(MonitorError::Read { device: self.device.clone(), err }),
             }
         }
         Ok(n)
@@ -362,8 +358,8 @@ mod tests {
     #[test]
     fn loopback_has_an_address() {
         assert!(device_addresses("lo").unwrap().contains(&LO4));
-        assert!(device_addresses("no-such-if0").unwrap_err().contains("No such interface: no-such-if0."));
-        assert_eq!(unsupported_link_type("tun0"), "Link type of tun0 is currently not supported.");
+        assert!(device_addresses("no-such-if0").unwrap_err().to_string().contains("No such interface: no-such-if0."));
+        assert_eq!(MonitorError::LinkType("tun0".into()).to_string(), "Link type of tun0 is currently not supported.");
     }
 
     // ---- the filter against the real libpcap ---------------------------------------------

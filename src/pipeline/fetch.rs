@@ -26,6 +26,7 @@ use super::download::policy::{self, is_private_or_invalid};
 use super::download::{ftp, http, tftp, Context, Error, Fetched, Limits, Policy};
 use super::extract;
 use super::request::{Request, Scheme};
+use super::PipelineError;
 use crate::attack::{Attack, Download, Payload};
 use crate::budget::Charge;
 use crate::config::{Config, Plugin};
@@ -144,7 +145,7 @@ pub struct Downloader {
 impl Downloader {
     /// The download stage the configuration asks for; `Ok(None)` when no download plugin is
     /// configured. A bad `ftp_host` is an error naming its position.
-    pub fn from_config(cfg: &Config) -> Result<Option<Downloader>, String> {
+    pub fn from_config(cfg: &Config) -> Result<Option<Downloader>, PipelineError> {
         let mut ftp = None;
         let mut tftp = false;
         let mut http = None;
@@ -153,9 +154,10 @@ impl Downloader {
                 Plugin::FtpDownload => {
                     let host = match p.option("ftp_host").filter(|h| !h.is_empty()) {
                         None => None,
-                        Some(h) => Some(h.parse::<IpAddr>().map_err(|_| {
-                            format!("{}: ftp_host must be an IPv4 or IPv6 address, not '{}'", p.span, h)
-                        })?),
+                        Some(h) => Some(
+                            h.parse::<IpAddr>()
+                                .map_err(|_| PipelineError::FtpHost { span: p.span.clone(), value: h.to_string() })?,
+                        ),
                     };
                     ftp = Some(host);
                 }
@@ -226,7 +228,7 @@ impl Downloader {
 
         // The fetches run on up to PARALLEL_PER_ATTACK threads (a server that does not
         // answer must not hold up the others); the files are attached in command order.
-        type Fetch = Result<(Download, Charge), String>;
+        type Fetch = Result<(Download, Charge), Failure>;
         let results: Vec<Mutex<Option<Fetch>>> = requests.iter().map(|_| Mutex::new(None)).collect();
         let budget = attack.charge.sibling();
         let next = AtomicUsize::new(0);
@@ -269,11 +271,11 @@ impl Downloader {
                     Ok((dl, charge))
                 } else {
                     not_kept(&uri, dl.payload.len());
-                    Err("memory budget exhausted".to_string())
+                    Err(Failure::NoMemory)
                 }
             });
             if let Err(reason) = &result {
-                notes(Note::Failed(&uri, reason));
+                notes(Note::Failed(&uri, &reason.to_string()));
             }
             *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
         };
@@ -319,7 +321,7 @@ impl Downloader {
         Ok(server)
     }
 
-    fn run_ftp(&self, req: &Request, ctx: &Context) -> Result<Download, String> {
+    fn run_ftp(&self, req: &Request, ctx: &Context) -> Result<Download, Failure> {
         let first = self.server(req, ctx, "FTP download");
         let shown = match &first {
             Ok(s) => s.to_string(),
@@ -339,7 +341,7 @@ impl Downloader {
         finish(req, result, "ftp", "FTP download")
     }
 
-    fn run_tftp(&self, req: &Request, ctx: &Context) -> Result<Download, String> {
+    fn run_tftp(&self, req: &Request, ctx: &Context) -> Result<Download, Failure> {
         // The client logs the `Requesting` line itself.
         let first = self.server(req, ctx, "TFTP download");
         let attempt = |server: SocketAddr| tftp::fetch(server, &req.path, ctx);
@@ -360,8 +362,8 @@ impl Downloader {
         finish(req, result, "tftp", "TFTP download")
     }
 
-    fn run_http(&self, req: &Request, ctx: &Context) -> Result<Download, String> {
-        let Some(settings) = &self.http else { return Err("HTTP downloads are not configured".into()) };
+    fn run_http(&self, req: &Request, ctx: &Context) -> Result<Download, Failure> {
+        let Some(settings) = &self.http else { return Err(Failure::NoHttp) };
         let attempt = |r: &Request| match &settings.program {
             Some((program, options)) => http::fetch_with_program(program, options, &r.uri(), ctx),
             None => http::fetch(r, ctx),
@@ -395,11 +397,35 @@ fn fallback(result: &Result<Fetched, Error>, ctx: &Context, req: &Request) -> Op
     (retry && req.host.parse::<IpAddr>().ok() != Some(ctx.attacker)).then_some(other)
 }
 
+/// Why a fetch attached nothing: the reason of the `download_failed` event.
+#[derive(Debug)]
+enum Failure {
+    /// The client failed (logged by [`finish`]).
+    Fetch(Error),
+    /// The server sent an empty file.
+    Empty,
+    /// An `http(s)` request without an HTTP download configured.
+    NoHttp,
+    /// The memory budget for attack data has no room for the file.
+    NoMemory,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Fetch(e) => write!(f, "{e}"),
+            Failure::Empty => f.write_str("empty file"),
+            Failure::NoHttp => f.write_str("HTTP downloads are not configured"),
+            Failure::NoMemory => f.write_str("memory budget exhausted"),
+        }
+    }
+}
+
 /// Most downloads of one attack that run at the same time.
 pub const PARALLEL_PER_ATTACK: usize = 4;
 
 /// The outcome of a fetch as the download to attach, or the reason (logged) why there is none.
-fn finish(req: &Request, result: Result<Fetched, Error>, dl_type: &str, tag: &str) -> Result<Download, String> {
+fn finish(req: &Request, result: Result<Fetched, Error>, dl_type: &str, tag: &str) -> Result<Download, Failure> {
     let counted = match req.scheme {
         Scheme::Ftp => Some(stats::Scheme::Ftp),
         Scheme::Tftp => Some(stats::Scheme::Tftp),
@@ -416,11 +442,11 @@ fn finish(req: &Request, result: Result<Fetched, Error>, dl_type: &str, tag: &st
     match result {
         Ok(f) => download(req, f, dl_type).ok_or_else(|| {
             log_info!("{} - {} is empty, nothing attached.", tag, req.uri());
-            "empty file".to_string()
+            Failure::Empty
         }),
         Err(e) => {
             log_warn!("{} error - {}: {}.", tag, req.uri(), e);
-            Err(e.to_string())
+            Err(Failure::Fetch(e))
         }
     }
 }
@@ -700,7 +726,7 @@ mod tests {
             uri: "ftp://u:p@203.0.113.5:2121/a.exe".into(),
         };
         assert!(download(&r, f(b""), "ftp").is_none());
-        assert_eq!(finish(&r, Ok(f(b"")), "ftp", "FTP download").unwrap_err(), "empty file");
+        assert_eq!(finish(&r, Ok(f(b"")), "ftp", "FTP download").unwrap_err().to_string(), "empty file");
         assert!(finish(&r, Err(Error::Timeout), "ftp", "FTP download").is_err());
         let d = download(&r, f(b"MZ"), "ftp").unwrap();
         assert_eq!((d.dl_type.as_str(), d.user.as_deref(), d.pass.as_deref()), ("ftp", Some("u"), Some("p")));

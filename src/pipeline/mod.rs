@@ -17,13 +17,13 @@ pub mod output;
 pub mod request;
 
 use crate::attack::Attack;
-use crate::config::{Config, Plugin, Proto};
+use crate::config::{Config, Plugin, Proto, Span};
 use crate::log::Throttle;
 use decode::Decoders;
 use fetch::{Downloader, Note};
 use output::events::Event;
 use output::savefile::{FileOutcome, SaveFile};
-use output::Outputs;
+use output::{OutputError, Outputs};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
@@ -116,14 +116,37 @@ pub struct Pipeline {
     pub outputs: Arc<Outputs>,
 }
 
+/// Why the stages of a configuration cannot be set up (without the `Error - ` prefix, which
+/// the daemon's error adds).
+#[derive(Debug)]
+pub enum PipelineError {
+    /// The SaveFile entry.
+    SaveFile(OutputError),
+    /// ftpDownload's `ftp_host` is not an address.
+    FtpHost { span: Span, value: String },
+}
+
+impl std::fmt::Display for PipelineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PipelineError::SaveFile(e) => write!(f, "{e}"),
+            PipelineError::FtpHost { span, value } => {
+                write!(f, "{span}: ftp_host must be an IPv4 or IPv6 address, not '{value}'")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PipelineError {}
+
 impl Pipeline {
     /// The stages `cfg` configures. Relative directories in plugin options are taken from
     /// `base_dir` (the start-up directory), like the core paths.
-    pub fn from_config(cfg: &Config, base_dir: &Path) -> Result<Pipeline, String> {
+    pub fn from_config(cfg: &Config, base_dir: &Path) -> Result<Pipeline, PipelineError> {
         let has = |p: Plugin| cfg.plugins.iter().any(|c| c.plugin == p);
         let mut savefile = None;
         for p in cfg.plugins.iter().filter(|p| p.plugin == Plugin::SaveFile) {
-            savefile = Some(SaveFile::from_config(&absolute_paths(p, base_dir))?);
+            savefile = Some(SaveFile::from_config(&absolute_paths(p, base_dir)).map_err(PipelineError::SaveFile)?);
         }
         Ok(Pipeline {
             decoders: Decoders {

@@ -13,7 +13,7 @@
 
 use super::capacity::{Capacity, Demand, Resources, Room, MAX_CAPACITY};
 use super::conn::{self, panic_text, SessionParams};
-use super::limits::{Kind, Limits, Policy, Refused, Slot};
+use super::limits::{Kind, Limits, Policy, Refusal, Refused, Slot};
 use super::relay::{self, RelayKind, RelayParams};
 use super::responses::Responses;
 use super::udp::{self, UdpExit, UdpFlowRecord, UdpHost, UdpParams};
@@ -23,16 +23,17 @@ use crate::config::{Config, Mode, Proto};
 use crate::conn_request::ConnRequest;
 use crate::log::Throttle;
 use crate::pipeline::output::events::Event;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, PipelineError};
 use crate::sys::{net, strerror};
 use crate::{log_debug, log_err, log_noisy, log_notice, log_warn};
 use crate::{stats, text};
 use std::collections::HashMap;
+use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsFd;
 use std::panic::{self, AssertUnwindSafe};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread;
@@ -53,15 +54,37 @@ pub struct Settings {
     pub listen_timeout: Option<Duration>,
 }
 
+/// Why the settings of a configuration cannot be built (without the `Error - ` prefix,
+/// which the daemon's error adds).
+#[derive(Debug)]
+pub enum SettingsError {
+    /// The response directory cannot be read.
+    Responses { dir: PathBuf, err: io::Error },
+    /// A plugin stage cannot be set up.
+    Pipeline(PipelineError),
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SettingsError::Responses { dir, err } => {
+                write!(f, "Unable to open response directory {}: {}", dir.display(), strerror(err))
+            }
+            SettingsError::Pipeline(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
 impl Settings {
     /// Builds the settings from a loaded configuration: loads the responses, sets up the
     /// plugins this program implements. Relative directories in plugin options are taken
     /// from `base_dir` (the start-up directory), like the core paths.
-    pub fn new(cfg: Config, base_dir: &Path, read_timeout: u8, listen_timeout: u8) -> Result<Settings, String> {
-        let responses = Responses::load(&cfg.response_dir).map_err(|e| {
-            format!("Unable to open response directory {}: {}", cfg.response_dir.display(), strerror(&e))
-        })?;
-        let pipeline = Pipeline::from_config(&cfg, base_dir)?;
+    pub fn new(cfg: Config, base_dir: &Path, read_timeout: u8, listen_timeout: u8) -> Result<Settings, SettingsError> {
+        let responses = Responses::load(&cfg.response_dir)
+            .map_err(|err| SettingsError::Responses { dir: cfg.response_dir.clone(), err })?;
+        let pipeline = Pipeline::from_config(&cfg, base_dir).map_err(SettingsError::Pipeline)?;
         Ok(Settings {
             cfg,
             responses,
@@ -249,7 +272,7 @@ impl Engine {
         let s = self.settings();
         let port = req.local.port();
         if s.cfg.ports.mode_for(s.cfg.portconf_default, req.proto, port) == Mode::Ignore {
-            stats::STATS.proto(req.proto).refused(stats::Refusal::Ignored).inc();
+            stats::STATS.proto(req.proto).refused(stats::Cause::Ignored).inc();
             return Outcome::Ignored;
         }
         if req.proto == Proto::Udp && crate::own_ports::is_own(port) {
@@ -288,7 +311,7 @@ impl Engine {
                     }
                 }
                 _ => {
-                    stats::STATS.proto(req.proto).refused(stats::Refusal::Listeners).inc();
+                    stats::STATS.proto(req.proto).refused(stats::Cause::Listeners).inc();
                     static WARN: Throttle = Throttle::new(Duration::from_secs(10));
                     if let Some(more) = WARN.due() {
                         log_warn!(
@@ -310,7 +333,7 @@ impl Engine {
         let server = match bound {
             Ok(l) => l,
             Err(e) => {
-                stats::STATS.proto(req.proto).refused(stats::Refusal::Bind).inc();
+                stats::STATS.proto(req.proto).refused(stats::Cause::Bind).inc();
                 if e.raw_os_error() == Some(libc::EADDRINUSE) {
                     if first_time_in_use(req.proto, port) {
                         log_warn!(
@@ -470,7 +493,7 @@ impl Engine {
             Err(r) => {
                 drop(stream);
                 if let Some(n) = REFUSED.due() {
-                    let why = refusal(r, peer.ip());
+                    let why = Refusal { cause: r, peer: peer.ip() };
                     log_warn!(
                         "{}  Warning - Connection from {} refused: limit of {} reached{}.",
                         ps,
@@ -699,23 +722,13 @@ fn first_time_in_use(proto: Proto, port: u16) -> bool {
 }
 
 /// The counter of a refusal's cause.
-fn stats_cause(r: Refused) -> stats::Refusal {
+fn stats_cause(r: Refused) -> stats::Cause {
     match r {
-        Refused::Total(_) => stats::Refusal::Total,
-        Refused::Descriptors(_) => stats::Refusal::Descriptors,
-        Refused::Threads(_) => stats::Refusal::Threads,
-        Refused::Memory(_) => stats::Refusal::Memory,
-        Refused::Share(_) => stats::Refusal::Share,
-    }
-}
-
-fn refusal(r: Refused, peer: IpAddr) -> String {
-    match r {
-        Refused::Total(n) => format!("{n} connections in total"),
-        Refused::Descriptors(n) => format!("{n} descriptors for connections"),
-        Refused::Threads(n) => format!("{n} threads for connections and records being processed"),
-        Refused::Memory(n) => format!("{} MiB of memory for connections and flows", n >> 20),
-        Refused::Share(n) => format!("{n} connections from {peer} while busy (max_connections_per_source)"),
+        Refused::Total(_) => stats::Cause::Total,
+        Refused::Descriptors(_) => stats::Cause::Descriptors,
+        Refused::Threads(_) => stats::Cause::Threads,
+        Refused::Memory(_) => stats::Cause::Memory,
+        Refused::Share(_) => stats::Cause::Share,
     }
 }
 
@@ -764,9 +777,9 @@ impl UdpHost for UdpServer {
         self.engine.budget.charge()
     }
 
-    fn admit(&self, local: SocketAddr, remote: SocketAddr) -> Result<Slot, String> {
+    fn admit(&self, local: SocketAddr, remote: SocketAddr) -> Result<Slot, Refusal> {
         let kind = Kind::Flow { relayed: self.engine.relayed(Proto::Udp, local.port()) };
-        self.engine.admit(remote.ip(), kind).map_err(|r| refusal(r, remote.ip()))
+        self.engine.admit(remote.ip(), kind).map_err(|cause| Refusal { cause, peer: remote.ip() })
     }
 
     /// The flow is over (a relayed flow's socket is closed): it no longer counts as a

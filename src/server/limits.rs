@@ -31,6 +31,7 @@
 
 use super::capacity::{Room, MAX_CAPACITY, MEMORY_PER_CONNECTION, MEMORY_PER_FLOW};
 use std::collections::HashMap;
+use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -86,6 +87,29 @@ pub enum Refused {
     Memory(u64),
     /// The daemon is busy and the source holds this many slots (its share).
     Share(u32),
+}
+
+/// A refused connection or flow: the cause and the source it came from. The text completes
+/// the WARN lines `... refused: limit of <text> reached` and `... dropped: limit of <text>
+/// reached`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub cause: Refused,
+    pub peer: IpAddr,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.cause {
+            Refused::Total(n) => write!(f, "{n} connections in total"),
+            Refused::Descriptors(n) => write!(f, "{n} descriptors for connections"),
+            Refused::Threads(n) => write!(f, "{n} threads for connections and records being processed"),
+            Refused::Memory(n) => write!(f, "{} MiB of memory for connections and flows", n >> 20),
+            Refused::Share(n) => {
+                write!(f, "{n} connections from {} while busy (max_connections_per_source)", self.peer)
+            }
+        }
+    }
 }
 
 /// The admission rules in force; replaced on SIGHUP.
@@ -303,6 +327,17 @@ mod tests {
 
     fn ip(i: u32) -> IpAddr {
         IpAddr::from(i.to_be_bytes())
+    }
+
+    #[test]
+    fn refusal_texts() {
+        let peer: IpAddr = "192.0.2.7".parse().unwrap();
+        let text = |cause| Refusal { cause, peer }.to_string();
+        assert_eq!(text(Refused::Total(3)), "3 connections in total");
+        assert_eq!(text(Refused::Descriptors(40)), "40 descriptors for connections");
+        assert_eq!(text(Refused::Threads(10)), "10 threads for connections and records being processed");
+        assert_eq!(text(Refused::Memory(5 << 20)), "5 MiB of memory for connections and flows");
+        assert_eq!(text(Refused::Share(4)), "4 connections from 192.0.2.7 while busy (max_connections_per_source)");
     }
 
     fn limits(cap: Option<u32>, share: u32) -> Limits {

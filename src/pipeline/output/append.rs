@@ -4,6 +4,7 @@
 //! the C logging plugins' `fopen(…, "a")` and buffered `fprintf` (htm_logAttacker.c,
 //! htm_logJSON.c), and reads the `logfile` option they share.
 
+use super::OutputError;
 use crate::config::{Plugin, PluginConfig};
 use crate::log::Throttle;
 use crate::log_err;
@@ -171,14 +172,14 @@ fn open_append(path: &Path) -> io::Result<File> {
     fs::open_append(path, libc::O_NONBLOCK)
 }
 
-/// The configured `logfile` of a logging plugin, or the error text.
-pub(crate) fn logfile(cfg: &PluginConfig, expect: Plugin) -> Result<PathBuf, String> {
+/// The configured `logfile` of a logging plugin.
+pub(crate) fn logfile(cfg: &PluginConfig, expect: Plugin) -> Result<PathBuf, OutputError> {
     if cfg.plugin != expect {
-        return Err(format!("{} is not a {} configuration", cfg.plugin.key_name(), expect.key_name()));
+        return Err(OutputError::WrongPlugin { got: cfg.plugin, expect });
     }
     match cfg.option("logfile") {
         Some(v) if !v.is_empty() => Ok(PathBuf::from(v)),
-        _ => Err(format!("{} - no logfile configured", expect.key_name())),
+        _ => Err(OutputError::NoLogfile(expect)),
     }
 }
 

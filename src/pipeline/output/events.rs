@@ -25,9 +25,10 @@
 
 use super::append::{logfile, AppendLog};
 use super::json::{ip_text, Object, Style, Value};
+use super::OutputError;
 use crate::attack::{Payload, SessionId};
 use crate::config::{Plugin, PluginConfig, Proto};
-use crate::sys::{strerror, time};
+use crate::sys::time;
 use crate::text::{self, hex};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -263,17 +264,20 @@ pub struct EventLog {
 impl EventLog {
     /// Opens `logfile` of a `plugin-logEvents` entry and reads `data_limit` (bytes, decimal,
     /// at most [`MAX_DATA_LIMIT`], default [`DEFAULT_DATA_LIMIT`]).
-    pub fn open(cfg: &PluginConfig) -> Result<EventLog, String> {
+    pub fn open(cfg: &PluginConfig) -> Result<EventLog, OutputError> {
         let path = logfile(cfg, Plugin::LogEvents)?;
         let data_limit = match cfg.option("data_limit") {
             None => DEFAULT_DATA_LIMIT,
-            Some(v) => parse_limit(v).ok_or_else(|| {
-                format!("logEvents - invalid data_limit \"{}\": a number of bytes up to {} expected", v, MAX_DATA_LIMIT)
+            Some(v) => parse_limit(v).ok_or_else(|| OutputError::BadOption {
+                plugin: Plugin::LogEvents,
+                key: "data_limit",
+                why: format!("invalid data_limit \"{}\": a number of bytes up to {} expected", v, MAX_DATA_LIMIT),
             })?,
         };
-        let out = AppendLog::open("logEvents", &path)
-            .map_err(|e| format!("logEvents - Unable to open event log file {}: {}.", path.display(), strerror(&e)))?;
-        Ok(EventLog { out, data_limit })
+        match AppendLog::open("logEvents", &path) {
+            Ok(out) => Ok(EventLog { out, data_limit }),
+            Err(err) => Err(OutputError::Open { plugin: Plugin::LogEvents, path, err }),
+        }
     }
 
     /// Most bytes of an attack string to put in an input event ([`Event::input`]).
@@ -290,9 +294,11 @@ impl EventLog {
     }
 
     /// Reopens the file by name (SIGHUP); the old one stays in use on failure.
-    pub fn reopen(&self) -> Result<(), String> {
-        self.out.reopen().map_err(|e| {
-            format!("logEvents - Unable to reopen event log file {}: {}.", self.out.path().display(), strerror(&e))
+    pub fn reopen(&self) -> Result<(), OutputError> {
+        self.out.reopen().map_err(|err| OutputError::Reopen {
+            plugin: Plugin::LogEvents,
+            path: self.out.path().to_path_buf(),
+            err,
         })
     }
 

@@ -26,9 +26,10 @@
 //! that wrong credentials are reported as such instead of as a dropped connection.
 
 use super::sender::{
-    parse_queue_size, spawn_sender, tcp_connect, SendError, SendQueue, Sender, Transport, QUEUE_BYTES,
+    parse_queue_size, spawn_sender, tcp_connect, LinkError, SendError, SendQueue, Sender, Transport, QUEUE_BYTES,
 };
 use super::syslog::parse_host_port;
+use super::OutputError;
 use crate::config::{Plugin, PluginConfig};
 use crate::log::Throttle;
 use crate::log_warn;
@@ -303,32 +304,33 @@ fn io_err(what: &str, e: &io::Error) -> String {
 }
 
 impl HpfeedsTransport {
-    fn handshake(&self, s: &mut TcpStream) -> Result<(), String> {
-        s.set_read_timeout(Some(GREETING_TIMEOUT)).map_err(|e| strerror(&e))?;
+    fn handshake(&self, s: &mut TcpStream) -> Result<(), LinkError> {
+        use LinkError::Protocol;
+        s.set_read_timeout(Some(GREETING_TIMEOUT)).map_err(LinkError::io)?;
         let (op, body) = wire::read_message(s, MAX_BROKER_MESSAGE)
-            .map_err(|e| io_err("greeting", &e))?
-            .ok_or("greeting: timed out")?;
-        let nonce = match wire::parse_body(op, &body).map_err(|e| format!("greeting: {e}"))? {
+            .map_err(|e| Protocol(io_err("greeting", &e)))?
+            .ok_or_else(|| Protocol("greeting: timed out".into()))?;
+        let nonce = match wire::parse_body(op, &body).map_err(|e| Protocol(format!("greeting: {e}")))? {
             wire::Message::Info { nonce, .. } => nonce.to_vec(),
-            wire::Message::Error(t) => return Err(format!("broker error: {}", error_text(t))),
-            _ => return Err(format!("greeting: unexpected opcode {op}")),
+            wire::Message::Error(t) => return Err(Protocol(format!("broker error: {}", error_text(t)))),
+            _ => return Err(Protocol(format!("greeting: unexpected opcode {op}"))),
         };
         let hash = wire::auth_hash(&nonce, self.secret.as_bytes());
         let auth = wire::emit(&wire::Message::Auth { ident: self.ident.as_bytes(), hash: &hash })
-            .map_err(|e| e.to_string())?;
-        s.write_all(&auth).map_err(|e| io_err("authentication", &e))?;
-        s.set_read_timeout(Some(AUTH_WAIT)).map_err(|e| strerror(&e))?;
+            .map_err(|e| Protocol(e.to_string()))?;
+        s.write_all(&auth).map_err(|e| Protocol(io_err("authentication", &e)))?;
+        s.set_read_timeout(Some(AUTH_WAIT)).map_err(LinkError::io)?;
         match wire::read_message(s, MAX_BROKER_MESSAGE) {
             Ok(None) => {}
             Ok(Some((op, body))) => {
                 if let Ok(wire::Message::Error(t)) = wire::parse_body(op, &body) {
-                    return Err(format!("authentication as {:?} refused: {}", self.ident, error_text(t)));
+                    return Err(Protocol(format!("authentication as {:?} refused: {}", self.ident, error_text(t))));
                 }
-                return Err(format!("authentication: unexpected opcode {op}"));
+                return Err(Protocol(format!("authentication: unexpected opcode {op}")));
             }
-            Err(e) => return Err(io_err("authentication", &e)),
+            Err(e) => return Err(Protocol(io_err("authentication", &e))),
         }
-        s.set_read_timeout(None).map_err(|e| strerror(&e))
+        s.set_read_timeout(None).map_err(LinkError::io)
     }
 }
 
@@ -366,19 +368,19 @@ impl Transport for HpfeedsTransport {
         self.live.is_some()
     }
 
-    fn connect(&mut self) -> Result<(), String> {
+    fn connect(&mut self) -> Result<(), LinkError> {
         let mut s = tcp_connect(&self.host, self.port)?;
         if let Err(e) = self.handshake(&mut s) {
             let _ = s.shutdown(std::net::Shutdown::Both);
             return Err(e);
         }
         let alive = Arc::new(AtomicBool::new(true));
-        let r = s.try_clone().map_err(|e| strerror(&e))?;
+        let r = s.try_clone().map_err(LinkError::io)?;
         let (a, errors, who) = (alive.clone(), self.broker_errors.clone(), self.describe());
         let reader = std::thread::Builder::new()
             .name("hpfeeds-reader".into())
             .spawn(move || reader(r, a, errors, who))
-            .map_err(|e| format!("cannot start the reader thread: {}", strerror(&e)))?;
+            .map_err(|err| LinkError::Thread { name: "reader", err })?;
         self.live = Some(Live { stream: s, alive, reader: Some(reader) });
         Ok(())
     }
@@ -429,45 +431,46 @@ pub struct Hpfeeds {
 impl Hpfeeds {
     /// Reads a `plugin-hpfeeds` entry and starts the sender thread. `host`, `ident` and
     /// `secret` are required. Nothing is connected yet: an unreachable broker is retried.
-    pub fn start(cfg: &PluginConfig) -> Result<Hpfeeds, String> {
+    pub fn start(cfg: &PluginConfig) -> Result<Hpfeeds, OutputError> {
         if cfg.plugin != Plugin::Hpfeeds {
-            return Err(format!("{} is not an hpfeeds configuration", cfg.plugin.key_name()));
+            return Err(OutputError::WrongPlugin { got: cfg.plugin, expect: Plugin::Hpfeeds });
         }
-        let required = |k: &str| match cfg.option(k) {
+        let bad = |key, why| OutputError::BadOption { plugin: Plugin::Hpfeeds, key, why };
+        let required = |k: &'static str| match cfg.option(k) {
             Some(v) if !v.is_empty() => Ok(v.to_string()),
-            _ => Err(format!("hpfeeds - {k} is required")),
+            _ => Err(bad(k, format!("{k} is required"))),
         };
         // A name, an address, or an IPv6 address with or without brackets; never a port.
         let host = required("host")?;
         let host = if host.parse::<std::net::Ipv6Addr>().is_ok() {
             host
         } else if host.starts_with('[') && host.ends_with(']') || !host.contains(':') {
-            parse_host_port(&host, DEFAULT_PORT).map_err(|e| format!("hpfeeds - host: {e}"))?.0
+            parse_host_port(&host, DEFAULT_PORT).map_err(|e| bad("host", format!("host: {e}")))?.0
         } else {
-            return Err(format!("hpfeeds - host {host:?}: give the port with the port key"));
+            return Err(bad("host", format!("host {host:?}: give the port with the port key")));
         };
         let port = match cfg.option("port") {
             None => DEFAULT_PORT,
             Some(p) => match p.parse::<u16>() {
                 Ok(n) if n != 0 => n,
-                _ => return Err(format!("hpfeeds - invalid port {p:?}")),
+                _ => return Err(bad("port", format!("invalid port {p:?}"))),
             },
         };
         let ident = required("ident")?;
         let secret = required("secret")?;
-        let chan = |k: &str, d: &str| -> Result<String, String> {
+        let chan = |k: &'static str, d: &str| -> Result<String, OutputError> {
             let c = cfg.option(k).unwrap_or(d);
             if c.is_empty() || c.len() > 255 {
-                return Err(format!("hpfeeds - {k} must be 1 to 255 bytes long"));
+                return Err(bad(k, format!("{k} must be 1 to 255 bytes long")));
             }
             Ok(c.to_string())
         };
         let events_channel = chan("events_channel", DEFAULT_EVENTS_CHANNEL)?;
         let files_channel = chan("files_channel", DEFAULT_FILES_CHANNEL)?;
         if ident.len() > 255 {
-            return Err("hpfeeds - ident must be at most 255 bytes long".into());
+            return Err(bad("ident", "ident must be at most 255 bytes long".into()));
         }
-        let queue_size = parse_queue_size(cfg.option("queue_size")).map_err(|e| format!("hpfeeds - {e}"))?;
+        let queue_size = parse_queue_size(Plugin::Hpfeeds, cfg.option("queue_size"))?;
         let max_payload = MAX_MESSAGE - wire::HEADER - 2 - ident.len() - files_channel.len();
         let transport = HpfeedsTransport {
             host,
@@ -481,7 +484,7 @@ impl Hpfeeds {
         };
         let who = transport.describe();
         let queue = Arc::new(SendQueue::counted(queue_size, QUEUE_BYTES, crate::stats::Output::Hpfeeds));
-        let sender = spawn_sender("hpfeeds", queue.clone(), transport, false)?;
+        let sender = spawn_sender(Plugin::Hpfeeds, queue.clone(), transport, false)?;
         Ok(Hpfeeds { queue, sender, max_payload, too_big: Throttle::new(super::sender::WARN_INTERVAL), who })
     }
 

@@ -24,9 +24,10 @@
 
 use super::append::{logfile, AppendLog};
 use super::json::{ip_text, unmapped};
+use super::OutputError;
 use crate::attack::Attack;
 use crate::config::{Plugin, PluginConfig};
-use crate::sys::{strerror, time};
+use crate::sys::time;
 use crate::text;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -38,14 +39,15 @@ pub struct LogAttacker {
 }
 
 impl LogAttacker {
-    /// Opens `logfile` of a `plugin-logAttacker` entry. The error text is the C plugin's
-    /// (`Unable to open attacker log file: <strerror>.`); the caller prefixes `  Error - ` and
+    /// Opens `logfile` of a `plugin-logAttacker` entry. The error's text is the C plugin's
+    /// (`Unable to open attacker log file: <strerror>.`); the daemon prefixes `Error - ` and
     /// exits 1 as the original did at start-up.
-    pub fn open(cfg: &PluginConfig) -> Result<LogAttacker, String> {
+    pub fn open(cfg: &PluginConfig) -> Result<LogAttacker, OutputError> {
         let path = logfile(cfg, Plugin::LogAttacker)?;
-        AppendLog::open("logAttacker", &path)
-            .map(|out| LogAttacker { out })
-            .map_err(|e| format!("Unable to open attacker log file: {}.", strerror(&e)))
+        match AppendLog::open("logAttacker", &path) {
+            Ok(out) => Ok(LogAttacker { out }),
+            Err(err) => Err(OutputError::Open { plugin: Plugin::LogAttacker, path, err }),
+        }
     }
 
     /// Writes the line for `attack` (the time is now); virtual records are skipped, 0-byte
@@ -59,10 +61,12 @@ impl LogAttacker {
     }
 
     /// Reopens the file by name (SIGHUP); the old one stays in use on failure.
-    pub fn reopen(&self) -> Result<(), String> {
-        self.out
-            .reopen()
-            .map_err(|e| format!("Unable to reopen attacker log file {}: {}.", self.out.path().display(), strerror(&e)))
+    pub fn reopen(&self) -> Result<(), OutputError> {
+        self.out.reopen().map_err(|err| OutputError::Reopen {
+            plugin: Plugin::LogAttacker,
+            path: self.out.path().to_path_buf(),
+            err,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -226,6 +230,6 @@ mod tests {
         let e = LogAttacker::open(&cfg(Plugin::LogAttacker, &[("logfile", "/nonexistent-dir/attacker.log")]))
             .err()
             .unwrap();
-        assert_eq!(e, "Unable to open attacker log file: No such file or directory.");
+        assert_eq!(e.to_string(), "Unable to open attacker log file: No such file or directory.");
     }
 }

@@ -34,9 +34,10 @@
 
 use super::append::{logfile, AppendLog};
 use super::json::{ObjectWriter, Style};
+use super::OutputError;
 use crate::attack::{Attack, Download, Payload, EMPTY_MD5, EMPTY_SHA512};
 use crate::config::{Plugin, PluginConfig, Proto};
-use crate::sys::{strerror, time};
+use crate::sys::time;
 use crate::text;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -54,11 +55,12 @@ pub struct LogJson {
 impl LogJson {
     /// Opens `logfile` of a `plugin-logJSON` entry. The error text is the fork's
     /// (`ERROR: unable to open attacker log file. <strerror>.`).
-    pub fn open(cfg: &PluginConfig) -> Result<LogJson, String> {
+    pub fn open(cfg: &PluginConfig) -> Result<LogJson, OutputError> {
         let path = logfile(cfg, Plugin::LogJson)?;
-        AppendLog::open("logJSON", &path)
-            .map(|out| LogJson { out, hex_limit: DATA_HEX_LIMIT })
-            .map_err(|e| format!("ERROR: unable to open attacker log file. {}.", strerror(&e)))
+        match AppendLog::open("logJSON", &path) {
+            Ok(out) => Ok(LogJson { out, hex_limit: DATA_HEX_LIMIT }),
+            Err(err) => Err(OutputError::Open { plugin: Plugin::LogJson, path, err }),
+        }
     }
 
     /// The same output with another `data_hex` cap (tests).
@@ -77,9 +79,11 @@ impl LogJson {
     }
 
     /// Reopens the file by name (SIGHUP); the old one stays in use on failure.
-    pub fn reopen(&self) -> Result<(), String> {
-        self.out.reopen().map_err(|e| {
-            format!("ERROR: unable to reopen attacker log file {}. {}.", self.out.path().display(), strerror(&e))
+    pub fn reopen(&self) -> Result<(), OutputError> {
+        self.out.reopen().map_err(|err| OutputError::Reopen {
+            plugin: Plugin::LogJson,
+            path: self.out.path().to_path_buf(),
+            err,
         })
     }
 

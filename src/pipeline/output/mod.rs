@@ -23,7 +23,7 @@ pub mod syslog;
 
 use super::{contained, Stage};
 use crate::attack::Attack;
-use crate::config::{Config, Plugin};
+use crate::config::{Config, Plugin, Span};
 use crate::sys::strerror;
 use crate::{log, log_err, log_warn};
 use append::AppendLog;
@@ -33,8 +33,99 @@ use logattacker::LogAttacker;
 use logjson::LogJson;
 #[cfg(feature = "postgres")]
 use postgres::SubmitPostgres;
-use std::path::Path;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
 use syslog::Syslog;
+
+/// Why an output could not be set up, or could not reopen its file. The texts are the C
+/// plugins' where they had one, else in their style; none carries the `Error - ` prefix of
+/// the daemon's start-up lines except the submitPostgres texts, which always had it inside.
+#[derive(Debug)]
+pub enum OutputError {
+    /// An entry of another plugin was handed to this output (a mistake of the caller).
+    WrongPlugin { got: Plugin, expect: Plugin },
+    /// A file output without `logfile`.
+    NoLogfile(Plugin),
+    /// The output's file could not be opened.
+    Open { plugin: Plugin, path: PathBuf, err: io::Error },
+    /// SIGHUP: the output's file could not be reopened (the old one stays in use).
+    Reopen { plugin: Plugin, path: PathBuf, err: io::Error },
+    /// An option that is missing or whose value cannot be used; `why` completes the text
+    /// `<plugin> - <why>` in the output's own words.
+    BadOption { plugin: Plugin, key: &'static str, why: String },
+    /// The output's thread could not be started.
+    Thread { plugin: Plugin, err: io::Error },
+    /// A network output's entry failed; `span` is where it is in the configuration.
+    At { span: Span, err: Box<OutputError> },
+}
+
+impl OutputError {
+    /// The plugin whose entry failed.
+    pub fn plugin(&self) -> Plugin {
+        match self {
+            OutputError::WrongPlugin { expect: plugin, .. }
+            | OutputError::NoLogfile(plugin)
+            | OutputError::Open { plugin, .. }
+            | OutputError::Reopen { plugin, .. }
+            | OutputError::BadOption { plugin, .. }
+            | OutputError::Thread { plugin, .. } => *plugin,
+            OutputError::At { err, .. } => err.plugin(),
+        }
+    }
+
+    /// Whether the text carries its own marker instead of the daemon's `Error - ` prefix:
+    /// logJSON's, which prints `ERROR: ...` as the fork did.
+    pub fn has_own_marker(&self) -> bool {
+        self.plugin() == Plugin::LogJson
+    }
+}
+
+impl fmt::Display for OutputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OutputError::WrongPlugin { got, expect } => {
+                let article = if *expect == Plugin::Hpfeeds { "an" } else { "a" };
+                write!(f, "{} is not {} {} configuration", got.key_name(), article, expect.key_name())
+            }
+            OutputError::NoLogfile(p) => write!(f, "{} - no logfile configured", p.key_name()),
+            OutputError::Open { plugin: Plugin::LogAttacker, err, .. } => {
+                write!(f, "Unable to open attacker log file: {}.", strerror(err))
+            }
+            OutputError::Open { plugin: Plugin::LogJson, err, .. } => {
+                write!(f, "ERROR: unable to open attacker log file. {}.", strerror(err))
+            }
+            OutputError::Open { plugin: Plugin::LogEvents, path, err } => {
+                write!(f, "logEvents - Unable to open event log file {}: {}.", path.display(), strerror(err))
+            }
+            OutputError::Open { plugin, path, err } => {
+                write!(f, "{} - Unable to open {}: {}.", plugin.key_name(), path.display(), strerror(err))
+            }
+            OutputError::Reopen { plugin: Plugin::LogAttacker, path, err } => {
+                write!(f, "Unable to reopen attacker log file {}: {}.", path.display(), strerror(err))
+            }
+            OutputError::Reopen { plugin: Plugin::LogJson, path, err } => {
+                write!(f, "ERROR: unable to reopen attacker log file {}. {}.", path.display(), strerror(err))
+            }
+            OutputError::Reopen { plugin: Plugin::LogEvents, path, err } => {
+                write!(f, "logEvents - Unable to reopen event log file {}: {}.", path.display(), strerror(err))
+            }
+            OutputError::Reopen { plugin, path, err } => {
+                write!(f, "{} - Unable to reopen {}: {}.", plugin.key_name(), path.display(), strerror(err))
+            }
+            OutputError::BadOption { plugin, why, .. } => write!(f, "{} - {}", plugin.key_name(), why),
+            OutputError::Thread { plugin: Plugin::SubmitPostgres, err } => {
+                write!(f, "submitPostgres - Unable to start worker thread: {err}")
+            }
+            OutputError::Thread { plugin, err } => {
+                write!(f, "cannot start the {} thread: {}", plugin.key_name(), strerror(err))
+            }
+            OutputError::At { span, err } => write!(f, "{span}: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for OutputError {}
 
 /// The plugins whose entries make up the outputs.
 const OUTPUT_PLUGINS: [Plugin; 6] =
@@ -63,18 +154,15 @@ fn entries(cfg: &Config) -> Vec<(Plugin, Vec<(String, String)>)> {
 
 impl Outputs {
     /// The file outputs of `cfg` (logAttacker, logJSON, logEvents), opened now. Relative
-    /// `logfile` paths are taken from `base_dir`. The error is the line to print, as the C
-    /// plugins printed it.
-    pub fn open_files(cfg: &Config, base_dir: &Path) -> Result<Outputs, String> {
+    /// `logfile` paths are taken from `base_dir`.
+    pub fn open_files(cfg: &Config, base_dir: &Path) -> Result<Outputs, OutputError> {
         let mut out = Outputs { sensor: cfg.sensor(), entries: entries(cfg), ..Outputs::default() };
         for p in &cfg.plugins {
             let p = &super::absolute_paths(p, base_dir);
             match p.plugin {
-                Plugin::LogAttacker => {
-                    out.log_attacker = Some(LogAttacker::open(p).map_err(|e| format!("Error - {e}"))?)
-                }
+                Plugin::LogAttacker => out.log_attacker = Some(LogAttacker::open(p)?),
                 Plugin::LogJson => out.log_json = Some(LogJson::open(p)?),
-                Plugin::LogEvents => out.events = Some(EventLog::open(p).map_err(|e| format!("Error - {e}"))?),
+                Plugin::LogEvents => out.events = Some(EventLog::open(p)?),
                 _ => {}
             }
         }
@@ -84,18 +172,14 @@ impl Outputs {
     /// Starts the network outputs of `cfg` (syslog, hpfeeds, submitPostgres): after
     /// detaching and dropping privileges, because they run threads. A collector that cannot
     /// be reached is not an error (they queue and retry); a bad entry is.
-    pub fn start_remote(&mut self, cfg: &Config) -> Result<(), String> {
+    pub fn start_remote(&mut self, cfg: &Config) -> Result<(), OutputError> {
         for p in &cfg.plugins {
+            let at = |e| OutputError::At { span: p.span.clone(), err: Box::new(e) };
             match p.plugin {
-                Plugin::Syslog => {
-                    self.syslog = Some(Syslog::open(p, &self.sensor).map_err(|e| format!("{}: {}", p.span, e))?)
-                }
-                Plugin::Hpfeeds => self.hpfeeds = Some(Hpfeeds::start(p).map_err(|e| format!("{}: {}", p.span, e))?),
+                Plugin::Syslog => self.syslog = Some(Syslog::open(p, &self.sensor).map_err(at)?),
+                Plugin::Hpfeeds => self.hpfeeds = Some(Hpfeeds::start(p).map_err(at)?),
                 #[cfg(feature = "postgres")]
-                Plugin::SubmitPostgres => {
-                    self.postgres =
-                        Some(SubmitPostgres::start(p, &self.sensor).map_err(|e| format!("{}: {}", p.span, e))?)
-                }
+                Plugin::SubmitPostgres => self.postgres = Some(SubmitPostgres::start(p, &self.sensor).map_err(at)?),
                 _ => {}
             }
         }

@@ -25,6 +25,7 @@
 //! * No TLS: use a Unix socket (`db_host` starting with `/`) or a trusted network.
 
 use super::sender::Backoff;
+use super::OutputError;
 use crate::attack::{Attack, Download, Payload};
 use crate::config::{Plugin, PluginConfig};
 use crate::log::{more_since, Throttle};
@@ -117,12 +118,16 @@ impl SubmitPostgres {
     /// authentication), `db_port` defaults to 5432, and `sensor_id` names the sensor
     /// (default `sensor_name`, the sensor name of the configuration). Does not connect: the
     /// worker does, and retries while the database is down.
-    pub fn start(cfg: &PluginConfig, sensor_name: &str) -> Result<SubmitPostgres, String> {
+    pub fn start(cfg: &PluginConfig, sensor_name: &str) -> Result<SubmitPostgres, OutputError> {
         SubmitPostgres::start_with_queue(cfg, sensor_name, QUEUE_RECORDS)
     }
 
     /// [`SubmitPostgres::start`] with a queue of `records` records (at least 1).
-    pub fn start_with_queue(cfg: &PluginConfig, sensor_name: &str, records: usize) -> Result<SubmitPostgres, String> {
+    pub fn start_with_queue(
+        cfg: &PluginConfig,
+        sensor_name: &str,
+        records: usize,
+    ) -> Result<SubmitPostgres, OutputError> {
         let db = parse_config(cfg, sensor_name)?;
         let (tx, rx) = mpsc::sync_channel(records.max(1));
         let (done_tx, done_rx) = mpsc::channel();
@@ -134,7 +139,7 @@ impl SubmitPostgres {
                 Worker::new(db, sh).run(rx);
                 let _ = done_tx.send(());
             })
-            .map_err(|e| format!("submitPostgres - Unable to start worker thread: {e}"))?;
+            .map_err(|err| OutputError::Thread { plugin: Plugin::SubmitPostgres, err })?;
         Ok(SubmitPostgres { tx: Some(tx), shared, worker: Some(worker), done: Mutex::new(Some(done_rx)) })
     }
 
@@ -196,19 +201,21 @@ impl Drop for SubmitPostgres {
     }
 }
 
-fn parse_config(cfg: &PluginConfig, sensor_name: &str) -> Result<DbConfig, String> {
+fn parse_config(cfg: &PluginConfig, sensor_name: &str) -> Result<DbConfig, OutputError> {
     if cfg.plugin != Plugin::SubmitPostgres {
-        return Err(format!("{} is not a submitPostgres configuration", cfg.plugin.key_name()));
+        return Err(OutputError::WrongPlugin { got: cfg.plugin, expect: Plugin::SubmitPostgres });
     }
-    let required = |key: &str| match cfg.option(key) {
+    // The texts of this output always carried an `Error - ` of their own.
+    let bad = |key, why| OutputError::BadOption { plugin: Plugin::SubmitPostgres, key, why };
+    let required = |key: &'static str| match cfg.option(key) {
         Some(v) if !v.is_empty() => Ok(v.to_string()),
-        _ => Err(format!("submitPostgres - Error - Option {key} is required.")),
+        _ => Err(bad(key, format!("Error - Option {key} is required."))),
     };
     let port = match cfg.option("db_port") {
         None => 5432,
         Some(p) => match p.parse::<u16>() {
             Ok(n) if n > 0 => n,
-            _ => return Err(format!("submitPostgres - Error - Invalid db_port: {p}")),
+            _ => return Err(bad("db_port", format!("Error - Invalid db_port: {p}"))),
         },
     };
     let sensor = match cfg.option("sensor_id") {
@@ -216,7 +223,7 @@ fn parse_config(cfg: &PluginConfig, sensor_name: &str) -> Result<DbConfig, Strin
         _ => sensor_name.to_string(),
     };
     if sensor.is_empty() {
-        return Err("submitPostgres - Error - No sensor name: set sensor_id.".to_string());
+        return Err(bad("sensor_id", "Error - No sensor name: set sensor_id.".to_string()));
     }
     Ok(DbConfig {
         host: required("db_host")?,
@@ -506,7 +513,7 @@ impl Worker {
                         self.db.name,
                         self.db.host,
                         self.db.port,
-                        e,
+                        error_text(&e),
                         more_since(n)
                     );
                 }
@@ -552,7 +559,7 @@ fn is_transient(e: &postgres::Error) -> bool {
 
 /// Connects, applies the schema when a table is missing, registers the sensor and prepares
 /// the statements.
-fn open(db: &DbConfig) -> Result<Conn, String> {
+fn open(db: &DbConfig) -> Result<Conn, postgres::Error> {
     let mut cfg = Config::new();
     cfg.host(&db.host)
         .port(db.port)
@@ -567,7 +574,7 @@ fn open(db: &DbConfig) -> Result<Conn, String> {
     if let Some(p) = &db.pass {
         cfg.password(p);
     }
-    let mut client = cfg.connect(NoTls).map_err(|e| error_text(&e))?;
+    let mut client = cfg.connect(NoTls)?;
     let setup = |client: &mut Client| -> Result<(i32, [Statement; 3]), postgres::Error> {
         let present: bool = client.query_one(TABLES_PRESENT, &[])?.get(0);
         if !present {
@@ -582,7 +589,7 @@ fn open(db: &DbConfig) -> Result<Conn, String> {
             [client.prepare(SAMPLE_UPSERT)?, client.prepare(ATTACK_INSERT)?, client.prepare(DOWNLOAD_INSERT)?],
         ))
     };
-    let (sensor_id, [sample, attack, download]) = setup(&mut client).map_err(|e| error_text(&e))?;
+    let (sensor_id, [sample, attack, download]) = setup(&mut client)?;
     Ok(Conn { client, sensor_id, sample, attack, download })
 }
 
@@ -706,14 +713,15 @@ mod tests {
         assert_eq!((db.port, db.pass, db.sensor.as_str()), (5432, None, "fleet-7"));
         for missing in ["db_host", "db_name", "db_user"] {
             let o: Vec<_> = full.iter().copied().filter(|(k, _)| *k != missing).collect();
-            let e = parse_config(&cfg(Plugin::SubmitPostgres, &o), "s").unwrap_err();
-            assert!(e.contains(missing), "{e}");
+            let e = parse_config(&cfg(Plugin::SubmitPostgres, &o), "s").unwrap_err().to_string();
+            assert_eq!(e, format!("submitPostgres - Error - Option {missing} is required."));
             let o: Vec<_> = full.iter().map(|&(k, v)| (k, if k == missing { "" } else { v })).collect();
             assert!(parse_config(&cfg(Plugin::SubmitPostgres, &o), "s").is_err());
         }
         for bad in ["0", "65536", "x", "-1"] {
             let o: Vec<_> = full.iter().map(|&(k, v)| (k, if k == "db_port" { bad } else { v })).collect();
-            assert!(parse_config(&cfg(Plugin::SubmitPostgres, &o), "s").unwrap_err().contains("db_port"));
+            let e = parse_config(&cfg(Plugin::SubmitPostgres, &o), "s").unwrap_err().to_string();
+            assert_eq!(e, format!("submitPostgres - Error - Invalid db_port: {bad}"));
         }
         assert!(parse_config(&cfg(Plugin::SubmitPostgres, &full), "").is_err(), "no sensor name at all");
         assert!(parse_config(&cfg(Plugin::SaveFile, &full), "s").is_err());

@@ -35,6 +35,7 @@
 //!   once a minute for samples, with the number of failures since the last message (the C
 //!   plugin logged every one).
 
+use super::OutputError;
 use crate::attack::{md5_hex, Attack, Download};
 use crate::config::{Plugin, PluginConfig};
 use crate::log::{more_since, Throttle};
@@ -89,17 +90,21 @@ impl SaveFile {
     /// Reads `attacks_dir` and `downloads_dir` from a `plugin-SaveFile` entry. A missing key
     /// disables that kind of file (warning); an empty value is an error. A directory that
     /// does not exist (yet) only gets a warning: saving fails until it is created.
-    pub fn from_config(cfg: &PluginConfig) -> Result<SaveFile, String> {
+    pub fn from_config(cfg: &PluginConfig) -> Result<SaveFile, OutputError> {
         if cfg.plugin != Plugin::SaveFile {
-            return Err(format!("{} is not a SaveFile configuration", cfg.plugin.key_name()));
+            return Err(OutputError::WrongPlugin { got: cfg.plugin, expect: Plugin::SaveFile });
         }
-        let dir = |key: &str, what: &str| -> Result<Option<PathBuf>, String> {
+        let dir = |key: &'static str, what: &str| -> Result<Option<PathBuf>, OutputError> {
             match cfg.option(key) {
                 None => {
                     log_warn!("SaveFile - Warning - No {} configured, {} will not be saved.", key, what);
                     Ok(None)
                 }
-                Some("") => Err(format!("SaveFile - {} must not be empty", key)),
+                Some("") => Err(OutputError::BadOption {
+                    plugin: Plugin::SaveFile,
+                    key,
+                    why: format!("{key} must not be empty"),
+                }),
                 Some(v) => {
                     let p = PathBuf::from(v);
                     if !p.is_dir() {

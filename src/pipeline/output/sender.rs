@@ -4,12 +4,15 @@
 //! counts. Also the TCP helpers of the transports. New in this version, like the syslog and
 //! hpfeeds outputs that use it.
 
+use super::OutputError;
+use crate::config::Plugin;
 use crate::log::Throttle;
 use crate::stats;
 use crate::sys::strerror;
 use crate::{log_info, log_notice, log_warn};
 use std::cell::Cell;
 use std::collections::VecDeque;
+use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -181,13 +184,49 @@ impl Backoff {
     }
 }
 
+/// Why a collector could not be reached; the sender loop logs it (throttled) and retries.
+#[derive(Debug)]
+pub(crate) enum LinkError {
+    /// A socket call failed; `at` is the peer (address or socket path) where the text names it.
+    Io { at: Option<String>, err: io::Error },
+    /// The collector's name did not resolve (`err: None`: to no address).
+    Resolve { host: String, err: Option<io::Error> },
+    /// No address of the collector accepted the connection; the last attempt's error.
+    Connect { addr: SocketAddr, err: io::Error },
+    /// A helper thread of the connection could not be started.
+    Thread { name: &'static str, err: io::Error },
+    /// The collector answered but the protocol's set-up failed; the text says which step
+    /// and why, in the collector's words where it gave any.
+    Protocol(String),
+}
+
+impl LinkError {
+    pub(crate) fn io(err: io::Error) -> LinkError {
+        LinkError::Io { at: None, err }
+    }
+}
+
+impl fmt::Display for LinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LinkError::Io { at: Some(at), err } => write!(f, "{}: {}", at, strerror(err)),
+            LinkError::Io { at: None, err } => write!(f, "{}", strerror(err)),
+            LinkError::Resolve { host, err: Some(err) } => write!(f, "cannot resolve {}: {}", host, strerror(err)),
+            LinkError::Resolve { host, err: None } => write!(f, "cannot resolve {host}: no address"),
+            LinkError::Connect { addr, err } => write!(f, "connect to {}: {}", addr, strerror(err)),
+            LinkError::Thread { name, err } => write!(f, "cannot start the {} thread: {}", name, strerror(err)),
+            LinkError::Protocol(text) => f.write_str(text),
+        }
+    }
+}
+
 /// A connection the sender loop drives: connect, send one item, disconnect.
 pub(crate) trait Transport: Send + 'static {
     type Item: Send + 'static;
     /// For log lines, e.g. `syslog tcp://[fd77::2]:514`.
     fn describe(&self) -> String;
     fn is_connected(&self) -> bool;
-    fn connect(&mut self) -> Result<(), String>;
+    fn connect(&mut self) -> Result<(), LinkError>;
     /// Sends one item; on `Err` the connection is considered broken and the item is retried
     /// after reconnecting, unless `Permanent`.
     fn send(&mut self, item: &Self::Item) -> Result<(), SendError>;
@@ -228,23 +267,24 @@ thread_local! {
     pub(crate) static ON_SYSLOG_SENDER: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Starts the sender thread named `name` that drains `queue` into `transport`.
+/// Starts the sender thread of `plugin` (named after it) that drains `queue` into
+/// `transport`.
 pub(crate) fn spawn_sender<X: Transport>(
-    name: &str,
+    plugin: Plugin,
     queue: Arc<SendQueue<X::Item>>,
     mut transport: X,
     is_syslog: bool,
-) -> Result<Sender, String> {
+) -> Result<Sender, OutputError> {
     let (tx, done) = mpsc::channel();
     let thread = std::thread::Builder::new()
-        .name(name.to_string())
+        .name(plugin.key_name().to_string())
         .spawn(move || {
             ON_SYSLOG_SENDER.with(|c| c.set(is_syslog));
             run_sender(&queue, &mut transport);
             transport.disconnect();
             let _ = tx.send(());
         })
-        .map_err(|e| format!("cannot start the {name} thread: {}", strerror(&e)))?;
+        .map_err(|err| OutputError::Thread { plugin, err })?;
     Ok(Sender { thread: Some(thread), done: std::sync::Mutex::new(done) })
 }
 
@@ -332,7 +372,7 @@ fn run_sender<X: Transport>(queue: &SendQueue<X::Item>, t: &mut X) {
     queue.discard_all();
 }
 
-fn warn_unreachable(throttle: &Throttle, what: &str, e: &str) {
+fn warn_unreachable(throttle: &Throttle, what: &str, e: &dyn fmt::Display) {
     if let Some(quiet) = throttle.due() {
         if quiet > 0 {
             log_warn!("{}: unreachable: {} ({} more failures since the last message)", what, e, quiet);
@@ -343,27 +383,28 @@ fn warn_unreachable(throttle: &Throttle, what: &str, e: &str) {
 }
 
 /// Connects to the first address `host:port` resolves to that accepts.
-pub(crate) fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
-    let addrs: Vec<SocketAddr> =
-        (host, port).to_socket_addrs().map_err(|e| format!("cannot resolve {host}: {}", strerror(&e)))?.collect();
+pub(crate) fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, LinkError> {
+    let resolve_err = |err| LinkError::Resolve { host: host.to_string(), err };
+    let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs().map_err(|e| resolve_err(Some(e)))?.collect();
     if addrs.is_empty() {
-        return Err(format!("cannot resolve {host}: no address"));
+        return Err(resolve_err(None));
     }
     Ok(addrs)
 }
 
-pub(crate) fn tcp_connect(host: &str, port: u16) -> Result<TcpStream, String> {
-    let mut last = String::new();
+pub(crate) fn tcp_connect(host: &str, port: u16) -> Result<TcpStream, LinkError> {
+    let mut last = None;
     for a in resolve(host, port)? {
         match TcpStream::connect_timeout(&a, IO_TIMEOUT) {
             Ok(s) => {
-                s.set_write_timeout(Some(IO_TIMEOUT)).map_err(|e| strerror(&e))?;
+                s.set_write_timeout(Some(IO_TIMEOUT)).map_err(LinkError::io)?;
                 return Ok(s);
             }
-            Err(e) => last = format!("connect to {a}: {}", strerror(&e)),
+            Err(err) => last = Some(LinkError::Connect { addr: a, err }),
         }
     }
-    Err(last)
+    // resolve() returned at least one address, so there was an attempt.
+    Err(last.unwrap_or(LinkError::Resolve { host: host.to_string(), err: None }))
 }
 
 /// Whether the peer has closed `s` (checked without blocking before each write, so that a
@@ -381,13 +422,17 @@ pub(crate) fn peer_closed(s: &TcpStream) -> bool {
     closed || s.set_nonblocking(false).is_err()
 }
 
-/// `queue_size`: 1 to [`MAX_QUEUE`], default [`DEFAULT_QUEUE`].
-pub(crate) fn parse_queue_size(v: Option<&str>) -> Result<usize, String> {
+/// `queue_size` of `plugin`'s entry: 1 to [`MAX_QUEUE`], default [`DEFAULT_QUEUE`].
+pub(crate) fn parse_queue_size(plugin: Plugin, v: Option<&str>) -> Result<usize, OutputError> {
     match v {
         None => Ok(DEFAULT_QUEUE),
         Some(s) => match s.parse::<usize>() {
             Ok(n) if (1..=MAX_QUEUE).contains(&n) => Ok(n),
-            _ => Err(format!("queue_size must be a number from 1 to {MAX_QUEUE}, not {s:?}")),
+            _ => Err(OutputError::BadOption {
+                plugin,
+                key: "queue_size",
+                why: format!("queue_size must be a number from 1 to {MAX_QUEUE}, not {s:?}"),
+            }),
         },
     }
 }

@@ -23,12 +23,14 @@
 //! [`spawn_sender`]) live in [`super::sender`], shared with the hpfeeds output.
 
 use super::sender::{
-    parse_queue_size, peer_closed, resolve, spawn_sender, tcp_connect, SendError, SendQueue, Sender, Transport,
-    IO_TIMEOUT, ON_SYSLOG_SENDER, QUEUE_BYTES,
+    parse_queue_size, peer_closed, resolve, spawn_sender, tcp_connect, LinkError, SendError, SendQueue, Sender,
+    Transport, IO_TIMEOUT, ON_SYSLOG_SENDER, QUEUE_BYTES,
 };
+use super::OutputError;
 use crate::config::{Plugin, PluginConfig};
 use crate::log::Level;
 use crate::sys::strerror;
+use std::fmt;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::os::unix::net::UnixDatagram;
@@ -111,42 +113,74 @@ impl std::fmt::Display for Target {
     }
 }
 
+/// Why a `host:port` or a syslog target cannot be used (the value is quoted as given).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TargetError {
+    MissingBracket(String),
+    BadIpv6(String),
+    NoColonAfterBracket(String),
+    Unbracketed(String),
+    BadHost(String),
+    BadPort(String),
+    RelativeSocket(String),
+    Unknown(String),
+}
+
+impl fmt::Display for TargetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TargetError::MissingBracket(s) => write!(f, "missing ']' in {s:?}"),
+            TargetError::BadIpv6(h) => write!(f, "invalid IPv6 address {h:?}"),
+            TargetError::NoColonAfterBracket(s) => write!(f, "expected ':' after ']' in {s:?}"),
+            TargetError::Unbracketed(s) => write!(f, "IPv6 address without brackets in {s:?}"),
+            TargetError::BadHost(s) => write!(f, "invalid host in {s:?}"),
+            TargetError::BadPort(s) => write!(f, "invalid port in {s:?}"),
+            TargetError::RelativeSocket(p) => write!(f, "unix socket path must be absolute: {p:?}"),
+            TargetError::Unknown(s) => {
+                write!(f, "unknown target {s:?} (local, unix:/path, udp://host:port or tcp://host:port)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TargetError {}
+
 /// Splits `host:port`, `[v6addr]:port`, `host` or `[v6addr]` (port defaulting to `default`).
-pub fn parse_host_port(s: &str, default: u16) -> Result<(String, u16), String> {
+pub fn parse_host_port(s: &str, default: u16) -> Result<(String, u16), TargetError> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (h, after) = rest.split_once(']').ok_or_else(|| format!("missing ']' in {s:?}"))?;
-        h.parse::<std::net::Ipv6Addr>().map_err(|_| format!("invalid IPv6 address {h:?}"))?;
+        let (h, after) = rest.split_once(']').ok_or_else(|| TargetError::MissingBracket(s.to_string()))?;
+        h.parse::<std::net::Ipv6Addr>().map_err(|_| TargetError::BadIpv6(h.to_string()))?;
         match after {
             "" => (h, None),
-            _ => (h, Some(after.strip_prefix(':').ok_or_else(|| format!("expected ':' after ']' in {s:?}"))?)),
+            _ => (h, Some(after.strip_prefix(':').ok_or_else(|| TargetError::NoColonAfterBracket(s.to_string()))?)),
         }
     } else {
         match s.rsplit_once(':') {
-            Some((h, _)) if h.contains(':') => return Err(format!("IPv6 address without brackets in {s:?}")),
+            Some((h, _)) if h.contains(':') => return Err(TargetError::Unbracketed(s.to_string())),
             Some((h, p)) => (h, Some(p)),
             None => (s, None),
         }
     };
     if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
-        return Err(format!("invalid host in {s:?}"));
+        return Err(TargetError::BadHost(s.to_string()));
     }
     let port = match port {
         None => default,
         Some(p) => match p.parse::<u16>() {
             Ok(n) if n != 0 => n,
-            _ => return Err(format!("invalid port in {s:?}")),
+            _ => return Err(TargetError::BadPort(s.to_string())),
         },
     };
     Ok((host.to_string(), port))
 }
 
-pub fn parse_target(s: &str) -> Result<Target, String> {
+pub fn parse_target(s: &str) -> Result<Target, TargetError> {
     if s == "local" {
         return Ok(Target::Unix(PathBuf::from(LOCAL_SOCKET)));
     }
     if let Some(p) = s.strip_prefix("unix:") {
         if !p.starts_with('/') {
-            return Err(format!("unix socket path must be absolute: {p:?}"));
+            return Err(TargetError::RelativeSocket(p.to_string()));
         }
         return Ok(Target::Unix(PathBuf::from(p)));
     }
@@ -158,7 +192,7 @@ pub fn parse_target(s: &str) -> Result<Target, String> {
         let (h, p) = parse_host_port(hp, DEFAULT_PORT)?;
         return Ok(Target::Tcp(h, p));
     }
-    Err(format!("unknown target {s:?} (local, unix:/path, udp://host:port or tcp://host:port)"))
+    Err(TargetError::Unknown(s.to_string()))
 }
 
 /// What is sent.
@@ -240,19 +274,19 @@ impl Transport for SyslogTransport {
         self.conn.is_some()
     }
 
-    fn connect(&mut self) -> Result<(), String> {
+    fn connect(&mut self) -> Result<(), LinkError> {
         let conn = match &self.target {
             Target::Unix(p) => {
-                let s = UnixDatagram::unbound().map_err(|e| strerror(&e))?;
-                s.connect(p).map_err(|e| format!("{}: {}", p.display(), strerror(&e)))?;
-                s.set_write_timeout(Some(IO_TIMEOUT)).map_err(|e| strerror(&e))?;
+                let s = UnixDatagram::unbound().map_err(LinkError::io)?;
+                s.connect(p).map_err(|err| LinkError::Io { at: Some(p.display().to_string()), err })?;
+                s.set_write_timeout(Some(IO_TIMEOUT)).map_err(LinkError::io)?;
                 Conn::Unix(s)
             }
             Target::Udp(h, port) => {
                 let a = resolve(h, *port)?[0];
                 let local: SocketAddr = if a.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("literal");
-                let s = UdpSocket::bind(local).map_err(|e| strerror(&e))?;
-                s.connect(a).map_err(|e| format!("{a}: {}", strerror(&e)))?;
+                let s = UdpSocket::bind(local).map_err(LinkError::io)?;
+                s.connect(a).map_err(|err| LinkError::Io { at: Some(a.to_string()), err })?;
                 Conn::Udp(s)
             }
             Target::Tcp(h, port) => Conn::Tcp(tcp_connect(h, *port)?),
@@ -302,30 +336,34 @@ impl Syslog {
     /// Reads a `plugin-syslog` entry and starts the sender thread. `hostname` is the HOSTNAME
     /// field (the sensor's name). Nothing is connected yet: an unreachable collector is not
     /// an error here, it is retried.
-    pub fn open(cfg: &PluginConfig, hostname: &str) -> Result<Syslog, String> {
+    pub fn open(cfg: &PluginConfig, hostname: &str) -> Result<Syslog, OutputError> {
         if cfg.plugin != Plugin::Syslog {
-            return Err(format!("{} is not a syslog configuration", cfg.plugin.key_name()));
+            return Err(OutputError::WrongPlugin { got: cfg.plugin, expect: Plugin::Syslog });
         }
+        let bad = |key, why| OutputError::BadOption { plugin: Plugin::Syslog, key, why };
         let target =
-            parse_target(cfg.option("target").unwrap_or("local")).map_err(|e| format!("syslog - target: {e}"))?;
+            parse_target(cfg.option("target").unwrap_or("local")).map_err(|e| bad("target", format!("target: {e}")))?;
         let facility = match cfg.option("facility") {
             None => 3,
-            Some(f) => parse_facility(f).ok_or_else(|| format!("syslog - unknown facility {f:?}"))?,
+            Some(f) => parse_facility(f).ok_or_else(|| bad("facility", format!("unknown facility {f:?}")))?,
         };
         let what = match cfg.option("what").unwrap_or("events") {
             "log" => What::Log,
             "events" => What::Events,
             "both" => What::Both,
-            w => return Err(format!("syslog - what must be log, events or both, not {w:?}")),
+            w => return Err(bad("what", format!("what must be log, events or both, not {w:?}"))),
         };
         let app_name = cfg.option("app_name").unwrap_or("honeytrap");
         if app_name.is_empty() || app_name.len() > 48 || !app_name.chars().all(|c| ('!'..='~').contains(&c)) {
-            return Err(format!("syslog - app_name must be 1 to 48 printable ASCII characters, not {app_name:?}"));
+            return Err(bad(
+                "app_name",
+                format!("app_name must be 1 to 48 printable ASCII characters, not {app_name:?}"),
+            ));
         }
-        let queue_size = parse_queue_size(cfg.option("queue_size")).map_err(|e| format!("syslog - {e}"))?;
+        let queue_size = parse_queue_size(Plugin::Syslog, cfg.option("queue_size"))?;
         let queue = Arc::new(SendQueue::counted(queue_size, QUEUE_BYTES, crate::stats::Output::Syslog));
         let transport = SyslogTransport { target: target.clone(), conn: None };
-        let sender = spawn_sender("syslog", queue.clone(), transport, true)?;
+        let sender = spawn_sender(Plugin::Syslog, queue.clone(), transport, true)?;
         Ok(Syslog {
             queue,
             sender,
@@ -431,6 +469,28 @@ mod tests {
         ] {
             assert!(parse_target(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn target_error_texts() {
+        let text = |s| parse_target(s).unwrap_err().to_string();
+        assert_eq!(text("unix:rel"), "unix socket path must be absolute: \"rel\"");
+        assert_eq!(text("tcp://[fd77::2"), "missing ']' in \"[fd77::2\"");
+        assert_eq!(text("tcp://[nonsense]:1"), "invalid IPv6 address \"nonsense\"");
+        assert_eq!(text("tcp://[::1]514"), "expected ':' after ']' in \"[::1]514\"");
+        assert_eq!(text("tcp://fd77::2:514"), "IPv6 address without brackets in \"fd77::2:514\"");
+        assert_eq!(text("tcp://a b:1"), "invalid host in \"a b:1\"");
+        assert_eq!(text("udp://h:0"), "invalid port in \"h:0\"");
+        assert_eq!(text("syslog"), "unknown target \"syslog\" (local, unix:/path, udp://host:port or tcp://host:port)");
+        let e =
+            LinkError::Io { at: Some("/run/none.sock".into()), err: std::io::Error::from_raw_os_error(libc::ENOENT) };
+        assert_eq!(e.to_string(), "/run/none.sock: No such file or directory");
+        let e = LinkError::Connect {
+            addr: "127.0.0.1:9".parse().unwrap(),
+            err: std::io::Error::from_raw_os_error(libc::ECONNREFUSED),
+        };
+        assert_eq!(e.to_string(), "connect to 127.0.0.1:9: Connection refused");
+        assert_eq!(LinkError::Resolve { host: "x".into(), err: None }.to_string(), "cannot resolve x: no address");
     }
 
     #[test]

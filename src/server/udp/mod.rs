@@ -61,6 +61,7 @@
 //! Nothing here blocks except the wait for the next datagram or deadline, which is at most a
 //! second, so the stop flag is seen within a second; sends use `MSG_DONTWAIT`.
 
+use super::limits::Refusal;
 use crate::budget::Charge;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -161,9 +162,10 @@ pub trait UdpHost {
     /// Settings for a new flow to `local` (the flow's local address).
     fn params(&self, local: SocketAddr) -> UdpParams;
 
-    /// Admits a new flow from `remote` to `local`, or says why not; the text completes the
-    /// WARN line `Warning - Datagram from <remote> dropped: limit of <text> reached.`
-    fn admit(&self, local: SocketAddr, remote: SocketAddr) -> Result<Self::Slot, String>;
+    /// Admits a new flow from `remote` to `local`, or says why not; the refusal's text
+    /// completes the WARN line `Warning - Datagram from <remote> dropped: limit of <text>
+    /// reached.`
+    fn admit(&self, local: SocketAddr, remote: SocketAddr) -> Result<Self::Slot, Refusal>;
 
     /// Where a new, admitted flow from `remote` to `local` is relayed: `Some((kind, target))`
     /// in mirror or proxy mode, `None` to serve it in normal mode. The host chooses the target

@@ -251,7 +251,7 @@ impl<H: UdpHost> Server<'_, H> {
         let slot = match self.host.admit(local, remote) {
             Ok(s) => s,
             Err(why) => {
-                self.warn.warn(&p.session.portstr, &remote, &why);
+                self.warn.warn(&p.session.portstr, &remote, &why.to_string());
                 return None;
             }
         };
@@ -361,7 +361,7 @@ mod tests {
                 relay_timeout: Duration::ZERO,
             }
         }
-        fn admit(&self, _local: SocketAddr, _remote: SocketAddr) -> Result<(), String> {
+        fn admit(&self, _local: SocketAddr, _remote: SocketAddr) -> Result<(), Refusal> {
             Ok(())
         }
         fn relay_target(&self, _local: SocketAddr, _remote: SocketAddr) -> Option<(RelayKind, SocketAddr)> {
