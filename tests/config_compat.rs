@@ -272,10 +272,11 @@ fn every_key_name_is_exported() {
         "download_allow_local",
         "sensor_name",
         "http_download",
+        "metrics_listen",
     ] {
         assert!(config::TOP_LEVEL_KEYS.contains(&key), "{}", key);
     }
-    assert_eq!(config::TOP_LEVEL_KEYS.len(), 30);
+    assert_eq!(config::TOP_LEVEL_KEYS.len(), 31);
     assert_eq!(config::PORTCONF_KEYS.len(), 9);
     assert!(!config::TOP_LEVEL_KEYS.iter().any(|k| k.starts_with("plugin-")));
 }

@@ -231,6 +231,9 @@ pub struct Config {
     /// `sensor_name`: this sensor's name in events, syslog, hpfeeds and the database;
     /// `None`: the host name.
     pub sensor_name: Option<String>,
+    /// `metrics_listen`: where the Prometheus endpoint listens (`ADDRESS:PORT`, `[IPv6]:PORT`);
+    /// nothing listens when unset.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// `http_download`: HTTP and HTTPS URLs are fetched by the built-in client whenever a
     /// download plugin is configured, not only with plugin-httpDownload (default yes).
     pub http_download: bool,
@@ -270,6 +273,7 @@ impl Default for Config {
             download_max_redirects: DEFAULT_DOWNLOAD_MAX_REDIRECTS,
             download_allow_local: false,
             sensor_name: None,
+            metrics_listen: None,
             http_download: true,
             warnings: Vec::new(),
         }

@@ -110,6 +110,27 @@ impl Plugin {
         Plugin::ALL.iter().copied().find(|p| p.key_name() == name)
     }
 
+    /// The plugin an unknown `name` was most likely meant to be: the nearest name by edit
+    /// distance, ignoring case, when it is at most a third of the name away (at least 1);
+    /// else the one plugin whose last word (`Postgres` of `submitPostgres`) `name` ends with.
+    pub fn closest(name: &str) -> Option<Plugin> {
+        let lower = name.to_ascii_lowercase();
+        let (best, d) = Plugin::ALL
+            .iter()
+            .map(|p| (*p, edit_distance(&lower, &p.key_name().to_ascii_lowercase())))
+            .min_by_key(|(_, d)| *d)?;
+        if d <= (name.len() / 3).max(1) {
+            return Some(best);
+        }
+        let tail = |n: &str| n.rfind(|c: char| c.is_ascii_uppercase()).map(|i| n[i..].to_ascii_lowercase());
+        let by_tail: Vec<Plugin> = Plugin::ALL
+            .iter()
+            .copied()
+            .filter(|p| tail(p.key_name()).is_some_and(|t| t.len() >= 5 && lower.ends_with(&t)))
+            .collect();
+        (by_tail.len() == 1).then(|| by_tail[0])
+    }
+
     /// The option keys the plugin understands.
     pub fn option_keys(self) -> &'static [&'static str] {
         match self {
@@ -181,4 +202,21 @@ impl PluginConfig {
     pub fn option(&self, key: &str) -> Option<&str> {
         self.options.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
+}
+
+/// Levenshtein distance of two short ASCII names (plugin names; longer input is cut at 64
+/// bytes, so the cost stays bounded).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (&a.as_bytes()[..a.len().min(64)], &b.as_bytes()[..b.len().min(64)]);
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diag + usize::from(ca != cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }

@@ -186,6 +186,7 @@ fn scalar(key: &str, text: &str, span: &Span, cfg: &mut Config, base_dir: &Path)
             }
             cfg.sensor_name = Some(text.to_string());
         }
+        "metrics_listen" => cfg.metrics_listen = Some(text.parse().map_err(|_| invalid_value(key, text, span))?),
         "http_download" => {
             cfg.http_download = match text {
                 "yes" => true,
@@ -371,7 +372,8 @@ fn proxy(node: &Node, cfg: &mut Config) -> Result<(), ConfigError> {
 /// A `plugin-<Name>` entry (`process_confopt_plugin`).
 fn plugin(node: &Node, name: &str, cfg: &mut Config) -> Result<(), ConfigError> {
     let Some(plugin) = Plugin::from_key_name(name) else {
-        return Err(at(&node.span, format!("Unable to load plugin htm_{}.so: no such plugin", name)));
+        let hint = Plugin::closest(name).map_or(String::new(), |p| format!(" (did you mean plugin-{}?)", p.key_name()));
+        return Err(at(&node.span, format!("Unable to load plugin htm_{}.so: no such plugin{}", name, hint)));
     };
     let not_a_block =
         node.list_span.as_ref().or(node.values.first().map(|v| &v.span)).or(node.bad_items.first().map(|(s, _)| s));
@@ -559,6 +561,9 @@ mod tests {
             ("http_download", "on"),
             ("sensor_name", "two words"),
             ("download_allow_local", "on"),
+            ("metrics_listen", "9100"),
+            ("metrics_listen", "localhost:9100"),
+            ("metrics_listen", "::1:9100"),
         ];
         for (key, bad) in cases {
             assert_eq!(
@@ -638,6 +643,13 @@ mod tests {
             err("nfq_queue = { a = \"1\" }"),
             "c.conf:1:13: expected a string value for 'nfq_queue', found a block"
         );
+    }
+
+    #[test]
+    fn metrics_listen() {
+        assert_eq!(ok("").metrics_listen, None);
+        assert_eq!(ok("metrics_listen = \"127.0.0.1:9100\"").metrics_listen, Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!(ok("metrics_listen = \"[::1]:9100\"").metrics_listen, Some("[::1]:9100".parse().unwrap()));
     }
 
     #[test]
@@ -1042,9 +1054,18 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             (
                 "plugin-SavePostgres = { db_host = \"x\" }",
-                "c.conf:1:1: Unable to load plugin htm_SavePostgres.so: no such plugin",
+                "c.conf:1:1: Unable to load plugin htm_SavePostgres.so: no such plugin (did you mean plugin-submitPostgres?)",
             ),
-            ("plugin-savefile = \"\"", "c.conf:1:1: Unable to load plugin htm_savefile.so: no such plugin"),
+            (
+                "plugin-savefile = \"\"",
+                "c.conf:1:1: Unable to load plugin htm_savefile.so: no such plugin (did you mean plugin-SaveFile?)",
+            ),
+            (
+                "plugin-SaveFlie = \"\"",
+                "c.conf:1:1: Unable to load plugin htm_SaveFlie.so: no such plugin (did you mean plugin-SaveFile?)",
+            ),
+            ("plugin-logXML = \"\"", "c.conf:1:1: Unable to load plugin htm_logXML.so: no such plugin"),
+            ("plugin-Download = \"\"", "c.conf:1:1: Unable to load plugin htm_Download.so: no such plugin"),
             ("plugin- = \"\"", "c.conf:1:1: Unable to load plugin htm_.so: no such plugin"),
             ("plugin-SaveFile = \"x\"", "c.conf:1:19: expected \"\" or an option block for plugin-SaveFile"),
             ("plugin-SaveFile = [\"x\"]", "c.conf:1:19: expected \"\" or an option block for plugin-SaveFile"),

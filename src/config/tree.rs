@@ -49,6 +49,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "download_allow_local",
     "sensor_name",
     "http_download",
+    "metrics_listen",
 ];
 
 /// Every key accepted inside the `portconf` block, at any level (honeytrap.conf(5), `portconf`).

@@ -1,15 +1,15 @@
 //! One model for signals and shutdown (docs/COMPATIBILITY.md, Signals and lifecycle): the
 //! signals are registered before any thread starts; one named thread turns them into requests
 //! on a shared [`Control`], which wakes the monitor loop through a pipe. SIGTERM, SIGINT and
-//! SIGQUIT request a clean stop, SIGHUP a reload. SIGPIPE is ignored (the original died of it
-//! mid-connection).
+//! SIGQUIT request a clean stop, SIGHUP a reload, SIGUSR1 the `Statistics` line (the original
+//! died of it). SIGPIPE is ignored (the original died of it mid-connection).
 //!
 //! A panic of the signal thread would leave a daemon deaf to SIGTERM and SIGHUP: the thread
 //! turns it into a failed stop instead ([`Control::fail`]), which drains the connections,
 //! removes the pid file and exits with a non-zero status.
 
 use crate::sys::process;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -24,6 +24,7 @@ pub struct Control {
     /// The stop was asked for because a thread the daemon needs failed.
     failed: AtomicBool,
     reload: AtomicBool,
+    stats: AtomicBool,
     wake_r: File,
     wake_w: File,
 }
@@ -37,6 +38,7 @@ impl Control {
             shutdown: AtomicBool::new(false),
             failed: AtomicBool::new(false),
             reload: AtomicBool::new(false),
+            stats: AtomicBool::new(false),
             wake_r: r,
             wake_w: w,
         })
@@ -78,6 +80,16 @@ impl Control {
         self.reload.swap(false, Ordering::SeqCst)
     }
 
+    pub fn request_stats(&self) {
+        self.stats.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// Returns whether the `Statistics` line was asked for, and clears the request.
+    pub fn take_stats(&self) -> bool {
+        self.stats.swap(false, Ordering::SeqCst)
+    }
+
     /// The descriptor to poll for wake-ups.
     pub fn wake_fd(&self) -> BorrowedFd<'_> {
         self.wake_r.as_fd()
@@ -98,7 +110,7 @@ impl Control {
 /// Registers the handled signals (call before any thread is spawned) and ignores SIGPIPE.
 pub fn register() -> io::Result<Signals> {
     process::ignore_signal(SIGPIPE)?;
-    Signals::new([SIGTERM, SIGINT, SIGQUIT, SIGHUP])
+    Signals::new([SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1])
 }
 
 /// Stops the daemon when the signal thread unwinds from a panic (the hook has logged it).
@@ -121,6 +133,7 @@ pub fn spawn(mut signals: Signals, ctl: Arc<Control>) -> io::Result<thread::Join
             crate::fault::inject("signal-thread");
             match sig {
                 SIGHUP => ctl.request_reload(),
+                SIGUSR1 => ctl.request_stats(),
                 _ => {
                     crate::log_debug!("Signal {} received, stopping.", sig);
                     ctl.shutdown();

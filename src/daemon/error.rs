@@ -34,6 +34,11 @@ pub enum Error {
     PidFile(PidFileError),
     Privileges(PrivilegeError),
     SignalThread(io::Error),
+    /// `metrics_listen` could not be bound.
+    Metrics {
+        addr: std::net::SocketAddr,
+        err: io::Error,
+    },
 }
 
 impl fmt::Display for Error {
@@ -58,6 +63,7 @@ impl fmt::Display for Error {
             Error::PidFile(e) => write!(f, "{e}"),
             Error::Privileges(e) => write!(f, "{e}"),
             Error::SignalThread(e) => write!(f, "Unable to start the signal thread: {}.", strerror(e)),
+            Error::Metrics { addr, err } => write!(f, "Unable to listen for metrics on {}: {}.", addr, strerror(err)),
         }
     }
 }
@@ -107,6 +113,11 @@ mod tests {
         );
         let e = Error::from(PrivilegeError::Unchanged { uid: 7, gid: 8 });
         assert_eq!(e.to_string(), "Error - Unable to switch to user id 7 and group id 8: ids did not change.");
+        let e = Error::Metrics {
+            addr: "127.0.0.1:9477".parse().unwrap(),
+            err: io::Error::from_raw_os_error(libc::EADDRINUSE),
+        };
+        assert_eq!(e.to_string(), "Error - Unable to listen for metrics on 127.0.0.1:9477: Address already in use.");
     }
 
     #[test]

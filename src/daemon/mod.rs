@@ -26,6 +26,7 @@ use crate::config::{self, Config, ConfigSource, MonitorKind};
 use crate::monitor::{self, Monitor};
 use crate::pipeline::output::{self as outputs, Outputs};
 use crate::server::engine::{Engine, Settings};
+use crate::stats;
 use crate::sys::{creds, net, process, strerror};
 use crate::{log, log_debug, log_err, log_notice, log_warn};
 use control::Control;
@@ -40,6 +41,8 @@ use std::time::{Duration, Instant};
 const TICK: Duration = Duration::from_secs(1);
 /// How long a stop waits for open connections to finish and save their attacks.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long an nfq monitor may see no packet before a warning says which rule it needs.
+const NFQ_QUIET: Duration = Duration::from_secs(60);
 
 /// Everything a start-up failure needs to clean up and report.
 struct Startup {
@@ -209,6 +212,7 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     log::set_stdout(opts.foreground);
     panics::install();
     log::write_banner();
+    stats::started();
     for w in &cfg.warnings {
         log_warn!("Warning - {}", w);
     }
@@ -293,6 +297,13 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
         sf.warn_unwritable();
     }
     let engine = Engine::new(engine_settings);
+    if let Some(addr) = cfg.metrics_listen {
+        let e = Arc::clone(&engine);
+        match crate::metrics::start(addr, Arc::new(move || stats::Gauges::read(e.open_connections()))) {
+            Ok(bound) => log_notice!("Serving metrics on http://{}/metrics.", bound),
+            Err(err) => return st.fail(Error::Metrics { addr, err }),
+        }
+    }
 
     log_notice!("Initializing plugins.");
     log_plugins(&cfg);
@@ -303,8 +314,9 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     log_notice!("{}", mon.ready_line());
     st.notifier.ready();
 
+    let nfq_queue = matches!(mon, Monitor::Nfq(_)).then_some(settings.queue);
     let looped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        main_loop(&opts, &base_dir, &mut cfg, &mut mon, &ctl, &engine)
+        main_loop(&opts, &base_dir, &mut cfg, &mut mon, &ctl, &engine, nfq_queue)
     }));
     let status = looped.unwrap_or_else(|_| {
         log_err!("Error - The monitor loop failed, stopping.");
@@ -313,6 +325,7 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     // Connections in progress end now and still save their attacks.
     engine.stop();
     engine.drain(SHUTDOWN_GRACE);
+    log_statistics(&engine);
     log_notice!("---- honeytrap stopped ----");
     if let Some(msg) = st.pidfile.take().and_then(PidFile::remove) {
         log_warn!("{}", msg);
@@ -370,7 +383,23 @@ fn log_plugins(cfg: &Config) {
     }
 }
 
-/// Waits for monitor events and control requests until shutdown.
+/// [`NFQ_QUIET`]; debug builds (the tests) may shorten it with `HONEYTRAP_NFQ_QUIET_SECS`.
+fn nfq_quiet() -> Duration {
+    #[cfg(debug_assertions)]
+    if let Some(secs) = std::env::var("HONEYTRAP_NFQ_QUIET_SECS").ok().and_then(|v| v.parse().ok()) {
+        return Duration::from_secs(secs);
+    }
+    NFQ_QUIET
+}
+
+/// The `Statistics` line: SIGUSR1 and stop.
+fn log_statistics(engine: &Engine) {
+    let gauges = stats::Gauges::read(engine.open_connections());
+    log_notice!("{}", stats::log_line(&stats::STATS, &gauges, stats::started().elapsed().as_secs()));
+}
+
+/// Waits for monitor events and control requests until shutdown. `nfq_queue`: the queue an
+/// nfq monitor reads, for the warning when no packet comes.
 fn main_loop(
     opts: &Options,
     base_dir: &Path,
@@ -378,9 +407,28 @@ fn main_loop(
     mon: &mut Monitor,
     ctl: &Control,
     engine: &Arc<Engine>,
+    nfq_queue: Option<u16>,
 ) -> i32 {
     let mut tended = Instant::now();
+    let quiet = nfq_quiet();
+    let mut quiet_check = nfq_queue.map(|q| (q, Instant::now() + quiet));
     loop {
+        if ctl.take_stats() {
+            log_statistics(engine);
+        }
+        if let Some((queue, at)) = quiet_check {
+            if Instant::now() >= at {
+                if stats::STATS.monitor_packets.get() == 0 {
+                    log_warn!(
+                        "Warning - No packet on NFQUEUE {} in the {} seconds since start: the firewall must queue new inbound connection attempts to it, e.g. iptables -A INPUT -p tcp --syn -m state --state NEW -j NFQUEUE --queue-num {} --queue-bypass",
+                        queue,
+                        quiet.as_secs(),
+                        queue
+                    );
+                }
+                quiet_check = None;
+            }
+        }
         if ctl.is_shutdown() {
             return if ctl.failed() { EXIT_PANIC } else { 0 };
         }

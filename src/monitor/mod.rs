@@ -209,6 +209,7 @@ impl Monitor {
 /// Hands what a detector found on: a request is logged and given to `on_request`; anything
 /// else is logged ([`report`]).
 fn dispatch(on_request: &mut dyn FnMut(&ConnRequest), found: Result<Option<ConnRequest>, DetectError>) {
+    crate::stats::STATS.monitor_packets.inc();
     if let Some(req) = request(found) {
         crate::log_noisy!("{}", detect::request_line(&req));
         on_request(&req);

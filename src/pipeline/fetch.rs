@@ -31,6 +31,7 @@ use crate::attack::{Attack, Download, Payload};
 use crate::budget::Charge;
 use crate::config::{Config, Plugin};
 use crate::log::Throttle;
+use crate::stats;
 use crate::sys::net::interface_addrs;
 use crate::{log_info, log_noisy, log_notice, log_warn};
 use std::net::{IpAddr, SocketAddr};
@@ -425,6 +426,19 @@ pub const PARALLEL_PER_ATTACK: usize = 4;
 
 /// The outcome of a fetch as the download to attach, or the reason (logged) why there is none.
 fn finish(req: &Request, result: Result<Fetched, Error>, dl_type: &str, tag: &str) -> Result<Download, Failure> {
+    let counted = match req.scheme {
+        Scheme::Ftp => Some(stats::Scheme::Ftp),
+        Scheme::Tftp => Some(stats::Scheme::Tftp),
+        Scheme::Http => Some(stats::Scheme::Http),
+        Scheme::Https => Some(stats::Scheme::Https),
+        Scheme::Inline => None,
+    };
+    if let Some(c) = counted.map(|c| stats::STATS.download(c)) {
+        match &result {
+            Ok(f) if !f.data.is_empty() => c.done.inc(),
+            _ => c.failed.inc(),
+        }
+    }
     match result {
         Ok(f) => download(req, f, dl_type).ok_or_else(|| {
             log_info!("{} - {} is empty, nothing attached.", tag, req.uri());

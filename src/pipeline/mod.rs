@@ -164,6 +164,7 @@ impl Pipeline {
     /// and collectors (after the downloads, so that logJSON reports what the downloads really
     /// did), with the events of the connection.
     pub fn process(&self, attack: &mut Attack) {
+        crate::stats::STATS.attacks.inc();
         let out = &self.outputs;
         // The events' session, when any output takes events.
         let session = out.wants_events().then(|| out.session(attack));

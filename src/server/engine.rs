@@ -25,8 +25,8 @@ use crate::log::Throttle;
 use crate::pipeline::output::events::Event;
 use crate::pipeline::{Pipeline, PipelineError};
 use crate::sys::{net, strerror};
-use crate::text;
 use crate::{log_debug, log_err, log_noisy, log_notice, log_warn};
+use crate::{stats, text};
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
@@ -210,7 +210,21 @@ impl Engine {
 
     /// Admits a connection or UDP flow of `kind` from `source` (limits.rs).
     fn admit(&self, source: IpAddr, kind: Kind) -> Result<Slot, Refused> {
-        self.limits.admit(source, kind, &self.room())
+        let admitted = self.limits.admit(source, kind, &self.room());
+        let proto = stats::STATS.proto(match kind {
+            Kind::Connection { .. } => Proto::Tcp,
+            Kind::Flow { .. } => Proto::Udp,
+        });
+        match &admitted {
+            Ok(_) => proto.accepted.inc(),
+            Err(r) => proto.refused(stats_cause(*r)).inc(),
+        }
+        admitted
+    }
+
+    /// Connections and flows open now.
+    pub fn open_connections(&self) -> u64 {
+        self.limits.open().into()
     }
 
     /// Called about once a second (the daemon's main loop): once the load has fallen, the
@@ -258,6 +272,7 @@ impl Engine {
         let s = self.settings();
         let port = req.local.port();
         if s.cfg.ports.mode_for(s.cfg.portconf_default, req.proto, port) == Mode::Ignore {
+            stats::STATS.proto(req.proto).refused(stats::Cause::Ignored).inc();
             return Outcome::Ignored;
         }
         if req.proto == Proto::Udp && crate::own_ports::is_own(port) {
@@ -296,6 +311,7 @@ impl Engine {
                     }
                 }
                 _ => {
+                    stats::STATS.proto(req.proto).refused(stats::Cause::Listeners).inc();
                     static WARN: Throttle = Throttle::new(Duration::from_secs(10));
                     if let Some(more) = WARN.due() {
                         log_warn!(
@@ -317,7 +333,15 @@ impl Engine {
         let server = match bound {
             Ok(l) => l,
             Err(e) => {
+                stats::STATS.proto(req.proto).refused(stats::Cause::Bind).inc();
                 if e.raw_os_error() == Some(libc::EADDRINUSE) {
+                    if first_time_in_use(req.proto, port) {
+                        log_warn!(
+                            "Warning - Port {}/{} is held by another program: attempts on it are not trapped (said once per port).",
+                            port,
+                            proto
+                        );
+                    }
                     log_debug!("Unable to bind to port {}/{}: {}.", port, proto, strerror(&e));
                 } else {
                     log_noisy!("Warning - Could not bind to port {}/{}: {}.", port, proto, strerror(&e));
@@ -686,6 +710,28 @@ fn policy(cfg: &Config) -> Policy {
 }
 
 /// The log text of a refused connection or flow, to follow "limit of".
+/// Whether this is the first time port `port`/`proto` was found held by another program in
+/// this run (a bit per port and protocol, set on the first call).
+fn first_time_in_use(proto: Proto, port: u16) -> bool {
+    use std::sync::atomic::AtomicU64;
+    const WORDS: usize = 65536 / 64;
+    static SEEN: [AtomicU64; 2 * WORDS] = [const { AtomicU64::new(0) }; 2 * WORDS];
+    let bit = usize::from(port) + if proto == Proto::Udp { 65536 } else { 0 };
+    let mask = 1u64 << (bit % 64);
+    SEEN[bit / 64].fetch_or(mask, Ordering::Relaxed) & mask == 0
+}
+
+/// The counter of a refusal's cause.
+fn stats_cause(r: Refused) -> stats::Cause {
+    match r {
+        Refused::Total(_) => stats::Cause::Total,
+        Refused::Descriptors(_) => stats::Cause::Descriptors,
+        Refused::Threads(_) => stats::Cause::Threads,
+        Refused::Memory(_) => stats::Cause::Memory,
+        Refused::Share(_) => stats::Cause::Share,
+    }
+}
+
 /// The tail of a throttled line: how many were kept quiet since the last one.
 fn more(n: u64) -> String {
     if n == 0 {
@@ -795,6 +841,15 @@ pub fn process(s: &Settings, attack: &mut Attack) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_port_in_use_is_reported_once_per_protocol() {
+        assert!(first_time_in_use(Proto::Tcp, 65535));
+        assert!(!first_time_in_use(Proto::Tcp, 65535));
+        assert!(first_time_in_use(Proto::Udp, 65535));
+        assert!(!first_time_in_use(Proto::Udp, 65535));
+        assert!(first_time_in_use(Proto::Tcp, 0));
+    }
 
     fn settings(conf: &str) -> Settings {
         let cfg = crate::config::load_str(conf, Path::new("t.conf"), Path::new("/")).unwrap();

@@ -8,6 +8,7 @@ use super::OutputError;
 use crate::config::{Plugin, PluginConfig};
 use crate::log::Throttle;
 use crate::log_err;
+use crate::stats;
 use crate::sys::{fs, strerror};
 use std::fs::File;
 use std::io::{self, Write};
@@ -97,6 +98,14 @@ impl AppendLog {
                     String::new()
                 };
                 log_err!("{} - Error - Unable to write to {}: {}{}.", self.who, self.path.display(), strerror(e), more);
+            }
+        }
+        if let Some(o) = stats::Output::by_name(self.who) {
+            let lines = stats::STATS.output(o);
+            if res.is_ok() {
+                lines.written.inc()
+            } else {
+                lines.dropped.inc()
             }
         }
         res.map_err(|(e, _)| e)

@@ -483,7 +483,7 @@ impl Hpfeeds {
             broker_errors: Arc::new(Throttle::new(super::sender::WARN_INTERVAL)),
         };
         let who = transport.describe();
-        let queue = Arc::new(SendQueue::new(queue_size, QUEUE_BYTES));
+        let queue = Arc::new(SendQueue::counted(queue_size, QUEUE_BYTES, crate::stats::Output::Hpfeeds));
         let sender = spawn_sender(Plugin::Hpfeeds, queue.clone(), transport, false)?;
         Ok(Hpfeeds { queue, sender, max_payload, too_big: Throttle::new(super::sender::WARN_INTERVAL), who })
     }

@@ -29,6 +29,7 @@ use super::OutputError;
 use crate::attack::{Attack, Download, Payload};
 use crate::config::{Plugin, PluginConfig};
 use crate::log::{more_since, Throttle};
+use crate::stats::{Output, STATS};
 use crate::{log_err, log_info, log_notice, log_warn};
 use postgres::{Client, Config, NoTls, Statement};
 use std::net::{IpAddr, SocketAddr};
@@ -168,6 +169,7 @@ impl SubmitPostgres {
 
     fn drop_one(&self) -> Submitted {
         let n = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        STATS.output(Output::Postgres).dropped.inc();
         if self.shared.drop_log.due().is_some() {
             log_warn!("submitPostgres - Warning - Queue full, attack dropped ({} dropped in all).", n);
         }
@@ -426,6 +428,7 @@ impl Worker {
                     left += 1;
                 }
                 self.shared.dropped.fetch_add(left, Ordering::Relaxed);
+                STATS.output(Output::Postgres).dropped.add(left);
                 log_err!("submitPostgres - Error - Database unreachable at shutdown, {} record(s) not written.", left);
                 break;
             }
@@ -450,6 +453,7 @@ impl Worker {
             match write_record(conn, rec) {
                 Ok(()) => {
                     self.shared.written.fetch_add(1, Ordering::Relaxed);
+                    STATS.output(Output::Postgres).written.inc();
                     return true;
                 }
                 Err(e) => {
@@ -462,6 +466,7 @@ impl Worker {
                         continue;
                     }
                     self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                    STATS.output(Output::Postgres).dropped.inc();
                     if let Some(n) = self.write_log.due() {
                         log_err!(
                             "submitPostgres - Error - Unable to write attack from {}: {}{}",

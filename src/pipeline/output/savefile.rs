@@ -359,10 +359,12 @@ fn save_attack(dir: &Path, attack: &Attack) -> FileOutcome {
     static ERRORS: Throttle = Throttle::new(ERROR_INTERVAL);
     match write_attack(dir, attack) {
         Ok(dst) => {
+            crate::stats::STATS.output(crate::stats::Output::SaveFile).written.inc();
             log_debug!("SaveFile - Attack string saved as {}.", dst.display());
             FileOutcome::Saved(dst)
         }
         Err(e) => {
+            crate::stats::STATS.output(crate::stats::Output::SaveFile).dropped.inc();
             let s = strerror(&e);
             if let Some(n) = ERRORS.due() {
                 log_err!("SaveFile error - Unable to save attack string in attacks directory: {}{}", s, more_since(n));

@@ -7,6 +7,7 @@
 use super::OutputError;
 use crate::config::Plugin;
 use crate::log::Throttle;
+use crate::stats;
 use crate::sys::strerror;
 use crate::{log_info, log_notice, log_warn};
 use std::cell::Cell;
@@ -51,9 +52,17 @@ pub(crate) struct SendQueue<T> {
     max_bytes: usize,
     sent: AtomicU64,
     dropped: AtomicU64,
+    /// The process-wide counters this queue also counts into.
+    output: Option<stats::Output>,
 }
 
 impl<T> SendQueue<T> {
+    /// A queue whose sent and dropped messages also count as `output`'s (the `Statistics`
+    /// line, the metrics endpoint).
+    pub(crate) fn counted(max_items: usize, max_bytes: usize, output: stats::Output) -> SendQueue<T> {
+        SendQueue { output: Some(output), ..SendQueue::new(max_items, max_bytes) }
+    }
+
     pub(crate) fn new(max_items: usize, max_bytes: usize) -> SendQueue<T> {
         SendQueue {
             state: Mutex::new(QueueState { items: VecDeque::new(), bytes: 0, closed: false }),
@@ -62,6 +71,7 @@ impl<T> SendQueue<T> {
             max_bytes,
             sent: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            output: None,
         }
     }
 
@@ -135,10 +145,16 @@ impl<T> SendQueue<T> {
 
     pub(crate) fn count_sent(&self) {
         self.sent.fetch_add(1, Ordering::Relaxed);
+        if let Some(o) = self.output {
+            stats::STATS.output(o).written.inc();
+        }
     }
 
     pub(crate) fn count_dropped(&self, n: u64) {
         self.dropped.fetch_add(n, Ordering::Relaxed);
+        if let Some(o) = self.output {
+            stats::STATS.output(o).dropped.add(n);
+        }
     }
 
     /// (sent, dropped) so far.

@@ -361,7 +361,7 @@ impl Syslog {
             ));
         }
         let queue_size = parse_queue_size(Plugin::Syslog, cfg.option("queue_size"))?;
-        let queue = Arc::new(SendQueue::new(queue_size, QUEUE_BYTES));
+        let queue = Arc::new(SendQueue::counted(queue_size, QUEUE_BYTES, crate::stats::Output::Syslog));
         let transport = SyslogTransport { target: target.clone(), conn: None };
         let sender = spawn_sender(Plugin::Syslog, queue.clone(), transport, true)?;
         Ok(Syslog {
