@@ -17,7 +17,7 @@
 //! the pure reply parser, program.rs the `http_program` runner, tls.rs the TLS layer.
 
 mod program;
-mod reply;
+pub mod reply;
 #[cfg(feature = "tls")]
 mod tls;
 
