@@ -4,8 +4,7 @@
 //! htm_httpDownload.c.
 
 use super::*;
-pub(super) use crate::pipeline::request::parse_port;
-use crate::pipeline::request::{valid_name, valid_v6, HostCase};
+use crate::pipeline::request::{parse_port, valid_name, valid_v6, HostCase};
 
 /// Splits a server word of a command (`host`, `host:port`, `[v6]:port`, `v6`).
 pub(super) fn host_port(w: &[u8]) -> Option<(String, Option<u16>)> {
