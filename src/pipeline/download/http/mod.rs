@@ -14,7 +14,8 @@
 //! against the `Policy` like the first one.
 //!
 //! This file is the client (requests, redirects, the socket with its deadline; URLs are read
-//! by `Request::parse`); reply.rs is the pure reply parser, program.rs the `http_program` runner, tls.rs the TLS layer.
+//! by `Request::parse`); reply.rs is the pure reply parser, program.rs the `http_program`
+//! runner, tls.rs the TLS layer.
 
 mod program;
 pub mod reply;
