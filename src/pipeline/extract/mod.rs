@@ -18,7 +18,8 @@
 //!    sh`, `powershell -enc`, `printf '\x..' | sh`), which are decoded and scanned again, at
 //!    any depth, as long as the decoded bodies of a window stay within `NESTED_BUDGET` bytes.
 //!
-//! The passes live in their own files: normalize.rs (1), url.rs (2), words.rs (3), programs.rs
+//! The passes live in their own files: normalize.rs (1), url.rs (2, where each URL is; what it
+//! says is `Request::parse`'s), words.rs (3), programs.rs
 //! (4, the program table and the options of the download programs), inline.rs (`echo -e` and
 //! `printf` writers), winscript.rs (`ftp -s` scripts, PowerShell); this file holds the scan that
 //! runs them over the windows, and `extract`.
@@ -41,7 +42,7 @@
 //! are not downloads.
 
 use super::decode::base64_decode;
-use super::request::{Request, Scheme};
+use super::request::{basename, HostCase, Request, Scheme};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
@@ -55,7 +56,7 @@ mod words;
 use inline::{dev_target, render_echo, render_printf, InlineFile};
 use normalize::normalize;
 use programs::{parse_ftpget, parse_tftp, parse_web, resolve, Fetch, Prog};
-use url::{find_urls, host_port, looks_like_server, parse_url, url_end, UrlHit};
+use url::{find_urls, host_port, looks_like_server, url_end, UrlHit};
 use winscript::{utf16le_text, FtpScript};
 use words::{tokenize, Toks};
 
@@ -231,36 +232,6 @@ fn hex(c: u8) -> Option<u8> {
     (c as char).to_digit(16).map(|v| v as u8)
 }
 
-/// The last component of a Unix or Windows path; `None` when empty.
-fn basename(p: &[u8]) -> Option<String> {
-    let b = match p.iter().rposition(|&c| c == b'/' || c == b'\\') {
-        Some(k) => &p[k + 1..],
-        None => p,
-    };
-    if b.is_empty() || b == b"." || b == b".." {
-        None
-    } else {
-        Some(text(b))
-    }
-}
-
-fn percent_decode(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        if s[i] == b'%' {
-            if let (Some(h), Some(l)) = (s.get(i + 1).and_then(|&c| hex(c)), s.get(i + 2).and_then(|&c| hex(c))) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(s[i]);
-        i += 1;
-    }
-    out
-}
-
 // ---------------------------------------------------------------------------------------
 // The scan.
 
@@ -375,22 +346,9 @@ impl Scan<'_> {
         if !downloader && self.naming_url(hit) {
             return;
         }
-        let filename = filename.or_else(|| self.ps_downloadfile_dest(hit)).unwrap_or_else(|| hit.url.name.clone());
-        let u = &hit.url;
+        let filename = filename.or_else(|| self.ps_downloadfile_dest(hit)).unwrap_or_else(|| hit.url.filename.clone());
         let pos = self.pos(pos);
-        self.sink.push(
-            pos,
-            Request {
-                scheme: u.scheme,
-                host: u.host.clone(),
-                port: u.port,
-                user: u.user.clone(),
-                pass: u.pass.clone(),
-                path: u.path.clone(),
-                filename,
-                data: Vec::new(),
-            },
-        );
+        self.sink.push(pos, Request { filename, ..hit.url.clone() });
     }
 
     fn command(&mut self, toks: &Toks, ci: usize, urls: &[UrlHit]) {
@@ -443,7 +401,7 @@ impl Scan<'_> {
                         for p in wa.positionals.iter().filter(|_| urls.is_empty()) {
                             if !contains_ci(p, b"://") && looks_like_server(p) {
                                 let end = url_end(p, 0);
-                                if let Some(url) = parse_url(Scheme::Http, &p[..end]) {
+                                if let Ok(url) = Request::parse(Scheme::Http, &p[..end], HostCase::AsWritten) {
                                     let hit =
                                         UrlHit { start: cmd.start(), end: cmd.start(), line_start: cmd.start(), url };
                                     let name = out.clone();

@@ -3,8 +3,8 @@
 //! certutil, bitsadmin, tftp, ftpget. Replaces the command parsing of htm_tftpDownload.c and
 //! htm_httpDownload.c.
 
-use super::url::parse_port;
 use super::*;
+use crate::pipeline::request::parse_port;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Prog {

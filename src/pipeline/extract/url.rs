@@ -1,32 +1,10 @@
-//! Extraction, pass 2: the URLs in an attack text and the server words of commands (host,
-//! port, IPv6, `user:pass@`). Replaces the URL parsing of htm_ftpDownload.c,
-//! htm_tftpDownload.c and htm_httpDownload.c.
+//! Extraction, pass 2: where the URLs in an attack text are (what each one says is read by
+//! the one URL parser, `Request::parse`), and the server words of commands (host, port,
+//! IPv6). Replaces the URL parsing of htm_ftpDownload.c, htm_tftpDownload.c and
+//! htm_httpDownload.c.
 
 use super::*;
-
-fn is_digits(w: &[u8]) -> bool {
-    !w.is_empty() && w.iter().all(u8::is_ascii_digit)
-}
-
-pub(super) fn parse_port(w: &[u8]) -> Option<u16> {
-    if !is_digits(w) || w.len() > 5 {
-        return None;
-    }
-    std::str::from_utf8(w).ok()?.parse().ok().filter(|&p| p != 0)
-}
-
-/// A DNS name or dotted IPv4 address as a command or URL may name a server.
-fn valid_name(h: &[u8]) -> bool {
-    !h.is_empty()
-        && h.len() <= 253
-        && h.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_'))
-        && h.iter().any(u8::is_ascii_alphanumeric)
-        && !matches!(h[0], b'.' | b'-')
-}
-
-fn valid_v6(h: &[u8]) -> bool {
-    std::str::from_utf8(h).is_ok_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok())
-}
+use crate::pipeline::request::{parse_port, valid_name, valid_v6, HostCase};
 
 /// Splits a server word of a command (`host`, `host:port`, `[v6]:port`, `v6`).
 pub(super) fn host_port(w: &[u8]) -> Option<(String, Option<u16>)> {
@@ -78,23 +56,11 @@ pub(super) fn looks_like_server(w: &[u8]) -> bool {
 }
 
 #[derive(Clone, Debug)]
-pub(super) struct Url {
-    pub(super) scheme: Scheme,
-    pub(super) host: String,
-    pub(super) port: Option<u16>,
-    pub(super) user: Option<String>,
-    pub(super) pass: Option<String>,
-    pub(super) path: String,
-    /// Last path component, `index.html` for an HTTP directory.
-    pub(super) name: String,
-}
-
-#[derive(Clone, Debug)]
 pub(super) struct UrlHit {
     pub(super) start: usize,
     pub(super) end: usize,
     pub(super) line_start: usize,
-    pub(super) url: Url,
+    pub(super) url: Request,
 }
 
 /// Where a URL starting at `from` (just after `://`) ends: at whitespace and control bytes,
@@ -146,68 +112,6 @@ pub(super) fn url_end(t: &[u8], from: usize) -> usize {
     i
 }
 
-/// Parses `rest` (the URL after `scheme://`).
-pub(super) fn parse_url(scheme: Scheme, rest: &[u8]) -> Option<Url> {
-    let auth_end = rest.iter().position(|&c| matches!(c, b'/' | b'?' | b'#')).unwrap_or(rest.len());
-    let auth = &rest[..auth_end];
-    let tail = &rest[auth_end..];
-    let tail = &tail[..tail.iter().position(|&c| c == b'#').unwrap_or(tail.len())];
-    let (userinfo, hp) = match auth.iter().rposition(|&c| c == b'@') {
-        Some(k) => (Some(&auth[..k]), &auth[k + 1..]),
-        None => (None, auth),
-    };
-    let (user, pass) = match userinfo {
-        None => (None, None),
-        Some(ui) => match ui.iter().position(|&c| c == b':') {
-            Some(k) => (Some(text(&percent_decode(&ui[..k]))), Some(text(&percent_decode(&ui[k + 1..])))),
-            None => (Some(text(&percent_decode(ui))), None),
-        },
-    };
-    let (host, port) = if let Some(inner) = hp.strip_prefix(b"[") {
-        let close = inner.iter().position(|&c| c == b']')?;
-        let h = &inner[..close];
-        if !valid_v6(h) {
-            return None;
-        }
-        let port = match &inner[close + 1..] {
-            [] | [b':'] => None,
-            [b':', p @ ..] => Some(parse_port(p)?),
-            _ => return None,
-        };
-        (text(h), port)
-    } else {
-        let (h, p) = match hp.iter().position(|&c| c == b':') {
-            Some(k) => (&hp[..k], &hp[k + 1..]),
-            None => (hp, &b""[..]),
-        };
-        if !valid_name(h) {
-            return None;
-        }
-        let port = if p.is_empty() { None } else { Some(parse_port(p)?) };
-        (text(h), port)
-    };
-    let (path, name) = match scheme {
-        Scheme::Http | Scheme::Https => {
-            let path = match tail.first() {
-                None => b"/".to_vec(),
-                Some(b'?') => [b"/", tail].concat(),
-                Some(_) => tail.to_vec(),
-            };
-            let p = &path[..path.iter().position(|&c| c == b'?').unwrap_or(path.len())];
-            let name = basename(p).filter(|n| !p.ends_with(b"/") && !n.is_empty());
-            (text(&path), name.unwrap_or_else(|| "index.html".into()))
-        }
-        _ => {
-            let t = tail.strip_prefix(b"/").unwrap_or(tail);
-            let t = &t[..t.iter().position(|&c| c == b';' || c == b'?').unwrap_or(t.len())];
-            let p = percent_decode(t);
-            let name = basename(&p)?;
-            (text(&p), name)
-        }
-    };
-    Some(Url { scheme, host, port, user, pass, path, name })
-}
-
 const SCHEMES: &[(&[u8], Scheme)] =
     &[(b"https", Scheme::Https), (b"tftp", Scheme::Tftp), (b"http", Scheme::Http), (b"ftp", Scheme::Ftp)];
 
@@ -234,7 +138,7 @@ pub(super) fn find_urls(t: &[u8]) -> Vec<UrlHit> {
         let from = i + 3;
         let end = url_end(t, from);
         if end - from <= MAX_URL {
-            if let Some(url) = parse_url(scheme, &t[from..end]) {
+            if let Ok(url) = Request::parse(scheme, &t[from..end], HostCase::AsWritten) {
                 hits.push(UrlHit { start, end, line_start, url });
             }
         }

@@ -2,8 +2,8 @@
 //! forms htm_ftpDownload.c parsed), PowerShell `.DownloadFile(URL, dest)` and the UTF-16LE
 //! text of `powershell -EncodedCommand`.
 
-use super::url::parse_port;
 use super::*;
+use crate::pipeline::request::parse_port;
 
 #[derive(Default)]
 pub(super) struct FtpScript {

@@ -1,9 +1,10 @@
-//! Fuzz target for the HTTP client's reply parser and redirect handling: arbitrary bytes as
-//! a whole server reply (head, then a plain, sized or chunked body) and as a `Location`
-//! value must never panic; a body never exceeds the size cap; a location the reply parser
-//! hands over carries no control characters; a redirect from a clean location names a host
-//! and an absolute path, and keeps the original's credentials only on the same server. Run
-//! with `cargo fuzz run --fuzz-dir tests/fuzz http_replies`.
+//! Fuzz target for the pure HTTP reply parser (`download::http::reply`) and the client's
+//! redirect handling: arbitrary bytes as a whole server reply (head, then a plain, sized or
+//! chunked body) and as a `Location` value must never panic; a body never exceeds the size
+//! cap; a location the reply parser hands over carries no control characters; a redirect
+//! from a clean location names a host and an absolute path, and keeps the original's
+//! credentials only on the same server. Run with
+//! `cargo fuzz run --fuzz-dir tests/fuzz http_replies`.
 #![no_main]
 
 use honeytrap::pipeline::download::{http, Limits};
@@ -29,7 +30,7 @@ fn check_redirect(base: &Request, location: &str) {
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits { max_size: MAX_SIZE, max_lines: 50, max_line: 1024, ..Limits::default() };
-    if let Ok((code, location, body)) = http::parse_reply(data, &limits) {
+    if let Ok((code, location, body)) = http::reply::parse_reply(data, &limits) {
         assert!((200..600).contains(&code), "{code}");
         assert!(body.len() <= MAX_SIZE && body.len() <= data.len());
         if !(200..300).contains(&code) {

@@ -1,11 +1,13 @@
-//! Fuzz target for the TFTP client's packet parser and block receiver: arbitrary bytes as
+//! Fuzz target for the pure TFTP packet parser (`download::tftp::packet`) and the client's
+//! block receiver: arbitrary bytes as
 //! datagrams (split at every 516 bytes, and as a whole) must never panic; a packet that
 //! parses survives an emit → parse round trip; DATA packets fed to the receiver never make
 //! it hold more than its cap or more than what was fed. Run with
 //! `cargo fuzz run --fuzz-dir tests/fuzz tftp_packets`.
 #![no_main]
 
-use honeytrap::pipeline::download::tftp::{self, Packet, Step, BLOCK_SIZE};
+use honeytrap::pipeline::download::tftp::packet::{self, Packet, BLOCK_SIZE};
+use honeytrap::pipeline::download::tftp::{self, Step};
 use libfuzzer_sys::fuzz_target;
 
 const CAP: usize = 4 * BLOCK_SIZE + 100;
@@ -43,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
             Packet::Error { code, message } => {
                 assert!(!message.contains(&0));
                 assert_eq!(again, Packet::Error { code, message });
-                let _ = tftp::error_name(code);
+                let _ = packet::error_name(code);
             }
         }
     }

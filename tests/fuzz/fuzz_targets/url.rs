@@ -1,8 +1,8 @@
-//! Fuzz target for the URL parser of the command extractor: the input is what follows
-//! `wget ` in an attack string (seeds are URLs of every scheme). Every request found must
-//! name a usable server and path; one written back as a URI (`Request::uri`) from plain
-//! characters must be read again as the same request (the emit → parse round trip). Run with
-//! `cargo fuzz run --fuzz-dir tests/fuzz url`.
+//! Fuzz target for the URL parser (`Request::parse`) as the command extractor uses it: the
+//! input is what follows `wget ` in an attack string (seeds are URLs of every scheme). Every
+//! request found must name a usable server and path; one written back as a URI
+//! (`Request::uri`) from plain characters must be read again as the same request (the
+//! emit → parse round trip). Run with `cargo fuzz run --fuzz-dir tests/fuzz url`.
 #![no_main]
 
 use honeytrap::pipeline::extract::extract;

@@ -13,11 +13,12 @@
 //! redirect is a new request to an attacker-chosen address: it is resolved and checked
 //! against the `Policy` like the first one.
 //!
-//! This file is the client (requests, redirects, the socket with its deadline); reply.rs is
-//! the pure reply parser, program.rs the `http_program` runner, tls.rs the TLS layer.
+//! This file is the client (requests, redirects, the socket with its deadline; URLs are read
+//! by `Request::parse`); reply.rs is the pure reply parser, program.rs the `http_program`
+//! runner, tls.rs the TLS layer.
 
 mod program;
-mod reply;
+pub mod reply;
 #[cfg(feature = "tls")]
 mod tls;
 
@@ -26,11 +27,11 @@ pub use reply::parse_reply;
 use reply::{read_body, read_head, Reader};
 
 use super::{policy, Context, Error, Fetched, Limits};
-use crate::pipeline::request::{Request, Scheme};
+use crate::pipeline::request::{HostCase, Request, Scheme};
 use crate::sys::net::tcp_connect_from;
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{Ipv6Addr, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 /// The `User-Agent` sent: wget's, the client most attack strings run, so that servers which
@@ -259,46 +260,11 @@ fn parse_url(url: &str) -> Option<Result<Request, Error>> {
     None
 }
 
-/// `[user[:pass]@]host[:port][/path][?query]`.
+/// `[user[:pass]@]host[:port][/path][?query]` read by the one URL parser, the host in lower
+/// case.
 fn parse_authority_and_path(scheme: Scheme, s: &str) -> Result<Request, Error> {
-    let bad = |why: &str| Error::Protocol(format!("bad URL {:?}: {}", s, why));
-    let end = s.find(['/', '?']).unwrap_or(s.len());
-    let (authority, path) = s.split_at(end);
-    let path = if path.starts_with('/') { path.to_string() } else { format!("/{}", path) };
-    let (userinfo, hostport) = match authority.rfind('@') {
-        Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
-        None => (None, authority),
-    };
-    let (user, pass) = match userinfo {
-        Some(u) => match u.split_once(':') {
-            Some((user, pass)) => (Some(user.to_string()), Some(pass.to_string())),
-            None => (Some(u.to_string()), None),
-        },
-        None => (None, None),
-    };
-    let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
-        let (v6, after) = rest.split_once(']').ok_or_else(|| bad("unclosed ["))?;
-        v6.parse::<Ipv6Addr>().map_err(|_| bad("bad IPv6 address"))?;
-        (v6.to_string(), after)
-    } else {
-        match hostport.find(':') {
-            Some(i) => (hostport[..i].to_ascii_lowercase(), &hostport[i..]),
-            None => (hostport.to_ascii_lowercase(), ""),
-        }
-    };
-    let port = match port {
-        "" | ":" => None,
-        p => match p.strip_prefix(':') {
-            Some(digits) if !digits.is_empty() && digits.len() <= 5 && digits.bytes().all(|b| b.is_ascii_digit()) => {
-                Some(digits.parse::<u16>().map_err(|_| bad("bad port"))?)
-            }
-            _ => return Err(bad("bad port")),
-        },
-    };
-    if host.is_empty() {
-        return Err(bad("no host"));
-    }
-    Ok(Request { scheme, host, port, user, pass, path, filename: String::new(), data: Vec::new() })
+    Request::parse(scheme, s.as_bytes(), HostCase::Lower)
+        .map_err(|why| Error::Protocol(format!("bad URL {:?}: {}", s, why)))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -421,6 +387,23 @@ mod tests {
             "http://[zz]/",
         ] {
             assert!(matches!(redirect_target(&base, bad), Err(Error::Protocol(_))), "{:?}", bad);
+        }
+    }
+
+    /// A `Location` is read by the same parser as the URLs of an attack string: credentials
+    /// percent-decoded (sent decoded in `Authorization`, not encoded twice in the URI), host
+    /// names checked, port 0 refused.
+    #[test]
+    fn locations_follow_the_url_rules() {
+        let base = req(Scheme::Http, "10.0.0.1", None, "/");
+        let next = redirect_target(&base, "http://a%40b:c%3Ad@h.example/x").unwrap();
+        assert_eq!((next.user.as_deref(), next.pass.as_deref()), (Some("a@b"), Some("c:d")));
+        assert_eq!(next.uri(), "http://a%40b:c:d@h.example/x");
+        for (bad, why) in [("http://a!b/x", "bad host name"), ("//h.example:0/x", "bad port")] {
+            match redirect_target(&base, bad) {
+                Err(Error::Protocol(e)) => assert!(e.ends_with(why), "{bad}: {e}"),
+                other => panic!("{bad}: {other:?}"),
+            }
         }
     }
 
