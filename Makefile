@@ -17,7 +17,7 @@
 #                        root without DESTDIR, gives those the daemon writes to RUN_USER
 #   make install-tpot    the same in T-Pot's layout (/opt/honeytrap, var/attacks, var/log,
 #                        pid directory /tmp/honeytrap, user honeytrap); build it with
-#                        `make PREFIX=/opt/honeytrap` first
+#                        `make PREFIX=/opt/honeytrap` first; uninstall-tpot removes it
 #   make uninstall       remove the files install put there that nobody changed since (its
 #                        install-manifest), then its directories that are empty
 #   make FEATURES=postgres  cargo features to build with, space-separated (default: none
