@@ -76,6 +76,26 @@ put() {
     echo "f $(sha "$D$3") $3" >>"$new"
 }
 
+# The manifest line of file $1 from an earlier install, if any.
+old_entry() {
+    if [ -r "$old" ]; then awk -v p="$1" '$1 == "f" && substr($0, 68) == p' "$old"; fi
+}
+
+# Installs file $2 as $3 like put, unless $3 exists, differs, and was not written unchanged
+# by an earlier install (an edited response): that stays, and $2 goes to $3.dist.
+put_keep() {
+    if [ -f "$D$3" ] && [ "$(sha "$D$3")" != "$(sha "$2")" ]; then
+        was=$(old_entry "$3")
+        if [ "$was" != "f $(sha "$D$3") $3" ]; then
+            echo "Kept $D$3 (changed since make install; the new version is ${3##*/}.dist)."
+            if [ -n "$was" ]; then echo "$was" >>"$new"; fi
+            put "$1" "$2" "$3.dist"
+            return 0
+        fi
+    fi
+    put "$@"
+}
+
 do_install() {
     check_binary
     umask 022
@@ -104,7 +124,7 @@ do_install() {
     put 0644 man/honeytrap.8 "$MANDIR/man8/honeytrap.8"
     put 0644 man/honeytrap.conf.5 "$MANDIR/man5/honeytrap.conf.5"
     for f in contrib/responses/*_tcp contrib/responses/*_udp; do
-        if [ -f "$f" ]; then put 0644 "$f" "$CONFDIR/responses/${f##*/}"; fi
+        if [ -f "$f" ]; then put_keep 0644 "$f" "$CONFDIR/responses/${f##*/}"; fi
     done
     for f in honeytrap.conf ports.conf; do
         subst "contrib/$f.dist" >"$tmp"
@@ -112,9 +132,7 @@ do_install() {
         if [ -e "$D$CONFDIR/$f" ]; then
             echo "Kept $D$CONFDIR/$f (exists; the new template is $f.dist)."
             # Still ours if an earlier install wrote it.
-            if [ -r "$old" ]; then
-                awk -v p="$CONFDIR/$f" '$1 == "f" && substr($0, 68) == p' "$old" >>"$new"
-            fi
+            old_entry "$CONFDIR/$f" >>"$new"
         else
             put 0644 "$tmp" "$CONFDIR/$f"
         fi

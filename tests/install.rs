@@ -261,21 +261,35 @@ fn tpot_layout_and_reinstall() {
     let out = Command::new(root.join("sbin/honeytrap")).arg("-v").output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "honeytrap 1.2.0\n");
 
-    // A second install keeps an edited configuration and renews the .dist; uninstall keeps
-    // the edited configuration and says so.
+    // A second install keeps an edited configuration and renews the .dist, keeps an edited
+    // response and puts the new one beside it; uninstall keeps both and says so.
     let conf_path = root.join("etc/honeytrap/honeytrap.conf");
     std::fs::write(&conf_path, "// mine\n").unwrap();
     std::fs::write(root.join("etc/honeytrap/honeytrap.conf.dist"), "old").unwrap();
+    let response = root.join("etc/honeytrap/responses/21_tcp");
+    let shipped = read(&response);
+    std::fs::write(&response, "220 mine\r\n").unwrap();
     let said = make_ok(&["install-tpot", &dest, &bin_arg]);
-    assert!(
-        said.contains("Kept ") && said.contains("honeytrap.conf (exists; the new template is honeytrap.conf.dist)")
-    );
+    assert!(said.contains(&format!("Kept {} (exists; the new template is honeytrap.conf.dist)", conf_path.display())));
+    let kept = format!("Kept {} (changed since make install; the new version is 21_tcp.dist).", response.display());
+    assert!(said.contains(&kept), "{said}");
+    assert_eq!(read(&response), "220 mine\r\n");
+    assert_eq!(read(&root.join("etc/honeytrap/responses/21_tcp.dist")), shipped);
     assert_eq!(read(&conf_path), "// mine\n");
     assert_eq!(read(&root.join("etc/honeytrap/honeytrap.conf.dist")), conf);
     let said = make_ok(&["uninstall-tpot", &dest]);
     assert!(said.contains(&format!("Kept {}: changed since make install.", conf_path.display())), "{said}");
+    assert!(said.contains(&format!("Kept {}: changed since make install.", response.display())), "{said}");
     assert_eq!(read(&conf_path), "// mine\n");
-    for gone in ["sbin", "share", "var", "etc/honeytrap/responses", "etc/honeytrap/ports.conf"] {
+    assert_eq!(read(&response), "220 mine\r\n");
+    for gone in [
+        "sbin",
+        "share",
+        "var",
+        "etc/honeytrap/responses/21_tcp.dist",
+        "etc/honeytrap/responses/80_tcp",
+        "etc/honeytrap/ports.conf",
+    ] {
         assert!(!root.join(gone).exists(), "{gone} left behind");
     }
     assert!(!d.join("tmp").exists());
