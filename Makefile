@@ -12,9 +12,10 @@
 #                        servers, asserting it survives and loses nothing (root; writes
 #                        target/stress.md); STRESS=short for a shortened form
 #   make install         install the binary `make` built under $(PREFIX) (DESTDIR for staging):
-#                        never builds, never overwrites an existing honeytrap.conf or
-#                        ports.conf, creates every directory the configuration names and, as
-#                        root without DESTDIR, gives those the daemon writes to RUN_USER
+#                        never builds, never overwrites an existing honeytrap.conf,
+#                        ports.conf or edited response, creates every directory the
+#                        configuration names and, as root without DESTDIR, gives those the
+#                        daemon writes to RUN_USER
 #   make install-tpot    the same in T-Pot's layout (/opt/honeytrap, var/attacks, var/log,
 #                        pid directory /tmp/honeytrap, user honeytrap); build it with
 #                        `make PREFIX=/opt/honeytrap` first; uninstall-tpot removes it
