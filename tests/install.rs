@@ -298,7 +298,8 @@ fn tpot_layout_and_reinstall() {
 /// `make install` never runs cargo: without a binary, with one older than its sources, with
 /// one not made by `make`, or made for another configuration path, it stops with what to do
 /// and installs nothing; with sudo's PATH (no cargo in it) and a matching binary it installs,
-/// and the installed systemd unit passes `systemd-analyze verify`.
+/// the installed systemd unit passes `systemd-analyze verify`, and the installed sysusers and
+/// tmpfiles snippets make the user and its directories.
 #[test]
 fn install_never_builds() {
     let name = "install_never_builds";
@@ -384,4 +385,31 @@ fn install_never_builds() {
     )
     .unwrap();
     assert!(!verify(&broken).status.success());
+
+    // Steps 2 and 3 of the README's systemd set-up, in a scratch root: systemd-sysusers
+    // creates the user, systemd-tmpfiles the directories the daemon writes to, as its own.
+    if !have("systemd-sysusers") || !have("systemd-tmpfiles") {
+        skip(name, "systemd-sysusers or systemd-tmpfiles is not installed: the snippets are not applied");
+        return;
+    }
+    let root = d.join("root");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    for f in ["passwd", "group"] {
+        std::fs::write(root.join("etc").join(f), "").unwrap();
+    }
+    let share = prefix.join("share/honeytrap");
+    for (tool, args) in [("systemd-sysusers", vec![]), ("systemd-tmpfiles", vec!["--create"])] {
+        let snippet = share.join(if tool == "systemd-sysusers" { "honeytrap.sysusers" } else { "honeytrap.tmpfiles" });
+        let out =
+            Command::new(tool).arg(format!("--root={}", root.display())).args(args).arg(&snippet).output().unwrap();
+        assert!(out.status.success(), "{tool}:\n{}", text(&out));
+    }
+    let passwd = read(&root.join("etc/passwd"));
+    let user = passwd.lines().find(|l| l.starts_with("honeytrap:")).unwrap_or_else(|| panic!("no user:\n{passwd}"));
+    let uid: u32 = user.split(':').nth(2).unwrap().parse().unwrap();
+    let inside = |dir: &str| root.join(prefix.join(dir).strip_prefix("/").unwrap());
+    for dir in ["var/lib/honeytrap/attacks", "var/lib/honeytrap/downloads", "var/log/honeytrap"] {
+        let m = std::fs::metadata(inside(dir)).unwrap_or_else(|e| panic!("{dir}: {e}"));
+        assert_eq!((m.uid(), m.mode() & 0o7777), (uid, 0o750), "{dir}");
+    }
 }
