@@ -94,15 +94,45 @@ fn owner(p: &Path) -> (u32, u32) {
     (m.uid(), m.gid())
 }
 
-#[test]
-fn installed_as_shipped_runs_detached() {
-    let name = "installed_as_shipped_runs_detached";
-    if !root_or_skip(name, &["make", "ip", "iptables", "sha256sum"]) {
-        return;
+const ATTACK: &[u8] = b"installed as shipped\r\n";
+
+/// Whether `attacks` holds the file of [`ATTACK`] on port 2323.
+fn saved_in(attacks: &Path) -> bool {
+    std::fs::read_dir(attacks).into_iter().flatten().flatten().any(|e| {
+        e.file_name().to_string_lossy().starts_with("from_port_2323-tcp_")
+            && std::fs::read(e.path()).is_ok_and(|b| b == ATTACK)
+    })
+}
+
+/// Attacks port 2323 of the sensor side of `pair` and checks that the attack file appears in
+/// `attacks` and the lines in honeytrap.log, attacker.log and attackers.json of `logs`.
+fn attack_is_recorded(pair: &Pair, attacks: &Path, logs: &Path) {
+    let log = logs.join("honeytrap.log");
+    let to = std::net::SocketAddr::from(([10, 77, 0, 1], 2323));
+    assert!(attack(&pair.cli, to, ATTACK), "no connection; log:\n{}", read(&log));
+    assert!(wait_until(Duration::from_secs(15), || saved_in(attacks)), "no attack file; log:\n{}", read(&log));
+    assert!(wait_for_text(&logs.join("attacker.log"), "10.77.0.2:", Duration::from_secs(10)));
+    assert!(wait_for_text(&logs.join("attackers.json"), "\"10.77.0.2\"", Duration::from_secs(10)));
+    let l = read(&log);
+    assert!(l.contains("Handling tcp connection request from 10.77.0.2:"), "{l}");
+    assert!(l.contains("22 bytes attack string from 10.77.0.2:"), "{l}");
+}
+
+/// For a test that installs and runs the daemon (root, a namespace pair): a scratch directory,
+/// the prefix `sub` in it, and that as a string; None (after a skip) when it cannot run here.
+fn scratch_for_a_run(test: &str, sub: &str) -> Option<(TempDir, PathBuf, String)> {
+    if !root_or_skip(test, &["make", "ip", "iptables", "sha256sum"]) {
+        return None;
     }
     let d = TempDir::new("install-run");
-    let prefix = d.join("p");
+    let prefix = d.join(sub);
     let p = prefix.to_str().unwrap().to_string();
+    Some((d, prefix, p))
+}
+
+#[test]
+fn installed_as_shipped_runs_detached() {
+    let Some((d, prefix, p)) = scratch_for_a_run("installed_as_shipped_runs_detached", "p") else { return };
     let layout = format!("PREFIX={p}");
     let bin = build("run", &[&layout]);
     let bin_arg = format!("BIN={bin}");
@@ -143,23 +173,9 @@ fn installed_as_shipped_runs_detached() {
     let mut running =
         Running::start(Launch::Detached, pair.srv.command(&format!("{p}/sbin/honeytrap")), &log, &pidfile);
     assert_eq!(proc_status(running.pid(), "Uid").unwrap(), "65534\t65534\t65534\t65534");
-    let to = std::net::SocketAddr::from(([10, 77, 0, 1], 2323));
-    assert!(attack(&pair.cli, to, b"installed as shipped\r\n"), "no connection; log:\n{}", read(&log));
-
     let attacks = prefix.join("var/lib/honeytrap/attacks");
-    let saved = || {
-        std::fs::read_dir(&attacks).into_iter().flatten().flatten().any(|e| {
-            e.file_name().to_string_lossy().starts_with("from_port_2323-tcp_")
-                && std::fs::read(e.path()).is_ok_and(|b| b == b"installed as shipped\r\n")
-        })
-    };
-    assert!(wait_until(Duration::from_secs(15), saved), "no attack file; log:\n{}", read(&log));
     let logs = prefix.join("var/log/honeytrap");
-    assert!(wait_for_text(&logs.join("attacker.log"), "10.77.0.2:", Duration::from_secs(10)));
-    assert!(wait_for_text(&logs.join("attackers.json"), "\"10.77.0.2\"", Duration::from_secs(10)));
-    let l = read(&log);
-    assert!(l.contains("Handling tcp connection request from 10.77.0.2:"), "{l}");
-    assert!(l.contains("22 bytes attack string from 10.77.0.2:"), "{l}");
+    attack_is_recorded(&pair, &attacks, &logs);
 
     running.stop(Duration::from_secs(15)).unwrap();
     assert!(!pidfile.exists(), "the daemon removes its pid file (its directory is the run user's)");
@@ -182,7 +198,7 @@ fn installed_as_shipped_runs_detached() {
     ] {
         assert!(!prefix.join(gone).exists(), "{gone} left behind");
     }
-    assert!(saved(), "the saved attack stays");
+    assert!(saved_in(&attacks), "the saved attack stays");
     assert!(logs.join("attacker.log").is_file() && log.is_file(), "the logs stay");
 }
 
@@ -293,6 +309,47 @@ fn tpot_layout_and_reinstall() {
         assert!(!root.join(gone).exists(), "{gone} left behind");
     }
     assert!(!d.join("tmp").exists());
+}
+
+/// T-Pot's layout in a scratch prefix, run the way T-Pot runs it: in the foreground with
+/// T-Pot's options (the user the layout's directories were given to instead of honeytrap,
+/// which does not exist here), the nfq monitor on queue 0.
+#[test]
+fn tpot_layout_runs_with_tpots_command_line() {
+    let Some((d, prefix, p)) = scratch_for_a_run("tpot_layout_runs_with_tpots_command_line", "opt/honeytrap") else {
+        return;
+    };
+    let piddir = d.join("tmp/honeytrap");
+    let bin = build("tpot-run", &[&format!("PREFIX={p}")]);
+    let layout = [
+        format!("BIN={bin}"),
+        format!("TPOT_PREFIX={p}"),
+        format!("TPOT_PIDDIR={}", piddir.display()),
+        "TPOT_USER=nobody".into(),
+        "TPOT_GROUP=nogroup".into(),
+    ];
+    let args = |target: &'static str| [target].into_iter().chain(layout.iter().map(String::as_str)).collect::<Vec<_>>();
+    make_ok(&args("install-tpot"));
+    for dir in ["var/attacks", "var/downloads", "var/log"] {
+        assert_eq!(owner(&prefix.join(dir)), (65534, 65534), "{dir}");
+    }
+    assert_eq!(owner(&piddir), (65534, 65534));
+
+    let pair = Pair::new();
+    pair.queue_to_nfq();
+    let pidfile = piddir.join("honeytrap.pid");
+    let mut cmd = pair.srv.command(&format!("{p}/sbin/honeytrap"));
+    let conf = format!("{p}/etc/honeytrap/honeytrap.conf");
+    let pid = pidfile.to_str().unwrap();
+    cmd.args(["-C", &conf, "-P", pid, "-t", "5", "-u", "nobody", "-g", "nogroup"]);
+    let mut running = Running::start(Launch::Foreground, cmd, &prefix.join("var/log/honeytrap.log"), &pidfile);
+    attack_is_recorded(&pair, &prefix.join("var/attacks"), &prefix.join("var/log"));
+    running.stop(Duration::from_secs(15)).unwrap();
+    assert!(!pidfile.exists());
+
+    let said = make_ok(&args("uninstall-tpot"));
+    assert!(said.contains(&format!("Kept {p}/var/attacks: not empty.")), "{said}");
+    assert!(!prefix.join("sbin").exists() && !piddir.exists());
 }
 
 /// `make install` never runs cargo: without a binary, with one older than its sources, with
