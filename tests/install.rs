@@ -47,11 +47,16 @@ fn make_ok(args: &[&str]) -> String {
     text(&out)
 }
 
-/// `make build` of a debug binary without optional features in a target directory of its own
-/// (target/install-test/<name>), with `layout` (PREFIX=...): the binary and its record of the
-/// configuration path, as `make` makes them. Returns the binary.
-fn build(name: &str, layout: &[&str]) -> String {
-    let target = format!("{REPO}/target/install-test/{name}");
+/// One `make build` at a time: the tests share its target directory (and so its dependencies).
+static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// `make build` of a debug binary without optional features in target/install-test, with
+/// `layout` (PREFIX=...), copied into directory `to` with its dep-info and its record of the
+/// configuration path (last, so that the record is not older than the binary), before another
+/// test's build replaces them. Returns the copy.
+fn build(to: &Path, layout: &[&str]) -> String {
+    let _one = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    let target = format!("{REPO}/target/install-test");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut args = vec![
         "build".to_string(),
@@ -63,7 +68,11 @@ fn build(name: &str, layout: &[&str]) -> String {
     ];
     args.extend(layout.iter().map(|s| s.to_string()));
     make_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    format!("{target}/debug/honeytrap")
+    std::fs::create_dir_all(to).unwrap();
+    for f in ["honeytrap", "honeytrap.d", "honeytrap.config-path"] {
+        std::fs::copy(format!("{target}/debug/{f}"), to.join(f)).unwrap();
+    }
+    to.join("honeytrap").to_str().unwrap().to_string()
 }
 
 /// Every absolute path in a string value of an active (uncommented) line of `conf`.
@@ -134,7 +143,7 @@ fn scratch_for_a_run(test: &str, sub: &str) -> Option<(TempDir, PathBuf, String)
 fn installed_as_shipped_runs_detached() {
     let Some((d, prefix, p)) = scratch_for_a_run("installed_as_shipped_runs_detached", "p") else { return };
     let layout = format!("PREFIX={p}");
-    let bin = build("run", &[&layout]);
+    let bin = build(&d.join("build"), &[&layout]);
     let bin_arg = format!("BIN={bin}");
 
     // A binary built for one prefix is not installed under another.
@@ -209,8 +218,8 @@ fn tpot_layout_and_reinstall() {
         return;
     }
     // T-Pot's paths exactly: built for /opt/honeytrap, staged in DESTDIR.
-    let bin = build("tpot", &["PREFIX=/opt/honeytrap"]);
     let d = TempDir::new("install-tpot");
+    let bin = build(&d.join("build"), &["PREFIX=/opt/honeytrap"]);
     let dest = format!("DESTDIR={}", d.path().display());
     let bin_arg = format!("BIN={bin}");
     let said = make_ok(&["install-tpot", &dest, &bin_arg]);
@@ -320,7 +329,7 @@ fn tpot_layout_runs_with_tpots_command_line() {
         return;
     };
     let piddir = d.join("tmp/honeytrap");
-    let bin = build("tpot-run", &[&format!("PREFIX={p}")]);
+    let bin = build(&d.join("build"), &[&format!("PREFIX={p}")]);
     let layout = [
         format!("BIN={bin}"),
         format!("TPOT_PREFIX={p}"),
