@@ -11,9 +11,16 @@
 #   make stress          the release binary under floods, kills, a full disk and hostile
 #                        servers, asserting it survives and loses nothing (root; writes
 #                        target/stress.md); STRESS=short for a shortened form
-#   make install         install under $(PREFIX); DESTDIR for staging; never overwrites an
-#                        existing honeytrap.conf or ports.conf
-#   make uninstall       remove what install put there (configuration files are kept)
+#   make install         install the binary `make` built under $(PREFIX) (DESTDIR for staging):
+#                        never builds, never overwrites an existing honeytrap.conf,
+#                        ports.conf or edited response, creates every directory the
+#                        configuration names and, as root without DESTDIR, gives those the
+#                        daemon writes to RUN_USER
+#   make install-tpot    the same in T-Pot's layout (/opt/honeytrap, var/attacks, var/log,
+#                        pid directory /tmp/honeytrap, user honeytrap); build it with
+#                        `make PREFIX=/opt/honeytrap` first; uninstall-tpot removes it
+#   make uninstall       remove the files install put there that nobody changed since (its
+#                        install-manifest), then its directories that are empty
 #   make FEATURES=postgres  cargo features to build with, space-separated (default: none
 #                        beyond the crate's defaults; postgres adds the submitPostgres output
 #                        and its PostgreSQL client); make test always tests every feature
@@ -29,6 +36,14 @@ SYSCONFDIR    ?= $(PREFIX)/etc
 LOCALSTATEDIR ?= $(PREFIX)/var
 LOGDIR        ?= $(LOCALSTATEDIR)/log
 RUNDIR        ?= $(LOCALSTATEDIR)/run
+# honeytrap's own directories below those: logs, pid file, saved attacks and downloads.
+HT_LOGDIR     ?= $(LOGDIR)/honeytrap
+HT_RUNDIR     ?= $(RUNDIR)/honeytrap
+HT_STATEDIR   ?= $(LOCALSTATEDIR)/lib/honeytrap
+# The user and group of the installed configuration (`user`, `group`): owners of the
+# directories the daemon writes to, when installing as root without DESTDIR.
+RUN_USER      ?= nobody
+RUN_GROUP     ?= nogroup
 DESTDIR       ?=
 # Default monitor compiled into the binary (read by cli.rs through HONEYTRAP_STREAM_MON).
 STREAM_MON    ?= nfq
@@ -39,28 +54,32 @@ endif
 # Exported for every cargo run (build, lint, test), so that the tests check the binary that
 # is built and cargo does not rebuild for a changed environment.
 export HONEYTRAP_STREAM_MON := $(STREAM_MON)
+# The configuration file the binary reads when no -C is given (DEFAULT_CONFIG_FILE in
+# src/config/mod.rs): $(SYSCONFDIR)/honeytrap/honeytrap.conf, as with autoconf's sysconfdir.
+# Exported like HONEYTRAP_STREAM_MON; a plain `cargo build` keeps /etc/honeytrap/honeytrap.conf.
+export HONEYTRAP_CONFIG_FILE := $(SYSCONFDIR)/honeytrap/honeytrap.conf
 
 CARGO   ?= cargo
 # Optional parts compiled in (Cargo.toml [features]); every cargo run below uses the same set.
 FEATURES ?=
 CARGO_FEATURES = $(if $(strip $(FEATURES)),--features "$(strip $(FEATURES))")
-INSTALL ?= install
-# The binary to install and the target that makes it (tests install a debug build: BUILD=).
-BIN     ?= target/release/honeytrap
-BUILD   ?= build
-CONFDIR  = $(SYSCONFDIR)/honeytrap
-SHAREDIR = $(DATADIR)/honeytrap
-STATEDIR = $(LOCALSTATEDIR)/lib/honeytrap
+# Further flags of `make build` (the install test builds with --no-default-features).
+CARGO_FLAGS ?=
+# The cargo profile and target directory of `make build`, and the binary it makes there,
+# which `make install` installs.
+PROFILE    ?= release
+TARGET_DIR ?= target
+BIN        ?= $(TARGET_DIR)/$(if $(filter dev test,$(PROFILE)),debug,$(PROFILE))/honeytrap
 
-SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
-	-e 's|@LOCALSTATEDIR@|$(LOCALSTATEDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' -e 's|@LOGDIR@|$(LOGDIR)|g' -e 's|@RUNDIR@|$(RUNDIR)|g'
-
-.PHONY: all build test lint fuzz bench stress install uninstall clean
+.PHONY: all build test lint fuzz bench stress install install-tpot uninstall uninstall-tpot clean
 
 all: build
 
+# Beside the binary, the default configuration path it was built with: `make install`
+# refuses a binary built for another SYSCONFDIR.
 build:
-	HONEYTRAP_STREAM_MON=$(STREAM_MON) $(CARGO) build --release --locked $(CARGO_FEATURES)
+	$(CARGO) build --locked --profile $(PROFILE) --target-dir $(TARGET_DIR) $(CARGO_FEATURES) $(CARGO_FLAGS)
+	printf '%s\n' '$(HONEYTRAP_CONFIG_FILE)' >$(BIN).config-path
 
 # Clippy on every feature, then on the default features alone and on none, so that code
 # behind a feature switch is checked both ways.
@@ -118,30 +137,34 @@ stress: build
 	@case "$(STRESS)" in full|short) ;; *) echo "STRESS must be full or short, not '$(STRESS)'"; exit 2 ;; esac
 	HT_STRESS=$(STRESS) $(CARGO) bench --locked $(CARGO_FEATURES) --bench stress
 
-install: $(BUILD)
-	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
-		$(DESTDIR)$(CONFDIR)/responses $(DESTDIR)$(SHAREDIR) \
-		$(DESTDIR)$(STATEDIR)/attacks $(DESTDIR)$(STATEDIR)/downloads $(DESTDIR)$(LOGDIR)/honeytrap
-	$(INSTALL) -m 0755 $(BIN) $(DESTDIR)$(SBINDIR)/honeytrap
-	$(INSTALL) -m 0644 man/honeytrap.8 $(DESTDIR)$(MANDIR)/man8/honeytrap.8
-	$(INSTALL) -m 0644 man/honeytrap.conf.5 $(DESTDIR)$(MANDIR)/man5/honeytrap.conf.5
-	for f in contrib/responses/*_tcp contrib/responses/*_udp; do \
-		[ -f "$$f" ] && $(INSTALL) -m 0644 "$$f" $(DESTDIR)$(CONFDIR)/responses/ ; done; true
-	for f in honeytrap.conf ports.conf; do \
-		$(SUBST) contrib/$$f.dist > $(DESTDIR)$(CONFDIR)/$$f.dist && chmod 0644 $(DESTDIR)$(CONFDIR)/$$f.dist; \
-		[ -e $(DESTDIR)$(CONFDIR)/$$f ] || $(INSTALL) -m 0644 $(DESTDIR)$(CONFDIR)/$$f.dist $(DESTDIR)$(CONFDIR)/$$f; \
-	done
-	for f in honeytrap.init honeytrap.service honeytrap.logrotate honeytrap.sysusers honeytrap.tmpfiles; do \
-		[ -f contrib/$$f ] && $(SUBST) contrib/$$f > $(DESTDIR)$(SHAREDIR)/$$f ; done; true
-	chmod 0755 $(DESTDIR)$(SHAREDIR)/honeytrap.init 2>/dev/null || true
-	$(INSTALL) -m 0644 contrib/honeytrap.sql $(DESTDIR)$(SHAREDIR)/honeytrap.sql
+# install and uninstall: contrib/install.sh, with every directory of the layout.
+INSTALL_ENV = DESTDIR='$(DESTDIR)' BIN='$(BIN)' SBINDIR='$(SBINDIR)' MANDIR='$(MANDIR)' \
+	DATADIR='$(DATADIR)' SYSCONFDIR='$(SYSCONFDIR)' LOCALSTATEDIR='$(LOCALSTATEDIR)' \
+	LOGDIR='$(LOGDIR)' RUNDIR='$(RUNDIR)' HT_LOGDIR='$(HT_LOGDIR)' HT_RUNDIR='$(HT_RUNDIR)' \
+	HT_STATEDIR='$(HT_STATEDIR)' RUN_USER='$(RUN_USER)' RUN_GROUP='$(RUN_GROUP)'
+
+install:
+	@$(INSTALL_ENV) sh contrib/install.sh install
 
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/honeytrap $(DESTDIR)$(MANDIR)/man8/honeytrap.8 $(DESTDIR)$(MANDIR)/man5/honeytrap.conf.5
-	rm -f $(DESTDIR)$(CONFDIR)/honeytrap.conf.dist $(DESTDIR)$(CONFDIR)/ports.conf.dist
-	rm -rf $(DESTDIR)$(CONFDIR)/responses $(DESTDIR)$(SHAREDIR)
-	-rmdir $(DESTDIR)$(STATEDIR)/attacks $(DESTDIR)$(STATEDIR)/downloads $(DESTDIR)$(STATEDIR) 2>/dev/null
-	@echo "Kept $(DESTDIR)$(CONFDIR)/honeytrap.conf and ports.conf, if present."
+	@$(INSTALL_ENV) sh contrib/install.sh uninstall
+
+# T-Pot's layout: prefix /opt/honeytrap, configuration in etc/honeytrap, attacks and
+# downloads in var/attacks and var/downloads, every log in var/log, the pid directory
+# /tmp/honeytrap (T-Pot passes -P /tmp/honeytrap/honeytrap.pid), user and group honeytrap.
+TPOT_PREFIX ?= /opt/honeytrap
+TPOT_PIDDIR ?= /tmp/honeytrap
+TPOT_USER   ?= honeytrap
+TPOT_GROUP  ?= honeytrap
+TPOT_LAYOUT  = PREFIX='$(TPOT_PREFIX)' HT_LOGDIR='$(TPOT_PREFIX)/var/log' \
+	HT_STATEDIR='$(TPOT_PREFIX)/var' HT_RUNDIR='$(TPOT_PIDDIR)' \
+	RUN_USER='$(TPOT_USER)' RUN_GROUP='$(TPOT_GROUP)'
+
+install-tpot:
+	@$(MAKE) --no-print-directory install $(TPOT_LAYOUT)
+
+uninstall-tpot:
+	@$(MAKE) --no-print-directory uninstall $(TPOT_LAYOUT)
 
 clean:
 	$(CARGO) clean

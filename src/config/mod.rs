@@ -33,8 +33,13 @@ pub use portconf::{Mode, PortPolicy, PortTable, Proto, ProxyTarget};
 pub use tree::{PORTCONF_KEYS, TOP_LEVEL_KEYS};
 pub use values::inet_aton;
 
-/// Built-in default paths of the C original (they do not follow the install prefix).
-pub const DEFAULT_CONFIG_FILE: &str = "/etc/honeytrap/honeytrap.conf";
+/// Built-in default paths of the C original (they do not follow the install prefix), except
+/// the configuration file: `make` builds in $(SYSCONFDIR)/honeytrap/honeytrap.conf
+/// (HONEYTRAP_CONFIG_FILE), a plain `cargo build` the C original's path.
+pub const DEFAULT_CONFIG_FILE: &str = match option_env!("HONEYTRAP_CONFIG_FILE") {
+    Some(path) => path,
+    None => "/etc/honeytrap/honeytrap.conf",
+};
 pub const DEFAULT_LOGFILE: &str = "/var/log/honeytrap.log";
 pub const DEFAULT_PIDFILE: &str = "/var/run/honeytrap.pid";
 pub const DEFAULT_RESPONSE_DIR: &str = "/etc/honeytrap/responses";
