@@ -45,6 +45,14 @@ pub const OPTIONS: &[OptSpec] = &[
         arg: None,
         help: "check the configuration (-C file), print problems or 'configuration OK', exit",
     },
+    OptSpec {
+        short: "",
+        long: "replay",
+        arg: Some("file"),
+        help: "record the attacks in a pcap or pcapng capture through the configured pipeline, exit",
+    },
+    OptSpec { short: "", long: "download", arg: None, help: "with --replay: fetch what the attacks name" },
+    OptSpec { short: "", long: "no-download", arg: None, help: "with --replay: fetch nothing (the default)" },
 ];
 
 /// Default listen timeout (`-l`, seconds a dynamic server waits for a new connection).
@@ -73,6 +81,10 @@ pub struct Options {
     /// Trailing words joined with single spaces (pcap filter addition).
     pub bpf: Option<String>,
     pub check_config: bool,
+    /// `--replay FILE`.
+    pub replay: Option<PathBuf>,
+    /// `--download` (the last of `--download` and `--no-download` wins).
+    pub download: bool,
 }
 
 impl Options {
@@ -95,6 +107,8 @@ impl Options {
             mirror: false,
             bpf: None,
             check_config: false,
+            replay: None,
+            download: false,
         }
     }
 
@@ -311,6 +325,8 @@ pub fn parse(args: &[OsString]) -> Parsed {
     opts.address = last("a");
     opts.mirror = m.opt_present("m");
     opts.check_config = m.opt_present("check-config");
+    opts.replay = last("replay").map(PathBuf::from);
+    opts.download = m.opt_positions("download").last() > m.opt_positions("no-download").last();
     for (letter, what) in [("l", "Listen"), ("r", "Read")] {
         if let Some(v) = last(letter) {
             match u8::try_from(strtoul0(&v)) {

@@ -20,6 +20,7 @@ pub(crate) mod metrics;
 pub mod monitor;
 pub(crate) mod own_ports;
 pub mod pipeline;
+pub mod replay;
 pub mod server;
 pub(crate) mod stats;
 pub mod sys;
@@ -44,6 +45,18 @@ pub fn run() -> i32 {
     };
     log::set_level(opts.log_level);
     let base_dir = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("/"));
+    if let Some(file) = &opts.replay {
+        let sensor = match opts.address.as_deref().map(str::parse::<std::net::IpAddr>) {
+            None => None,
+            Some(Ok(a)) => Some(a),
+            Some(Err(_)) => {
+                eprintln!("  {}", replay::ReplayError::Sensor(opts.address.clone().unwrap_or_default()));
+                return 1;
+            }
+        };
+        let r = replay::ReplayOptions { file: file.clone(), sensor, download: opts.download };
+        return replay::run(&opts, &r, &base_dir);
+    }
     if opts.check_config {
         return daemon::check_config(&opts, &base_dir);
     }
