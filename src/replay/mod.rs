@@ -219,8 +219,15 @@ fn timestamp(sec: libc::time_t, usec: libc::suseconds_t) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(sec) + Duration::from_micros(usec)
 }
 
-/// One captured frame into the conversations.
-fn decode(dlt: i32, ts: SystemTime, frame: &[u8], cv: &mut Conversations, s: &mut Summary, done: &mut Vec<Finished>) {
+/// One captured frame into the conversations (the replay fuzz target feeds it too).
+pub fn decode(
+    dlt: i32,
+    ts: SystemTime,
+    frame: &[u8],
+    cv: &mut Conversations,
+    s: &mut Summary,
+    done: &mut Vec<Finished>,
+) {
     let Ok(ip) = link::ip_payload(dlt, frame) else {
         s.other += 1;
         return;
