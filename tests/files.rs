@@ -372,8 +372,11 @@ fn savefile_errors_are_throttled() {
     let text = read(&log);
     let errors: Vec<&str> = text.lines().filter(|l| l.contains("SaveFile error")).collect();
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0]
-        .ends_with("] SaveFile error - Unable to save attack string in attacks directory: No such file or directory"));
+    let expected = format!(
+        "] SaveFile error - Unable to save attack string in attacks directory {}: No such file or directory",
+        d.join("attacks").display()
+    );
+    assert!(errors[0].ends_with(&expected), "{errors:?}");
 }
 
 /// A file owned by root in a directory only root may write, with `mode` and `content`.

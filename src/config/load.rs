@@ -156,6 +156,37 @@ pub fn run_ids(cfg: &Config) -> Option<(u32, u32)> {
     }
 }
 
+/// The user and group the daemon runs as, with their names (the configured ones, else the
+/// database's, else the number), as start-up reports them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunAs {
+    pub user: String,
+    pub uid: u32,
+    pub group: String,
+    pub gid: u32,
+}
+
+impl fmt::Display for RunAs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "user {} ({}) and group {} ({})", self.user, self.uid, self.group, self.gid)
+    }
+}
+
+/// The ids of [`run_ids`], or the current effective ones when none are configured, named.
+pub fn run_as(cfg: &Config) -> RunAs {
+    use crate::sys::creds;
+    let (uid, gid) = run_ids(cfg).unwrap_or_else(|| (creds::getresuid().1, creds::getresgid().1));
+    let user = match &cfg.user {
+        Some(u) => u.name.clone(),
+        None => user::user_name(uid).unwrap_or_else(|| uid.to_string()),
+    };
+    let group = match &cfg.group {
+        Some(g) => g.name.clone(),
+        None => user::group_name(gid).unwrap_or_else(|| gid.to_string()),
+    };
+    RunAs { user, uid, group, gid }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

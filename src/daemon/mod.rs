@@ -99,14 +99,15 @@ fn fixed_settings(cfg: &Config) -> (Option<(u32, u32)>, PathBuf, Option<MonitorK
     (config::run_ids(cfg), cfg.pidfile.clone(), cfg.monitor, cfg.nfq_queue)
 }
 
-/// Prints the console lines of the original's start-up for `cfg`.
+/// Prints the console lines of the original's start-up for `cfg`: the user and group the
+/// servers run as and the mode in force (the C original printed `(null)` for an unset name
+/// and "none" for an unset `portconf_default`, which behaves as normal).
 fn console_report(cfg: &Config) {
-    let name_or_null = |n: Option<&str>| n.unwrap_or("(null)").to_string();
-    let (uid, gid) = config::run_ids(cfg).unwrap_or((0, 0));
-    println!("  Servers will run as user {} ({}).", name_or_null(cfg.user.as_ref().map(|u| u.name.as_str())), uid);
-    let gname = cfg.group.as_ref().map(|g| g.name.clone()).or_else(|| cfg.user.as_ref().map(|_| gid.to_string()));
-    println!("  Servers will run as group {} ({}).", name_or_null(gname.as_deref()), gid);
-    println!("  Connections will be handled in {} mode by default.", cfg.portconf_default);
+    let who = config::run_as(cfg);
+    println!("  Servers will run as user {} ({}).", who.user, who.uid);
+    println!("  Servers will run as group {} ({}).", who.group, who.gid);
+    let in_force = |m: config::Mode| if m == config::Mode::None { config::Mode::Normal } else { m };
+    println!("  Connections will be handled in {} mode by default.", in_force(cfg.portconf_default));
     for (proto, port, p) in cfg.ports.iter() {
         match &p.proxy {
             Some(t) => println!(
@@ -117,7 +118,7 @@ fn console_report(cfg: &Config) {
                 t.port,
                 t.protocol.map_or("tcp", |p| p.name())
             ),
-            None => println!("  Port {}/{} is configured to be handled in {} mode.", port, proto, p.mode),
+            None => println!("  Port {}/{} is configured to be handled in {} mode.", port, proto, in_force(p.mode)),
         }
     }
     if cfg.promisc {

@@ -367,7 +367,12 @@ fn save_attack(dir: &Path, attack: &Attack) -> FileOutcome {
             crate::stats::STATS.output(crate::stats::Output::SaveFile).dropped.inc();
             let s = strerror(&e);
             if let Some(n) = ERRORS.due() {
-                log_err!("SaveFile error - Unable to save attack string in attacks directory: {}{}", s, more_since(n));
+                log_err!(
+                    "SaveFile error - Unable to save attack string in attacks directory {}: {}{}",
+                    dir.display(),
+                    s,
+                    more_since(n)
+                );
             }
             FileOutcome::Failed(s)
         }
