@@ -28,7 +28,8 @@ pub(crate) mod tree;
 pub(crate) mod values;
 
 pub use load::{
-    check_environment, load_config, run_as, run_ids, ConfigSource, LoadError, Overrides, RunAs, EMBEDDED_CONFIG,
+    check_environment, dir_problem, load_config, run_as, run_ids, ConfigSource, DirProblem, LoadError, Overrides,
+    RunAs, EMBEDDED_CONFIG,
 };
 pub use plugins::{Plugin, PluginConfig};
 pub use portconf::{Mode, PortPolicy, PortTable, Proto, ProxyTarget};
