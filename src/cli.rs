@@ -2,8 +2,9 @@
 //! [`OPTIONS`] (from which the usage text is made and against which the man page is tested),
 //! parsed with getopts in GNU style (options may follow the trailing BPF expression; `--` ends
 //! options), plus `--check-config`. What the command line says about the configuration
-//! (`-C -L -P -u -g -p`) is handed to config/load.rs as `Overrides`. Exit statuses as in C:
-//! usage problems 0, configuration errors 1.
+//! (`-C -L -P -u -g -p`) is handed to config/load.rs as `Overrides`. Exit statuses: `-h`,
+//! `-?` and `-v` 0; an unknown option, a missing argument or a bad value of `-t -l -r` 1,
+//! with the usage on stderr (the C original exited 0 and took `-t abc` for level 0).
 
 use crate::config::{Config, MonitorKind, Overrides};
 use crate::log::Level;
@@ -264,8 +265,29 @@ fn getopt_message(prog: &str, f: &getopts::Fail) -> String {
     }
 }
 
-fn err_exit(status: i32, msg: String) -> Parsed {
-    Parsed::Exit { status, stdout: String::new(), stderr: msg }
+/// A command line that cannot be run: `msg`, then the usage, on stderr; exit status 1.
+fn usage_error(argv0: &str, msg: String) -> Parsed {
+    Parsed::Exit { status: 1, stdout: String::new(), stderr: format!("{msg}\n{}", usage(argv0)) }
+}
+
+/// A whole decimal number (optional sign), as `-t` takes it; `None` for anything else.
+fn whole_decimal(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then(|| atoi(s))
+}
+
+/// A whole number in C notation (`0x` hex, `0` octal, decimal), as `-l` and `-r` take it;
+/// `None` for anything else, trailing characters included.
+fn whole_number(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    let valid = if b.len() > 2 && b[0] == b'0' && (b[1] | 0x20) == b'x' {
+        b[2..].iter().all(u8::is_ascii_hexdigit)
+    } else if b.first() == Some(&b'0') {
+        b.iter().all(|c| (b'0'..=b'7').contains(c))
+    } else {
+        !b.is_empty() && b.iter().all(u8::is_ascii_digit)
+    };
+    valid.then(|| strtoul0(s))
 }
 
 /// Parses the arguments (argv[0] included).
@@ -275,13 +297,7 @@ pub fn parse(args: &[OsString]) -> Parsed {
     let rest: Vec<String> = args.iter().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
     let m = match getopts_spec().parse(&rest) {
         Ok(m) => m,
-        Err(f) => {
-            return Parsed::Exit {
-                status: 0,
-                stdout: usage(&argv0),
-                stderr: format!("{}\n", getopt_message(&prog, &f)),
-            };
-        }
+        Err(f) => return usage_error(&argv0, getopt_message(&prog, &f)),
     };
     let last = |n: &str| m.opt_strs(n).pop();
 
@@ -297,10 +313,10 @@ pub fn parse(args: &[OsString]) -> Parsed {
     for (_, n) in first {
         match n {
             "t" => {
-                let v = atoi(&last("t").unwrap_or_default());
-                match u8::try_from(v).ok().and_then(Level::from_u8) {
+                let v = whole_decimal(&last("t").unwrap_or_default());
+                match v.and_then(|v| u8::try_from(v).ok()).and_then(Level::from_u8) {
                     Some(l) => opts.log_level = l,
-                    None => return err_exit(1, "  Error - Log level must be a value between 0 and 6.\n".into()),
+                    None => return usage_error(&argv0, "  Error - Log level must be a value between 0 and 6.".into()),
                 }
             }
             "v" => {
@@ -329,11 +345,11 @@ pub fn parse(args: &[OsString]) -> Parsed {
     opts.download = m.opt_positions("download").last() > m.opt_positions("no-download").last();
     for (letter, what) in [("l", "Listen"), ("r", "Read")] {
         if let Some(v) = last(letter) {
-            match u8::try_from(strtoul0(&v)) {
-                Ok(n) if letter == "l" => opts.listen_timeout = n,
-                Ok(n) => opts.read_timeout = n,
-                Err(_) => {
-                    return err_exit(1, format!("  Error - {what} timeout must be a value between 0 and 255.\n"));
+            match whole_number(&v).and_then(|n| u8::try_from(n).ok()) {
+                Some(n) if letter == "l" => opts.listen_timeout = n,
+                Some(n) => opts.read_timeout = n,
+                None => {
+                    return usage_error(&argv0, format!("  Error - {what} timeout must be a value between 0 and 255."));
                 }
             }
         }
@@ -464,34 +480,40 @@ mod tests {
         assert_eq!(exit(&["-t", "9", "-v"]).0, 1);
     }
 
+    /// A usage error: status 1, nothing on stdout, `first` then the usage on stderr.
+    fn usage_error(s: &[&str], first: &str) {
+        let (st, out, err) = exit(s);
+        assert_eq!((st, out.as_str()), (1, ""), "{s:?}");
+        assert_eq!(err, format!("{first}\n{}", usage("honeytrap")), "{s:?}");
+    }
+
     #[test]
     fn log_level_errors() {
-        let e = (1, String::new(), "  Error - Log level must be a value between 0 and 6.\n".to_string());
-        assert_eq!(exit(&["-t", "7"]), e);
-        assert_eq!(exit(&["-t", "-1"]), e);
-        assert_eq!(run(&["-t", "abc"]).log_level, Level::Off);
+        for bad in ["7", "-1", "abc", "", "3x", " 3", "0x3"] {
+            usage_error(&["-t", bad], "  Error - Log level must be a value between 0 and 6.");
+        }
         assert_eq!(run(&["-t", "0"]).log_level, Level::Off);
+        assert_eq!(run(&["-t", "+4"]).log_level, Level::Info);
     }
 
     #[test]
     fn timeout_errors() {
-        assert_eq!(exit(&["-l", "256"]).2, "  Error - Listen timeout must be a value between 0 and 255.\n");
-        assert_eq!(exit(&["-r", "-1"]).2, "  Error - Read timeout must be a value between 0 and 255.\n");
-        assert_eq!(exit(&["-l", "300"]).0, 1);
-        assert_eq!(run(&["-l", "x"]).listen_timeout, 0);
+        for bad in ["256", "300", "x", "", "12abc", "09", "0x", "-1"] {
+            usage_error(&["-l", bad], "  Error - Listen timeout must be a value between 0 and 255.");
+            usage_error(&["-r", bad], "  Error - Read timeout must be a value between 0 and 255.");
+        }
         assert_eq!(run(&["-r", "0377"]).read_timeout, 255);
+        assert_eq!(run(&["-l", "0x1f"]).listen_timeout, 31);
+        assert_eq!(run(&["-l", "0"]).listen_timeout, 0);
     }
 
     #[test]
-    fn bad_options_print_usage_and_exit_zero() {
-        let (st, out, err) = exit(&["-Z"]);
-        assert_eq!(st, 0);
-        assert_eq!(err, "honeytrap: invalid option -- 'Z'\n");
-        assert!(out.starts_with("Usage: honeytrap "));
-        let (st, _, err) = exit(&["-l"]);
-        assert_eq!((st, err.as_str()), (0, "honeytrap: option requires an argument -- 'l'\n"));
-        let (st, _, err) = exit(&["--bogus"]);
-        assert_eq!((st, err.as_str()), (0, "honeytrap: unrecognized option '--bogus'\n"));
+    fn bad_options_print_usage_and_exit_one() {
+        usage_error(&["-Z"], "honeytrap: invalid option -- 'Z'");
+        usage_error(&["-l"], "honeytrap: option requires an argument -- 'l'");
+        usage_error(&["--bogus"], "honeytrap: unrecognized option '--bogus'");
+        usage_error(&["-mx"], "honeytrap: invalid option -- 'x'");
+        usage_error(&["--check-config=yes"], "honeytrap: option '--check-config' doesn't allow an argument");
     }
 
     #[test]

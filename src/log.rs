@@ -10,6 +10,11 @@
 //! inside a line (at open and reopen, after a failed write) gets a newline before the next
 //! line, so a line torn by a killed process or a full disk does not swallow the next one.
 //! Plugin outputs (attacker.log, attackers.json) are not this module's business.
+//!
+//! Lines logged at start-up before the log file is open ([`hold_early`] to
+//! [`release_early`]) are not lost: warnings and errors are printed on the console at once,
+//! whatever the log level, and every line of an enabled level is written to the log file as
+//! soon as it is open.
 
 use crate::sys::{fs, time};
 use crate::text;
@@ -68,6 +73,56 @@ struct Sink {
     /// duplicate), so that a line is one `write()` without the standard library's lock on
     /// stdout. `None` inside: no duplicate could be made, the locked stdout is used.
     stdout: Option<Option<File>>,
+}
+
+/// Whether lines are held for the log file that is not open yet ([`hold_early`]).
+static EARLY_ON: AtomicBool = AtomicBool::new(false);
+/// The lines held, formatted, in order.
+static EARLY: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+/// From now until [`release_early`], warnings and errors logged are printed on stderr (two
+/// spaces, the message) and every enabled line is held for the log file.
+pub fn hold_early() {
+    EARLY.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    EARLY_ON.store(true, Ordering::SeqCst);
+}
+
+/// Writes the lines held since [`hold_early`] to the log file (not to the `-D` copy on
+/// stdout: the console has had the warnings) and stops holding lines.
+pub fn release_early() {
+    EARLY_ON.store(false, Ordering::SeqCst);
+    let lines = std::mem::take(&mut *EARLY.lock().unwrap_or_else(|e| e.into_inner()));
+    let s = sink();
+    for line in lines {
+        emit_to(&s, &line, true, false);
+    }
+}
+
+/// Whether lines are held for the log file that is not open yet (warnings and errors are
+/// then printed whatever the level).
+pub fn early() -> bool {
+    EARLY_ON.load(Ordering::Relaxed)
+}
+
+/// Holds (and for warnings and errors prints) a line while [`hold_early`] is on; false when
+/// it is off and the line must be written as usual.
+fn hold(level: Level, msg: fmt::Arguments<'_>) -> bool {
+    if !EARLY_ON.load(Ordering::Relaxed) {
+        return false;
+    }
+    let mut held = EARLY.lock().unwrap_or_else(|e| e.into_inner());
+    if !EARLY_ON.load(Ordering::Relaxed) {
+        return false;
+    }
+    if level != Level::Off && level <= Level::Warn {
+        let mut text = String::from("  ");
+        let _ = write_escaped(&mut text, fmt::format(msg).trim_end_matches('\n'), false);
+        let _ = writeln!(io::stderr(), "{text}");
+    }
+    if enabled(level) {
+        held.push(format_line(time::now_secs(), None, msg));
+    }
+    true
 }
 
 /// Lines up to this long are written to stdout without exclusion: a pipe keeps a write of
@@ -190,28 +245,31 @@ pub fn write_escaped(out: &mut impl fmt::Write, text: &str, escape_tab: bool) ->
 fn emit(bytes: &[u8]) {
     let s = SINK.read().unwrap_or_else(|e| e.into_inner());
     if !s.check_tail.load(Ordering::Acquire) && (s.stdout.is_none() || bytes.len() <= PIPE_BUF) {
-        return emit_to(&s, bytes, false);
+        return emit_to(&s, bytes, false, true);
     }
     // Rare (after an open, a reopen or a failed write; a line longer than PIPE_BUF with
     // -D): the tail is looked at, and the line written, with no other writer.
     drop(s);
-    emit_to(&sink(), bytes, true);
+    emit_to(&sink(), bytes, true, true);
 }
 
-/// Writes `bytes` to the sink `s`; `exclusive`: no other thread writes meanwhile (the write
-/// lock is held), so the tail read is the tail written to.
-fn emit_to(s: &Sink, bytes: &[u8], exclusive: bool) {
+/// Writes `bytes` to the sink `s` (and to its copy on stdout if `stdout`); `exclusive`: no
+/// other thread writes meanwhile (the write lock is held), so the tail read is the tail
+/// written to.
+fn emit_to(s: &Sink, bytes: &[u8], exclusive: bool, stdout: bool) {
     if let Some(mut f) = s.file.as_ref() {
         let torn = exclusive && s.check_tail.load(Ordering::Acquire) && fs::ends_mid_line(f) == Some(true);
         let res = if torn { f.write_all(b"\n").and_then(|()| f.write_all(bytes)) } else { f.write_all(bytes) };
         if let Err(e) = &res {
-            let _ = writeln!(io::stderr(), "Error while writing logfile: {}", e);
+            let path = s.path.as_deref().unwrap_or(Path::new("")).display();
+            let _ = writeln!(io::stderr(), "Error while writing logfile {}: {}", path, e);
             s.check_tail.store(true, Ordering::Release);
         } else if exclusive {
             s.check_tail.store(false, Ordering::Release);
         }
     }
     match &s.stdout {
+        _ if !stdout => {}
         None => {}
         Some(Some(copy)) => {
             let _ = (&*copy).write_all(bytes);
@@ -226,6 +284,9 @@ fn emit_to(s: &Sink, bytes: &[u8], exclusive: bool) {
 
 /// Writes a message at `level` if enabled. Use the `log_*!` macros.
 pub fn write(level: Level, msg: fmt::Arguments<'_>) {
+    if hold(level, msg) {
+        return;
+    }
     if !enabled(level) {
         return;
     }
@@ -251,8 +312,8 @@ pub fn write_unblocked(level: Level, msg: fmt::Arguments<'_>) {
     let mut written = false;
     for _ in 0..UNBLOCKED_TRIES {
         match SINK.try_read() {
-            Ok(s) => emit_to(&s, &line, false),
-            Err(std::sync::TryLockError::Poisoned(e)) => emit_to(&e.into_inner(), &line, false),
+            Ok(s) => emit_to(&s, &line, false, true),
+            Err(std::sync::TryLockError::Poisoned(e)) => emit_to(&e.into_inner(), &line, false, true),
             Err(std::sync::TryLockError::WouldBlock) => {
                 std::thread::sleep(std::time::Duration::from_millis(1));
                 continue;
@@ -326,9 +387,9 @@ pub fn write_banner() {
 // The arguments are evaluated only when the level is enabled: a line below the log level
 // costs a load and a compare, not the formatting of its arguments (addresses, requests).
 #[macro_export]
-macro_rules! log_err { ($($a:tt)*) => { if $crate::log::enabled($crate::log::Level::Err) { $crate::log::write($crate::log::Level::Err, format_args!($($a)*)) } } }
+macro_rules! log_err { ($($a:tt)*) => { if $crate::log::enabled($crate::log::Level::Err) || $crate::log::early() { $crate::log::write($crate::log::Level::Err, format_args!($($a)*)) } } }
 #[macro_export]
-macro_rules! log_warn { ($($a:tt)*) => { if $crate::log::enabled($crate::log::Level::Warn) { $crate::log::write($crate::log::Level::Warn, format_args!($($a)*)) } } }
+macro_rules! log_warn { ($($a:tt)*) => { if $crate::log::enabled($crate::log::Level::Warn) || $crate::log::early() { $crate::log::write($crate::log::Level::Warn, format_args!($($a)*)) } } }
 #[macro_export]
 macro_rules! log_notice { ($($a:tt)*) => { if $crate::log::enabled($crate::log::Level::Notice) { $crate::log::write($crate::log::Level::Notice, format_args!($($a)*)) } } }
 #[macro_export]

@@ -88,3 +88,45 @@ fn an_address_that_does_not_resolve_fails_the_start_with_one_error_line() {
     assert_eq!(log.matches("Error - Invalid hostname or ip address").count(), 1, "{log}");
     assert!(!log.contains("Error - Error"), "{log}");
 }
+
+/// Runs the binary with `args` (nothing to start: every case ends in the parser) and returns
+/// its exit status, standard output and standard error.
+fn run_bin(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(BIN).args(args).output().expect("runs");
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (out.status.code(), text(out.stdout), text(out.stderr))
+}
+
+#[test]
+fn a_command_line_that_cannot_be_run_exits_one_with_the_usage_on_stderr() {
+    for (args, first) in [
+        (&["-x"][..], "honeytrap: invalid option -- 'x'"),
+        (&["--bogus"], "honeytrap: unrecognized option '--bogus'"),
+        (&["-C"], "honeytrap: option requires an argument -- 'C'"),
+        (&["-t", "abc"], "  Error - Log level must be a value between 0 and 6."),
+        (&["-t", "7"], "  Error - Log level must be a value between 0 and 6."),
+        (&["-l", "12abc"], "  Error - Listen timeout must be a value between 0 and 255."),
+        (&["-l", "256"], "  Error - Listen timeout must be a value between 0 and 255."),
+        (&["-r", "x"], "  Error - Read timeout must be a value between 0 and 255."),
+        (&["-mq"], "honeytrap: invalid option -- 'q'"),
+    ] {
+        let (st, out, err) = run_bin(args);
+        assert_eq!(st, Some(1), "{args:?}: {err}");
+        assert_eq!(out, "", "{args:?}");
+        let mut lines = err.lines();
+        assert_eq!(lines.next(), Some(first), "{args:?}: {err}");
+        assert!(lines.next().is_some_and(|l| l.starts_with("Usage: ")), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn help_and_version_still_exit_zero_on_stdout() {
+    for args in [&["-h"][..], &["-?"]] {
+        let (st, out, err) = run_bin(args);
+        assert_eq!((st, err.as_str()), (Some(0), ""), "{args:?}");
+        assert!(out.starts_with("Usage: "), "{args:?}: {out}");
+    }
+    let (st, out, _) = run_bin(&["-v"]);
+    assert_eq!(st, Some(0));
+    assert!(out.starts_with("honeytrap "), "{out}");
+}

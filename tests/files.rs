@@ -372,8 +372,11 @@ fn savefile_errors_are_throttled() {
     let text = read(&log);
     let errors: Vec<&str> = text.lines().filter(|l| l.contains("SaveFile error")).collect();
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0]
-        .ends_with("] SaveFile error - Unable to save attack string in attacks directory: No such file or directory"));
+    let expected = format!(
+        "] SaveFile error - Unable to save attack string in attacks directory {}: No such file or directory",
+        d.join("attacks").display()
+    );
+    assert!(errors[0].ends_with(&expected), "{errors:?}");
 }
 
 /// A file owned by root in a directory only root may write, with `mode` and `content`.
@@ -499,7 +502,7 @@ fn an_attacks_dir_the_run_user_cannot_write_is_named_at_start_and_reload() {
     // As `make install` leaves it: root's, mode 0755.
     std::fs::set_permissions(&attacks, std::fs::Permissions::from_mode(0o755)).unwrap();
     let warning = format!(
-        "SaveFile - Warning - attacks_dir {} is not writable by uid 65534, attack strings will not be saved until it is.",
+        "SaveFile - Warning - attacks_dir {} is not writable by user nobody (65534) and group nogroup (65534), attack strings will not be saved until it is.",
         attacks.display()
     );
     let (daemon, _) = start(&ns, &conf, &log, &["-u", "nobody", "-g", "nogroup"]);

@@ -195,12 +195,12 @@ fn open_errors_name_the_cause() {
         .err()
         .unwrap()
         .to_string();
-    assert_eq!(e, "Unable to open attacker log file: No such file or directory.");
+    assert_eq!(e, "Unable to open attacker log file /nonexistent-ht/attacker.log: No such file or directory.");
     let e = LogJson::open(&cfg(Plugin::LogJson, &[("logfile", "/nonexistent-ht/attackers.json")]))
         .err()
         .unwrap()
         .to_string();
-    assert_eq!(e, "ERROR: unable to open attacker log file. No such file or directory.");
+    assert_eq!(e, "ERROR: unable to open attacker log file /nonexistent-ht/attackers.json. No such file or directory.");
     let e =
         EventLog::open(&cfg(Plugin::LogEvents, &[("logfile", "/nonexistent-ht/e.json")])).err().unwrap().to_string();
     assert!(e.contains("No such file or directory"), "{e}");

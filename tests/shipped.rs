@@ -26,6 +26,17 @@ fn check(conf: &Path) -> (i32, String, String) {
     )
 }
 
+/// Creates `dirs` below `root`, writable by everyone (as an installation makes them the
+/// run user's).
+fn make_dirs(root: &Path, dirs: &[&str]) {
+    use std::os::unix::fs::PermissionsExt;
+    for dir in dirs {
+        let p = root.join(dir);
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+}
+
 fn contrib(name: &str) -> String {
     std::fs::read_to_string(format!("{}/contrib/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
@@ -36,6 +47,24 @@ fn shipped_template_checks_ok() {
     std::fs::create_dir_all(d.join("etc/honeytrap/responses")).unwrap();
     let conf = d.join("honeytrap.conf");
     std::fs::write(&conf, substitute(&contrib("honeytrap.conf.dist"), d.path())).unwrap();
+    // Without the directories it names, the check says which and fails.
+    let (st, out, err) = check(&conf);
+    assert_eq!(st, 1, "{out}{err}");
+    assert!(!out.contains("configuration OK"), "{out}");
+    for (dir, what) in [("var/run/honeytrap", "pid file"), ("var/log/honeytrap", "logfile")] {
+        let line = format!("Error - Unable to open {what} {}/", d.join(dir).display());
+        assert!(
+            err.contains(&line) && err.contains(&format!("directory {} does not exist.", d.join(dir).display())),
+            "{err}"
+        );
+    }
+    let attacks =
+        format!("SaveFile - Warning - attacks_dir {} does not exist,", d.join("var/lib/honeytrap/attacks").display());
+    assert!(err.contains(&attacks), "{err}");
+    make_dirs(
+        d.path(),
+        &["var/run/honeytrap", "var/log/honeytrap", "var/lib/honeytrap/attacks", "var/lib/honeytrap/downloads"],
+    );
     let (st, out, err) = check(&conf);
     assert_eq!(st, 0, "{err}");
     assert!(out.contains("configuration OK"));
@@ -92,8 +121,10 @@ fn stock_configurations_check_ok_with_paths_moved() {
     let compat = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/compat"));
     let d = TempDir::new("compat");
     let moved = |name: &str| {
-        let mut text =
-            std::fs::read_to_string(compat.join(name)).unwrap().replace("/opt/honeytrap", d.path().to_str().unwrap());
+        let mut text = std::fs::read_to_string(compat.join(name))
+            .unwrap()
+            .replace("/opt/honeytrap", d.path().to_str().unwrap())
+            .replace("/var/run/", &format!("{}/run/", d.path().display()));
         // T-Pot's user and group `honeytrap` exist only on T-Pot; this machine has nobody.
         if honeytrap::sys::user::user_by_name("honeytrap").unwrap().is_none() {
             text = text
@@ -105,6 +136,11 @@ fn stock_configurations_check_ok_with_paths_moved() {
         p
     };
     std::fs::create_dir_all(d.join("etc/honeytrap/responses")).unwrap();
+    // The directories the daemon writes in, as an installation makes them.
+    make_dirs(
+        d.path(),
+        &["run", "var/log", "var/honeytrap/attacks", "var/honeytrap/downloads", "var/attacks", "var/downloads"],
+    );
     for name in ["c-1.1-template.conf", "tpot.conf"] {
         let (st, out, err) = check(&moved(name));
         assert_eq!(st, 0, "{name}: {err}");

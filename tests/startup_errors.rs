@@ -35,11 +35,17 @@ fn an_output_file_that_cannot_be_opened_is_one_error_line() {
     let missing = d.join("no-such-dir");
     let (st, err) = start(&d, &format!("plugin-logAttacker = {{ logfile = \"{}/a.log\" }}", missing.display()));
     assert_eq!(st, Some(1), "{err}");
-    assert_eq!(error_lines(&err), ["  Error - Unable to open attacker log file: No such file or directory."]);
+    assert_eq!(
+        error_lines(&err),
+        [format!("  Error - Unable to open attacker log file {}/a.log: No such file or directory.", missing.display())]
+    );
 
     let (st, err) = start(&d, &format!("plugin-logJSON = {{ logfile = \"{}/a.json\" }}", missing.display()));
     assert_eq!(st, Some(1), "{err}");
-    assert_eq!(error_lines(&err), ["  ERROR: unable to open attacker log file. No such file or directory."]);
+    assert_eq!(
+        error_lines(&err),
+        [format!("  ERROR: unable to open attacker log file {}/a.json. No such file or directory.", missing.display())]
+    );
 
     let (st, err) = start(&d, &format!("plugin-logEvents = {{ logfile = \"{}/e.json\" }}", missing.display()));
     assert_eq!(st, Some(1), "{err}");

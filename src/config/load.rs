@@ -156,6 +156,120 @@ pub fn run_ids(cfg: &Config) -> Option<(u32, u32)> {
     }
 }
 
+/// The user and group the daemon runs as, with their names (the configured ones, else the
+/// database's, else the number), as start-up reports them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunAs {
+    pub user: String,
+    pub uid: u32,
+    pub group: String,
+    pub gid: u32,
+}
+
+impl fmt::Display for RunAs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "user {} ({}) and group {} ({})", self.user, self.uid, self.group, self.gid)
+    }
+}
+
+/// What keeps a user from creating files in a directory.
+#[derive(Debug)]
+pub enum DirProblem {
+    Missing,
+    NotDirectory,
+    /// It cannot be looked at (e.g. a parent directory not searchable).
+    Unusable(io::Error),
+    /// The user cannot create and remove entries in it, or cannot reach it.
+    NotWritable,
+}
+
+impl fmt::Display for DirProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DirProblem::Missing => f.write_str("does not exist"),
+            DirProblem::NotDirectory => f.write_str("is not a directory"),
+            DirProblem::Unusable(e) => write!(f, "cannot be looked at: {}", strerror(e)),
+            DirProblem::NotWritable => f.write_str("is not writable"),
+        }
+    }
+}
+
+impl DirProblem {
+    /// The problem as said of `who` (named when the directory is not writable).
+    pub fn of(&self, who: &RunAs) -> String {
+        match self {
+            DirProblem::NotWritable => format!("{self} by {who}"),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Checks that `dir` exists and that `ids` (uid, gid) may create and remove entries in it:
+/// `None` asks for this process (access(2) with its real ids). For other ids the mode bits
+/// of `dir` and the search bits of every parent decide, for that user with that one group
+/// and no other (as the daemon runs after the privilege drop); root may always. This is the
+/// one check of the directories the daemon writes in: at start-up (before anything starts,
+/// for the run user), in `--check-config`, and by SaveFile at a reload.
+pub fn dir_problem(dir: &Path, ids: Option<(u32, u32)>) -> Option<DirProblem> {
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Some(DirProblem::Missing),
+        Err(e) => return Some(DirProblem::Unusable(e)),
+        Ok(m) if !m.is_dir() => return Some(DirProblem::NotDirectory),
+        Ok(_) => {}
+    }
+    let writable = match ids {
+        None => crate::sys::process::can_write_dir(dir),
+        Some((0, _)) => true,
+        Some((uid, gid)) => {
+            mode_allows(dir, uid, gid, 0o3) && dir.ancestors().skip(1).all(|a| mode_allows(a, uid, gid, 0o1))
+        }
+    };
+    (!writable).then_some(DirProblem::NotWritable)
+}
+
+/// Whether the mode bits of `path` grant `bits` (of `rwx` = 4, 2, 1) to user `uid` of
+/// group `gid`: the owner's bits if it owns the file, else the group's, else the others'.
+fn mode_allows(path: &Path, uid: u32, gid: u32, bits: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(path) else {
+        return false;
+    };
+    let granted = if m.uid() == uid {
+        m.mode() >> 6
+    } else if m.gid() == gid {
+        m.mode() >> 3
+    } else {
+        m.mode()
+    };
+    granted & bits == bits
+}
+
+/// The ids of [`run_ids`], or the current effective ones when none are configured, named.
+pub fn run_as(cfg: &Config) -> RunAs {
+    use crate::sys::creds;
+    let (uid, gid) = run_ids(cfg).unwrap_or_else(|| (creds::getresuid().1, creds::getresgid().1));
+    let user = match &cfg.user {
+        Some(u) => u.name.clone(),
+        None => user::user_name(uid).unwrap_or_else(|| uid.to_string()),
+    };
+    let group = match &cfg.group {
+        Some(g) => g.name.clone(),
+        None => user::group_name(gid).unwrap_or_else(|| gid.to_string()),
+    };
+    RunAs { user, uid, group, gid }
+}
+
+impl RunAs {
+    /// This process's effective user and group, named.
+    pub fn current() -> RunAs {
+        run_as(&Config::default())
+    }
+
+    pub fn ids(&self) -> (u32, u32) {
+        (self.uid, self.gid)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +284,32 @@ mod tests {
         assert_eq!(run_ids(&cfg), Some((65534, 65534)));
         cfg.group = Some(g);
         assert_eq!(run_ids(&cfg), Some((65534, 7)));
+    }
+
+    #[test]
+    fn dir_problems() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = std::env::temp_dir().join(format!("ht-dirproblem-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let file = d.join("f");
+        std::fs::write(&file, "").unwrap();
+        assert!(matches!(dir_problem(&d.join("no"), None), Some(DirProblem::Missing)));
+        assert!(matches!(dir_problem(&file, None), Some(DirProblem::NotDirectory)));
+        assert!(dir_problem(&d, None).is_none());
+        let owner = {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(&d).unwrap();
+            (m.uid(), m.gid())
+        };
+        assert!(dir_problem(&d, Some(owner)).is_none(), "0755: the owner writes");
+        assert!(dir_problem(&d, Some((0, 0))).is_none(), "root writes anywhere");
+        let stranger = (owner.0.wrapping_add(4242).max(1), owner.1.wrapping_add(4242));
+        assert!(matches!(dir_problem(&d, Some(stranger)), Some(DirProblem::NotWritable)));
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(dir_problem(&d, Some(stranger)).is_none());
+        std::fs::remove_dir_all(&d).unwrap();
+        assert_eq!(DirProblem::NotWritable.to_string(), "is not writable");
     }
 
     #[test]

@@ -27,7 +27,10 @@ mod testutil;
 pub(crate) mod tree;
 pub(crate) mod values;
 
-pub use load::{check_environment, load_config, run_ids, ConfigSource, LoadError, Overrides, EMBEDDED_CONFIG};
+pub use load::{
+    check_environment, dir_problem, load_config, run_as, run_ids, ConfigSource, DirProblem, LoadError, Overrides,
+    RunAs, EMBEDDED_CONFIG,
+};
 pub use plugins::{Plugin, PluginConfig};
 pub use portconf::{Mode, PortPolicy, PortTable, Proto, ProxyTarget};
 pub use tree::{PORTCONF_KEYS, TOP_LEVEL_KEYS};

@@ -32,13 +32,11 @@ pub const BUILTIN_RESPONSES: &[(&str, &[u8])] = &[
     ("21000_tcp", include_bytes!("../../contrib/responses/21000_tcp")),
 ];
 
-/// Creates the directories of the embedded default configuration. Those it creates are given
-/// to the run user, so that it can remove its pid file at exit; a response directory it
-/// creates gets the built-in templates.
-pub fn embedded(cfg: &Config, base_dir: &Path) -> io::Result<()> {
-    let ids = config::run_ids(cfg).filter(|_| creds::getresuid().1 == 0);
-    // The plugins' directories and the directories of their log files, relative to the
-    // start-up directory like every path of the configuration.
+/// The directories the embedded default configuration needs, which [`embedded`] creates
+/// when they are missing: those of the log file, the pid file and the responses, the
+/// plugins' directories and the directories of their log files.
+pub fn embedded_dirs(cfg: &Config, base_dir: &Path) -> Vec<PathBuf> {
+    // Relative to the start-up directory like every path of the configuration.
     let plugin_dirs: Vec<PathBuf> = cfg
         .plugins
         .iter()
@@ -51,7 +49,16 @@ pub fn embedded(cfg: &Config, base_dir: &Path) -> io::Result<()> {
         })
         .collect();
     let core = [cfg.logfile.parent(), cfg.pidfile.parent(), Some(cfg.response_dir.as_path())];
-    for dir in core.into_iter().flatten().chain(plugin_dirs.iter().map(PathBuf::as_path)) {
+    core.into_iter().flatten().map(Path::to_path_buf).chain(plugin_dirs).collect()
+}
+
+/// Creates the directories of the embedded default configuration ([`embedded_dirs`]). Those
+/// it creates are given to the run user, so that it can remove its pid file at exit and
+/// write its files; a response directory it creates gets the built-in templates.
+pub fn embedded(cfg: &Config, base_dir: &Path) -> io::Result<()> {
+    let ids = config::run_ids(cfg).filter(|_| creds::getresuid().1 == 0);
+    for dir in embedded_dirs(cfg, base_dir) {
+        let dir = dir.as_path();
         if dir.exists() {
             continue;
         }

@@ -125,11 +125,11 @@ mod tests {
         let open = |plugin| OutputError::Open { plugin, path: "/nonexistent/x.log".into(), err: enoent() };
         assert_eq!(
             Error::from(open(Plugin::LogAttacker)).to_string(),
-            "Error - Unable to open attacker log file: No such file or directory."
+            "Error - Unable to open attacker log file /nonexistent/x.log: No such file or directory."
         );
         assert_eq!(
             Error::from(open(Plugin::LogJson)).to_string(),
-            "ERROR: unable to open attacker log file. No such file or directory."
+            "ERROR: unable to open attacker log file /nonexistent/x.log. No such file or directory."
         );
         assert_eq!(
             Error::from(open(Plugin::LogEvents)).to_string(),

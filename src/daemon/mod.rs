@@ -4,7 +4,8 @@
 //! main(), configure() re-runs, daemonize(), create_pid_file() and clean_exit().
 //!
 //! Order of start-up (each step fatal with a non-zero status when it fails): descriptors
-//! inherited from the caller recorded → configuration → console lines → output files and
+//! inherited from the caller recorded → configuration → the directories the daemon writes
+//! in, checked for the run user (checks.rs) → console lines → output files and
 //! log file → panic hook → banner → detach (unless `-D`; closes the inherited descriptors
 //! and nothing else) → signals registered → pid file → privileges dropped → monitor opened →
 //! signal thread → ready line.
@@ -14,6 +15,7 @@
 //! status [`EXIT_PANIC`].
 
 pub mod bootstrap;
+pub mod checks;
 pub mod control;
 pub mod detach;
 pub mod error;
@@ -84,8 +86,22 @@ pub fn check_config(opts: &Options, base_dir: &Path) -> i32 {
     for w in &cfg.warnings {
         eprintln!("  Warning - {w}");
     }
-    if let Err(e) = config::check_environment(&cfg) {
-        return fail_early(e);
+    // What the built-in configuration creates at its first start need not exist yet.
+    let created = match source {
+        ConfigSource::Embedded => bootstrap::embedded_dirs(&cfg, base_dir),
+        ConfigSource::File(_) => Vec::new(),
+    };
+    if !created.contains(&cfg.response_dir) || cfg.response_dir.exists() {
+        if let Err(e) = config::check_environment(&cfg) {
+            return fail_early(e);
+        }
+    }
+    let found = checks::directories(&cfg, base_dir, &created);
+    for f in &found {
+        eprintln!("  {f}");
+    }
+    if found.iter().any(checks::Finding::is_error) {
+        return 1;
     }
     match source {
         ConfigSource::File(p) => println!("{}: configuration OK", p.display()),
@@ -99,14 +115,15 @@ fn fixed_settings(cfg: &Config) -> (Option<(u32, u32)>, PathBuf, Option<MonitorK
     (config::run_ids(cfg), cfg.pidfile.clone(), cfg.monitor, cfg.nfq_queue)
 }
 
-/// Prints the console lines of the original's start-up for `cfg`.
+/// Prints the console lines of the original's start-up for `cfg`: the user and group the
+/// servers run as and the mode in force (the C original printed `(null)` for an unset name
+/// and "none" for an unset `portconf_default`, which behaves as normal).
 fn console_report(cfg: &Config) {
-    let name_or_null = |n: Option<&str>| n.unwrap_or("(null)").to_string();
-    let (uid, gid) = config::run_ids(cfg).unwrap_or((0, 0));
-    println!("  Servers will run as user {} ({}).", name_or_null(cfg.user.as_ref().map(|u| u.name.as_str())), uid);
-    let gname = cfg.group.as_ref().map(|g| g.name.clone()).or_else(|| cfg.user.as_ref().map(|_| gid.to_string()));
-    println!("  Servers will run as group {} ({}).", name_or_null(gname.as_deref()), gid);
-    println!("  Connections will be handled in {} mode by default.", cfg.portconf_default);
+    let who = config::run_as(cfg);
+    println!("  Servers will run as user {} ({}).", who.user, who.uid);
+    println!("  Servers will run as group {} ({}).", who.group, who.gid);
+    let in_force = |m: config::Mode| if m == config::Mode::None { config::Mode::Normal } else { m };
+    println!("  Connections will be handled in {} mode by default.", in_force(cfg.portconf_default));
     for (proto, port, p) in cfg.ports.iter() {
         match &p.proxy {
             Some(t) => println!(
@@ -117,7 +134,7 @@ fn console_report(cfg: &Config) {
                 t.port,
                 t.protocol.map_or("tcp", |p| p.name())
             ),
-            None => println!("  Port {}/{} is configured to be handled in {} mode.", port, proto, p.mode),
+            None => println!("  Port {}/{} is configured to be handled in {} mode.", port, proto, in_force(p.mode)),
         }
     }
     if cfg.promisc {
@@ -136,6 +153,8 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     // Before any other thread starts.
     crate::sys::mem::configure();
     println!("\n{} v{} - Initializing.", crate::PACKAGE, crate::VERSION);
+    // Until the log file is open, warnings go to the console at once and to the log later.
+    log::hold_early();
     let source = opts.overrides().config_source();
     let mut cfg = match config::load_config(&opts.overrides(), &base_dir) {
         Ok(c) => c,
@@ -151,10 +170,23 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
         }
     }
     for w in &cfg.warnings {
-        eprintln!("  Warning - {w}");
+        log_warn!("Warning - {}", w);
     }
     if let Err(e) = config::check_environment(&cfg) {
         return fail_early(e);
+    }
+    let mut cannot_start = false;
+    for f in checks::directories(&cfg, &base_dir, &[]) {
+        match f {
+            checks::Finding::Error(_) => {
+                eprintln!("  {f}");
+                cannot_start = true;
+            }
+            checks::Finding::Warning(w) => log_warn!("{}", w),
+        }
+    }
+    if cannot_start {
+        return 1;
     }
     console_report(&cfg);
     println!("  Loading default responses.");
@@ -186,7 +218,7 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
         }
     }
     if kind == MonitorKind::Nfq && opts.bpf.is_some() {
-        eprintln!("  Warning - A filter expression only applies to the pcap monitor; ignored.");
+        log_warn!("Warning - A filter expression only applies to the pcap monitor; ignored.");
     }
 
     // Log file, opened with the start-up identity.
@@ -213,9 +245,8 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     panics::install();
     log::write_banner();
     stats::started();
-    for w in &cfg.warnings {
-        log_warn!("Warning - {}", w);
-    }
+    // The warnings given before the log file was open.
+    log::release_early();
 
     let notifier = if opts.foreground {
         Notifier::none()
@@ -244,13 +275,6 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     let ids = config::run_ids(&cfg);
     if let Some((uid, gid)) = ids {
         let _ = pf.chown(uid, gid);
-        let dir = cfg.pidfile.parent().unwrap_or(Path::new("/"));
-        if !dir_writable_by(dir, uid, gid) {
-            log_warn!(
-                "Warning - The pid file directory {} is not writable by the run user; the pid file will be emptied, not removed, at exit.",
-                dir.display()
-            );
-        }
     }
     st.pidfile = Some(pf);
 
@@ -293,9 +317,6 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
     // Temporary files of a killed run go, removed as the run user, who must be able to
     // write the directories.
     crate::pipeline::output::savefile::remove_stale(engine_settings.pipeline.savefile.as_ref());
-    if let Some(sf) = engine_settings.pipeline.savefile.as_ref() {
-        sf.warn_unwritable();
-    }
     let engine = Engine::new(engine_settings);
     if let Some(addr) = cfg.metrics_listen {
         let e = Arc::clone(&engine);
@@ -331,25 +352,6 @@ pub fn run(opts: Options, base_dir: PathBuf) -> i32 {
         log_warn!("{}", msg);
     }
     status
-}
-
-/// Whether `dir` lets user `uid` / group `gid` create and remove entries (mode bits only).
-fn dir_writable_by(dir: &Path, uid: u32, gid: u32) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(m) = std::fs::metadata(dir) else {
-        return false;
-    };
-    let mode = m.mode();
-    if uid == 0 {
-        return true;
-    }
-    if m.uid() == uid {
-        return mode & 0o300 == 0o300;
-    }
-    if m.gid() == gid {
-        return mode & 0o030 == 0o030;
-    }
-    mode & 0o003 == 0o003
 }
 
 /// The outputs after a reload to `new`: the current ones with their files reopened when the
@@ -485,7 +487,7 @@ fn reload(opts: &Options, base_dir: &Path, cfg: &mut Config, engine: &Engine) {
                 Ok(mut settings) => {
                     settings.pipeline.outputs = reload_outputs(&engine.settings().pipeline.outputs, &new, base_dir);
                     if let Some(sf) = settings.pipeline.savefile.as_ref() {
-                        sf.warn_unwritable();
+                        sf.warn_unwritable(&config::run_as(&new));
                     }
                     engine.replace_settings(settings);
                     *cfg = new;

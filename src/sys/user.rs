@@ -1,4 +1,4 @@
-//! User and group database look-ups (`getpwnam_r`, `getgrnam_r`, `getpwuid_r`).
+//! User and group database look-ups (`getpwnam_r`, `getgrnam_r`, `getpwuid_r`, `getgrgid_r`).
 
 use super::cstring;
 use std::ffi::CStr;
@@ -81,6 +81,24 @@ pub fn user_name(uid: u32) -> Option<String> {
     Some(unsafe { CStr::from_ptr(pwd.pw_name) }.to_string_lossy().into_owned())
 }
 
+/// The name of a group id, if it has one.
+pub fn group_name(gid: u32) -> Option<String> {
+    with_growing_buffer(|buf| {
+        // SAFETY: an all-zero group is a valid value.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call; `buf` is writable for its length.
+        let rc = unsafe { libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr(), buf.len(), &mut result) };
+        if rc != 0 || result.is_null() {
+            return (rc, None);
+        }
+        // SAFETY: on success gr_name points to a NUL-terminated string inside `buf`.
+        (0, Some(unsafe { CStr::from_ptr(grp.gr_name) }.to_string_lossy().into_owned()))
+    })
+    .ok()
+    .flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +111,6 @@ mod tests {
         assert_eq!(group_by_name("root").unwrap(), Some(0));
         assert_eq!(group_by_name("no-such-group-honeytrap-test").unwrap(), None);
         assert_eq!(user_name(0).as_deref(), Some("root"));
+        assert_eq!(group_name(0).as_deref(), Some("root"));
     }
 }

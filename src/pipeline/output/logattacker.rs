@@ -40,8 +40,8 @@ pub struct LogAttacker {
 
 impl LogAttacker {
     /// Opens `logfile` of a `plugin-logAttacker` entry. The error's text is the C plugin's
-    /// (`Unable to open attacker log file: <strerror>.`); the daemon prefixes `Error - ` and
-    /// exits 1 as the original did at start-up.
+    /// with the file's name added (`Unable to open attacker log file <path>: <strerror>.`);
+    /// the daemon prefixes `Error - ` and exits 1 as the original did at start-up.
     pub fn open(cfg: &PluginConfig) -> Result<LogAttacker, OutputError> {
         let path = logfile(cfg, Plugin::LogAttacker)?;
         match AppendLog::open("logAttacker", &path) {
@@ -230,6 +230,9 @@ mod tests {
         let e = LogAttacker::open(&cfg(Plugin::LogAttacker, &[("logfile", "/nonexistent-dir/attacker.log")]))
             .err()
             .unwrap();
-        assert_eq!(e.to_string(), "Unable to open attacker log file: No such file or directory.");
+        assert_eq!(
+            e.to_string(),
+            "Unable to open attacker log file /nonexistent-dir/attacker.log: No such file or directory."
+        );
     }
 }

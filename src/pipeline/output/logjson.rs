@@ -53,8 +53,8 @@ pub struct LogJson {
 }
 
 impl LogJson {
-    /// Opens `logfile` of a `plugin-logJSON` entry. The error text is the fork's
-    /// (`ERROR: unable to open attacker log file. <strerror>.`).
+    /// Opens `logfile` of a `plugin-logJSON` entry. The error text is the fork's with the
+    /// file's name added (`ERROR: unable to open attacker log file <path>. <strerror>.`).
     pub fn open(cfg: &PluginConfig) -> Result<LogJson, OutputError> {
         let path = logfile(cfg, Plugin::LogJson)?;
         match AppendLog::open("logJSON", &path) {

@@ -89,11 +89,11 @@ impl fmt::Display for OutputError {
                 write!(f, "{} is not {} {} configuration", got.key_name(), article, expect.key_name())
             }
             OutputError::NoLogfile(p) => write!(f, "{} - no logfile configured", p.key_name()),
-            OutputError::Open { plugin: Plugin::LogAttacker, err, .. } => {
-                write!(f, "Unable to open attacker log file: {}.", strerror(err))
+            OutputError::Open { plugin: Plugin::LogAttacker, path, err } => {
+                write!(f, "Unable to open attacker log file {}: {}.", path.display(), strerror(err))
             }
-            OutputError::Open { plugin: Plugin::LogJson, err, .. } => {
-                write!(f, "ERROR: unable to open attacker log file. {}.", strerror(err))
+            OutputError::Open { plugin: Plugin::LogJson, path, err } => {
+                write!(f, "ERROR: unable to open attacker log file {}. {}.", path.display(), strerror(err))
             }
             OutputError::Open { plugin: Plugin::LogEvents, path, err } => {
                 write!(f, "logEvents - Unable to open event log file {}: {}.", path.display(), strerror(err))

@@ -37,7 +37,7 @@
 
 use super::OutputError;
 use crate::attack::{md5_hex, Attack, Download};
-use crate::config::{Plugin, PluginConfig};
+use crate::config::{DirProblem, Plugin, PluginConfig, RunAs};
 use crate::log::{more_since, Throttle};
 use crate::sys::fs::{create_unnamed, link_unnamed, publish_noreplace};
 use crate::sys::{strerror, time};
@@ -50,6 +50,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
+
+/// SaveFile's directory keys, with what is saved there.
+pub const DIRS: [(&str, &str); 2] = [("attacks_dir", "attack strings"), ("downloads_dir", "malware samples")];
+
+/// The warning for SaveFile's directory `dir` (the value of `key`, where `what` is saved)
+/// that `who` cannot use.
+pub fn dir_warning(key: &str, dir: &Path, what: &str, problem: &DirProblem, who: &RunAs) -> String {
+    let until = if matches!(problem, DirProblem::NotWritable) { "it is" } else { "it exists" };
+    format!("SaveFile - Warning - {key} {} {}, {what} will not be saved until {until}.", dir.display(), problem.of(who))
+}
 
 /// Longest sanitised download file name, in bytes (keeps `<md5>-<name>` under NAME_MAX).
 pub const MAX_FILENAME: usize = 200;
@@ -88,8 +98,9 @@ pub struct SaveOutcome {
 
 impl SaveFile {
     /// Reads `attacks_dir` and `downloads_dir` from a `plugin-SaveFile` entry. A missing key
-    /// disables that kind of file (warning); an empty value is an error. A directory that
-    /// does not exist (yet) only gets a warning: saving fails until it is created.
+    /// disables that kind of file (warning); an empty value is an error. Whether the
+    /// directories exist and can be written is checked by the daemon before start-up and by
+    /// [`SaveFile::warn_unwritable`] at a reload: saving fails until they are fixed.
     pub fn from_config(cfg: &PluginConfig) -> Result<SaveFile, OutputError> {
         if cfg.plugin != Plugin::SaveFile {
             return Err(OutputError::WrongPlugin { got: cfg.plugin, expect: Plugin::SaveFile });
@@ -105,18 +116,7 @@ impl SaveFile {
                     key,
                     why: format!("{key} must not be empty"),
                 }),
-                Some(v) => {
-                    let p = PathBuf::from(v);
-                    if !p.is_dir() {
-                        log_warn!(
-                            "SaveFile - Warning - {} {} is not a directory, {} will not be saved until it exists.",
-                            key,
-                            p.display(),
-                            what
-                        );
-                    }
-                    Ok(Some(p))
-                }
+                Some(v) => Ok(Some(PathBuf::from(v))),
             }
         };
         Ok(SaveFile {
@@ -125,24 +125,15 @@ impl SaveFile {
         })
     }
 
-    /// Warns about each directory that exists but that this process cannot create files in
-    /// (checked with the real ids: after the privilege drop, the run user's). The daemon
-    /// calls it at start once it runs as the run user, and on every reload.
-    pub fn warn_unwritable(&self) {
-        let dirs = [
-            (&self.attacks_dir, "attacks_dir", "attack strings"),
-            (&self.downloads_dir, "downloads_dir", "malware samples"),
-        ];
-        for (dir, key, what) in dirs {
-            let Some(dir) = dir.as_deref().filter(|d| d.is_dir()) else { continue };
-            if !crate::sys::process::can_write_dir(dir) {
-                log_warn!(
-                    "SaveFile - Warning - {} {} is not writable by uid {}, {} will not be saved until it is.",
-                    key,
-                    dir.display(),
-                    crate::sys::resource::real_uid(),
-                    what
-                );
+    /// Warns about each directory that is missing or that this process cannot create files
+    /// in (checked with the real ids: after the privilege drop, the run user's, named by
+    /// `who`). The daemon calls it on every reload; at start-up the same check is made
+    /// before anything starts, for the run user.
+    pub fn warn_unwritable(&self, who: &RunAs) {
+        for ((key, what), dir) in DIRS.into_iter().zip([&self.attacks_dir, &self.downloads_dir]) {
+            let Some(dir) = dir.as_deref() else { continue };
+            if let Some(problem) = crate::config::dir_problem(dir, None) {
+                log_warn!("{}", dir_warning(key, dir, what, &problem, who));
             }
         }
     }
@@ -367,7 +358,12 @@ fn save_attack(dir: &Path, attack: &Attack) -> FileOutcome {
             crate::stats::STATS.output(crate::stats::Output::SaveFile).dropped.inc();
             let s = strerror(&e);
             if let Some(n) = ERRORS.due() {
-                log_err!("SaveFile error - Unable to save attack string in attacks directory: {}{}", s, more_since(n));
+                log_err!(
+                    "SaveFile error - Unable to save attack string in attacks directory {}: {}{}",
+                    dir.display(),
+                    s,
+                    more_since(n)
+                );
             }
             FileOutcome::Failed(s)
         }
