@@ -2,7 +2,8 @@
 //! `postgres` user in a scratch directory, on a free loopback port, and is killed by PID).
 //! Attacks with 0, 1 and 2 downloads and hostile strings are written and read back; a sample
 //! seen twice is one row; the database being down at start or going away later never blocks
-//! `submit`, and the queued records arrive once it is back; a full queue counts its drops.
+//! `submit`, and the queued records arrive once it is back; a full queue counts its drops;
+//! at shutdown what is queued is written over one more connection attempt.
 #![cfg(feature = "postgres")]
 
 mod common;
@@ -10,7 +11,7 @@ mod common;
 use common::{pg_bin, root_or_skip, skip, wait_until, TempDir};
 use honeytrap::attack::{Attack, Download, Payload, ProxyConn};
 use honeytrap::config::{Mode, Plugin, PluginConfig, Proto, Span};
-use honeytrap::pipeline::output::postgres::{SubmitPostgres, Submitted};
+use honeytrap::pipeline::output::postgres::{SubmitPostgres, Submitted, SHUTDOWN_WAIT};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -392,5 +393,29 @@ fn database_down_never_blocks_and_queued_records_arrive() {
     assert_eq!(out.stats(), (queued + 3, 8 - queued));
     assert_eq!(pg.count("attacks"), queued as i64 + 3);
     drop(out);
+    pg.stop();
+}
+
+#[test]
+fn shutdown_writes_the_queue_over_one_more_connection_attempt() {
+    let Some(bin) = ready("shutdown_writes_the_queue_over_one_more_connection_attempt") else { return };
+    let mut pg = Pg::init(bin, "pg-shutdown");
+    // The server runs but the database does not exist yet: every connection attempt fails
+    // and the records wait in the queue.
+    pg.start();
+    let out = SubmitPostgres::start_with_queue(&pg.plugin(None), "sensor-c", 10).unwrap();
+    let a = attack("198.51.100.9:40000", "192.0.2.1:80", b"GET / HTTP/1.0\r\n\r\n");
+    for _ in 0..3 {
+        assert_eq!(out.submit(&a), Submitted::Queued);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(out.stats(), (0, 0));
+    // The database appears just before the output is dropped, while the sender waits its
+    // back-off: the shutdown's own connection attempt writes the queue.
+    pg.create_db();
+    let t = Instant::now();
+    drop(out);
+    assert!(t.elapsed() < SHUTDOWN_WAIT, "{:?}", t.elapsed());
+    assert_eq!(pg.count("attacks"), 3, "written at shutdown");
     pg.stop();
 }

@@ -26,7 +26,8 @@
 //! that wrong credentials are reported as such instead of as a dropped connection.
 
 use super::sender::{
-    parse_queue_size, spawn_sender, tcp_connect, LinkError, SendError, SendQueue, Sender, Transport, QUEUE_BYTES,
+    parse_queue_size, spawn_sender, tcp_connect, LinkError, Policy, SendError, SendQueue, Sender, Transport,
+    QUEUE_BYTES,
 };
 use super::syslog::parse_host_port;
 use super::OutputError;
@@ -484,7 +485,7 @@ impl Hpfeeds {
         };
         let who = transport.describe();
         let queue = Arc::new(SendQueue::counted(queue_size, QUEUE_BYTES, crate::stats::Output::Hpfeeds));
-        let sender = spawn_sender(Plugin::Hpfeeds, queue.clone(), transport, false)?;
+        let sender = spawn_sender(Plugin::Hpfeeds, queue.clone(), transport, Policy::STREAM, false)?;
         Ok(Hpfeeds { queue, sender, max_payload, too_big: Throttle::new(super::sender::WARN_INTERVAL), who })
     }
 

@@ -8,13 +8,14 @@
 //!   It is applied at connect time when a table is missing.
 //! * Parameterised statements only: no value is ever formatted into SQL text.
 //! * Capture never waits for the database. [`SubmitPostgres::submit`] copies what it needs
-//!   into a bounded queue ([`QUEUE_RECORDS`] records, [`QUEUE_BYTES`] bytes); when it is
-//!   full the record is dropped and counted. One worker thread drains the queue over one
+//!   into the bounded queue of the network outputs' sender (`sender.rs`; [`QUEUE_RECORDS`]
+//!   records, [`QUEUE_BYTES`] bytes, one record of any size when it is empty); when it is
+//!   full the record is dropped and counted. The sender thread writes the queue over one
 //!   connection and, while the database is down, retries with back-off (1 s doubling to
-//!   60 s, the other network outputs' `sender::Backoff`), logging at most one line
-//!   per minute. Queue and worker are its own rather than those of `sender.rs`: a record of
-//!   any size is let into an empty queue, a record is tried again on a new connection, and
-//!   at shutdown the worker writes what is queued (with one more connection attempt).
+//!   60 s), logging at most one line per minute. Its `POLICY`: connect at start, try a
+//!   record up to three times over live connections (on a new one at once when the
+//!   connection broke), and at shutdown write what is queued, with one more connection
+//!   attempt, waiting at most [`SHUTDOWN_WAIT`].
 //! * Each attack and its downloads are one transaction; the sample rows are upserted.
 //! * Attack and proxy bytes are stored up to [`PAYLOAD_MAX`], sample bytes up to
 //!   [`SAMPLE_MAX`] (lengths and digests are always those of the whole data). Strings
@@ -24,20 +25,17 @@
 //!   scan would fill the database). Virtual records are written, flagged `is_virtual`.
 //! * No TLS: use a Unix socket (`db_host` starting with `/`) or a trusted network.
 
-use super::sender::Backoff;
+use super::sender::{spawn_sender, Event, LinkError, Policy, SendError, SendQueue, Sender, Transport};
 use super::OutputError;
 use crate::attack::{Attack, Download, Payload};
 use crate::config::{Plugin, PluginConfig};
 use crate::log::{more_since, Throttle};
-use crate::stats::{Output, STATS};
+use crate::stats::Output;
 use crate::{log_err, log_info, log_notice, log_warn};
 use postgres::{Client, Config, NoTls, Statement};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 /// Records the queue holds at most.
 pub const QUEUE_RECORDS: usize = 10_000;
@@ -58,13 +56,23 @@ const LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// Attempts to write one record over live connections before it is given up.
 const WRITE_TRIES: u32 = 3;
 
+/// How the sender writes this output's queue (see the module header).
+const POLICY: Policy = Policy {
+    tries: Some(WRITE_TRIES),
+    backoff_after_broken: false,
+    connect_early: true,
+    drain: None,
+    drain_reconnect: true,
+    join_wait: SHUTDOWN_WAIT,
+};
+
 /// The schema (`contrib/honeytrap.sql`), applied when a table is missing.
 pub const SCHEMA: &str = include_str!("../../../contrib/honeytrap.sql");
 
 /// What [`SubmitPostgres::submit`] did with an attack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Submitted {
-    /// In the queue; the worker writes it.
+    /// In the queue; the sender thread writes it.
     Queued,
     /// Not written by design (no bytes and no downloads).
     Skipped,
@@ -72,33 +80,11 @@ pub enum Submitted {
     Dropped,
 }
 
-/// The submitPostgres output, running: a bounded queue and its worker thread.
+/// The submitPostgres output, running: a bounded queue and its sender thread.
 pub struct SubmitPostgres {
-    tx: Option<SyncSender<Record>>,
-    shared: Arc<Shared>,
-    worker: Option<JoinHandle<()>>,
-    /// Signalled by the worker when it ends (a `Mutex` keeps the output `Sync`).
-    done: Mutex<Option<Receiver<()>>>,
-}
-
-struct Shared {
-    written: AtomicU64,
-    dropped: AtomicU64,
-    queued_bytes: AtomicUsize,
-    shutdown: AtomicBool,
+    queue: Arc<SendQueue<Record>>,
+    sender: Sender,
     drop_log: Throttle,
-}
-
-impl Default for Shared {
-    fn default() -> Shared {
-        Shared {
-            written: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-            queued_bytes: AtomicUsize::new(0),
-            shutdown: AtomicBool::new(false),
-            drop_log: Throttle::new(LOG_INTERVAL),
-        }
-    }
 }
 
 /// Where and as whom to connect.
@@ -117,7 +103,7 @@ impl SubmitPostgres {
     /// and `db_user` are required, `db_pass` may be left out (trust or peer
     /// authentication), `db_port` defaults to 5432, and `sensor_id` names the sensor
     /// (default `sensor_name`, the sensor name of the configuration). Does not connect: the
-    /// worker does, and retries while the database is down.
+    /// sender thread does, and retries while the database is down.
     pub fn start(cfg: &PluginConfig, sensor_name: &str) -> Result<SubmitPostgres, OutputError> {
         SubmitPostgres::start_with_queue(cfg, sensor_name, QUEUE_RECORDS)
     }
@@ -129,18 +115,10 @@ impl SubmitPostgres {
         records: usize,
     ) -> Result<SubmitPostgres, OutputError> {
         let db = parse_config(cfg, sensor_name)?;
-        let (tx, rx) = mpsc::sync_channel(records.max(1));
-        let (done_tx, done_rx) = mpsc::channel();
-        let shared = Arc::new(Shared::default());
-        let sh = Arc::clone(&shared);
-        let worker = std::thread::Builder::new()
-            .name("submitPostgres".into())
-            .spawn(move || {
-                Worker::new(db, sh).run(rx);
-                let _ = done_tx.send(());
-            })
-            .map_err(|err| OutputError::Thread { plugin: Plugin::SubmitPostgres, err })?;
-        Ok(SubmitPostgres { tx: Some(tx), shared, worker: Some(worker), done: Mutex::new(Some(done_rx)) })
+        let queue = SendQueue::counted(records.max(1), QUEUE_BYTES, Output::Postgres).oversize_when_empty();
+        let queue = Arc::new(queue);
+        let sender = spawn_sender(Plugin::SubmitPostgres, Arc::clone(&queue), PgTransport::new(db), POLICY, false)?;
+        Ok(SubmitPostgres { queue, sender, drop_log: Throttle::new(LOG_INTERVAL) })
     }
 
     /// Queues `attack` for writing; never blocks on the database. Called by the pipeline
@@ -151,26 +129,12 @@ impl SubmitPostgres {
         }
         let rec = Record::from_attack(attack);
         let size = rec.size();
-        let Some(tx) = &self.tx else { return self.drop_one() };
-        let before = self.shared.queued_bytes.fetch_add(size, Ordering::SeqCst);
-        // One record is always let in (its bytes exist already, in the attack).
-        if before > 0 && before.saturating_add(size) > QUEUE_BYTES {
-            self.shared.queued_bytes.fetch_sub(size, Ordering::SeqCst);
-            return self.drop_one();
+        if self.queue.push(rec, size) {
+            return Submitted::Queued;
         }
-        match tx.try_send(rec) {
-            Ok(()) => Submitted::Queued,
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.shared.queued_bytes.fetch_sub(size, Ordering::SeqCst);
-                self.drop_one()
-            }
-        }
-    }
-
-    fn drop_one(&self) -> Submitted {
-        let n = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-        STATS.output(Output::Postgres).dropped.inc();
-        if self.shared.drop_log.due().is_some() {
+        // Counted by the queue.
+        if self.drop_log.due().is_some() {
+            let n = self.queue.stats().1;
             log_warn!("submitPostgres - Warning - Queue full, attack dropped ({} dropped in all).", n);
         }
         Submitted::Dropped
@@ -179,24 +143,17 @@ impl SubmitPostgres {
     /// Attacks written so far, and attacks dropped (queue full, given up, or left in the
     /// queue at shutdown while the database was unreachable).
     pub fn stats(&self) -> (u64, u64) {
-        (self.shared.written.load(Ordering::Relaxed), self.shared.dropped.load(Ordering::Relaxed))
+        self.queue.stats()
     }
 }
 
 impl Drop for SubmitPostgres {
-    /// Stops taking records, lets the worker write what is queued (one more connection
-    /// attempt if it is not connected), and waits for it at most [`SHUTDOWN_WAIT`].
+    /// Stops taking records, lets the sender thread write what is queued (one more
+    /// connection attempt if it is not connected), and waits for it at most
+    /// [`SHUTDOWN_WAIT`].
     fn drop(&mut self) {
-        self.shared.shutdown.store(true, Ordering::SeqCst);
-        drop(self.tx.take());
-        let done = self.done.get_mut().unwrap_or_else(|e| e.into_inner()).take();
-        let finished = done.is_some_and(|d| d.recv_timeout(SHUTDOWN_WAIT).is_ok());
-        if let Some(w) = self.worker.take() {
-            if finished {
-                let _ = w.join();
-            } else {
-                log_warn!("submitPostgres - Warning - Worker still busy at shutdown, left behind.");
-            }
+        if !self.sender.stop(&self.queue) {
+            log_warn!("submitPostgres - Warning - Worker still busy at shutdown, left behind.");
         }
     }
 }
@@ -385,153 +342,111 @@ struct Conn {
     download: Statement,
 }
 
-struct Worker {
+/// The database connection the sender thread drives, with this output's log lines.
+struct PgTransport {
     db: DbConfig,
-    shared: Arc<Shared>,
     conn: Option<Conn>,
-    /// The wait between connection attempts, as the other network outputs': 1 s doubling
-    /// to 60 s.
-    backoff: Backoff,
     down_log: Throttle,
     write_log: Throttle,
     /// Whether the database has been reachable before (for the "connected again" line).
     was_up: bool,
 }
 
-impl Worker {
-    fn new(db: DbConfig, shared: Arc<Shared>) -> Worker {
-        Worker {
+impl PgTransport {
+    fn new(db: DbConfig) -> PgTransport {
+        PgTransport {
             db,
-            shared,
             conn: None,
-            backoff: Backoff::new(),
             down_log: Throttle::new(LOG_INTERVAL),
             write_log: Throttle::new(LOG_INTERVAL),
             was_up: false,
         }
     }
+}
 
-    fn shutting_down(&self) -> bool {
-        self.shared.shutdown.load(Ordering::SeqCst)
+impl Transport for PgTransport {
+    type Item = Record;
+
+    fn describe(&self) -> String {
+        format!("submitPostgres {} on {}:{}", self.db.name, self.db.host, self.db.port)
     }
 
-    fn run(mut self, rx: Receiver<Record>) {
-        // Connect early, so that a wrong password shows in the log at start.
-        let _ = self.connect();
-        while let Ok(rec) = rx.recv() {
-            self.shared.queued_bytes.fetch_sub(rec.size(), Ordering::SeqCst);
-            if !self.write_with_retry(&rec) {
-                // Shutting down without a database: the rest of the queue cannot be written.
-                let mut left = 1;
-                for r in rx.try_iter() {
-                    self.shared.queued_bytes.fetch_sub(r.size(), Ordering::SeqCst);
-                    left += 1;
-                }
-                self.shared.dropped.fetch_add(left, Ordering::Relaxed);
-                STATS.output(Output::Postgres).dropped.add(left);
-                log_err!("submitPostgres - Error - Database unreachable at shutdown, {} record(s) not written.", left);
-                break;
-            }
+    fn is_connected(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    fn connect(&mut self) -> Result<(), LinkError> {
+        let c = open(&self.db).map_err(|e| LinkError::Protocol(error_text(&e)))?;
+        self.conn = Some(c);
+        Ok(())
+    }
+
+    /// One attack's transaction. A broken connection: tried again on a new one; a deadlock
+    /// or serialization failure: tried again on this one; anything else: given up.
+    fn send(&mut self, rec: &Record) -> Result<(), SendError> {
+        let Some(conn) = self.conn.as_mut() else { return Err(SendError::Broken("not connected".into())) };
+        let Err(e) = write_record(conn, rec) else { return Ok(()) };
+        let why = error_text(&e);
+        if conn.client.is_closed() || is_connection_error(&e) {
+            Err(SendError::Broken(why))
+        } else if is_transient(&e) {
+            Err(SendError::Again(why))
+        } else {
+            Err(SendError::Permanent(why))
         }
     }
 
-    /// Writes `rec`, connecting (with back-off) as needed. Returns false only when shutting
-    /// down and the database cannot be reached; a record the database rejects is counted
-    /// as dropped.
-    fn write_with_retry(&mut self, rec: &Record) -> bool {
-        let mut tries = 0;
-        loop {
-            if self.conn.is_none() && !self.connect() {
-                if self.shutting_down() {
-                    return false;
-                }
-                self.sleep_backoff();
-                continue;
-            }
-            let Some(conn) = self.conn.as_mut() else { continue };
-            tries += 1;
-            match write_record(conn, rec) {
-                Ok(()) => {
-                    self.shared.written.fetch_add(1, Ordering::Relaxed);
-                    STATS.output(Output::Postgres).written.inc();
-                    return true;
-                }
-                Err(e) => {
-                    let closed = conn.client.is_closed() || is_connection_error(&e);
-                    let retry = closed || is_transient(&e);
-                    if tries < WRITE_TRIES && retry {
-                        if closed {
-                            self.conn = None;
-                        }
-                        continue;
-                    }
-                    self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-                    STATS.output(Output::Postgres).dropped.inc();
-                    if let Some(n) = self.write_log.due() {
-                        log_err!(
-                            "submitPostgres - Error - Unable to write attack from {}: {}{}",
-                            rec.src,
-                            error_text(&e),
-                            more_since(n)
-                        );
-                    }
-                    if closed {
-                        self.conn = None;
-                    }
-                    return true;
-                }
-            }
-        }
+    fn disconnect(&mut self) {
+        self.conn = None;
     }
 
-    /// One connection attempt; logs (throttled) when it fails.
-    fn connect(&mut self) -> bool {
-        match open(&self.db) {
-            Ok(c) => {
-                let level_notice = !self.was_up;
-                if level_notice {
+    fn report(&mut self, event: &Event<'_, Record>) -> bool {
+        match event {
+            Event::Connected { .. } => {
+                let sensor_id = self.conn.as_ref().map_or(0, |c| c.sensor_id);
+                if !self.was_up {
                     log_notice!(
                         "submitPostgres - Connected to database {} on {}:{} as sensor {} (id {}).",
                         self.db.name,
                         self.db.host,
                         self.db.port,
                         self.db.sensor,
-                        c.sensor_id
+                        sensor_id
                     );
                 } else {
                     log_info!("submitPostgres - Connected to database {} again.", self.db.name);
                 }
                 self.was_up = true;
-                self.backoff.reset();
-                self.conn = Some(c);
-                true
             }
-            Err(e) => {
+            Event::ConnectFailed(e) => {
                 if let Some(n) = self.down_log.due() {
                     log_warn!(
                         "submitPostgres - Warning - Unable to connect to database {} on {}:{}: {}; retrying{}",
                         self.db.name,
                         self.db.host,
                         self.db.port,
-                        error_text(&e),
+                        e,
                         more_since(n)
                     );
                 }
-                false
             }
-        }
-    }
-
-    /// Waits the current back-off (in short steps, ending early at shutdown) and doubles it.
-    fn sleep_backoff(&mut self) {
-        let end = Instant::now() + self.backoff.failed();
-        while !self.shutting_down() {
-            let now = Instant::now();
-            if now >= end {
-                break;
+            Event::GivenUp { item, why } => {
+                if let Some(n) = self.write_log.due() {
+                    log_err!(
+                        "submitPostgres - Error - Unable to write attack from {}: {}{}",
+                        item.src,
+                        why,
+                        more_since(n)
+                    );
+                }
             }
-            std::thread::sleep((end - now).min(Duration::from_millis(50)));
+            Event::Abandoned(left) => {
+                log_err!("submitPostgres - Error - Database unreachable at shutdown, {} record(s) not written.", left);
+            }
+            // Tried again at once, silently; drops are logged by `submit`.
+            Event::Broken(_) | Event::DroppedSoFar(_) => {}
         }
+        true
     }
 }
 
@@ -668,6 +583,7 @@ mod tests {
     use crate::attack::ProxyConn;
     use crate::config::{Mode, Proto, Span};
     use std::path::PathBuf;
+    use std::time::Instant;
 
     fn cfg(plugin: Plugin, opts: &[(&str, &str)]) -> PluginConfig {
         PluginConfig {
@@ -791,10 +707,10 @@ mod tests {
         assert_eq!(dropped as usize, n - queued);
         // Shutting down while the database is down ends promptly; the queued ones count as dropped.
         let t = Instant::now();
-        let shared = Arc::clone(&out.shared);
+        let queue = Arc::clone(&out.queue);
         drop(out);
         assert!(t.elapsed() < CONNECT_TIMEOUT + Duration::from_secs(2), "{:?}", t.elapsed());
-        assert_eq!(shared.dropped.load(Ordering::Relaxed) as usize, n);
-        assert_eq!(shared.queued_bytes.load(Ordering::Relaxed), 0);
+        assert_eq!(queue.stats().1 as usize, n);
+        assert_eq!(queue.bytes(), 0);
     }
 }

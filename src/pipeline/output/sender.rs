@@ -1,8 +1,11 @@
-//! The sender the network outputs share (syslog, hpfeeds): a bounded queue between the
-//! threads that produce messages and one sender thread per output, which drains it into a
-//! [`Transport`], (re)connecting with back-off (1 s doubling to 60 s); a full queue drops and
-//! counts. Also the TCP helpers of the transports. New in this version, like the syslog and
-//! hpfeeds outputs that use it.
+//! The sender the network outputs share (syslog, hpfeeds, submitPostgres): a bounded queue
+//! between the threads that produce messages and one sender thread per output, which drains
+//! it into a [`Transport`], (re)connecting with back-off (1 s doubling to 60 s); a full queue
+//! drops and counts. What differs between the outputs is explicit: a [`Policy`] (how often an
+//! item is tried, whether a broken connection waits the back-off, how shutdown drains), a
+//! queue that may let one item of any size in when empty, and the log lines, which a
+//! transport may word itself ([`Transport::report`]). Also the TCP helpers of the transports.
+//! New in this version, like the outputs that use it.
 
 use super::OutputError;
 use crate::config::Plugin;
@@ -33,9 +36,45 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
 pub const WARN_INTERVAL: Duration = Duration::from_secs(60);
 /// Limit of one connect or one write; keeps shutdown bounded.
 pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a closing output keeps delivering what is queued, and how long `drop` waits.
+/// How long a closing stream output keeps delivering what is queued, and how long `drop`
+/// waits ([`Policy::STREAM`]).
 const DRAIN_TIME: Duration = Duration::from_secs(1);
 const JOIN_TIME: Duration = Duration::from_secs(3);
+
+/// How one output's sender treats items, a failing collector and shutdown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Policy {
+    /// Sends of one item over live connections before it is given up and counted as dropped
+    /// (`None`: tried until it is sent, or the output closes).
+    pub(crate) tries: Option<u32>,
+    /// Whether a broken send waits the back-off before the next connection attempt (else
+    /// the item is tried again on a new connection at once).
+    pub(crate) backoff_after_broken: bool,
+    /// Connect once when the thread starts, before the first item (a wrong password or an
+    /// unreachable collector shows in the log at start).
+    pub(crate) connect_early: bool,
+    /// How long a closing sender keeps delivering what is queued (`None`: until the queue is
+    /// empty).
+    pub(crate) drain: Option<Duration>,
+    /// Whether a closing sender connects when it has no connection: one attempt each time,
+    /// and a failed one ends the drain. Otherwise closing makes no connection attempt.
+    pub(crate) drain_reconnect: bool,
+    /// How long [`Sender::stop`] waits for the thread.
+    pub(crate) join_wait: Duration,
+}
+
+impl Policy {
+    /// Message streams (syslog, hpfeeds): an item is tried until sent, reconnecting with
+    /// back-off; closing delivers for [`DRAIN_TIME`] over a live connection only.
+    pub(crate) const STREAM: Policy = Policy {
+        tries: None,
+        backoff_after_broken: true,
+        connect_early: false,
+        drain: Some(DRAIN_TIME),
+        drain_reconnect: false,
+        join_wait: JOIN_TIME,
+    };
+}
 
 struct QueueState<T> {
     items: VecDeque<(T, usize)>,
@@ -50,6 +89,8 @@ pub(crate) struct SendQueue<T> {
     cv: Condvar,
     max_items: usize,
     max_bytes: usize,
+    /// Let one item of any size into an empty queue (its bytes exist already).
+    oversize_when_empty: bool,
     sent: AtomicU64,
     dropped: AtomicU64,
     /// The process-wide counters this queue also counts into.
@@ -69,10 +110,18 @@ impl<T> SendQueue<T> {
             cv: Condvar::new(),
             max_items,
             max_bytes,
+            oversize_when_empty: false,
             sent: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             output: None,
         }
+    }
+
+    /// The same queue, letting one item of any size in when it is empty (the byte budget
+    /// bounds what waits behind it).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // submitPostgres's
+    pub(crate) fn oversize_when_empty(self) -> SendQueue<T> {
+        SendQueue { oversize_when_empty: true, ..self }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueState<T>> {
@@ -82,7 +131,9 @@ impl<T> SendQueue<T> {
     /// Queues `item` (`size` bytes); false when it was dropped (queue full or closed).
     pub(crate) fn push(&self, item: T, size: usize) -> bool {
         let mut st = self.lock();
-        if st.closed || st.items.len() >= self.max_items || st.bytes.saturating_add(size) > self.max_bytes {
+        let too_big =
+            st.bytes.saturating_add(size) > self.max_bytes && !(self.oversize_when_empty && st.items.is_empty());
+        if st.closed || st.items.len() >= self.max_items || too_big {
             drop(st);
             self.count_dropped(1);
             return false;
@@ -133,14 +184,21 @@ impl<T> SendQueue<T> {
         self.lock().closed
     }
 
-    /// Drops everything still queued (counted).
-    pub(crate) fn discard_all(&self) {
+    /// Drops everything still queued (counted); how many that were.
+    pub(crate) fn discard_all(&self) -> u64 {
         let n = {
             let mut st = self.lock();
             st.bytes = 0;
-            std::mem::take(&mut st.items).len()
+            std::mem::take(&mut st.items).len() as u64
         };
-        self.count_dropped(n as u64);
+        self.count_dropped(n);
+        n
+    }
+
+    /// Bytes queued now.
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
+        self.lock().bytes
     }
 
     pub(crate) fn count_sent(&self) {
@@ -227,18 +285,85 @@ pub(crate) trait Transport: Send + 'static {
     fn describe(&self) -> String;
     fn is_connected(&self) -> bool;
     fn connect(&mut self) -> Result<(), LinkError>;
-    /// Sends one item; on `Err` the connection is considered broken and the item is retried
-    /// after reconnecting, unless `Permanent`.
+    /// Sends one item; on `Err` the item is tried again (after reconnecting when `Broken`)
+    /// unless `Permanent` or the policy's tries are used up.
     fn send(&mut self, item: &Self::Item) -> Result<(), SendError>;
     fn disconnect(&mut self);
+    /// Logs `event` in the output's own words and returns true; false (the default) leaves
+    /// it to the sender's own lines.
+    fn report(&mut self, _event: &Event<'_, Self::Item>) -> bool {
+        false
+    }
 }
 
 #[derive(Debug)]
 pub(crate) enum SendError {
     /// The connection is broken: reconnect, then retry the item.
     Broken(String),
+    /// The item failed for a passing reason (e.g. a deadlock): retry it on this connection.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // submitPostgres's
+    Again(String),
     /// This item can never be sent (e.g. too big): drop it (counted), keep the connection.
     Permanent(String),
+}
+
+/// What the sender loop reports; [`Transport::report`] may word it, else the sender does.
+#[derive(Debug)]
+pub(crate) enum Event<'a, T> {
+    /// A connection was made; `again` after failures.
+    Connected { again: bool },
+    /// A connection attempt failed (retried after the back-off).
+    ConnectFailed(&'a LinkError),
+    /// A send broke the connection; the item is tried again.
+    Broken(&'a str),
+    /// `item` was dropped (counted): it cannot be sent, or its tries are used up.
+    GivenUp {
+        #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // read by submitPostgres
+        item: &'a T,
+        why: &'a str,
+    },
+    /// The queue has dropped this many items so far.
+    DroppedSoFar(u64),
+    /// The sender ended with this many items not delivered (counted as dropped).
+    Abandoned(#[cfg_attr(not(feature = "postgres"), allow(dead_code))] u64),
+}
+
+/// The sender's own log lines, each kind throttled.
+struct SenderLog {
+    unreachable: Throttle,
+    drops: Throttle,
+    reported_drops: u64,
+}
+
+impl SenderLog {
+    fn new() -> SenderLog {
+        SenderLog { unreachable: Throttle::new(WARN_INTERVAL), drops: Throttle::new(WARN_INTERVAL), reported_drops: 0 }
+    }
+
+    /// Lets `t` word `event`, else logs the sender's line for it.
+    fn tell<X: Transport>(&mut self, t: &mut X, event: Event<'_, X::Item>) {
+        if t.report(&event) {
+            return;
+        }
+        match event {
+            Event::Connected { again: true } => log_notice!("{}: connected again", t.describe()),
+            Event::Connected { again: false } => log_info!("{}: connected", t.describe()),
+            Event::ConnectFailed(e) => warn_unreachable(&self.unreachable, &t.describe(), e),
+            Event::Broken(e) => warn_unreachable(&self.unreachable, &t.describe(), &e),
+            Event::GivenUp { why, .. } => {
+                if let Some(quiet) = self.drops.due() {
+                    log_warn!("{}: message dropped: {}{}", t.describe(), why, crate::log::more_since(quiet));
+                }
+            }
+            Event::DroppedSoFar(dropped) => {
+                if let Some(_quiet) = self.drops.due() {
+                    log_warn!("{}: {} messages dropped so far (queue full or unsendable)", t.describe(), dropped);
+                    self.reported_drops = dropped;
+                }
+            }
+            Event::Abandoned(_) => {}
+        }
+    }
 }
 
 /// The running sender thread: closes the queue and waits (bounded) for the thread on drop.
@@ -246,19 +371,22 @@ pub(crate) struct Sender {
     thread: Option<JoinHandle<()>>,
     /// In a mutex only to make the sender `Sync` (outputs are shared by every connection).
     done: std::sync::Mutex<mpsc::Receiver<()>>,
+    join_wait: Duration,
 }
 
 impl Sender {
-    /// Closes `queue`, lets the thread deliver what it can within [`DRAIN_TIME`] and waits at
-    /// most [`JOIN_TIME`] for it (a thread stuck in a write is left to finish on its own).
-    pub(crate) fn stop<T>(&mut self, queue: &SendQueue<T>) {
+    /// Closes `queue`, lets the thread deliver what its policy allows and waits at most the
+    /// policy's `join_wait` for it (a thread stuck in a write is left to finish on its own).
+    /// Returns false when the thread was left running.
+    pub(crate) fn stop<T>(&mut self, queue: &SendQueue<T>) -> bool {
         queue.close();
-        if let Some(t) = self.thread.take() {
-            let done = self.done.get_mut().unwrap_or_else(|e| e.into_inner());
-            if done.recv_timeout(JOIN_TIME).is_ok() {
-                let _ = t.join();
-            }
+        let Some(t) = self.thread.take() else { return true };
+        let done = self.done.get_mut().unwrap_or_else(|e| e.into_inner());
+        if done.recv_timeout(self.join_wait).is_ok() {
+            let _ = t.join();
+            return true;
         }
+        false
     }
 }
 
@@ -268,11 +396,12 @@ thread_local! {
 }
 
 /// Starts the sender thread of `plugin` (named after it) that drains `queue` into
-/// `transport`.
+/// `transport` as `policy` says.
 pub(crate) fn spawn_sender<X: Transport>(
     plugin: Plugin,
     queue: Arc<SendQueue<X::Item>>,
     mut transport: X,
+    policy: Policy,
     is_syslog: bool,
 ) -> Result<Sender, OutputError> {
     let (tx, done) = mpsc::channel();
@@ -280,38 +409,47 @@ pub(crate) fn spawn_sender<X: Transport>(
         .name(plugin.key_name().to_string())
         .spawn(move || {
             ON_SYSLOG_SENDER.with(|c| c.set(is_syslog));
-            run_sender(&queue, &mut transport);
+            run_sender(&queue, &mut transport, &policy);
             transport.disconnect();
             let _ = tx.send(());
         })
         .map_err(|err| OutputError::Thread { plugin, err })?;
-    Ok(Sender { thread: Some(thread), done: std::sync::Mutex::new(done) })
+    Ok(Sender { thread: Some(thread), done: std::sync::Mutex::new(done), join_wait: policy.join_wait })
 }
 
-fn run_sender<X: Transport>(queue: &SendQueue<X::Item>, t: &mut X) {
-    let unreachable = Throttle::new(WARN_INTERVAL);
-    let drops = Throttle::new(WARN_INTERVAL);
+fn run_sender<X: Transport>(queue: &SendQueue<X::Item>, t: &mut X, policy: &Policy) {
+    let mut log = SenderLog::new();
     let mut backoff = Backoff::new();
     let mut pending: Option<X::Item> = None;
+    // Sends of `pending` so far.
+    let mut tries = 0;
     let mut failing = false;
-    let mut reported_drops = 0;
+    let mut closing = false;
     let mut drain_until: Option<Instant> = None;
-    loop {
-        let dropped = queue.stats().1;
-        if dropped > reported_drops {
-            if let Some(_quiet) = drops.due() {
-                log_warn!("{}: {} messages dropped so far (queue full or unsendable)", t.describe(), dropped);
-                reported_drops = dropped;
+    if policy.connect_early {
+        match t.connect() {
+            Ok(()) => log.tell(t, Event::Connected { again: false }),
+            Err(e) => {
+                failing = true;
+                log.tell(t, Event::ConnectFailed(&e));
             }
         }
-        if drain_until.is_none() && queue.is_closed() {
-            drain_until = Some(Instant::now() + DRAIN_TIME);
+    }
+    loop {
+        let dropped = queue.stats().1;
+        if dropped > log.reported_drops {
+            log.tell(t, Event::DroppedSoFar(dropped));
+        }
+        if !closing && queue.is_closed() {
+            closing = true;
+            drain_until = policy.drain.map(|d| Instant::now() + d);
         }
         if drain_until.is_some_and(|d| Instant::now() >= d) {
             break;
         }
         if pending.is_none() {
             pending = queue.pop(Duration::from_millis(500));
+            tries = 0;
             if pending.is_none() {
                 if queue.is_closed() {
                     break;
@@ -320,23 +458,22 @@ fn run_sender<X: Transport>(queue: &SendQueue<X::Item>, t: &mut X) {
             }
         }
         if !t.is_connected() {
-            if drain_until.is_some() {
+            if closing && !policy.drain_reconnect {
                 break; // closing: no new connection attempts
             }
             match t.connect() {
                 Ok(()) => {
                     backoff.reset();
-                    if failing {
-                        log_notice!("{}: connected again", t.describe());
-                    } else {
-                        log_info!("{}: connected", t.describe());
-                    }
+                    log.tell(t, Event::Connected { again: failing });
                     failing = false;
                 }
                 Err(e) => {
                     failing = true;
-                    warn_unreachable(&unreachable, &t.describe(), &e);
-                    if queue.sleep_unless_closed(backoff.failed()) {
+                    log.tell(t, Event::ConnectFailed(&e));
+                    if closing {
+                        break; // the one attempt of a closing sender
+                    }
+                    if queue.sleep_unless_closed(backoff.failed()) && !policy.drain_reconnect {
                         break;
                     }
                     continue;
@@ -344,32 +481,42 @@ fn run_sender<X: Transport>(queue: &SendQueue<X::Item>, t: &mut X) {
             }
         }
         let Some(item) = pending.as_ref() else { continue };
+        tries += 1;
+        let tries_left = policy.tries.is_none_or(|n| tries < n);
         match t.send(item) {
             Ok(()) => {
                 queue.count_sent();
                 pending = None;
             }
-            Err(SendError::Permanent(e)) => {
-                queue.count_dropped(1);
-                pending = None;
-                if let Some(quiet) = drops.due() {
-                    log_warn!("{}: message dropped: {}{}", t.describe(), e, crate::log::more_since(quiet));
-                }
-            }
-            Err(SendError::Broken(e)) => {
+            Err(SendError::Again(_)) if tries_left => {}
+            Err(SendError::Broken(e)) if tries_left => {
                 t.disconnect();
                 failing = true;
-                warn_unreachable(&unreachable, &t.describe(), &e);
-                if queue.sleep_unless_closed(backoff.failed()) {
+                log.tell(t, Event::Broken(&e));
+                if policy.backoff_after_broken && queue.sleep_unless_closed(backoff.failed()) {
                     break;
                 }
             }
+            Err(e) => {
+                let (why, broken) = match e {
+                    SendError::Broken(e) => (e, true),
+                    SendError::Again(e) | SendError::Permanent(e) => (e, false),
+                };
+                queue.count_dropped(1);
+                log.tell(t, Event::GivenUp { item, why: &why });
+                if broken {
+                    t.disconnect();
+                }
+                pending = None;
+            }
         }
     }
-    if pending.is_some() {
-        queue.count_dropped(1);
+    let left = u64::from(pending.is_some());
+    queue.count_dropped(left);
+    let left = left + queue.discard_all();
+    if left > 0 {
+        log.tell(t, Event::Abandoned(left));
     }
-    queue.discard_all();
 }
 
 fn warn_unreachable(throttle: &Throttle, what: &str, e: &dyn fmt::Display) {
@@ -457,6 +604,139 @@ mod tests {
             (Some(2), Some(5), None)
         );
         assert!(q.sleep_unless_closed(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn oversize_item_goes_into_an_empty_queue_only_when_allowed() {
+        let strict: SendQueue<u32> = SendQueue::new(10, 10);
+        assert!(!strict.push(1, 100));
+        let q = SendQueue::new(10, 10).oversize_when_empty();
+        assert!(q.push(1, 100), "empty: any size");
+        assert!(!q.push(2, 1), "not empty: the byte budget holds");
+        assert_eq!((q.bytes(), q.pop(Duration::ZERO)), (100, Some(1)));
+        assert!(q.push(3, 50), "empty again");
+        assert_eq!(q.pop(Duration::ZERO), Some(3));
+        assert!(q.push(4, 5) && q.push(5, 5) && !q.push(6, 1), "within the budget as before");
+        assert_eq!(q.stats(), (0, 2));
+    }
+
+    /// What the mock transport saw.
+    #[derive(Default)]
+    struct Seen {
+        connects: u32,
+        sends: Vec<u32>,
+        events: Vec<String>,
+    }
+
+    /// Connects while `up`; each send takes the next scripted result (then succeeds).
+    struct Mock {
+        up: Arc<std::sync::atomic::AtomicBool>,
+        connected: bool,
+        script: VecDeque<SendError>,
+        seen: Arc<Mutex<Seen>>,
+    }
+
+    impl Mock {
+        fn new(up: bool, script: Vec<SendError>) -> (Mock, Arc<std::sync::atomic::AtomicBool>, Arc<Mutex<Seen>>) {
+            let (up, seen) = (Arc::new(std::sync::atomic::AtomicBool::new(up)), Arc::default());
+            let m = Mock { up: Arc::clone(&up), connected: false, script: script.into(), seen: Arc::clone(&seen) };
+            (m, up, seen)
+        }
+    }
+
+    impl Transport for Mock {
+        type Item = u32;
+        fn describe(&self) -> String {
+            "mock".into()
+        }
+        fn is_connected(&self) -> bool {
+            self.connected
+        }
+        fn connect(&mut self) -> Result<(), LinkError> {
+            self.seen.lock().unwrap().connects += 1;
+            self.connected = self.up.load(Ordering::SeqCst);
+            if self.connected {
+                Ok(())
+            } else {
+                Err(LinkError::Protocol("down".into()))
+            }
+        }
+        fn send(&mut self, item: &u32) -> Result<(), SendError> {
+            self.seen.lock().unwrap().sends.push(*item);
+            self.script.pop_front().map_or(Ok(()), Err)
+        }
+        fn disconnect(&mut self) {
+            self.connected = false;
+        }
+        fn report(&mut self, event: &Event<'_, u32>) -> bool {
+            let text = match event {
+                Event::GivenUp { item, why } => format!("gave up {item}: {why}"),
+                Event::Abandoned(n) => format!("abandoned {n}"),
+                _ => return true,
+            };
+            self.seen.lock().unwrap().events.push(text);
+            true
+        }
+    }
+
+    fn wait_for(what: impl Fn() -> bool) -> bool {
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end {
+            if what() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        what()
+    }
+
+    /// Tries over live connections, a new connection at once after a broken one, no drain limit.
+    const RECORDS: Policy = Policy {
+        tries: Some(3),
+        backoff_after_broken: false,
+        connect_early: false,
+        drain: None,
+        drain_reconnect: true,
+        join_wait: Duration::from_secs(10),
+    };
+
+    #[test]
+    fn item_is_given_up_after_its_tries() {
+        let q = Arc::new(SendQueue::new(10, 1000));
+        assert!(q.push(1, 1) && q.push(2, 1));
+        let b = |s: &str| SendError::Broken(s.into());
+        let (mock, _, seen) = Mock::new(true, vec![b("reset"), SendError::Again("deadlock".into()), b("gone")]);
+        let t = Instant::now();
+        let mut sender = spawn_sender(Plugin::Syslog, Arc::clone(&q), mock, RECORDS, false).unwrap();
+        assert!(wait_for(|| q.stats() == (1, 1)), "{:?}", q.stats());
+        assert!(t.elapsed() < BACKOFF_MIN, "a broken send reconnects at once: {:?}", t.elapsed());
+        assert!(sender.stop(&q));
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.sends, [1, 1, 1, 2], "three tries of 1, then 2");
+        assert_eq!(seen.connects, 3, "first, after the first break, after the give-up");
+        assert_eq!(seen.events, ["gave up 1: gone"]);
+    }
+
+    #[test]
+    fn closing_drains_with_one_more_connection_attempt_when_the_policy_says_so() {
+        for (policy, up_at_close, delivered) in [(RECORDS, true, 3), (RECORDS, false, 0), (Policy::STREAM, true, 0)] {
+            let q = Arc::new(SendQueue::new(10, 1000));
+            assert!(q.push(1, 1) && q.push(2, 1) && q.push(3, 1));
+            let (mock, up, seen) = Mock::new(false, vec![]);
+            let mut sender = spawn_sender(Plugin::Syslog, Arc::clone(&q), mock, policy, false).unwrap();
+            // The first attempt fails; the sender waits its back-off.
+            assert!(wait_for(|| seen.lock().unwrap().connects == 1));
+            up.store(up_at_close, Ordering::SeqCst);
+            let t = Instant::now();
+            assert!(sender.stop(&q));
+            assert!(t.elapsed() < BACKOFF_MIN, "closing ends the back-off wait: {:?}", t.elapsed());
+            let seen = seen.lock().unwrap();
+            let again = u32::from(policy.drain_reconnect);
+            assert_eq!(seen.connects, 1 + again, "{policy:?}");
+            assert_eq!(q.stats(), (delivered, 3 - delivered), "{policy:?} up {up_at_close}");
+            let abandoned = if delivered == 3 { vec![] } else { vec!["abandoned 3".to_string()] };
+            assert_eq!(seen.events, abandoned, "{policy:?}");
+        }
     }
 
     #[test]

@@ -20,10 +20,11 @@
 //! * The local socket gets the same RFC 5424 text (rsyslog's imuxsock parses it).
 //!
 //! The bounded queue, the back-off and the sender loop ([`SendQueue`], [`Transport`],
-//! [`spawn_sender`]) live in [`super::sender`], shared with the hpfeeds output.
+//! [`spawn_sender`]) live in [`super::sender`], shared with the hpfeeds and submitPostgres
+//! outputs; syslog runs them with [`Policy::STREAM`].
 
 use super::sender::{
-    parse_queue_size, peer_closed, resolve, spawn_sender, tcp_connect, LinkError, SendError, SendQueue, Sender,
+    parse_queue_size, peer_closed, resolve, spawn_sender, tcp_connect, LinkError, Policy, SendError, SendQueue, Sender,
     Transport, IO_TIMEOUT, ON_SYSLOG_SENDER, QUEUE_BYTES,
 };
 use super::OutputError;
@@ -363,7 +364,7 @@ impl Syslog {
         let queue_size = parse_queue_size(Plugin::Syslog, cfg.option("queue_size"))?;
         let queue = Arc::new(SendQueue::counted(queue_size, QUEUE_BYTES, crate::stats::Output::Syslog));
         let transport = SyslogTransport { target: target.clone(), conn: None };
-        let sender = spawn_sender(Plugin::Syslog, queue.clone(), transport, true)?;
+        let sender = spawn_sender(Plugin::Syslog, queue.clone(), transport, Policy::STREAM, true)?;
         Ok(Syslog {
             queue,
             sender,
