@@ -1,0 +1,3 @@
+//! The analysis stage: what was caught, after the downloads and before the outputs.
+
+pub mod spamsum;
