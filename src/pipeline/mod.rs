@@ -9,6 +9,7 @@
 //! downloads, SaveFile or one output ends that stage for this attack only, with a log line
 //! naming it, and the other stages and outputs still get the record.
 
+pub mod analysis;
 pub mod decode;
 pub mod download;
 pub mod extract;
