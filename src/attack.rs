@@ -85,7 +85,7 @@ impl Default for Payload {
 
 /// MD5 of `data` as 32 lowercase hex digits.
 pub fn md5_hex(data: &[u8]) -> String {
-    hex(&md5::compute(data).0)
+    hex(&md5::Md5::digest(data))
 }
 
 /// SHA-512 of `data` as 128 lowercase hex digits.

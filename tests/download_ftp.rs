@@ -101,7 +101,7 @@ fn assert_file(r: &Result<Fetched, Error>, want: &[u8]) {
         Err(e) => panic!("download failed: {} ({:?})", e, e),
     };
     assert_eq!(got.data.len(), want.len());
-    assert_eq!(format!("{:x}", md5::compute(&got.data)), format!("{:x}", md5::compute(want)));
+    assert_eq!(honeytrap::attack::md5_hex(&got.data), honeytrap::attack::md5_hex(want));
 }
 
 /// A server process in the client namespace, killed by PID on drop; its output in a file.

@@ -61,7 +61,7 @@ fn sample(n: u64, len: usize) -> Vec<u8> {
 }
 
 fn md5(data: &[u8]) -> String {
-    format!("{:x}", md5::compute(data))
+    honeytrap::attack::md5_hex(data)
 }
 
 const PYFTPD: &str = r#"

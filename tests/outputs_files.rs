@@ -500,7 +500,7 @@ fn check_records(records: &[Vec<String>; 3], tag: &str, n: usize) {
     let [attacker, json, events] = records;
     for i in 0..n {
         let payload = format!("{tag} attack {i}\r\n");
-        let md5 = format!("{:x}", md5::compute(payload.as_bytes()));
+        let md5 = honeytrap::attack::md5_hex(payload.as_bytes());
         let hex: String = payload.bytes().map(|b| format!("{b:02x}")).collect();
         let line = attacker.iter().find(|l| l.contains(&md5)).unwrap_or_else(|| panic!("{tag} {i}: {attacker:?}"));
         assert!(

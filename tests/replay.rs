@@ -8,6 +8,7 @@
 mod common;
 
 use common::{read, root_or_skip, run_ok, wait_until, Launch, Pair, TempDir, BIN, CLI4, SRV4, SRV6};
+use honeytrap::attack::md5_hex;
 use honeytrap::wire::{ip, ipv4, ipv6, link};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -199,10 +200,6 @@ fn saved(dir: &Path) -> Vec<Vec<u8>> {
         .unwrap_or_default();
     v.sort();
     v
-}
-
-fn md5_hex(data: &[u8]) -> String {
-    format!("{:x}", md5::compute(data))
 }
 
 #[test]

@@ -966,7 +966,7 @@ fn downloads(z: &Sizes, ready: &mpsc::Sender<()>) -> Report {
     let out = verify::read_outputs(&st.scratch);
     let mut incomplete = Vec::new();
     for o in outs.iter().filter(|o| o.completed) {
-        let md5 = format!("{:x}", md5::compute(&o.sent));
+        let md5 = honeytrap::attack::md5_hex(&o.sent);
         let tries = out.json.iter().find(|j| j.md5 == md5).map_or(-1, |j| j.download_tries);
         let session = out.events.iter().find(|e| e.md5.as_deref() == Some(md5.as_str())).map(|e| e.session.clone());
         let count = |id: &str| {

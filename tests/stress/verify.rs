@@ -363,7 +363,7 @@ pub fn check_records(exp: &[Expect], files: &AttackFiles, o: &Outputs, read_limi
             ok = false;
             note(&mut r, format!("attack file of {} bytes, {} sent", content.len(), x.out.sent.len()));
         }
-        let md5 = format!("{:x}", md5::compute(&content));
+        let md5 = honeytrap::attack::md5_hex(&content);
         let len = content.len() as u64;
         let a =
             by_md5_a.get(md5.as_str()).map_or(0, |v| v.iter().filter(|a| a.len == len && a.proto == x.proto).count());
