@@ -15,7 +15,6 @@ use super::capacity::{Capacity, Demand, Resources, Room, MAX_CAPACITY};
 use super::conn::{self, panic_text, SessionParams};
 use super::limits::{Kind, Limits, Policy, Refusal, Refused, Slot};
 use super::relay::{self, RelayKind, RelayParams};
-use super::responses::Responses;
 use super::udp::{self, UdpExit, UdpFlowRecord, UdpHost, UdpParams};
 use crate::attack::{portstr, Attack, Payload, ProxyConn};
 use crate::budget::{Budget, Charge, Intake};
@@ -23,17 +22,14 @@ use crate::config::{Config, Mode, Proto};
 use crate::conn_request::ConnRequest;
 use crate::log::Throttle;
 use crate::pipeline::output::events::Event;
-use crate::pipeline::{Pipeline, PipelineError};
 use crate::sys::{net, strerror};
 use crate::{log_debug, log_err, log_noisy, log_notice, log_warn};
 use crate::{stats, text};
 use std::collections::HashMap;
-use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsFd;
 use std::panic::{self, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread;
@@ -43,57 +39,7 @@ use std::time::{Duration, Instant, SystemTime};
 /// lost (the C original used 10). The kernel caps it at net.core.somaxconn.
 pub const BACKLOG: i32 = 4096;
 
-/// Settings every new connection reads; replaced as a whole on SIGHUP.
-pub struct Settings {
-    pub cfg: Config,
-    pub responses: Responses,
-    pub pipeline: Pipeline,
-    /// `-r`: normal-mode idle interval.
-    pub read_timeout: Duration,
-    /// `-l`: a listener without connections for this long closes; `None`: never.
-    pub listen_timeout: Option<Duration>,
-}
-
-/// Why the settings of a configuration cannot be built (without the `Error - ` prefix,
-/// which the daemon's error adds).
-#[derive(Debug)]
-pub enum SettingsError {
-    /// The response directory cannot be read.
-    Responses { dir: PathBuf, err: io::Error },
-    /// A plugin stage cannot be set up.
-    Pipeline(PipelineError),
-}
-
-impl fmt::Display for SettingsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SettingsError::Responses { dir, err } => {
-                write!(f, "Unable to open response directory {}: {}", dir.display(), strerror(err))
-            }
-            SettingsError::Pipeline(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for SettingsError {}
-
-impl Settings {
-    /// Builds the settings from a loaded configuration: loads the responses, sets up the
-    /// plugins this program implements. Relative directories in plugin options are taken
-    /// from `base_dir` (the start-up directory), like the core paths.
-    pub fn new(cfg: Config, base_dir: &Path, read_timeout: u8, listen_timeout: u8) -> Result<Settings, SettingsError> {
-        let responses = Responses::load(&cfg.response_dir)
-            .map_err(|err| SettingsError::Responses { dir: cfg.response_dir.clone(), err })?;
-        let pipeline = Pipeline::from_config(&cfg, base_dir).map_err(SettingsError::Pipeline)?;
-        Ok(Settings {
-            cfg,
-            responses,
-            pipeline,
-            read_timeout: Duration::from_secs(read_timeout.into()),
-            listen_timeout: (listen_timeout > 0).then(|| Duration::from_secs(listen_timeout.into())),
-        })
-    }
-}
+pub use super::settings::{Settings, SettingsError};
 
 /// What happened to a connection request.
 #[derive(Debug)]
@@ -841,6 +787,9 @@ pub fn process(s: &Settings, attack: &mut Attack) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::Pipeline;
+    use crate::server::responses::Responses;
+    use std::path::Path;
 
     #[test]
     fn a_port_in_use_is_reported_once_per_protocol() {

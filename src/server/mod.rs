@@ -12,4 +12,5 @@ pub(crate) mod engine;
 pub mod limits;
 pub mod relay;
 pub(crate) mod responses;
+pub(crate) mod settings;
 pub mod udp;
