@@ -120,6 +120,21 @@ pub struct Download {
     pub filename: Option<String>,
     pub uri: Option<String>,
     pub payload: Payload,
+    /// What the analysis stage found in the file.
+    pub findings: Findings,
+}
+
+/// What the analysis stage (magicPE, SpamSum) found in an attack string or a download.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Findings {
+    /// The file type in file(1)'s words (magicPE).
+    pub filetype: Option<String>,
+    /// The fuzzy hash, ssdeep's form (SpamSum).
+    pub ssdeep: Option<String>,
+    /// The best match score (0–100) against `spamsum_sigfile`, for the attack string.
+    pub ssdeep_score: Option<u32>,
+    /// The attack string's MD5 was in `md5sum_sigfile` already.
+    pub md5_known: bool,
 }
 
 impl Download {
@@ -133,6 +148,7 @@ impl Download {
             filename: None,
             uri: None,
             payload: Payload::new(data),
+            findings: Findings::default(),
         }
     }
 }
@@ -165,6 +181,8 @@ pub struct Attack {
     pub session: SessionId,
     /// Bytes sent to the attacker (responses, or what the mirror/proxy peer answered).
     pub bytes_out: u64,
+    /// What the analysis stage found in the attack string.
+    pub findings: Findings,
     /// The share of the daemon's memory budget the record's data holds, given back when
     /// the record is dropped (after the pipeline).
     pub charge: Charge,
@@ -187,6 +205,7 @@ impl Attack {
             is_virtual: false,
             session: SessionId::new(),
             bytes_out: 0,
+            findings: Findings::default(),
             charge: Charge::none(),
         }
     }

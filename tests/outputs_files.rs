@@ -393,7 +393,7 @@ fn event_stream_as_python_reads_it() {
         Event::connect(&s, t),
         Event::input(&s, t, &p, out.data_limit()),
         Event::download_started(&s, t, url),
-        Event::download(&s, t, url, &p, Some("f"), false),
+        Event::download(&s, t, url, &p, Some("f"), false, &Default::default()),
         Event::download_failed(&s, t, url, "timeout"),
         Event::closed(&s, t, Duration::from_millis(1500), 8, 0),
     ] {

@@ -180,6 +180,8 @@ impl Plugin {
                 | Plugin::VncDownload
                 | Plugin::B64Decode
                 | Plugin::DeUnicode
+                | Plugin::MagicPe
+                | Plugin::SpamSum
                 | Plugin::LogAttacker
                 | Plugin::LogJson
                 | Plugin::LogEvents

@@ -464,6 +464,7 @@ fn download(req: &Request, f: Fetched, dl_type: &str) -> Option<Download> {
         filename: Some(req.filename.clone()).filter(|n| !n.is_empty()),
         uri: Some(f.uri),
         payload: Payload::new(f.data),
+        findings: Default::default(),
     })
 }
 
@@ -503,6 +504,7 @@ fn attach_inline(attack: &mut Attack, req: Request) {
         uri: Some(req.uri()),
         filename: Some(req.filename).filter(|n| !n.is_empty()),
         payload: Payload::new(req.data),
+        findings: Default::default(),
     });
 }
 

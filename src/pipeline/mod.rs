@@ -37,6 +37,7 @@ pub enum Stage {
     Decoders,
     Extraction,
     Downloads,
+    Analysis,
     SaveFile,
     LogAttacker,
     LogJson,
@@ -55,6 +56,7 @@ impl Stage {
             Stage::Decoders => "decoders",
             Stage::Extraction => "download extraction",
             Stage::Downloads => "downloads",
+            Stage::Analysis => "analysis",
             Stage::SaveFile => "SaveFile",
             Stage::LogAttacker => "logAttacker",
             Stage::LogJson => "logJSON",
@@ -71,6 +73,7 @@ impl Stage {
             Stage::Decoders => "pipeline-decoders",
             Stage::Extraction => "pipeline-extraction",
             Stage::Downloads => "pipeline-downloads",
+            Stage::Analysis => "pipeline-analysis",
             Stage::SaveFile => "pipeline-SaveFile",
             Stage::LogAttacker => "pipeline-logAttacker",
             Stage::LogJson => "pipeline-logJSON",
@@ -112,6 +115,8 @@ pub fn contained<T>(stage: Stage, f: impl FnOnce() -> T) -> Option<T> {
 pub struct Pipeline {
     pub decoders: Decoders,
     pub downloader: Option<Downloader>,
+    /// magicPE and SpamSum, when configured.
+    pub analyzer: Option<analysis::Analyzer>,
     pub savefile: Option<SaveFile>,
     /// Logs, event stream, collectors: set by the daemon, which keeps them across reloads.
     pub outputs: Arc<Outputs>,
@@ -156,12 +161,13 @@ impl Pipeline {
                 vnc: has(Plugin::VncDownload),
             },
             downloader: Downloader::from_config(cfg)?,
+            analyzer: analysis::Analyzer::from_config(cfg, base_dir),
             savefile,
             outputs: Arc::default(),
         })
     }
 
-    /// Runs a finished attack through the stages: decoders, downloads, SaveFile, then the logs
+    /// Runs a finished attack through the stages: decoders, downloads, analysis, SaveFile, then the logs
     /// and collectors (after the downloads, so that logJSON reports what the downloads really
     /// did), with the events of the connection.
     pub fn process(&self, attack: &mut Attack) {
@@ -201,6 +207,9 @@ impl Pipeline {
                 });
             }
         }
+        if let Some(a) = &self.analyzer {
+            contained(Stage::Analysis, || a.run(attack));
+        }
         let saved = self.savefile.as_ref().and_then(|sf| contained(Stage::SaveFile, || sf.save(attack)));
         for (i, dl) in attack.downloads.iter().enumerate() {
             out.sample(&dl.payload.data);
@@ -213,7 +222,15 @@ impl Pipeline {
                     _ => (None, false),
                 };
                 let url = dl.uri.as_deref().unwrap_or("");
-                out.emit(&Event::download(session, SystemTime::now(), url, &dl.payload, outfile.as_deref(), duplicate));
+                out.emit(&Event::download(
+                    session,
+                    SystemTime::now(),
+                    url,
+                    &dl.payload,
+                    outfile.as_deref(),
+                    duplicate,
+                    &dl.findings,
+                ));
             }
         }
         if let Some(session) = &session {

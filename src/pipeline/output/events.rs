@@ -15,7 +15,7 @@
 //! | `honeytrap.session.connect` | – |
 //! | `honeytrap.session.input` | `md5`, `sha256`, `length` (bytes of the attack string), `data_hex` (lowercase hex of at most `data_limit` first bytes), `truncated` (bool: `data_hex` is shorter than the data) |
 //! | `honeytrap.session.file_download.started` | `url` |
-//! | `honeytrap.session.file_download` | `url`, `md5`, `sha256`, `size`, `outfile` (stored file name, `null` when not stored), `duplicate` (bool: the sample was stored before) |
+//! | `honeytrap.session.file_download` | `url`, `md5`, `sha256`, `size`, `outfile` (stored file name, `null` when not stored), `duplicate` (bool: the sample was stored before); `filetype` (magicPE) and `ssdeep` (SpamSum) when those plugins run |
 //! | `honeytrap.session.file_download.failed` | `url`, `reason` |
 //! | `honeytrap.session.closed` | `duration` (seconds, a number with up to 6 decimals), `bytes_in` (from the attacker), `bytes_out` (to the attacker) |
 //!
@@ -26,7 +26,7 @@
 use super::append::{logfile, AppendLog};
 use super::json::{ip_text, Object, Style, Value};
 use super::OutputError;
-use crate::attack::{Payload, SessionId};
+use crate::attack::{Findings, Payload, SessionId};
 use crate::config::{Plugin, PluginConfig, Proto};
 use crate::sys::time;
 use crate::text::{self, hex};
@@ -89,6 +89,9 @@ pub enum Kind {
         size: usize,
         outfile: Option<String>,
         duplicate: bool,
+        /// magicPE's file type, SpamSum's fuzzy hash (written only when found).
+        filetype: Option<String>,
+        ssdeep: Option<String>,
     },
     DownloadFailed {
         url: String,
@@ -165,6 +168,7 @@ impl Event {
         file: &Payload,
         outfile: Option<&str>,
         duplicate: bool,
+        findings: &Findings,
     ) -> Event {
         Event::new(
             s,
@@ -177,6 +181,8 @@ impl Event {
                 size: file.len(),
                 outfile: outfile.map(str::to_string),
                 duplicate,
+                filetype: findings.filetype.clone(),
+                ssdeep: findings.ssdeep.clone(),
             },
         )
     }
@@ -214,13 +220,19 @@ impl Event {
                 o.push("truncated", *truncated);
             }
             Kind::DownloadStarted { url } => o.push("url", url.as_str()),
-            Kind::Download { url, md5, sha256, size, outfile, duplicate } => {
+            Kind::Download { url, md5, sha256, size, outfile, duplicate, filetype, ssdeep } => {
                 o.push("url", url.as_str());
                 o.push("md5", md5.as_str());
                 o.push("sha256", sha256.as_str());
                 o.push("size", *size);
                 o.push("outfile", outfile.as_deref().map_or(Value::Null, Value::from));
                 o.push("duplicate", *duplicate);
+                if let Some(t) = filetype {
+                    o.push("filetype", t.as_str());
+                }
+                if let Some(h) = ssdeep {
+                    o.push("ssdeep", h.as_str());
+                }
             }
             Kind::DownloadFailed { url, reason } => {
                 o.push("url", url.as_str());
@@ -381,7 +393,7 @@ mod tests {
                 format!("{},\"url\":\"http://203.0.113.9/x.sh\"}}", head(DOWNLOAD_STARTED)),
             ),
             (
-                Event::download(&s, at(), "tftp://203.0.113.9/a\"b", &p, Some("37f5-a\"b"), true),
+                Event::download(&s, at(), "tftp://203.0.113.9/a\"b", &p, Some("37f5-a\"b"), true, &Findings::default()),
                 format!(
                     "{},\"url\":\"tftp://203.0.113.9/a\\\"b\",\"md5\":\"{}\",\"sha256\":\"{}\",\"size\":19,\"outfile\":\"37f5-a\\\"b\",\"duplicate\":true}}",
                     head(DOWNLOAD),
@@ -390,7 +402,7 @@ mod tests {
                 ),
             ),
             (
-                Event::download(&s, at(), "ftp://u:p@203.0.113.9:21/f", &p, None, false),
+                Event::download(&s, at(), "ftp://u:p@203.0.113.9:21/f", &p, None, false, &Findings::default()),
                 format!(
                     "{},\"url\":\"ftp://u:p@203.0.113.9:21/f\",\"md5\":\"{}\",\"sha256\":\"{}\",\"size\":19,\"outfile\":null,\"duplicate\":false}}",
                     head(DOWNLOAD),
