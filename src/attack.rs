@@ -135,6 +135,8 @@ pub struct Findings {
     pub ssdeep_score: Option<u32>,
     /// The attack string's MD5 was in `md5sum_sigfile` already.
     pub md5_known: bool,
+    /// clamd's verdict on a download: `clean` or the signature name (ClamAV).
+    pub clamav: Option<String>,
 }
 
 impl Download {

@@ -11,17 +11,9 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-/// An ARM ELF executable header followed by code-like bytes.
+/// An ARM ELF sample.
 fn elf_arm() -> Vec<u8> {
-    let mut d = vec![0u8; 64];
-    d[..4].copy_from_slice(b"\x7fELF");
-    d[4] = 1;
-    d[5] = 1;
-    d[6] = 1;
-    d[16] = 2;
-    d[18] = 40;
-    d.extend((0..6000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8));
-    d
+    common::elf_sample(false, 40, 0, 6000)
 }
 
 fn tool_says(tool: &[&str], data: &[u8], dir: &TempDir) -> String {

@@ -138,7 +138,7 @@ impl Plugin {
             Plugin::FtpDownload => &["ftp_host"],
             Plugin::HttpDownload => &["http_program", "http_options"],
             Plugin::SpamSum => &["md5sum_sigfile", "spamsum_sigfile"],
-            Plugin::ClamAv => &["temp_dir", "clamdb_path"],
+            Plugin::ClamAv => &["clamd_socket", "temp_dir", "clamdb_path"],
             Plugin::CpuEmu => &["execute_shellcode", "createprocess_cmd"],
             Plugin::Cspm => &["shellcode_sigfile"],
             Plugin::Xmatch => &["xpattern_file"],
@@ -182,6 +182,7 @@ impl Plugin {
                 | Plugin::DeUnicode
                 | Plugin::MagicPe
                 | Plugin::SpamSum
+                | Plugin::ClamAv
                 | Plugin::LogAttacker
                 | Plugin::LogJson
                 | Plugin::LogEvents

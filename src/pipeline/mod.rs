@@ -130,6 +130,8 @@ pub enum PipelineError {
     SaveFile(OutputError),
     /// ftpDownload's `ftp_host` is not an address.
     FtpHost { span: Span, value: String },
+    /// ClamAV's `clamd_socket` names no socket.
+    ClamdSocket { span: Span, value: String },
 }
 
 impl std::fmt::Display for PipelineError {
@@ -138,6 +140,9 @@ impl std::fmt::Display for PipelineError {
             PipelineError::SaveFile(e) => write!(f, "{e}"),
             PipelineError::FtpHost { span, value } => {
                 write!(f, "{span}: ftp_host must be an IPv4 or IPv6 address, not '{value}'")
+            }
+            PipelineError::ClamdSocket { span, value } => {
+                write!(f, "{span}: clamd_socket must be a socket path or tcp://HOST:PORT, not '{value}'")
             }
         }
     }
@@ -161,7 +166,7 @@ impl Pipeline {
                 vnc: has(Plugin::VncDownload),
             },
             downloader: Downloader::from_config(cfg)?,
-            analyzer: analysis::Analyzer::from_config(cfg, base_dir),
+            analyzer: analysis::Analyzer::from_config(cfg, base_dir)?,
             savefile,
             outputs: Arc::default(),
         })

@@ -549,3 +549,17 @@ pub fn datagrams(sock: &std::os::unix::net::UnixDatagram, wait: Duration) -> Vec
     }
     out
 }
+
+/// An ELF executable header (64-bit when `wide`, little-endian, for `machine`) followed by
+/// `len` bytes that depend on `seed`: a sample of the kind IoT droppers fetch.
+pub fn elf_sample(wide: bool, machine: u8, seed: u32, len: u32) -> Vec<u8> {
+    let mut d = vec![0u8; 64];
+    d[..4].copy_from_slice(b"\x7fELF");
+    d[4] = if wide { 2 } else { 1 };
+    d[5] = 1;
+    d[6] = 1;
+    d[16] = 2;
+    d[18] = machine;
+    d.extend((0..len).map(|i| (i.wrapping_add(seed).wrapping_mul(2_654_435_761) >> 9) as u8));
+    d
+}

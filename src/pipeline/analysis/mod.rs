@@ -12,9 +12,13 @@
 //!   against the signatures in it is logged and recorded; the new signature is appended
 //!   unless it is there already — the C plugin's duplicate check never matched).
 //!
+//! * ClamAV: every download streamed to clamd ([`clamav`]); the verdict (`clean` or the
+//!   signature name) is logged and recorded.
+//!
 //! The signature files are read once when the stage is set up (at most [`SIG_MAX`] lines
 //! each) and appended to with one write per line, never through a symbolic link.
 
+pub mod clamav;
 pub mod filetype;
 pub mod spamsum;
 
@@ -49,16 +53,29 @@ pub struct Analyzer {
     magic: bool,
     spamsum: bool,
     signatures: Option<Mutex<Signatures>>,
+    clamd: Option<clamav::Clamd>,
 }
 
 impl Analyzer {
-    /// The analyses `cfg` enables, `None` when none is.
-    pub fn from_config(cfg: &Config, base_dir: &Path) -> Option<Analyzer> {
+    /// The analyses `cfg` enables, `None` when none is; an error names a `clamd_socket`
+    /// that is not a socket's name.
+    pub fn from_config(cfg: &Config, base_dir: &Path) -> Result<Option<Analyzer>, super::PipelineError> {
         let magic = cfg.plugins.iter().any(|p| p.plugin == Plugin::MagicPe);
         let spam = cfg.plugins.iter().find(|p| p.plugin == Plugin::SpamSum);
-        if !magic && spam.is_none() {
-            return None;
+        let clam = cfg.plugins.iter().find(|p| p.plugin == Plugin::ClamAv);
+        if !magic && spam.is_none() && clam.is_none() {
+            return Ok(None);
         }
+        let clamd = match clam {
+            None => None,
+            Some(p) => {
+                let value = p.option("clamd_socket").unwrap_or(clamav::DEFAULT_SOCKET);
+                let target = clamav::parse_target(value, base_dir).ok_or_else(|| {
+                    super::PipelineError::ClamdSocket { span: p.span.clone(), value: value.to_string() }
+                })?;
+                Some(clamav::Clamd::new(target))
+            }
+        };
         let signatures = spam.and_then(|p| {
             let path = |k: &str| p.option(k).filter(|v| !v.is_empty()).map(|v| base_dir.join(v));
             let (Some(md5_path), Some(spamsum_path)) = (path("md5sum_sigfile"), path("spamsum_sigfile")) else {
@@ -85,7 +102,7 @@ impl Analyzer {
                 }
             }
         });
-        Some(Analyzer { magic, spamsum: spam.is_some(), signatures })
+        Ok(Some(Analyzer { magic, spamsum: spam.is_some(), signatures, clamd }))
     }
 
     /// Analyses `attack`: its string and every download.
@@ -121,6 +138,15 @@ impl Analyzer {
         for d in attack.downloads.iter_mut() {
             if d.findings == Findings::default() {
                 d.findings = self.examine(&d.payload);
+            }
+            if let Some(c) = &self.clamd {
+                if !d.payload.data.is_empty() {
+                    d.findings.clamav = c.verdict(&d.payload.md5, &d.payload.data).and_then(|v| match v {
+                        clamav::Verdict::Clean => Some("clean".to_string()),
+                        clamav::Verdict::Infected(name) => Some(name),
+                        clamav::Verdict::Error(_) => None,
+                    });
+                }
             }
         }
         attack.findings = found;

@@ -15,7 +15,7 @@
 //! | `honeytrap.session.connect` | – |
 //! | `honeytrap.session.input` | `md5`, `sha256`, `length` (bytes of the attack string), `data_hex` (lowercase hex of at most `data_limit` first bytes), `truncated` (bool: `data_hex` is shorter than the data) |
 //! | `honeytrap.session.file_download.started` | `url` |
-//! | `honeytrap.session.file_download` | `url`, `md5`, `sha256`, `size`, `outfile` (stored file name, `null` when not stored), `duplicate` (bool: the sample was stored before); `filetype` (magicPE) and `ssdeep` (SpamSum) when those plugins run |
+//! | `honeytrap.session.file_download` | `url`, `md5`, `sha256`, `size`, `outfile` (stored file name, `null` when not stored), `duplicate` (bool: the sample was stored before); `filetype` (magicPE), `ssdeep` (SpamSum) and `clamav` (ClamAV: `clean` or the signature name) when those plugins run |
 //! | `honeytrap.session.file_download.failed` | `url`, `reason` |
 //! | `honeytrap.session.closed` | `duration` (seconds, a number with up to 6 decimals), `bytes_in` (from the attacker), `bytes_out` (to the attacker) |
 //!
@@ -92,6 +92,8 @@ pub enum Kind {
         /// magicPE's file type, SpamSum's fuzzy hash (written only when found).
         filetype: Option<String>,
         ssdeep: Option<String>,
+        /// ClamAV's verdict: `clean` or the signature name.
+        clamav: Option<String>,
     },
     DownloadFailed {
         url: String,
@@ -183,6 +185,7 @@ impl Event {
                 duplicate,
                 filetype: findings.filetype.clone(),
                 ssdeep: findings.ssdeep.clone(),
+                clamav: findings.clamav.clone(),
             },
         )
     }
@@ -220,7 +223,7 @@ impl Event {
                 o.push("truncated", *truncated);
             }
             Kind::DownloadStarted { url } => o.push("url", url.as_str()),
-            Kind::Download { url, md5, sha256, size, outfile, duplicate, filetype, ssdeep } => {
+            Kind::Download { url, md5, sha256, size, outfile, duplicate, filetype, ssdeep, clamav } => {
                 o.push("url", url.as_str());
                 o.push("md5", md5.as_str());
                 o.push("sha256", sha256.as_str());
@@ -232,6 +235,9 @@ impl Event {
                 }
                 if let Some(h) = ssdeep {
                     o.push("ssdeep", h.as_str());
+                }
+                if let Some(v) = clamav {
+                    o.push("clamav", v.as_str());
                 }
             }
             Kind::DownloadFailed { url, reason } => {
