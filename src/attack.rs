@@ -137,6 +137,8 @@ pub struct Findings {
     pub md5_known: bool,
     /// clamd's verdict on a download: `clean` or the signature name (ClamAV).
     pub clamav: Option<String>,
+    /// Where shellcode most likely starts in the attack string (cpuEmu's GetPC heuristic).
+    pub getpc_offset: Option<usize>,
 }
 
 impl Download {

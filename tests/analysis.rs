@@ -74,3 +74,29 @@ fn executables_in_attack_strings_are_typed_hashed_and_kept() {
     assert_eq!(read(&md5s), format!("{md5}\n"));
     assert_eq!(read(&sums), format!("{want}\n"));
 }
+
+#[test]
+fn shellcode_start_is_located() {
+    if !root_or_skip(&common::this_test(), &["ip"]) {
+        return;
+    }
+    let s = Sensor::new("cpuemu", "plugin-cpuEmu = { execute_shellcode = \"yes\" }");
+    let mut d = s.start(Launch::Foreground, &[]);
+    let log = s.log();
+    assert!(log.contains("cpuEmu - No x86 emulator in this version: shellcode is located (GetPC), not run."), "{log}");
+    assert!(log.contains("cpuEmu - Warning - execute_shellcode is not supported and is ignored."), "{log}");
+    let mut attack = b"\x00\x00\x00\x85\xffSMBr".to_vec();
+    attack.extend([0x90u8; 300]);
+    let offset = attack.len();
+    attack.extend(b"\xd9\xee\xd9\x74\x24\xf4\x5b\x31\xc9\xb1\x40\x81\x73\x13");
+    attack.extend([0x41u8; 200]);
+    let to: SocketAddr = "127.0.0.1:445".parse().unwrap();
+    assert!(common::attack(&s.ns, to, &attack));
+    let want = format!("cpuEmu - Possible shellcode at offset {offset} of the attack string (GetPC: fnstenv).");
+    assert!(wait_until(Duration::from_secs(20), || s.log().contains(&want)), "{}", s.log());
+    // Text is not shellcode.
+    assert!(common::attack(&s.ns, to, b"GET / HTTP/1.0\r\n\r\n"));
+    assert!(wait_until(Duration::from_secs(20), || read(&s.path("attacker.log")).lines().count() == 2));
+    assert_eq!(s.log().matches("cpuEmu - Possible shellcode").count(), 1);
+    d.stop(Duration::from_secs(20)).unwrap();
+}

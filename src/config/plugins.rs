@@ -183,6 +183,7 @@ impl Plugin {
                 | Plugin::MagicPe
                 | Plugin::SpamSum
                 | Plugin::ClamAv
+                | Plugin::CpuEmu
                 | Plugin::LogAttacker
                 | Plugin::LogJson
                 | Plugin::LogEvents

@@ -403,7 +403,14 @@ fn plugin(node: &Node, name: &str, cfg: &mut Config) -> Result<(), ConfigError> 
         let value = opt.values.first().map(|v| v.text.clone()).unwrap_or_default();
         options.push((opt.name.clone(), value));
     }
-    if !plugin.implemented() {
+    if matches!(plugin, Plugin::SubmitMwserv | Plugin::SubmitNebula) {
+        // The services these fed (the mwcollect alliance's mwserv, Nebula) are gone.
+        warn(
+            cfg,
+            &node.span,
+            format!("plugin {} fed a service that no longer exists; the entry is accepted and has no effect", name),
+        );
+    } else if !plugin.implemented() {
         warn(
             cfg,
             &node.span,
@@ -1010,6 +1017,15 @@ mod tests {
         );
         assert!(c.warnings.is_empty(), "{:?}", warnings(&c));
         assert!(!warnings(&c).iter().any(|w| w.contains("SaveFile") || w.contains("ftpDownload")));
+        // Those that fed services that are gone say so.
+        let c3 = ok("plugin-submitMWserv = { guid = \"g\" }\nplugin-submitNebula = \"\"");
+        assert_eq!(
+            warnings(&c3),
+            [
+                "c.conf:1:1: plugin submitMWserv fed a service that no longer exists; the entry is accepted and has no effect",
+                "c.conf:2:1: plugin submitNebula fed a service that no longer exists; the entry is accepted and has no effect"
+            ]
+        );
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //!   against the signatures in it is logged and recorded; the new signature is appended
 //!   unless it is there already — the C plugin's duplicate check never matched).
 //!
+//! * cpuEmu: where x86 shellcode starts in the attack string ([`getpc`]), logged and
+//!   recorded; detection only, nothing is emulated or run.
 //! * ClamAV: every download streamed to clamd ([`clamav`]); the verdict (`clean` or the
 //!   signature name) is logged and recorded.
 //!
@@ -20,12 +22,13 @@
 
 pub mod clamav;
 pub mod filetype;
+pub mod getpc;
 pub mod spamsum;
 
 use super::output::append::AppendLog;
 use crate::attack::{Attack, Download, Findings, Payload};
 use crate::config::{Config, Plugin};
-use crate::{log_err, log_info, log_notice};
+use crate::{log_err, log_info, log_notice, log_warn};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -54,6 +57,7 @@ pub struct Analyzer {
     spamsum: bool,
     signatures: Option<Mutex<Signatures>>,
     clamd: Option<clamav::Clamd>,
+    cpuemu: bool,
 }
 
 impl Analyzer {
@@ -63,8 +67,15 @@ impl Analyzer {
         let magic = cfg.plugins.iter().any(|p| p.plugin == Plugin::MagicPe);
         let spam = cfg.plugins.iter().find(|p| p.plugin == Plugin::SpamSum);
         let clam = cfg.plugins.iter().find(|p| p.plugin == Plugin::ClamAv);
-        if !magic && spam.is_none() && clam.is_none() {
+        let cpu = cfg.plugins.iter().find(|p| p.plugin == Plugin::CpuEmu);
+        if !magic && spam.is_none() && clam.is_none() && cpu.is_none() {
             return Ok(None);
+        }
+        if let Some(p) = cpu {
+            log_notice!("cpuEmu - No x86 emulator in this version: shellcode is located (GetPC), not run.");
+            if p.option("execute_shellcode") == Some("yes") {
+                log_warn!("cpuEmu - Warning - execute_shellcode is not supported and is ignored.");
+            }
         }
         let clamd = match clam {
             None => None,
@@ -102,7 +113,7 @@ impl Analyzer {
                 }
             }
         });
-        Ok(Some(Analyzer { magic, spamsum: spam.is_some(), signatures, clamd }))
+        Ok(Some(Analyzer { magic, spamsum: spam.is_some(), signatures, clamd, cpuemu: cpu.is_some() }))
     }
 
     /// Analyses `attack`: its string and every download.
@@ -111,6 +122,16 @@ impl Analyzer {
             return;
         }
         let mut found = self.examine(&attack.payload);
+        if self.cpuemu {
+            if let Some((offset, kind)) = getpc::find(&attack.payload.data) {
+                log_notice!(
+                    "cpuEmu - Possible shellcode at offset {} of the attack string (GetPC: {}).",
+                    offset,
+                    kind.name()
+                );
+                found.getpc_offset = Some(offset);
+            }
+        }
         if self.magic && found.filetype.is_some() && filetype::is_executable(&attack.payload.data) {
             let mut d = Download::new("raw", attack.payload.data.clone());
             d.remote = Some(attack.remote);

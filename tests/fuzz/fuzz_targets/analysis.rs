@@ -5,10 +5,13 @@
 //! analysis`.
 #![no_main]
 
-use honeytrap::pipeline::analysis::{filetype, spamsum};
+use honeytrap::pipeline::analysis::{filetype, getpc, spamsum};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    if let Some((offset, _)) = getpc::find(data) {
+        assert!(offset < data.len());
+    }
     if let Some(d) = filetype::describe(data) {
         assert!(!d.is_empty());
     }
