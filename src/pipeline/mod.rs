@@ -16,6 +16,7 @@ pub mod extract;
 pub(crate) mod fetch;
 pub mod output;
 pub mod request;
+pub mod xmatch;
 
 use crate::attack::Attack;
 use crate::config::{Config, Plugin, Proto, Span};
@@ -132,6 +133,8 @@ pub enum PipelineError {
     FtpHost { span: Span, value: String },
     /// ClamAV's `clamd_socket` names no socket.
     ClamdSocket { span: Span, value: String },
+    /// xmatch's `xpattern_file` cannot be used.
+    Xmatch(xmatch::PatternError),
 }
 
 impl std::fmt::Display for PipelineError {
@@ -141,6 +144,7 @@ impl std::fmt::Display for PipelineError {
             PipelineError::FtpHost { span, value } => {
                 write!(f, "{span}: ftp_host must be an IPv4 or IPv6 address, not '{value}'")
             }
+            PipelineError::Xmatch(e) => write!(f, "{e}"),
             PipelineError::ClamdSocket { span, value } => {
                 write!(f, "{span}: clamd_socket must be a socket path or tcp://HOST:PORT, not '{value}'")
             }
@@ -164,6 +168,14 @@ impl Pipeline {
                 b64: has(Plugin::B64Decode),
                 unicode: has(Plugin::DeUnicode),
                 vnc: has(Plugin::VncDownload),
+                xmatch: match cfg.plugins.iter().find(|p| p.plugin == Plugin::Xmatch) {
+                    None => None,
+                    Some(p) => {
+                        let file = p.option("xpattern_file").filter(|v| !v.is_empty());
+                        let path = file.map(|f| base_dir.join(f)).unwrap_or_default();
+                        Some(Arc::new(xmatch::Patterns::load(&path).map_err(PipelineError::Xmatch)?))
+                    }
+                },
             },
             downloader: Downloader::from_config(cfg)?,
             analyzer: analysis::Analyzer::from_config(cfg, base_dir)?,

@@ -6,9 +6,17 @@
 #![no_main]
 
 use honeytrap::pipeline::analysis::{filetype, getpc, spamsum};
+use honeytrap::pipeline::xmatch::Patterns;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    // The first line as a pattern file, the rest as data.
+    let (head, rest) = data.split_at(data.iter().position(|&b| b == b'\n').unwrap_or(data.len()));
+    if let Ok(p) = Patterns::parse(&String::from_utf8_lossy(head), std::path::Path::new("fuzz")) {
+        if let Some((f, decoded)) = p.decode(rest) {
+            assert!(!f.key.is_empty() && decoded.len() == rest.len());
+        }
+    }
     if let Some((offset, _)) = getpc::find(data) {
         assert!(offset < data.len());
     }
