@@ -92,10 +92,12 @@ pub enum Scheme {
     Tftp,
     Http,
     Https,
+    /// Raw TCP streams (`nc HOST PORT > f`).
+    Tcp,
 }
 
 impl Scheme {
-    pub const ALL: [Scheme; 4] = [Scheme::Ftp, Scheme::Tftp, Scheme::Http, Scheme::Https];
+    pub const ALL: [Scheme; 5] = [Scheme::Ftp, Scheme::Tftp, Scheme::Http, Scheme::Https, Scheme::Tcp];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -103,6 +105,7 @@ impl Scheme {
             Scheme::Tftp => "tftp",
             Scheme::Http => "http",
             Scheme::Https => "https",
+            Scheme::Tcp => "tcp",
         }
     }
 }
@@ -387,7 +390,7 @@ mod tests {
         assert_eq!(
             log_line(&s, &g, 12),
             "Statistics after 12 s: tcp accepted 0, refused 0; udp accepted 0, refused 0; attacks 0; \
-             downloads ftp 0/0, tftp 0/0, http 0/0, https 0/0 (done/failed); outputs none; monitor packets 0; \
+             downloads ftp 0/0, tftp 0/0, http 0/0, https 0/0, tcp 0/0 (done/failed); outputs none; monitor packets 0; \
              open 0; threads 3; rss 4096 KiB."
         );
     }
@@ -409,7 +412,7 @@ mod tests {
         assert_eq!(
             log_line(&s, &g, 60),
             "Statistics after 60 s: tcp accepted 5, refused share 2 ignored 1; udp accepted 0, refused memory 1; \
-             attacks 4; downloads ftp 0/1, tftp 0/0, http 1/0, https 0/0 (done/failed); outputs logJSON 4/0, syslog 0/7 \
+             attacks 4; downloads ftp 0/1, tftp 0/0, http 1/0, https 0/0, tcp 0/0 (done/failed); outputs logJSON 4/0, syslog 0/7 \
              (written/dropped); monitor packets 99; open 1; threads 9; rss 10240 KiB."
         );
     }
@@ -425,7 +428,7 @@ mod tests {
         let helps = text.lines().filter(|l| l.starts_with("# HELP ")).count();
         assert_eq!((types, helps), (10, 10));
         let samples = text.lines().filter(|l| !l.starts_with('#')).count();
-        assert_eq!(samples, 2 + 2 * 8 + 1 + 4 * 2 + 7 * 2 + 1 + 4);
+        assert_eq!(samples, 2 + 2 * 8 + 1 + 5 * 2 + 7 * 2 + 1 + 4);
     }
 
     #[test]

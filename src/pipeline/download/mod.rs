@@ -1,4 +1,4 @@
-//! Download clients (docs/COMPATIBILITY.md, Downloads): FTP, TFTP and HTTP(S) written against
+//! Download clients (docs/COMPATIBILITY.md, Downloads): FTP, TFTP, HTTP(S) and raw TCP written against
 //! std sockets, no shell, no external program unless `http_program` asks for one. Replaces the
 //! transfer halves of htm_ftpDownload.c, htm_tftpDownload.c and htm_httpDownload.c.
 //!
@@ -9,13 +9,14 @@
 pub mod ftp;
 pub mod http;
 pub(crate) mod policy;
+pub mod tcp;
 pub mod tftp;
 
 pub use policy::Policy;
 
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 /// Caps that hold for one download.
@@ -75,6 +76,18 @@ impl Context<'_> {
             Ok(left.min(self.limits.io_timeout))
         }
     }
+}
+
+/// A TCP connection to `addr` from the attacked address (the server sees the address the
+/// attacker talked to), or from any address if that one cannot be used (another family, or
+/// an address this host no longer has). The caller has checked `addr` against the policy.
+pub(crate) fn connect_from_attacked(addr: SocketAddr, ctx: &Context) -> Result<TcpStream, Error> {
+    let local = Some(ctx.local_ip).filter(|ip| !ip.is_unspecified() && ip.is_ipv4() == addr.is_ipv4());
+    let mut connected = crate::sys::net::tcp_connect_from(local, &addr, ctx.wait()?);
+    if local.is_some() && matches!(&connected, Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable) {
+        connected = crate::sys::net::tcp_connect_from(None, &addr, ctx.wait()?);
+    }
+    connected.map_err(|e| Error::Connect(addr, e))
 }
 
 /// A file a client fetched.

@@ -46,6 +46,7 @@ use super::request::{basename, HostCase, Request, Scheme};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
+mod fetchless;
 mod inline;
 mod normalize;
 mod programs;
@@ -265,6 +266,7 @@ fn scan(raw: &[u8], pos_override: Option<usize>, sink: &mut Sink) {
         }
         s.command(&toks, ci, &urls[u0..u]);
     }
+    s.fetchless(&toks);
     for hit in &urls[u..] {
         s.emit_url(hit, None, Prog::Other, hit.start);
     }

@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         if r.scheme == Scheme::Inline {
             assert!(!r.data.is_empty() && !r.filename.is_empty() && r.host.is_empty());
         } else {
-            assert!(!r.host.is_empty() && !r.path.is_empty() && !r.filename.is_empty());
+            assert!(!r.host.is_empty() && (!r.path.is_empty() || r.scheme == Scheme::Tcp) && !r.filename.is_empty());
             assert!(r.data.is_empty());
             assert_ne!(r.port, Some(0));
             if matches!(r.scheme, Scheme::Http | Scheme::Https) {
