@@ -116,7 +116,7 @@ fn sample(seed: u64, len: usize) -> Vec<u8> {
 }
 
 fn md5(data: &[u8]) -> String {
-    format!("{:x}", md5::compute(data))
+    honeytrap::attack::md5_hex(data)
 }
 
 fn ip(s: &str) -> IpAddr {

@@ -1010,10 +1010,10 @@ mod tests {
         assert_eq!(c.plugins[1].option("downloads_dir"), Some("/d"));
         assert_eq!((c.plugins[1].span.line, c.plugins[1].span.col), (3, 13));
         // Plugins of the C honeytrap this version does not implement are reported.
-        let c2 = ok("plugin-cpuEmu = { execute_shellcode = \"no\" }\nplugin-SaveFile = { }");
+        let c2 = ok("plugin-cspm = { shellcode_sigfile = \"s\" }\nplugin-SaveFile = { }");
         assert_eq!(
             warnings(&c2),
-            ["c.conf:1:1: plugin cpuEmu is not implemented yet; the entry is accepted and has no effect"]
+            ["c.conf:1:1: plugin cspm is not implemented yet; the entry is accepted and has no effect"]
         );
         assert!(c.warnings.is_empty(), "{:?}", warnings(&c));
         assert!(!warnings(&c).iter().any(|w| w.contains("SaveFile") || w.contains("ftpDownload")));
