@@ -5,13 +5,12 @@
 
 mod common;
 
-use common::{in_netns, root_or_skip, Pair, TempDir, CLI4, CLI6, SRV4, SRV6};
+use common::{in_netns, root_or_skip, Pair, PeerServer, TempDir, CLI4, CLI6, SRV4, SRV6};
 use honeytrap::log::{self, Level};
 use honeytrap::pipeline::download::{ftp, Context, Error, Fetched, Limits, Policy};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -104,54 +103,7 @@ fn assert_file(r: &Result<Fetched, Error>, want: &[u8]) {
     assert_eq!(honeytrap::attack::md5_hex(&got.data), honeytrap::attack::md5_hex(want));
 }
 
-/// A server process in the client namespace, killed by PID on drop; its output in a file.
-struct Server {
-    child: Child,
-    out: PathBuf,
-}
-
-impl Server {
-    fn spawn(pair: &Pair, dir: &TempDir, program: &str, args: &[&str]) -> Server {
-        let out = dir.join("server.out");
-        let f = std::fs::File::create(&out).unwrap();
-        let child = pair
-            .cli
-            .command(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(f.try_clone().unwrap())
-            .stderr(f)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{program}: {e}"));
-        Server { child, out }
-    }
-
-    /// Waits (bounded) until `addr` accepts connections from the sensor namespace.
-    fn wait_ready(&mut self, pair: &Pair, addr: SocketAddr) {
-        let ok = in_netns(&pair.srv.0, move || {
-            common::wait_until(Duration::from_secs(10), || {
-                TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-            })
-        });
-        if !ok {
-            let _ = self.child.kill();
-            panic!("FTP server on {addr} did not start: {}", self.output());
-        }
-    }
-
-    fn output(&self) -> String {
-        std::fs::read_to_string(&self.out).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
+type Server = PeerServer;
 
 /// pyftpdlib with user foo/bar and anonymous access to `root`; `refuse` lists commands
 /// answered with `500` (to force one transfer mode).
@@ -181,7 +133,7 @@ fn pyftpd(pair: &Pair, dir: &TempDir, host: &str, refuse: &[&str]) -> (Server, S
     let root = dir.join("root");
     let mut args = vec![script.to_str().unwrap(), root.to_str().unwrap(), host, "2121"];
     args.extend_from_slice(refuse);
-    let mut s = Server::spawn(pair, dir, PYTHON, &args);
+    let mut s = PeerServer::spawn(pair, dir.join("server.out"), PYTHON, &args);
     let addr = SocketAddr::new(ip(host), 2121);
     s.wait_ready(pair, addr);
     (s, addr)
@@ -206,7 +158,7 @@ fn vsftpd(pair: &Pair, dir: &TempDir, extra: &str) -> (Server, SocketAddr) {
         ),
     )
     .unwrap();
-    let mut s = Server::spawn(pair, dir, "vsftpd", &[conf.to_str().unwrap()]);
+    let mut s = PeerServer::spawn(pair, dir.join("server.out"), "vsftpd", &[conf.to_str().unwrap()]);
     let addr = SocketAddr::new(ip(CLI4), 2121);
     s.wait_ready(pair, addr);
     (s, addr)

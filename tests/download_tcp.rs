@@ -12,7 +12,6 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 const PYTHON: &str = "/usr/bin/python3";
@@ -41,63 +40,19 @@ while True:
     threading.Thread(target=serve, args=(c, a), daemon=True).start()
 "#;
 
-/// A server process in the client namespace, killed by PID on drop; its output in a file.
-struct Server {
-    child: Child,
-    out: std::path::PathBuf,
-}
+type Server = PeerServer;
 
-impl Server {
-    fn tcp(pair: &Pair, dir: &Path, name: &str, addr: SocketAddr, data: &[u8]) -> Server {
-        let file = dir.join(format!("{name}.data"));
-        std::fs::write(&file, data).unwrap();
-        let script = dir.join("tcp_server.py");
-        std::fs::write(&script, TCP_SERVER).unwrap();
-        let (host, port) = (addr.ip().to_string(), addr.port().to_string());
-        let args = [script.to_str().unwrap(), &host, &port, file.to_str().unwrap()];
-        let s = Server::spawn(pair, dir, name, PYTHON, &args);
-        s.wait_ready(pair, addr);
-        s
-    }
-
-    fn spawn(pair: &Pair, dir: &Path, name: &str, program: &str, args: &[&str]) -> Server {
-        let out = dir.join(format!("{name}.out"));
-        let f = std::fs::File::create(&out).unwrap();
-        let child = pair
-            .cli
-            .command(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(f.try_clone().unwrap())
-            .stderr(f)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{program}: {e}"));
-        Server { child, out }
-    }
-
-    /// Waits (bounded) until `addr` accepts connections from the sensor namespace. (The
-    /// probe counts as a peer in the output.)
-    fn wait_ready(&self, pair: &Pair, addr: SocketAddr) {
-        let ok = in_netns(&pair.srv.0, move || {
-            wait_until(Duration::from_secs(10), || {
-                TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-            })
-        });
-        assert!(ok, "server on {addr} did not start: {}", self.output());
-    }
-
-    fn output(&self) -> String {
-        std::fs::read_to_string(&self.out).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// The test's TCP server (Python) on `addr`, sending `data` to each peer, ready.
+fn tcp_server(pair: &Pair, dir: &Path, name: &str, addr: SocketAddr, data: &[u8]) -> Server {
+    let file = dir.join(format!("{name}.data"));
+    std::fs::write(&file, data).unwrap();
+    let script = dir.join("tcp_server.py");
+    std::fs::write(&script, TCP_SERVER).unwrap();
+    let (host, port) = (addr.ip().to_string(), addr.port().to_string());
+    let args = [script.to_str().unwrap(), &host, &port, file.to_str().unwrap()];
+    let mut s = PeerServer::spawn(pair, dir.join(format!("{name}.out")), PYTHON, &args);
+    s.wait_ready(pair, addr);
+    s
 }
 
 /// Pseudo-random bytes (xorshift), different per seed, starting with `\x7fELF`.
@@ -163,8 +118,8 @@ fn a_served_file_is_read_until_the_server_closes() {
     // A second sensor address: the client must connect from the attacked one.
     run_ok("ip", &["-n", &pair.srv.0, "addr", "add", "10.77.0.3/24", "dev", "ht-s"]);
     let data = sample(1, 300_000);
-    let v4 = Server::tcp(&pair, dir.path(), "tcp4", sa("10.77.0.2:4444"), &data);
-    let v6 = Server::tcp(&pair, dir.path(), "tcp6", sa("[fd77::2]:4444"), &data);
+    let v4 = tcp_server(&pair, dir.path(), "tcp4", sa("10.77.0.2:4444"), &data);
+    let v6 = tcp_server(&pair, dir.path(), "tcp6", sa("[fd77::2]:4444"), &data);
 
     let (r, _) = fetch(&pair, "10.77.0.3", sa("10.77.0.2:4444"), 1 << 20, 20);
     let got = r.unwrap_or_else(|e| panic!("{e}: {}", v4.output()));
@@ -185,7 +140,7 @@ fn size_time_and_address_caps_hold() {
     let pair = Pair::new();
     let dir = TempDir::new("download_tcp_caps");
     let big = sample(2, 300_000);
-    let _big = Server::tcp(&pair, dir.path(), "big", sa("10.77.0.2:4445"), &big);
+    let _big = tcp_server(&pair, dir.path(), "big", sa("10.77.0.2:4445"), &big);
 
     // More than the cap: abandoned.
     let (r, _) = fetch(&pair, SRV4, sa("10.77.0.2:4445"), 100_000, 20);
@@ -217,30 +172,6 @@ fn size_time_and_address_caps_hold() {
     assert!(matches!(r, Err(Error::Connect(..))), "{r:?}");
 }
 
-const NGINX: &str = r#"
-daemon off;
-master_process off;
-user root;
-worker_processes 1;
-pid DIR/nginx.pid;
-error_log DIR/nginx.err;
-events { worker_connections 64; }
-http {
-    access_log DIR/nginx.access;
-    client_body_temp_path DIR/tmp;
-    proxy_temp_path DIR/tmp;
-    fastcgi_temp_path DIR/tmp;
-    uwsgi_temp_path DIR/tmp;
-    scgi_temp_path DIR/tmp;
-    types { }
-    default_type application/octet-stream;
-    server {
-        listen 10.77.0.2:80;
-        root DIR/www;
-    }
-}
-"#;
-
 /// The daemon (nfq, every download plugin, SaveFile, logJSON) in the sensor namespace; nginx
 /// and the TCP servers in the client namespace.
 struct Lab {
@@ -263,14 +194,18 @@ impl Lab {
             std::fs::set_permissions(dir.join("www").join(file), std::fs::Permissions::from_mode(0o644)).unwrap();
         }
         let d = dir.path().display().to_string();
-        std::fs::write(dir.join("nginx.conf"), NGINX.replace("DIR", &d)).unwrap();
-        let nginx =
-            Server::spawn(&pair, dir.path(), "nginx", "nginx", &["-c", dir.join("nginx.conf").to_str().unwrap()]);
+        std::fs::write(
+            dir.join("nginx.conf"),
+            nginx_conf(dir.path(), "        listen 10.77.0.2:80;\n        root DIR/www;"),
+        )
+        .unwrap();
+        let mut nginx =
+            PeerServer::spawn(&pair, dir.join("nginx.out"), "nginx", &["-c", dir.join("nginx.conf").to_str().unwrap()]);
         nginx.wait_ready(&pair, sa("10.77.0.2:80"));
         let mut servers = vec![nginx];
         for (port, data) in tcp {
             let addr = SocketAddr::new(ip(CLI4), *port);
-            servers.push(Server::tcp(&pair, dir.path(), &format!("tcp{port}"), addr, data));
+            servers.push(tcp_server(&pair, dir.path(), &format!("tcp{port}"), addr, data));
         }
         pair.queue_to_nfq();
         let conf = write_config(

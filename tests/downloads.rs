@@ -20,9 +20,12 @@ const PYTHON: &str = "/usr/bin/python3";
 const ATTACK_PORT: u16 = 8081;
 
 /// A server process in the client namespace, killed by PID on drop.
-struct Server(Child);
+type Server = PeerServer;
 
-impl Drop for Server {
+/// Another process of a test (a database, a broker, a subscriber), killed by PID on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
     fn drop(&mut self) {
         if let Ok(None) = self.0.try_wait() {
             let _ = self.0.kill();
@@ -32,17 +35,7 @@ impl Drop for Server {
 }
 
 fn spawn(pair: &Pair, dir: &Path, name: &str, program: &str, args: &[&str]) -> Server {
-    let out = std::fs::File::create(dir.join(format!("{name}.out"))).unwrap();
-    let child = pair
-        .cli
-        .command(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    Server(child)
+    PeerServer::spawn(pair, dir.join(format!("{name}.out")), program, args)
 }
 
 /// Pseudo-random test sample `n` of `len` bytes, starting with `MZ`.
@@ -79,34 +72,14 @@ FTPHandler.permit_foreign_addresses = True
 FTPServer((host, 21), FTPHandler).serve_forever()
 "#;
 
-const NGINX: &str = r#"
-daemon off;
-master_process off;
-user root;
-worker_processes 1;
-pid DIR/nginx.pid;
-error_log DIR/nginx.err;
-events { worker_connections 64; }
-http {
-    access_log DIR/nginx.access;
-    client_body_temp_path DIR/tmp;
-    proxy_temp_path DIR/tmp;
-    fastcgi_temp_path DIR/tmp;
-    uwsgi_temp_path DIR/tmp;
-    scgi_temp_path DIR/tmp;
-    types { }
-    default_type application/octet-stream;
-    server {
-        listen 10.77.0.2:80;
+/// nginx's server block: HTTP and HTTPS on 10.77.0.2, HTTP on fd77::2, one redirect.
+const NGINX_SERVER: &str = "        listen 10.77.0.2:80;
         listen [fd77::2]:80;
         listen 10.77.0.2:443 ssl;
         ssl_certificate DIR/cert.pem;
         ssl_certificate_key DIR/key.pem;
         root DIR/www;
-        location = /old/bins.sh { return 302 /bins.sh; }
-    }
-}
-"#;
+        location = /old/bins.sh { return 302 /bins.sh; }";
 
 /// The download plugins of [`Lab::start`]: all of them.
 const ALL_DOWNLOADS: &str = "plugin-ftpDownload = \"\"\nplugin-tftpDownload = \"\"\nplugin-httpDownload = \"\"";
@@ -173,7 +146,7 @@ impl Lab {
             .output()
             .expect("openssl");
         assert!(made.status.success(), "openssl: {}", String::from_utf8_lossy(&made.stderr));
-        std::fs::write(dir.join("nginx.conf"), NGINX.replace("DIR", &d)).unwrap();
+        std::fs::write(dir.join("nginx.conf"), nginx_conf(dir.path(), NGINX_SERVER)).unwrap();
         servers.push(spawn(&pair, dir.path(), "nginx", "nginx", &["-c", dir.join("nginx.conf").to_str().unwrap()]));
         let srv = pair.srv.0.clone();
         let up = in_netns(&srv, || {
@@ -593,7 +566,7 @@ fn collectors_get_the_events_samples_and_records(launch: Launch) {
         .output()
         .unwrap();
     assert!(init.status.success(), "initdb: {}", String::from_utf8_lossy(&init.stderr));
-    let pg_server = Server(
+    let pg_server = Proc(
         setpriv(&pg.join("postgres"))
             .args(["-D", &format!("{d}/pgdata"), "-p", "5433", "-k", &d, "-c", "listen_addresses="])
             .args(["-c", "fsync=off"])
@@ -623,7 +596,7 @@ fn collectors_get_the_events_samples_and_records(launch: Launch) {
     // publishing, but the daemon reconnects with back-off anyway.
     let lab = Lab::launch(launch, &[("a.exe", &a)], &lab_extra, ALL_DOWNLOADS);
     run_ok("ip", &["-n", &lab.pair.srv.0, "link", "set", "lo", "up"]);
-    let broker = Server(
+    let broker = Proc(
         lab.pair
             .srv
             .command(venv.join("bin/hpfeeds-broker").to_str().unwrap())
@@ -645,7 +618,7 @@ fn collectors_get_the_events_samples_and_records(launch: Launch) {
         read(&scratch.join("broker.log"))
     );
     let sub_out = scratch.join("subscriber.out");
-    let subscriber = Server(
+    let subscriber = Proc(
         lab.pair
             .srv
             .command(venv.join("bin/python").to_str().unwrap())

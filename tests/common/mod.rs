@@ -563,3 +563,67 @@ pub fn elf_sample(wide: bool, machine: u8, seed: u32, len: u32) -> Vec<u8> {
     d.extend((0..len).map(|i| (i.wrapping_add(seed).wrapping_mul(2_654_435_761) >> 9) as u8));
     d
 }
+
+/// A server process (nginx, pyftpdlib, vsftpd, a test script) in the client namespace of a
+/// [`Pair`], its output in a file; killed by PID on drop.
+pub struct PeerServer {
+    pub child: Child,
+    pub out: PathBuf,
+}
+
+impl PeerServer {
+    /// Starts `program` with `args` in `pair`'s client namespace, its output going to `out`.
+    pub fn spawn(pair: &Pair, out: PathBuf, program: &str, args: &[&str]) -> PeerServer {
+        let f = std::fs::File::create(&out).unwrap();
+        let child = pair
+            .cli
+            .command(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        PeerServer { child, out }
+    }
+
+    /// Waits (bounded, 10 s) until `addr` accepts connections from the sensor namespace; panics
+    /// with the server's output when it does not. (The probe counts as a peer in the output.)
+    pub fn wait_ready(&mut self, pair: &Pair, addr: std::net::SocketAddr) {
+        let ok = in_netns(&pair.srv.0, move || {
+            wait_until(Duration::from_secs(10), || {
+                std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+            })
+        });
+        if !ok {
+            let _ = self.child.kill();
+            panic!("server on {addr} did not start: {}", self.output());
+        }
+    }
+
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+}
+
+impl Drop for PeerServer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// An nginx configuration that keeps every file in `dir` (`dir/www` served) with `server`
+/// as its server block's directives (listen lines, root, locations).
+pub fn nginx_conf(dir: &Path, server: &str) -> String {
+    format!(
+        "daemon off;\nmaster_process off;\nuser root;\nworker_processes 1;\npid DIR/nginx.pid;\n\
+         error_log DIR/nginx.err;\nevents {{ worker_connections 64; }}\nhttp {{\n    access_log DIR/nginx.access;\n\
+         client_body_temp_path DIR/tmp;\n    proxy_temp_path DIR/tmp;\n    fastcgi_temp_path DIR/tmp;\n\
+         uwsgi_temp_path DIR/tmp;\n    scgi_temp_path DIR/tmp;\n    types {{ }}\n\
+         default_type application/octet-stream;\n    server {{\n{server}\n    }}\n}}\n"
+    )
+    .replace("DIR", &dir.display().to_string())
+}
