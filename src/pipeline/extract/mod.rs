@@ -107,6 +107,24 @@ pub fn extract(attack: &[u8]) -> Vec<Request> {
     found.into_iter().map(|f| f.1).take(MAX_REQUESTS).collect()
 }
 
+/// A request on one line, as the tests compare them: `scheme host port user pass path
+/// filename` (`-` for what is absent), or `inline NAME LEN` for a file the attack writes.
+pub fn summary(r: &Request) -> String {
+    if r.scheme == Scheme::Inline {
+        return format!("inline {} {}", r.filename, r.data.len());
+    }
+    format!(
+        "{} {} {} {} {} {} {}",
+        r.scheme.name(),
+        r.host,
+        r.port.map_or("-".into(), |p| p.to_string()),
+        r.user.as_deref().unwrap_or("-"),
+        r.pass.as_deref().unwrap_or("-"),
+        r.path,
+        r.filename
+    )
+}
+
 /// The windows `extract` reads: (offset, bytes, how many of them the window owns). Each is
 /// [`WINDOW`] bytes long (the last one shorter); the next one starts after the first line
 /// end in the stretch from `2 * OVERLAP` to `OVERLAP` bytes before the end of the current
@@ -534,25 +552,8 @@ mod tests {
     use super::*;
     use crate::wire::testutil::XorShift;
 
-    /// A compact expectation: `scheme host port user pass path filename`.
-    fn show(r: &Request) -> String {
-        if r.scheme == Scheme::Inline {
-            return format!("inline {} {}", r.filename, r.data.len());
-        }
-        format!(
-            "{} {} {} {} {} {} {}",
-            r.scheme.name(),
-            r.host,
-            r.port.map_or("-".into(), |p| p.to_string()),
-            r.user.as_deref().unwrap_or("-"),
-            r.pass.as_deref().unwrap_or("-"),
-            r.path,
-            r.filename
-        )
-    }
-
     fn check(attack: &[u8], want: &[&str]) {
-        let got: Vec<String> = extract(attack).iter().map(show).collect();
+        let got: Vec<String> = extract(attack).iter().map(summary).collect();
         assert_eq!(got, want, "attack: {:?}", String::from_utf8_lossy(attack));
     }
 
