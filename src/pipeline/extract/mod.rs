@@ -47,6 +47,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
 mod inline;
+mod literals;
 mod normalize;
 mod programs;
 mod url;
@@ -267,10 +268,15 @@ fn scan(raw: &[u8], pos_override: Option<usize>, sink: &mut Sink) {
     if sink.full() {
         return;
     }
-    let t = normalize(raw);
+    let t = literals::unwrap_literals(normalize(raw));
     let toks = tokenize(&t);
     let urls = find_urls(&t);
     let mut s = Scan { t, pos_override, sink, scripts: Vec::new(), inline: Vec::new() };
+    if pos_override.is_none() {
+        if let Some((at, body)) = literals::utf16_sql(raw) {
+            s.nested(body, at);
+        }
+    }
     let mut u = 0;
     for ci in 0..toks.cmds.len() {
         if s.sink.full() {
