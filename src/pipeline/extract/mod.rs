@@ -43,10 +43,12 @@
 
 use super::decode::base64_decode;
 use super::request::{basename, HostCase, Request, Scheme};
+use crate::log_notice;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
 mod inline;
+mod jndi;
 mod literals;
 mod normalize;
 mod programs;
@@ -196,6 +198,8 @@ struct Sink {
     /// them), and the bytes of [`NESTED_BUDGET`] left in this window.
     nested: VecDeque<(Vec<u8>, usize)>,
     nested_left: usize,
+    /// The JNDI endpoints logged, at most [`jndi::MAX_JNDI`].
+    indicators: Vec<String>,
 }
 
 impl Sink {
@@ -275,6 +279,12 @@ fn scan(raw: &[u8], pos_override: Option<usize>, sink: &mut Sink) {
     if pos_override.is_none() {
         if let Some((at, body)) = literals::utf16_sql(raw) {
             s.nested(body, at);
+        }
+    }
+    for j in jndi::jndi_lookups(&s.t) {
+        s.indicator(&j.endpoint);
+        if let Some(body) = j.command {
+            s.nested(body, j.pos);
         }
     }
     let mut u = 0;
@@ -515,6 +525,16 @@ impl Scan<'_> {
                 data: Vec::new(),
             },
         );
+    }
+
+    /// A JNDI endpoint the attack names: logged once per `extract`, never contacted.
+    fn indicator(&mut self, endpoint: &str) {
+        let seen = &mut self.sink.indicators;
+        if seen.len() < jndi::MAX_JNDI && !seen.iter().any(|e| e == endpoint) {
+            seen.push(endpoint.to_string());
+            let shown: String = endpoint.chars().take(256).collect();
+            log_notice!("JNDI lookup - Attack string names {shown}, not contacted.");
+        }
     }
 
     /// A decoded command body: scanned after this text, while the window's
