@@ -7,6 +7,9 @@
 //! crosses a window's end is seen whole in the next one; requests found twice count once):
 //! 1. `normalize`: `%xx`/`+` decoding of HTTP request lines and form bodies (only there),
 //!    then everywhere `${IFS}`/`$IFS` → space, JSON `\/` and `\u00XX`, HTML entities.
+//!    Then (literals.rs) the command-line literals of runners (`xp_cmdshell '…'`, `sh -c`,
+//!    `cmd /c`, `powershell -c`, `system(…)`, `exec(…)`, …) and escaped JSON strings are
+//!    replaced by their values.
 //! 2. `find_urls`: every `http://`, `https://`, `ftp://`, `tftp://` (any letter case).
 //! 3. `tokenize`: a forgiving shell-like split into commands (at `; & && | || \n` backtick
 //!    `$( ( ) { }`), words (quotes are transparent), and the command's stdout redirection.
@@ -18,11 +21,17 @@
 //!    sh`, `powershell -enc`, `printf '\x..' | sh`), which are decoded and scanned again, at
 //!    any depth, as long as the decoded bodies of a window stay within `NESTED_BUDGET` bytes.
 //!
-//! The passes live in their own files: normalize.rs (1), url.rs (2, where each URL is; what it
-//! says is `Request::parse`'s), words.rs (3), programs.rs
+//! Besides, each text is evaluated as far as it builds strings from literals (expand.rs:
+//! shell, cmd.exe and PowerShell variables, loops, concatenation), its JNDI lookups are read
+//! (jndi.rs: the endpoint is logged, never contacted; a Base64 command in the lookup path is
+//! decoded), and a UTF-16LE T-SQL batch is read as text (literals.rs); what these give is
+//! scanned like a decoded body.
+//!
+//! The passes live in their own files: normalize.rs (1), literals.rs (1), url.rs (2, where
+//! each URL is; what it says is `Request::parse`'s), words.rs (3), programs.rs
 //! (4, the program table and the options of the download programs), inline.rs (`echo -e` and
-//! `printf` writers), winscript.rs (`ftp -s` scripts, PowerShell); this file holds the scan that
-//! runs them over the windows, and `extract`.
+//! `printf` writers), winscript.rs (`ftp -s` scripts, PowerShell), expand.rs and jndi.rs; this
+//! file holds the scan that runs them over the windows, and `extract`.
 //!
 //! Inline files: the bytes `echo -e`/`echo -ne`/`printf` write to one target file across the
 //! whole attack string (`>` truncates, `>>` appends) become one `Scheme::Inline` request named
