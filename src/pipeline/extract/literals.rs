@@ -32,6 +32,10 @@ enum Mode {
     Windows,
     /// No escapes, ended by this quote (`sh -c '…'`).
     Raw(u8),
+    /// A double-quoted string of no known runner (a JSON value, an argument): quotes,
+    /// backslashes, slashes and `\uXXXX` undone, but `\n`, `\r` and `\t` kept as written, so
+    /// that the string stays on its line (`echo -e "GET /x HTTP/1.0\r\n" | nc h 80`).
+    Json,
 }
 
 /// Function-like runners whose first argument is a command line.
@@ -140,7 +144,7 @@ fn after_shell(t: &[u8], i: usize) -> Option<bool> {
 fn literal(t: &[u8], q: usize, mode: Mode, budget: &mut usize) -> Option<(Vec<u8>, usize, bool)> {
     let quote = match mode {
         Mode::Sql => b'\'',
-        Mode::Shell | Mode::Windows => b'"',
+        Mode::Shell | Mode::Windows | Mode::Json => b'"',
         Mode::Escapes(c) | Mode::Raw(c) => c,
     };
     let mut v = Vec::new();
@@ -170,8 +174,10 @@ fn literal(t: &[u8], q: usize, mode: Mode, budget: &mut usize) -> Option<(Vec<u8
             i += 2;
             continue;
         }
-        if c == b'\\' && matches!(mode, Mode::Escapes(_)) {
-            if let Some((b, n)) = escape(&t[i..]) {
+        if c == b'\\' && matches!(mode, Mode::Escapes(_) | Mode::Json) {
+            if let Some((b, n)) =
+                escape(&t[i..]).filter(|(b, _)| mode != Mode::Json || !matches!(b, b'\n' | b'\r' | b'\t'))
+            {
                 v.push(b);
                 escaped = true;
                 i += n;
@@ -217,7 +223,7 @@ fn rewrite(t: &[u8], out: &mut Vec<u8>, depth: usize, budget: &mut usize) {
                 }
             }
             if t[i] == b'"' && (i == 0 || t[i - 1] != b'\\') {
-                match literal(t, i, Mode::Escapes(b'"'), budget) {
+                match literal(t, i, Mode::Json, budget) {
                     Some((value, end, true)) => {
                         out.push(b'"');
                         rewrite(&value, out, depth + 1, budget);
