@@ -102,6 +102,26 @@ pub fn push_hex(out: &mut String, bytes: &[u8]) {
 }
 
 /// The lowercase hex digits of `bytes`.
+/// Bytes from a peer (an FTP reply, a TFTP file name or error text) as text: printable ASCII
+/// kept, every other byte (controls, the backslash, bytes that are not ASCII, invalid UTF-8)
+/// as `\xNN`, so that each escape stands for one byte; at most `cap` bytes, then `...`.
+pub fn printable(bytes: &[u8], cap: usize) -> String {
+    let mut s = String::with_capacity(bytes.len().min(cap) + 3);
+    for &c in bytes.iter().take(cap) {
+        if (0x20..0x7f).contains(&c) && c != b'\\' {
+            s.push(c as char);
+        } else {
+            s.push_str("\\x");
+            s.push(char::from(HEX[usize::from(c >> 4)]));
+            s.push(char::from(HEX[usize::from(c & 15)]));
+        }
+    }
+    if bytes.len() > cap {
+        s.push_str("...");
+    }
+    s
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     let mut s = String::new();
     push_hex(&mut s, bytes);
@@ -147,6 +167,14 @@ pub fn push_6(out: &mut String, n: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printable_escapes_each_byte_and_caps() {
+        assert_eq!(printable(b"File not found", 128), "File not found");
+        assert_eq!(printable(b"a\nb\x1b[31m\\\xff", 128), "a\\x0ab\\x1b[31m\\x5c\\xff");
+        assert_eq!(printable(&[b'x'; 200], 4), "xxxx...");
+        assert_eq!(printable(b"", 4), "");
+    }
 
     fn with(f: impl FnOnce(&mut String)) -> String {
         let mut s = String::from("x");

@@ -79,12 +79,15 @@ fn code_of(line: &[u8]) -> Option<u16> {
     }
 }
 
-/// Server text as it may appear in a log line: invalid UTF-8 replaced, control characters
-/// shown as `.` (a reply must not be able to forge log lines). Not the log's `\xNN`
-/// ([`crate::log::write_escaped`]): the text is also the reply line that errors quote.
+/// Server text as the reply keeps it and log lines and errors quote it
+/// ([`crate::text::printable`]: a reply can neither forge log lines nor carry bytes that are
+/// not text), at most [`MAX_SHOWN`] bytes.
 pub fn printable(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).chars().map(|c| if c.is_control() { '.' } else { c }).collect()
+    crate::text::printable(bytes, MAX_SHOWN)
 }
+
+/// Bytes of a reply line shown at most.
+const MAX_SHOWN: usize = 512;
 
 /// The data address of a `227` reply: the first run of six comma-separated numbers
 /// (`227 Entering Passive Mode (h1,h2,h3,h4,p1,p2).`), each 0–255.
@@ -172,7 +175,7 @@ mod tests {
     #[test]
     fn reply_classes_and_printable() {
         assert_eq!(Reply { code: 425, line: String::new() }.class(), 4);
-        assert_eq!(printable(b"220 a\x1b[31mb\r\x00\xff"), "220 a.[31mb..\u{fffd}");
+        assert_eq!(printable(b"220 a\x1b[31mb\r\x00\xff"), "220 a\\x1b[31mb\\x0d\\x00\\xff");
     }
 
     #[test]

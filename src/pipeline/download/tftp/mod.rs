@@ -48,23 +48,9 @@ const MAX_LOGGED_IGNORED: u32 = 5;
 const ERR_DISK_FULL: u16 = 3;
 const ERR_UNKNOWN_TID: u16 = 5;
 
-/// Attacker-controlled bytes made fit for a log line: printable ASCII kept, anything else
-/// as `\xNN`, at most `cap` input bytes (then `...`). Bytes rather than text, unlike
-/// [`crate::log::write_escaped`]: a file name or error message in a packet need not be UTF-8,
-/// and the backslash is escaped too so that each `\xNN` stands for one byte.
+/// Attacker-controlled bytes made fit for a log line ([`crate::text::printable`]).
 pub fn printable(b: &[u8], cap: usize) -> String {
-    let mut s = String::new();
-    for &c in b.iter().take(cap) {
-        if (0x20..0x7f).contains(&c) && c != b'\\' {
-            s.push(c as char);
-        } else {
-            s.push_str(&format!("\\x{:02x}", c));
-        }
-    }
-    if b.len() > cap {
-        s.push_str("...");
-    }
-    s
+    crate::text::printable(b, cap)
 }
 
 /// What the receiver makes of a DATA packet.
