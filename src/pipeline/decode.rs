@@ -619,7 +619,7 @@ mod tests {
         // UTF-16 first, then the base64 body inside it.
         assert_eq!(derived.first().map(Vec::as_slice), Some(http.as_bytes()));
         assert!(derived.iter().any(|d| d == inner.as_bytes()), "{derived:?}");
-        let reqs = requests_of(&utf16, &derived);
+        let reqs = requests_of(&utf16, &derived).requests;
         assert_eq!(reqs.len(), 1, "{reqs:?}");
         assert_eq!((reqs[0].host.as_str(), reqs[0].path.as_str()), ("192.0.2.9", "/a.sh"));
         // Without deUnicode the base64 body stays hidden in the UTF-16 string.
@@ -648,7 +648,7 @@ mod tests {
             let a = nested_base64(cmd, levels, 0);
             let derived = b64.derive(&a, &mut Charge::none());
             assert_eq!(derived.len(), levels, "{levels} levels");
-            let reqs = requests_of(&a, &derived);
+            let reqs = requests_of(&a, &derived).requests;
             assert_eq!(reqs.len(), 1, "{levels} levels: {reqs:?}");
             assert_eq!(reqs[0].path, "/deep.sh");
         }

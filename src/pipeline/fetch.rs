@@ -579,13 +579,19 @@ impl Drop for Extracting {
 /// The ANALYZE stage as a whole: every string (the attack and what the decoders derived
 /// from it) through the extractor ([`EXTRACTING_MAX`] bytes at a time, daemon-wide),
 /// duplicates dropped, then the downloads.
-pub fn requests_of(data: &[u8], derived: &[Vec<u8>]) -> Vec<Request> {
-    let mut out: Vec<Request> = Vec::new();
+pub fn requests_of(data: &[u8], derived: &[Vec<u8>]) -> extract::Extracted {
+    let mut out = extract::Extracted::default();
     for s in std::iter::once(data).chain(derived.iter().map(Vec::as_slice)) {
         let _room = Extracting::enter(s.len());
-        for r in extract::extract(s) {
-            if !out.contains(&r) {
-                out.push(r);
+        let found = extract::extract_all(s);
+        for r in found.requests {
+            if !out.requests.contains(&r) {
+                out.requests.push(r);
+            }
+        }
+        for i in found.indicators {
+            if !out.indicators.contains(&i) {
+                out.indicators.push(i);
             }
         }
     }

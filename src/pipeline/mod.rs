@@ -205,13 +205,22 @@ impl Pipeline {
             if !attack.payload.data.is_empty() && d.max_per_attack > 0 {
                 // The derived strings (charged to the memory budget) are dropped before the
                 // downloads start.
-                let requests = {
+                let found = {
                     let data = &attack.payload.data;
                     let mut charge = attack.charge.sibling();
                     let derived =
                         contained(Stage::Decoders, || self.decoders.derive(data, &mut charge)).unwrap_or_default();
                     contained(Stage::Extraction, || fetch::requests_of(data, &derived)).unwrap_or_default()
                 };
+                // Indicators are recorded, logged and sent as events, never contacted.
+                for i in &found.indicators {
+                    crate::log_notice!("JNDI lookup - Attack string names {i}, not contacted.");
+                    if let Some(session) = &session {
+                        out.emit(&Event::indicator(session, SystemTime::now(), "jndi", i));
+                    }
+                }
+                attack.findings.indicators = found.indicators;
+                let requests = found.requests;
                 contained(Stage::Downloads, || {
                     d.run(attack, requests, &|note| {
                         if let Some(session) = &session {

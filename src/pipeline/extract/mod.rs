@@ -52,7 +52,6 @@
 
 use super::decode::base64_decode;
 use super::request::{basename, HostCase, Request, Scheme};
-use crate::log_notice;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
@@ -103,6 +102,20 @@ const MAX_SCRIPTS: usize = 16;
 /// overlapping windows ([`windows`]), each with its decoded bodies, so the working memory is
 /// bounded by [`WINDOW`] whatever the input size.
 pub fn extract(attack: &[u8]) -> Vec<Request> {
+    extract_all(attack).requests
+}
+
+/// What the extraction finds in an attack string.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Extracted {
+    /// The downloads to make, in the order their commands appear.
+    pub requests: Vec<Request>,
+    /// Indicators named but never contacted: the endpoints of JNDI lookups.
+    pub indicators: Vec<String>,
+}
+
+/// [`extract`], with the indicators found on the way.
+pub fn extract_all(attack: &[u8]) -> Extracted {
     let mut sink = Sink::default();
     for (offset, window, owned) in windows(attack) {
         if sink.full() {
@@ -118,7 +131,7 @@ pub fn extract(attack: &[u8]) -> Vec<Request> {
     }
     let mut found = sink.found;
     found.sort_by_key(|f| f.0);
-    found.into_iter().map(|f| f.1).take(MAX_REQUESTS).collect()
+    Extracted { requests: found.into_iter().map(|f| f.1).take(MAX_REQUESTS).collect(), indicators: sink.indicators }
 }
 
 /// A request on one line, as the tests compare them: `scheme host port user pass path
@@ -555,9 +568,7 @@ impl Scan<'_> {
     fn indicator(&mut self, endpoint: &str) {
         let seen = &mut self.sink.indicators;
         if seen.len() < jndi::MAX_JNDI && !seen.iter().any(|e| e == endpoint) {
-            seen.push(endpoint.to_string());
-            let shown: String = endpoint.chars().take(256).collect();
-            log_notice!("JNDI lookup - Attack string names {shown}, not contacted.");
+            seen.push(endpoint.chars().take(256).collect());
         }
     }
 

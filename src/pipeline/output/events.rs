@@ -17,6 +17,7 @@
 //! | `honeytrap.session.file_download.started` | `url` |
 //! | `honeytrap.session.file_download` | `url`, `md5`, `sha256`, `size`, `outfile` (stored file name, `null` when not stored), `duplicate` (bool: the sample was stored before); `filetype` (magicPE), `ssdeep` (SpamSum) and `clamav` (ClamAV: `clean` or the signature name) when those plugins run |
 //! | `honeytrap.session.file_download.failed` | `url`, `reason` |
+//! | `honeytrap.session.indicator` | `kind` (`jndi`), `value` (e.g. the `ldap://` endpoint of a JNDI lookup; never contacted) |
 //! | `honeytrap.session.closed` | `duration` (seconds, a number with up to 6 decimals), `bytes_in` (from the attacker), `bytes_out` (to the attacker) |
 //!
 //! The body is hex rather than base64 so that it can be compared with `attackers.json`'s
@@ -44,6 +45,7 @@ pub const INPUT: &str = "honeytrap.session.input";
 pub const DOWNLOAD_STARTED: &str = "honeytrap.session.file_download.started";
 pub const DOWNLOAD: &str = "honeytrap.session.file_download";
 pub const DOWNLOAD_FAILED: &str = "honeytrap.session.file_download.failed";
+pub const INDICATOR: &str = "honeytrap.session.indicator";
 pub const CLOSED: &str = "honeytrap.session.closed";
 
 /// What all events of one connection share. Create one per connection at accept time and
@@ -94,6 +96,11 @@ pub enum Kind {
         ssdeep: Option<String>,
         /// ClamAV's verdict: `clean` or the signature name.
         clamav: Option<String>,
+    },
+    /// An indicator the attack names (never contacted): its kind and value.
+    Indicator {
+        kind: &'static str,
+        value: String,
     },
     DownloadFailed {
         url: String,
@@ -190,6 +197,12 @@ impl Event {
         )
     }
 
+    /// `honeytrap.session.indicator`: the attack names `value` (of `kind`, e.g. `jndi`),
+    /// which nothing contacts.
+    pub fn indicator(s: &Session, at: SystemTime, kind: &'static str, value: &str) -> Event {
+        Event::new(s, at, INDICATOR, Kind::Indicator { kind, value: value.to_string() })
+    }
+
     /// `honeytrap.session.file_download.failed`: the download of `url` failed for `reason`.
     pub fn download_failed(s: &Session, at: SystemTime, url: &str, reason: &str) -> Event {
         Event::new(s, at, DOWNLOAD_FAILED, Kind::DownloadFailed { url: url.to_string(), reason: reason.to_string() })
@@ -223,6 +236,10 @@ impl Event {
                 o.push("truncated", *truncated);
             }
             Kind::DownloadStarted { url } => o.push("url", url.as_str()),
+            Kind::Indicator { kind, value } => {
+                o.push("kind", *kind);
+                o.push("value", value.as_str());
+            }
             Kind::Download { url, md5, sha256, size, outfile, duplicate, filetype, ssdeep, clamav } => {
                 o.push("url", url.as_str());
                 o.push("md5", md5.as_str());
