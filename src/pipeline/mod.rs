@@ -135,6 +135,8 @@ pub enum PipelineError {
     ClamdSocket { span: Span, value: String },
     /// xmatch's `xpattern_file` cannot be used.
     Xmatch(xmatch::PatternError),
+    /// cspm's settings or signature file cannot be used (the text names where).
+    Cspm(String),
 }
 
 impl std::fmt::Display for PipelineError {
@@ -145,6 +147,7 @@ impl std::fmt::Display for PipelineError {
                 write!(f, "{span}: ftp_host must be an IPv4 or IPv6 address, not '{value}'")
             }
             PipelineError::Xmatch(e) => write!(f, "{e}"),
+            PipelineError::Cspm(e) => write!(f, "{e}"),
             PipelineError::ClamdSocket { span, value } => {
                 write!(f, "{span}: clamd_socket must be a socket path or tcp://HOST:PORT, not '{value}'")
             }
@@ -235,6 +238,38 @@ impl Pipeline {
         }
         if let Some(a) = &self.analyzer {
             contained(Stage::Analysis, || a.run(attack));
+            if let (Some(session), Some(sc)) = (&session, &attack.findings.shellcode) {
+                out.emit(&Event::shellcode(session, SystemTime::now(), sc));
+            }
+            // What the analyses found to fetch (a URL in shellcode, a connect-back), and the
+            // downloads a connect-back shell's commands ask for.
+            let follow = contained(Stage::Analysis, || a.follow_ups(attack)).unwrap_or_default();
+            if let (Some(d), false) = (&self.downloader, follow.is_empty()) {
+                let notes = |note: Note| {
+                    if let Some(session) = &session {
+                        out.emit(&match note {
+                            Note::Started(url) => Event::download_started(session, SystemTime::now(), url),
+                            Note::Failed(url, why) => Event::download_failed(session, SystemTime::now(), url, why),
+                        });
+                    }
+                };
+                let first = attack.downloads.len();
+                contained(Stage::Downloads, || d.run(attack, follow, &notes));
+                let typed: Vec<Vec<u8>> = attack.downloads[first..]
+                    .iter()
+                    .filter(|dl| dl.filename.as_deref().is_some_and(|f| f.starts_with("connectbackshell-")))
+                    .map(|dl| dl.payload.data.clone())
+                    .collect();
+                for session_text in typed {
+                    let found =
+                        contained(Stage::Extraction, || fetch::requests_of(&session_text, &[])).unwrap_or_default();
+                    if !found.requests.is_empty() {
+                        contained(Stage::Downloads, || d.run(attack, found.requests, &notes));
+                    }
+                }
+                let deadline = std::time::Instant::now() + analysis::ANALYSIS_TIME;
+                contained(Stage::Analysis, || a.examine_downloads(attack, first, deadline));
+            }
         }
         let saved = self.savefile.as_ref().and_then(|sf| contained(Stage::SaveFile, || sf.save(attack)));
         for (i, dl) in attack.downloads.iter().enumerate() {
@@ -266,6 +301,11 @@ impl Pipeline {
         }
         out.attack(attack);
     }
+}
+
+/// Whether a download plugin is configured (the download stage exists).
+pub fn fetch_configured(cfg: &Config) -> bool {
+    cfg.plugins.iter().any(|p| matches!(p.plugin, Plugin::FtpDownload | Plugin::TftpDownload | Plugin::HttpDownload))
 }
 
 /// A copy of a plugin's options with its relative paths (`*_dir` and `logfile` values)

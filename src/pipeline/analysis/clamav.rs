@@ -15,7 +15,7 @@ use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Debian's clamd socket (`LocalSocket` of /etc/clamav/clamd.conf).
 pub const DEFAULT_SOCKET: &str = "/var/run/clamav/clamd.ctl";
@@ -55,6 +55,16 @@ pub fn parse_target(s: &str, base_dir: &Path) -> Option<Target> {
         return (!host.is_empty()).then(|| Target::Tcp(host.to_string(), port));
     }
     (!s.is_empty()).then(|| Target::Unix(base_dir.join(s)))
+}
+
+/// Time left until `deadline`, a `TimedOut` error once it has passed.
+fn left(deadline: Instant) -> io::Result<Duration> {
+    let d = deadline.saturating_duration_since(Instant::now());
+    if d.is_zero() {
+        Err(io::Error::new(io::ErrorKind::TimedOut, "analysis time is up"))
+    } else {
+        Ok(d)
+    }
 }
 
 /// What clamd said of a sample.
@@ -98,21 +108,23 @@ impl Clamd {
         Clamd { target, warn: Throttle::new(WARN_INTERVAL) }
     }
 
-    fn connect(&self) -> io::Result<Box<dyn Stream>> {
+    fn connect(&self, deadline: Instant) -> io::Result<Box<dyn Stream>> {
+        let wait = left(deadline)?;
         match &self.target {
             Target::Unix(p) => {
                 let s = UnixStream::connect(p)?;
-                s.set_read_timeout(Some(IO_TIMEOUT))?;
-                s.set_write_timeout(Some(IO_TIMEOUT))?;
+                s.set_read_timeout(Some(wait))?;
+                s.set_write_timeout(Some(wait))?;
                 Ok(Box::new(s))
             }
             Target::Tcp(h, port) => {
                 let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
                 for a in (h.as_str(), *port).to_socket_addrs()? {
-                    match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
+                    match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT.min(left(deadline)?)) {
                         Ok(s) => {
-                            s.set_read_timeout(Some(IO_TIMEOUT))?;
-                            s.set_write_timeout(Some(IO_TIMEOUT))?;
+                            let wait = left(deadline)?;
+                            s.set_read_timeout(Some(wait))?;
+                            s.set_write_timeout(Some(wait))?;
                             return Ok(Box::new(s));
                         }
                         Err(e) => last = e,
@@ -123,11 +135,14 @@ impl Clamd {
         }
     }
 
-    /// Streams `data` to clamd and returns its verdict.
-    pub fn scan(&self, data: &[u8]) -> io::Result<Verdict> {
-        let mut s = self.connect()?;
+    /// Streams `data` to clamd and returns its verdict; every wait ends by `deadline` (and
+    /// after [`IO_TIMEOUT`] at most), the exchange too.
+    pub fn scan(&self, data: &[u8], deadline: Instant) -> io::Result<Verdict> {
+        let deadline = deadline.min(Instant::now() + IO_TIMEOUT);
+        let mut s = self.connect(deadline)?;
         s.write_all(b"zINSTREAM\0")?;
         for chunk in data.chunks(CHUNK) {
+            left(deadline)?;
             s.write_all(&(chunk.len() as u32).to_be_bytes())?;
             s.write_all(chunk)?;
         }
@@ -150,8 +165,8 @@ impl Clamd {
 
     /// Scans `data` (`what` names it in log lines); `None` when clamd could not be asked
     /// (one warning a minute).
-    pub fn verdict(&self, what: &str, data: &[u8]) -> Option<Verdict> {
-        match self.scan(data) {
+    pub fn verdict(&self, what: &str, data: &[u8], deadline: Instant) -> Option<Verdict> {
+        match self.scan(data, deadline) {
             Ok(v) => {
                 match &v {
                     Verdict::Clean => crate::log_noisy!("ClamAV - Sample {} considered to be clean.", what),

@@ -14,18 +14,30 @@
 //!
 //! * cpuEmu: where x86 shellcode starts in the attack string ([`getpc`]), logged and
 //!   recorded; detection only, nothing is emulated or run.
+//! * cspm: shellcode recognised by signatures in the nepenthes format ([`cspm`]): decoders
+//!   undone, the shell type, host, port, key, command or URL recorded; connect-backs
+//!   followed as downloads when `follow_connectback` says so ([`Analyzer::follow_ups`]).
 //! * ClamAV: every download streamed to clamd ([`clamav`]); the verdict (`clean` or the
 //!   signature name) is logged and recorded.
 //!
 //! The signature files are read once when the stage is set up (at most [`SIG_MAX`] lines
 //! each) and appended to with one write per line, never through a symbolic link.
+//!
+//! The analyses of one attack share a budget: [`ANALYSIS_TIME`] of wall-clock time (an
+//! analysis not started by then is skipped with a log line, clamd's waits and the spamsum
+//! comparisons end with it) and the attack's share of the daemon's memory budget
+//! (`max_buffered_bytes`), which every copy they make is charged to (the attack string
+//! attached as a download, cspm's decoded copies). They run on the connection's own thread
+//! after it has ended, so capture goes on meanwhile.
 
 pub mod clamav;
+pub mod cspm;
 pub mod filetype;
 pub mod getpc;
 pub mod spamsum;
 
 use super::output::append::AppendLog;
+use super::request::{Request, Scheme};
 use crate::attack::{Attack, Download, Findings, Payload};
 use crate::config::{Config, Plugin};
 use crate::{log_err, log_info, log_notice, log_warn};
@@ -40,6 +52,8 @@ pub const SIG_MAX: usize = 1_000_000;
 const GOOD_ENOUGH: u32 = 90;
 /// Time the comparisons of one attack may take; the best score so far counts after it.
 const COMPARE_TIME: Duration = Duration::from_secs(2);
+/// Time the analyses of one attack may take together.
+pub const ANALYSIS_TIME: Duration = Duration::from_secs(30);
 
 /// The SpamSum signature files and what they hold.
 struct Signatures {
@@ -58,6 +72,7 @@ pub struct Analyzer {
     signatures: Option<Mutex<Signatures>>,
     clamd: Option<clamav::Clamd>,
     cpuemu: bool,
+    cspm: Option<cspm::Cspm>,
 }
 
 impl Analyzer {
@@ -68,9 +83,35 @@ impl Analyzer {
         let spam = cfg.plugins.iter().find(|p| p.plugin == Plugin::SpamSum);
         let clam = cfg.plugins.iter().find(|p| p.plugin == Plugin::ClamAv);
         let cpu = cfg.plugins.iter().find(|p| p.plugin == Plugin::CpuEmu);
-        if !magic && spam.is_none() && clam.is_none() && cpu.is_none() {
+        let sc = cfg.plugins.iter().find(|p| p.plugin == Plugin::Cspm);
+        if !magic && spam.is_none() && clam.is_none() && cpu.is_none() && sc.is_none() {
             return Ok(None);
         }
+        let cspm = match sc {
+            None => None,
+            Some(p) => {
+                let file = p.option("shellcode_sigfile").filter(|v| !v.is_empty()).ok_or_else(|| {
+                    super::PipelineError::Cspm(format!("{}: cspm - shellcode_sigfile is required", p.span))
+                })?;
+                let follow = match p.option("follow_connectback").unwrap_or("no") {
+                    "yes" => true,
+                    "no" => false,
+                    other => {
+                        return Err(super::PipelineError::Cspm(format!(
+                            "{}: cspm - follow_connectback must be yes or no, not '{}'",
+                            p.span, other
+                        )))
+                    }
+                };
+                let c = cspm::Cspm::load(&base_dir.join(file), follow)
+                    .map_err(|e| super::PipelineError::Cspm(e.to_string()))?;
+                log_info!("CSPM - {} shellcode signatures loaded from {}.", c.len(), file);
+                if follow && !super::fetch_configured(cfg) {
+                    log_warn!("CSPM - Warning - follow_connectback needs a download plugin (ftpDownload, tftpDownload or httpDownload), whose limits and address policy it uses; connect-backs are recorded, not followed.");
+                }
+                Some(c)
+            }
+        };
         if let Some(p) = cpu {
             log_notice!("cpuEmu - No x86 emulator in this version: shellcode is located (GetPC), not run.");
             if p.option("execute_shellcode") == Some("yes") {
@@ -113,14 +154,19 @@ impl Analyzer {
                 }
             }
         });
-        Ok(Some(Analyzer { magic, spamsum: spam.is_some(), signatures, clamd, cpuemu: cpu.is_some() }))
+        Ok(Some(Analyzer { magic, spamsum: spam.is_some(), signatures, clamd, cpuemu: cpu.is_some(), cspm }))
     }
 
-    /// Analyses `attack`: its string and every download.
+    /// Analyses `attack`: its string and every download, within [`ANALYSIS_TIME`] and the
+    /// attack's memory budget.
     pub fn run(&self, attack: &mut Attack) {
         if attack.payload.data.is_empty() && attack.downloads.is_empty() {
             return;
         }
+        let deadline = Instant::now() + ANALYSIS_TIME;
+        let skipped = |what: &str| {
+            log_warn!("Analysis - Warning - Time for this attack's analyses is up, {} skipped.", what);
+        };
         let mut found = self.examine(&attack.payload);
         if self.cpuemu {
             if let Some((offset, kind)) = getpc::find(&attack.payload.data) {
@@ -132,12 +178,32 @@ impl Analyzer {
                 found.getpc_offset = Some(offset);
             }
         }
+        if let Some(c) = &self.cspm {
+            if Instant::now() >= deadline {
+                skipped("cspm");
+            } else if !attack.payload.data.is_empty() {
+                let mut charge = attack.charge.sibling();
+                found.shellcode = c.scan(&attack.payload.data, deadline, &mut charge);
+                if let Some(s) = &found.shellcode {
+                    log_notice!("CSPM - {}", describe(s));
+                }
+            }
+        }
         if self.magic && found.filetype.is_some() && filetype::is_executable(&attack.payload.data) {
-            let mut d = Download::new("raw", attack.payload.data.clone());
-            d.remote = Some(attack.remote);
-            d.findings = self.examine(&d.payload);
-            attack.downloads.push(d);
-            log_notice!("magicPE - Attack string attached as download to attack record.");
+            let mut charge = attack.charge.sibling();
+            if charge.try_grow(attack.payload.data.len()) {
+                let mut d = Download::new("raw", attack.payload.data.clone());
+                d.remote = Some(attack.remote);
+                d.findings = self.examine(&d.payload);
+                attack.downloads.push(d);
+                attack.charge.absorb(charge);
+                log_notice!("magicPE - Attack string attached as download to attack record.");
+            } else {
+                log_warn!(
+                    "magicPE - Warning - Memory budget spent, executable attack string ({} bytes) not attached as a download.",
+                    attack.payload.data.len()
+                );
+            }
         }
         if let Some(t) = &found.filetype {
             log_info!("magicPE - Attack string is {}.", t);
@@ -149,20 +215,34 @@ impl Analyzer {
                 if found.md5_known {
                     log_info!("SpamSum - Found an exact MD5 hash match.");
                 } else {
-                    let score = s.best_match(h);
+                    let score = s.best_match(h, deadline);
                     log_info!("SpamSum - Spamsum match score is {}.", score);
                     found.ssdeep_score = Some(score);
                     s.add_spamsum(h);
                 }
             }
         }
-        for d in attack.downloads.iter_mut() {
-            if d.findings == Findings::default() {
+        found.indicators = std::mem::take(&mut attack.findings.indicators);
+        attack.findings = found;
+        self.examine_downloads(attack, 0, deadline);
+    }
+
+    /// Analyses the downloads of `attack` from index `from` on (those a later stage added).
+    pub fn examine_downloads(&self, attack: &mut Attack, from: usize, deadline: Instant) {
+        for d in attack.downloads.iter_mut().skip(from) {
+            if Instant::now() >= deadline {
+                log_warn!(
+                    "Analysis - Warning - Time for this attack's analyses is up, download {} not analysed.",
+                    d.payload.md5
+                );
+                continue;
+            }
+            if d.findings.filetype.is_none() && d.findings.ssdeep.is_none() {
                 d.findings = self.examine(&d.payload);
             }
             if let Some(c) = &self.clamd {
                 if !d.payload.data.is_empty() {
-                    d.findings.clamav = c.verdict(&d.payload.md5, &d.payload.data).and_then(|v| match v {
+                    d.findings.clamav = c.verdict(&d.payload.md5, &d.payload.data, deadline).and_then(|v| match v {
                         clamav::Verdict::Clean => Some("clean".to_string()),
                         clamav::Verdict::Infected(name) => Some(name),
                         clamav::Verdict::Error(_) => None,
@@ -170,7 +250,30 @@ impl Analyzer {
                 }
             }
         }
-        attack.findings = found;
+    }
+
+    /// What the analyses ask to fetch after they ran: the URL cspm found in shellcode and,
+    /// with `follow_connectback`, the connect-back (TCP to the host and port; the key sent
+    /// first; for a shell, what arrives by the deadline is kept). Fetched by the download
+    /// stage under its limits and address policy.
+    pub fn follow_ups(&self, attack: &Attack) -> Vec<Request> {
+        let Some(c) = &self.cspm else { return Vec::new() };
+        let Some(s) = &attack.findings.shellcode else { return Vec::new() };
+        if let Some(url) = &s.url {
+            return super::fetch::requests_of(url.as_bytes(), &[]).requests;
+        }
+        match (c.follow, s.host, s.port) {
+            (true, Some(host), Some(port)) => {
+                let mut r = Request::new(Scheme::Tcp, &host.to_string(), Some(port), "");
+                if s.kind == "connectbackshell" {
+                    r.path = super::download::tcp::SHELL.to_string();
+                }
+                r.filename = format!("{}-{}-{}", s.kind, host, port);
+                r.data = s.key.as_deref().map(unhex).unwrap_or_default();
+                vec![r]
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// The file type and fuzzy hash of `p` (each when its plugin is on).
@@ -201,8 +304,8 @@ impl Signatures {
 
     /// The best score of `h` against the signatures, stopping at [`GOOD_ENOUGH`] or after
     /// [`COMPARE_TIME`].
-    fn best_match(&self, h: &str) -> u32 {
-        let end = Instant::now() + COMPARE_TIME;
+    fn best_match(&self, h: &str, deadline: Instant) -> u32 {
+        let end = (Instant::now() + COMPARE_TIME).min(deadline);
         let mut best = 0;
         for (i, s) in self.spamsum.iter().enumerate() {
             best = best.max(spamsum::compare(h, s).unwrap_or(0));
@@ -224,6 +327,36 @@ impl Signatures {
         }
         append(&self.spamsum_path, h);
     }
+}
+
+/// The bytes of lowercase hex text (as [`crate::text::hex`] writes it).
+fn unhex(h: &str) -> Vec<u8> {
+    let digit = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+    h.as_bytes().chunks_exact(2).map(|p| digit(p[0]) << 4 | digit(p[1])).collect()
+}
+
+/// One line on what cspm found.
+fn describe(s: &crate::attack::Shellcode) -> String {
+    let mut t = format!("Shellcode recognised by {}", s.signature);
+    if let Some(h) = s.host {
+        t.push_str(&format!(", connects back to {}", std::net::SocketAddr::new(h, s.port.unwrap_or(0))));
+    } else if let Some(p) = s.port {
+        t.push_str(&format!(", port {}", p));
+    }
+    if let Some(k) = &s.key {
+        t.push_str(&format!(", key 0x{}", k));
+    }
+    if let Some(u) = &s.url {
+        t.push_str(&format!(", URL {}", u));
+    }
+    if let Some(c) = &s.command {
+        t.push_str(&format!(", command {}", c));
+    }
+    if !s.decoders.is_empty() {
+        t.push_str(&format!(", after {}", s.decoders.join(", ")));
+    }
+    t.push('.');
+    t
 }
 
 /// The lines of a signature file (at most [`SIG_MAX`], empty ones skipped).

@@ -18,6 +18,7 @@
 //! | `honeytrap.session.file_download` | `url`, `md5`, `sha256`, `size`, `outfile` (stored file name, `null` when not stored), `duplicate` (bool: the sample was stored before); `filetype` (magicPE), `ssdeep` (SpamSum) and `clamav` (ClamAV: `clean` or the signature name) when those plugins run |
 //! | `honeytrap.session.file_download.failed` | `url`, `reason` |
 //! | `honeytrap.session.indicator` | `kind` (`jndi`), `value` (e.g. the `ldap://` endpoint of a JNDI lookup; never contacted) |
+//! | `honeytrap.session.shellcode` | `signature` (`namespace::name`), `kind` (`connectbackshell`, `bindshell`, `connectbackfiletransfer`, `bindfiletransfer`, `execute`, `url`, `download`, or a decoder such as `xor`), `decoders` (array: the decoders undone first, `namespace::name (key 0x…)`); `host`, `port`, `key` (hex), `url`, `command` when found (cspm) |
 //! | `honeytrap.session.closed` | `duration` (seconds, a number with up to 6 decimals), `bytes_in` (from the attacker), `bytes_out` (to the attacker) |
 //!
 //! The body is hex rather than base64 so that it can be compared with `attackers.json`'s
@@ -27,7 +28,7 @@
 use super::append::{logfile, AppendLog};
 use super::json::{ip_text, Object, Style, Value};
 use super::OutputError;
-use crate::attack::{Findings, Payload, SessionId};
+use crate::attack::{Findings, Payload, SessionId, Shellcode};
 use crate::config::{Plugin, PluginConfig, Proto};
 use crate::sys::time;
 use crate::text::{self, hex};
@@ -46,6 +47,7 @@ pub const DOWNLOAD_STARTED: &str = "honeytrap.session.file_download.started";
 pub const DOWNLOAD: &str = "honeytrap.session.file_download";
 pub const DOWNLOAD_FAILED: &str = "honeytrap.session.file_download.failed";
 pub const INDICATOR: &str = "honeytrap.session.indicator";
+pub const SHELLCODE: &str = "honeytrap.session.shellcode";
 pub const CLOSED: &str = "honeytrap.session.closed";
 
 /// What all events of one connection share. Create one per connection at accept time and
@@ -106,6 +108,8 @@ pub enum Kind {
         url: String,
         reason: String,
     },
+    /// Shellcode a cspm signature recognised.
+    Shellcode(Shellcode),
     Closed {
         duration: Duration,
         bytes_in: u64,
@@ -203,6 +207,11 @@ impl Event {
         Event::new(s, at, INDICATOR, Kind::Indicator { kind, value: value.to_string() })
     }
 
+    /// `honeytrap.session.shellcode`: what cspm recognised in the attack string.
+    pub fn shellcode(s: &Session, at: SystemTime, found: &Shellcode) -> Event {
+        Event::new(s, at, SHELLCODE, Kind::Shellcode(found.clone()))
+    }
+
     /// `honeytrap.session.file_download.failed`: the download of `url` failed for `reason`.
     pub fn download_failed(s: &Session, at: SystemTime, url: &str, reason: &str) -> Event {
         Event::new(s, at, DOWNLOAD_FAILED, Kind::DownloadFailed { url: url.to_string(), reason: reason.to_string() })
@@ -255,6 +264,26 @@ impl Event {
                 }
                 if let Some(v) = clamav {
                     o.push("clamav", v.as_str());
+                }
+            }
+            Kind::Shellcode(sc) => {
+                o.push("signature", sc.signature.as_str());
+                o.push("kind", sc.kind.as_str());
+                o.push("decoders", Value::Array(sc.decoders.iter().map(|d| Value::from(d.as_str())).collect()));
+                if let Some(h) = sc.host {
+                    o.push("host", ip_text(h));
+                }
+                if let Some(p) = sc.port {
+                    o.push("port", p);
+                }
+                if let Some(k) = &sc.key {
+                    o.push("key", k.as_str());
+                }
+                if let Some(u) = &sc.url {
+                    o.push("url", u.as_str());
+                }
+                if let Some(c) = &sc.command {
+                    o.push("command", c.as_str());
                 }
             }
             Kind::DownloadFailed { url, reason } => {
