@@ -105,7 +105,7 @@ test: lint
 # that would skip).
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS  = config detect link nfnetlink extract url decode_base64 decode_unicode decode_vnc \
-	json ftp_replies tftp_packets http_replies replay analysis
+	json ftp_replies tftp_packets http_replies replay analysis shellcode
 fuzz:
 	@if $(CARGO) fuzz --version >/dev/null 2>&1; then \
 		for t in $(FUZZ_TARGETS); do \

@@ -4,11 +4,12 @@
 #
 # install    checks that $BIN is the binary `make` built for this SYSCONFDIR (it never
 #            builds), installs it with the man pages, the configuration templates (an
-#            existing honeytrap.conf or ports.conf is kept), the responses and the service
-#            files, creates every directory the shipped configuration names and, as root
-#            without DESTDIR, gives those the daemon writes to RUN_USER:RUN_GROUP. Every file
-#            it writes is listed with its SHA-256, every directory it creates with its path,
-#            in $DATADIR/honeytrap/install-manifest.
+#            existing honeytrap.conf or ports.conf is kept), the responses, cspm's
+#            shellcode signatures and the service files, creates every directory the
+#            shipped configuration names and, as root without DESTDIR, gives those the
+#            daemon writes to RUN_USER:RUN_GROUP. Every file it writes is listed with its
+#            SHA-256, every directory it creates with its path, in
+#            $DATADIR/honeytrap/install-manifest.
 # uninstall  removes the files of that list that are unchanged, then the directories of
 #            the list that are empty; says which it keeps.
 set -eu
@@ -82,7 +83,8 @@ old_entry() {
 }
 
 # Installs file $2 as $3 like put, unless $3 exists, differs, and was not written unchanged
-# by an earlier install (an edited response): that stays, and $2 goes to $3.dist.
+# by an earlier install (an edited response or signature file): that stays, and $2 goes to
+# $3.dist.
 put_keep() {
     if [ -f "$D$3" ] && [ "$(sha "$D$3")" != "$(sha "$2")" ]; then
         was=$(old_entry "$3")
@@ -126,6 +128,7 @@ do_install() {
     for f in contrib/responses/*_tcp contrib/responses/*_udp; do
         if [ -f "$f" ]; then put_keep 0644 "$f" "$CONFDIR/responses/${f##*/}"; fi
     done
+    put_keep 0644 contrib/shellcode-signatures.sc "$CONFDIR/shellcode-signatures.sc"
     for f in honeytrap.conf ports.conf; do
         subst "contrib/$f.dist" >"$tmp"
         put 0644 "$tmp" "$CONFDIR/$f.dist"

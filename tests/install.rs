@@ -203,6 +203,7 @@ fn installed_as_shipped_runs_detached() {
         "etc/honeytrap/honeytrap.conf",
         "etc/honeytrap/honeytrap.conf.dist",
         "etc/honeytrap/responses/80_tcp",
+        "etc/honeytrap/shellcode-signatures.sc",
         "var/run/honeytrap",
     ] {
         assert!(!prefix.join(gone).exists(), "{gone} left behind");
@@ -238,6 +239,7 @@ fn tpot_layout_and_reinstall() {
         "etc/honeytrap/ports.conf.dist",
         "etc/honeytrap/responses/21_tcp",
         "etc/honeytrap/responses/445_tcp",
+        "etc/honeytrap/shellcode-signatures.sc",
         "share/honeytrap/honeytrap.init",
         "share/honeytrap/honeytrap.service",
         "share/honeytrap/honeytrap.logrotate",

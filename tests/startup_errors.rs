@@ -74,3 +74,52 @@ fn a_bad_network_output_option_is_one_error_line_on_the_console_and_in_the_log()
     assert_eq!(log.matches(&format!("Error - {want}")).count(), 1, "{log}");
     assert!(!log.contains("Error - Error"), "{log}");
 }
+
+#[test]
+fn a_bad_shellcode_signature_file_is_one_error_line_naming_file_line_and_column() {
+    let d = TempDir::new("cspm_sigs");
+    let sigs = d.join("sigs.sc");
+    let conf = |extra: &str| format!("plugin-cspm = {{\n shellcode_sigfile = \"{}\"\n{extra}}}", sigs.display());
+    let check = |extra: &str| {
+        let c = write_config(d.path(), &conf(extra));
+        let out = Command::new(BIN).args(["--check-config", "-C", c.to_str().unwrap()]).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // A statement that is not one.
+    std::fs::write(&sigs, "url::a {\n  pattern \"x\";\n  maping (none);\n};\n").unwrap();
+    let want = format!("  Error - cspm - {}:3:3: pattern, mapping or flags expected, found 'maping'.", sigs.display());
+    let (st, err) = start(&d, &conf(""));
+    assert_eq!((st, error_lines(&err)), (Some(1), vec![want.as_str()]), "{err}");
+    let (st, err) = check("");
+    assert_eq!((st, error_lines(&err)), (Some(1), vec![want.as_str()]), "{err}");
+    // A pattern that does not compile: the signature's place.
+    std::fs::write(&sigs, "// one\nurl::b {\n  pattern \"(x\";\n};\n").unwrap();
+    let (st, err) = start(&d, &conf(""));
+    assert_eq!(st, Some(1), "{err}");
+    let lines = error_lines(&err);
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with(&format!("  Error - cspm - {}:2:1: pattern of url::b does not compile", sigs.display())),
+        "{err}"
+    );
+    // A missing file and a bad follow_connectback.
+    std::fs::remove_file(&sigs).unwrap();
+    let (st, err) = check("");
+    let want = format!(
+        "  Error - cspm - Unable to read shellcode signature file {}: No such file or directory.",
+        sigs.display()
+    );
+    assert_eq!((st, error_lines(&err)), (Some(1), vec![want.as_str()]), "{err}");
+    std::fs::write(&sigs, "").unwrap();
+    let (st, err) = check(" follow_connectback = \"maybe\"\n");
+    assert_eq!(st, Some(1), "{err}");
+    let want = format!("{}/honeytrap.conf:", d.path().display());
+    assert!(
+        err.contains(&want) && err.contains(":1: cspm - follow_connectback must be yes or no, not 'maybe'"),
+        "{err}"
+    );
+    // The shipped file loads.
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/shellcode-signatures.sc"), &sigs).unwrap();
+    let (st, err) = check(" follow_connectback = \"yes\"\n");
+    assert_eq!(st, Some(0), "{err}");
+}

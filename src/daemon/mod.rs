@@ -103,6 +103,9 @@ pub fn check_config(opts: &Options, base_dir: &Path) -> i32 {
     if found.iter().any(checks::Finding::is_error) {
         return 1;
     }
+    if let Err(e) = crate::pipeline::check_files(&cfg, base_dir) {
+        return fail_early(crate::server::engine::SettingsError::Pipeline(e));
+    }
     match source {
         ConfigSource::File(p) => println!("{}: configuration OK", p.display()),
         ConfigSource::Embedded => println!("<built-in default>: configuration OK"),

@@ -303,6 +303,25 @@ impl Pipeline {
     }
 }
 
+/// Loads the pattern and signature files the configuration names (xmatch, cspm) without
+/// setting anything up: what `--check-config` checks beyond the configuration itself.
+pub fn check_files(cfg: &Config, base_dir: &Path) -> Result<(), PipelineError> {
+    for p in &cfg.plugins {
+        match p.plugin {
+            Plugin::Xmatch => {
+                let file = p.option("xpattern_file").filter(|v| !v.is_empty());
+                let path = file.map(|f| base_dir.join(f)).unwrap_or_default();
+                xmatch::Patterns::load(&path).map_err(PipelineError::Xmatch)?;
+            }
+            Plugin::Cspm => {
+                analysis::load_cspm(p, base_dir)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Whether a download plugin is configured (the download stage exists).
 pub fn fetch_configured(cfg: &Config) -> bool {
     cfg.plugins.iter().any(|p| matches!(p.plugin, Plugin::FtpDownload | Plugin::TftpDownload | Plugin::HttpDownload))

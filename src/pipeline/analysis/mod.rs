@@ -90,21 +90,9 @@ impl Analyzer {
         let cspm = match sc {
             None => None,
             Some(p) => {
-                let file = p.option("shellcode_sigfile").filter(|v| !v.is_empty()).ok_or_else(|| {
-                    super::PipelineError::Cspm(format!("{}: cspm - shellcode_sigfile is required", p.span))
-                })?;
-                let follow = match p.option("follow_connectback").unwrap_or("no") {
-                    "yes" => true,
-                    "no" => false,
-                    other => {
-                        return Err(super::PipelineError::Cspm(format!(
-                            "{}: cspm - follow_connectback must be yes or no, not '{}'",
-                            p.span, other
-                        )))
-                    }
-                };
-                let c = cspm::Cspm::load(&base_dir.join(file), follow)
-                    .map_err(|e| super::PipelineError::Cspm(e.to_string()))?;
+                let c = load_cspm(p, base_dir)?;
+                let file = p.option("shellcode_sigfile").unwrap_or_default();
+                let follow = c.follow;
                 log_info!("CSPM - {} shellcode signatures loaded from {}.", c.len(), file);
                 if follow && !super::fetch_configured(cfg) {
                     log_warn!("CSPM - Warning - follow_connectback needs a download plugin (ftpDownload, tftpDownload or httpDownload), whose limits and address policy it uses; connect-backs are recorded, not followed.");
@@ -329,6 +317,26 @@ impl Signatures {
     }
 }
 
+/// plugin-cspm's signature file, loaded and compiled, and its `follow_connectback`; an
+/// error names what is wrong and where.
+pub fn load_cspm(p: &crate::config::PluginConfig, base_dir: &Path) -> Result<cspm::Cspm, super::PipelineError> {
+    let file = p
+        .option("shellcode_sigfile")
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| super::PipelineError::Cspm(format!("{}: cspm - shellcode_sigfile is required", p.span)))?;
+    let follow = match p.option("follow_connectback").unwrap_or("no") {
+        "yes" => true,
+        "no" => false,
+        other => {
+            return Err(super::PipelineError::Cspm(format!(
+                "{}: cspm - follow_connectback must be yes or no, not '{}'",
+                p.span, other
+            )))
+        }
+    };
+    cspm::Cspm::load(&base_dir.join(file), follow).map_err(|e| super::PipelineError::Cspm(e.to_string()))
+}
+
 /// The bytes of lowercase hex text (as [`crate::text::hex`] writes it).
 fn unhex(h: &str) -> Vec<u8> {
     let digit = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
@@ -373,6 +381,84 @@ fn append(p: &Path, line: &str) {
         }
         Err(e) => {
             log_err!("SpamSum - Error - Unable to open signature file {}: {}.", p.display(), crate::sys::strerror(&e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attack::Shellcode;
+    use crate::config::{Mode, Proto};
+
+    fn analyzer(follow: bool) -> Analyzer {
+        let sigs = cspm::sigfile::parse(b"url::u { pattern \"x\"; };").unwrap();
+        Analyzer { cspm: Some(cspm::Cspm::compile(sigs, follow).unwrap()), ..Analyzer::default() }
+    }
+
+    fn attack(found: Shellcode) -> Attack {
+        let a = "192.0.2.1:80".parse().unwrap();
+        let mut at = Attack::new(
+            Proto::Tcp,
+            a,
+            "198.51.100.2:5555".parse().unwrap(),
+            Mode::Normal,
+            std::time::SystemTime::now(),
+        );
+        at.findings.shellcode = Some(found);
+        at
+    }
+
+    #[test]
+    fn connect_backs_are_followed_only_when_asked_urls_always() {
+        let back = Shellcode {
+            signature: "connectbackshell::c".into(),
+            kind: "connectbackshell".into(),
+            host: "203.0.113.5".parse().ok(),
+            port: Some(4444),
+            key: Some("deadbeef".into()),
+            ..Shellcode::default()
+        };
+        assert!(analyzer(false).follow_ups(&attack(back.clone())).is_empty());
+        let r = analyzer(true).follow_ups(&attack(back.clone()));
+        assert_eq!(r.len(), 1);
+        assert_eq!((r[0].scheme, r[0].host.as_str(), r[0].port), (Scheme::Tcp, "203.0.113.5", Some(4444)));
+        assert_eq!((r[0].path.as_str(), r[0].data.as_slice()), ("shell", &b"\xde\xad\xbe\xef"[..]));
+        assert_eq!(r[0].filename, "connectbackshell-203.0.113.5-4444");
+        let file = Shellcode { kind: "connectbackfiletransfer".into(), key: None, ..back };
+        let r = analyzer(true).follow_ups(&attack(file));
+        assert_eq!((r[0].path.as_str(), r[0].data.len()), ("", 0));
+        let url =
+            Shellcode { kind: "url".into(), url: Some("http://198.51.100.7/a.exe".into()), ..Shellcode::default() };
+        let r = analyzer(false).follow_ups(&attack(url));
+        assert_eq!(
+            (r.len(), r[0].scheme, r[0].host.as_str(), r[0].path.as_str()),
+            (1, Scheme::Http, "198.51.100.7", "/a.exe")
+        );
+        // A bind shell is recorded, nothing is fetched.
+        let bind = Shellcode { kind: "bindshell".into(), port: Some(4444), ..Shellcode::default() };
+        assert!(analyzer(true).follow_ups(&attack(bind)).is_empty());
+    }
+
+    #[test]
+    fn copies_are_charged_to_the_attacks_memory_budget() {
+        let mut elf = b"\x7fELF\x02\x01\x01\x00".to_vec();
+        elf.resize(64, 0);
+        elf[16] = 2; // ET_EXEC
+        elf[18] = 62; // x86-64
+        elf[20] = 1;
+        elf.resize(4096, 0x90);
+        let a = Analyzer { magic: true, ..Analyzer::default() };
+        for (cap, attached) in [(1 << 20, true), (1000, false)] {
+            let budget = crate::budget::Budget::new(cap);
+            let mut at = attack(Shellcode::default());
+            at.findings.shellcode = None;
+            at.payload = Payload::new(elf.clone());
+            at.charge = budget.charge();
+            a.run(&mut at);
+            assert!(at.findings.filetype.as_deref().is_some_and(|t| t.starts_with("ELF")), "{:?}", at.findings);
+            assert_eq!(at.downloads.len(), usize::from(attached), "budget {cap}");
+            assert_eq!(budget.used(), if attached { elf.len() } else { 0 });
         }
     }
 }

@@ -110,6 +110,11 @@ impl Cspm {
         self.sigs.is_empty()
     }
 
+    /// [`Cspm::scan`] charged to no memory budget (for tools and the fuzz target).
+    pub fn scan_unbudgeted(&self, data: &[u8], deadline: Instant) -> Option<Shellcode> {
+        self.scan(data, deadline, &mut Charge::none())
+    }
+
     /// What the signatures find in `data`, scanning until `deadline`; decoded copies are
     /// charged to `charge` (a copy it has no room for ends the scan). `None` when nothing
     /// matched.
