@@ -1,7 +1,8 @@
 //! magicPE and SpamSum in the running daemon: an executable sent as an attack string is
 //! attached as a `raw` download and saved; the file_download event carries its file type
 //! (file(1)'s first word) and its fuzzy hash (the `ssdeep` program's); the signature files
-//! get the attack's MD5 and fuzzy hash once, and the same attack again is an exact match.
+//! get the attack's MD5 and fuzzy hash once, and the same attack again is an exact match; the
+//! attack string's findings are a `honeytrap.session.analysis` event.
 
 mod common;
 
@@ -64,12 +65,18 @@ fn executables_in_attack_strings_are_typed_hashed_and_kept() {
     let ssdeep = tool_says(&["ssdeep", "-s", "-b"], &sample, &tmp);
     let want = ssdeep.lines().nth(1).unwrap().split(",\"").next().unwrap();
     assert_eq!(field("ssdeep"), want);
+    // The attack string's findings are an event of their own.
+    let line = events.lines().find(|l| l.contains("honeytrap.session.analysis\"")).unwrap();
+    assert!(line.contains(&format!("\"ssdeep\":\"{want}\",\"ssdeep_score\":0")), "{line}");
+    assert!(line.contains(&format!("\"filetype\":\"{}", field("filetype"))) && !line.contains("md5_known"), "{line}");
     // The sample is kept under its MD5, as the C plugin's raw downloads were.
     let md5 = honeytrap::attack::md5_hex(&sample);
     assert!(std::fs::read_dir(sigs.path()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains(&md5)));
     // The same attack again: an exact MD5 match; each signature written once.
     assert!(common::attack(&s.ns, to, &sample));
     assert!(wait_until(Duration::from_secs(20), || s.log().contains("SpamSum - Found an exact MD5 hash match.")));
+    let events = s.path("events.json");
+    assert!(wait_until(Duration::from_secs(20), || read(&events).contains("\"md5_known\":true")), "{}", read(&events));
     d.stop(Duration::from_secs(20)).unwrap();
     assert_eq!(read(&md5s), format!("{md5}\n"));
     assert_eq!(read(&sums), format!("{want}\n"));
@@ -94,6 +101,9 @@ fn shellcode_start_is_located() {
     assert!(common::attack(&s.ns, to, &attack));
     let want = format!("cpuEmu - Possible shellcode at offset {offset} of the attack string (GetPC: fnstenv).");
     assert!(wait_until(Duration::from_secs(20), || s.log().contains(&want)), "{}", s.log());
+    let events = s.path("events.json");
+    let want = format!("\"getpc_offset\":{offset}");
+    assert!(wait_until(Duration::from_secs(20), || read(&events).contains(&want)), "{}", read(&events));
     // Text is not shellcode.
     assert!(common::attack(&s.ns, to, b"GET / HTTP/1.0\r\n\r\n"));
     assert!(wait_until(Duration::from_secs(20), || read(&s.path("attacker.log")).lines().count() == 2));

@@ -238,8 +238,13 @@ impl Pipeline {
         }
         if let Some(a) = &self.analyzer {
             contained(Stage::Analysis, || a.run(attack));
-            if let (Some(session), Some(sc)) = (&session, &attack.findings.shellcode) {
-                out.emit(&Event::shellcode(session, SystemTime::now(), sc));
+            if let Some(session) = &session {
+                if let Some(e) = Event::analysis(session, SystemTime::now(), &attack.findings) {
+                    out.emit(&e);
+                }
+                if let Some(sc) = &attack.findings.shellcode {
+                    out.emit(&Event::shellcode(session, SystemTime::now(), sc));
+                }
             }
             // What the analyses found to fetch (a URL in shellcode, a connect-back), and the
             // downloads a connect-back shell's commands ask for.

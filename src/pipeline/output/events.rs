@@ -18,6 +18,7 @@
 //! | `honeytrap.session.file_download` | `url`, `md5`, `sha256`, `size`, `outfile` (stored file name, `null` when not stored), `duplicate` (bool: the sample was stored before); `filetype` (magicPE), `ssdeep` (SpamSum) and `clamav` (ClamAV: `clean` or the signature name) when those plugins run |
 //! | `honeytrap.session.file_download.failed` | `url`, `reason` |
 //! | `honeytrap.session.indicator` | `kind` (`jndi`), `value` (e.g. the `ldap://` endpoint of a JNDI lookup; never contacted) |
+//! | `honeytrap.session.analysis` | what the analyses found in the attack string, each field only when found: `filetype` (magicPE), `ssdeep` and `ssdeep_score` (SpamSum: the fuzzy hash and its best match score 0–100 against `spamsum_sigfile`), `md5_known` (SpamSum: `true` when the MD5 was in `md5sum_sigfile`), `getpc_offset` (cpuEmu: where shellcode most likely starts) |
 //! | `honeytrap.session.shellcode` | `signature` (`namespace::name`), `kind` (`connectbackshell`, `bindshell`, `connectbackfiletransfer`, `bindfiletransfer`, `execute`, `url`, `download`, or a decoder such as `xor`), `decoders` (array: the decoders undone first, `namespace::name (key 0x…)`); `host`, `port`, `key` (hex), `url`, `command` when found (cspm) |
 //! | `honeytrap.session.closed` | `duration` (seconds, a number with up to 6 decimals), `bytes_in` (from the attacker), `bytes_out` (to the attacker) |
 //!
@@ -48,6 +49,7 @@ pub const DOWNLOAD: &str = "honeytrap.session.file_download";
 pub const DOWNLOAD_FAILED: &str = "honeytrap.session.file_download.failed";
 pub const INDICATOR: &str = "honeytrap.session.indicator";
 pub const SHELLCODE: &str = "honeytrap.session.shellcode";
+pub const ANALYSIS: &str = "honeytrap.session.analysis";
 pub const CLOSED: &str = "honeytrap.session.closed";
 
 /// What all events of one connection share. Create one per connection at accept time and
@@ -110,6 +112,8 @@ pub enum Kind {
     },
     /// Shellcode a cspm signature recognised.
     Shellcode(Shellcode),
+    /// The analyses' findings on the attack string (not the shellcode, not the indicators).
+    Analysis(Findings),
     Closed {
         duration: Duration,
         bytes_in: u64,
@@ -212,6 +216,20 @@ impl Event {
         Event::new(s, at, SHELLCODE, Kind::Shellcode(found.clone()))
     }
 
+    /// `honeytrap.session.analysis`: what the analyses found in the attack string; `None`
+    /// when they found none of the fields the event has.
+    pub fn analysis(s: &Session, at: SystemTime, found: &Findings) -> Option<Event> {
+        let any = found.filetype.is_some()
+            || found.ssdeep.is_some()
+            || found.ssdeep_score.is_some()
+            || found.md5_known
+            || found.getpc_offset.is_some();
+        any.then(|| {
+            let f = Findings { indicators: Vec::new(), shellcode: None, clamav: None, ..found.clone() };
+            Event::new(s, at, ANALYSIS, Kind::Analysis(f))
+        })
+    }
+
     /// `honeytrap.session.file_download.failed`: the download of `url` failed for `reason`.
     pub fn download_failed(s: &Session, at: SystemTime, url: &str, reason: &str) -> Event {
         Event::new(s, at, DOWNLOAD_FAILED, Kind::DownloadFailed { url: url.to_string(), reason: reason.to_string() })
@@ -264,6 +282,23 @@ impl Event {
                 }
                 if let Some(v) = clamav {
                     o.push("clamav", v.as_str());
+                }
+            }
+            Kind::Analysis(f) => {
+                if let Some(t) = &f.filetype {
+                    o.push("filetype", t.as_str());
+                }
+                if let Some(h) = &f.ssdeep {
+                    o.push("ssdeep", h.as_str());
+                }
+                if let Some(n) = f.ssdeep_score {
+                    o.push("ssdeep_score", n);
+                }
+                if f.md5_known {
+                    o.push("md5_known", true);
+                }
+                if let Some(n) = f.getpc_offset {
+                    o.push("getpc_offset", n);
                 }
             }
             Kind::Shellcode(sc) => {
