@@ -71,6 +71,15 @@ fn executables_in_attack_strings_are_typed_hashed_and_kept() {
     assert!(line.contains(&format!("\"filetype\":\"{}", field("filetype"))) && !line.contains("md5_known"), "{line}");
     // The sample is kept under its MD5, as the C plugin's raw downloads were.
     let md5 = honeytrap::attack::md5_hex(&sample);
+    // Every finding is logged too.
+    for want in [
+        format!("SpamSum - Attack string's fuzzy hash is {want}."),
+        format!("SpamSum - Download {md5}'s fuzzy hash is {want}."),
+        format!("magicPE - Attack string is {}.", field("filetype")),
+        format!("magicPE - Download {md5} is {}.", field("filetype")),
+    ] {
+        assert!(log.contains(&want), "{want} not in {log}");
+    }
     assert!(std::fs::read_dir(sigs.path()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains(&md5)));
     // The same attack again: an exact MD5 match; each signature written once.
     assert!(common::attack(&s.ns, to, &sample));

@@ -196,6 +196,9 @@ impl Analyzer {
         if let Some(t) = &found.filetype {
             log_info!("magicPE - Attack string is {}.", t);
         }
+        if let Some(h) = &found.ssdeep {
+            log_info!("SpamSum - Attack string's fuzzy hash is {}.", h);
+        }
         if let Some(sigs) = &self.signatures {
             if let Some(h) = &found.ssdeep {
                 let mut s = sigs.lock().unwrap_or_else(|e| e.into_inner());
@@ -227,6 +230,12 @@ impl Analyzer {
             }
             if d.findings.filetype.is_none() && d.findings.ssdeep.is_none() {
                 d.findings = self.examine(&d.payload);
+            }
+            if let Some(t) = &d.findings.filetype {
+                log_info!("magicPE - Download {} is {}.", d.payload.md5, t);
+            }
+            if let Some(h) = &d.findings.ssdeep {
+                log_info!("SpamSum - Download {}'s fuzzy hash is {}.", d.payload.md5, h);
             }
             if let Some(c) = &self.clamd {
                 if !d.payload.data.is_empty() {
