@@ -285,7 +285,18 @@ fn scripted(pair: &Pair, script: impl FnOnce(&mut TcpStream) + Send + 'static) -
     let (tx, rx) = mpsc::channel();
     let handle = std::thread::spawn(move || {
         enter_netns(&ns);
-        let listener = TcpListener::bind("10.77.0.2:8080").unwrap();
+        // The previous script's server may still hold the port for a moment.
+        let mut tries = 0;
+        let listener = loop {
+            match TcpListener::bind("10.77.0.2:8080") {
+                Ok(l) => break l,
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 50 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("bind 10.77.0.2:8080: {e}"),
+            }
+        };
         listener.set_nonblocking(true).unwrap();
         tx.send(()).unwrap();
         let end = Instant::now() + Duration::from_secs(10);
