@@ -204,6 +204,15 @@ impl Pipeline {
                 out.emit(&Event::input(session, attack.end, &attack.payload, out.data_limit()));
             }
         }
+        // The downloads' progress, as events.
+        let notes = |note: Note| {
+            if let Some(session) = &session {
+                out.emit(&match note {
+                    Note::Started(url) => Event::download_started(session, SystemTime::now(), url),
+                    Note::Failed(url, why) => Event::download_failed(session, SystemTime::now(), url, why),
+                });
+            }
+        };
         if let Some(d) = &self.downloader {
             if !attack.payload.data.is_empty() && d.max_per_attack > 0 {
                 // The derived strings (charged to the memory budget) are dropped before the
@@ -224,16 +233,7 @@ impl Pipeline {
                 }
                 attack.findings.indicators = found.indicators;
                 let requests = found.requests;
-                contained(Stage::Downloads, || {
-                    d.run(attack, requests, &|note| {
-                        if let Some(session) = &session {
-                            out.emit(&match note {
-                                Note::Started(url) => Event::download_started(session, SystemTime::now(), url),
-                                Note::Failed(url, why) => Event::download_failed(session, SystemTime::now(), url, why),
-                            });
-                        }
-                    })
-                });
+                contained(Stage::Downloads, || d.run(attack, requests, &notes));
             }
         }
         if let Some(a) = &self.analyzer {
@@ -250,19 +250,11 @@ impl Pipeline {
             // downloads a connect-back shell's commands ask for.
             let follow = contained(Stage::Analysis, || a.follow_ups(attack)).unwrap_or_default();
             if let (Some(d), false) = (&self.downloader, follow.is_empty()) {
-                let notes = |note: Note| {
-                    if let Some(session) = &session {
-                        out.emit(&match note {
-                            Note::Started(url) => Event::download_started(session, SystemTime::now(), url),
-                            Note::Failed(url, why) => Event::download_failed(session, SystemTime::now(), url, why),
-                        });
-                    }
-                };
                 let first = attack.downloads.len();
                 contained(Stage::Downloads, || d.run(attack, follow, &notes));
                 let typed: Vec<Vec<u8>> = attack.downloads[first..]
                     .iter()
-                    .filter(|dl| dl.filename.as_deref().is_some_and(|f| f.starts_with("connectbackshell-")))
+                    .filter(|dl| analysis::is_shell_session(dl))
                     .map(|dl| dl.payload.data.clone())
                     .collect();
                 for session_text in typed {

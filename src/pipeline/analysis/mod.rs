@@ -346,6 +346,15 @@ pub fn load_cspm(p: &crate::config::PluginConfig, base_dir: &Path) -> Result<csp
     cspm::Cspm::load(&base_dir.join(file), follow).map_err(|e| super::PipelineError::Cspm(e.to_string()))
 }
 
+/// How the download of a connect-back shell's session is named: `connectbackshell-HOST-PORT`.
+const SHELL_SESSION: &str = "connectbackshell-";
+
+/// Whether `d` is what a connect-back shell's far side typed (its commands are read for
+/// downloads).
+pub fn is_shell_session(d: &Download) -> bool {
+    d.dl_type == "tcp" && d.filename.as_deref().is_some_and(|f| f.starts_with(SHELL_SESSION))
+}
+
 /// The bytes of lowercase hex text (as [`crate::text::hex`] writes it).
 fn unhex(h: &str) -> Vec<u8> {
     let digit = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
