@@ -14,15 +14,16 @@
 // ---------------------------------------------------------------- XOR decoders
 
 /* GetPC by jmp/call/pop, then a byte-wise XOR loop:
- *   jmp short +N; pop r32; [dec r32]; xor ecx,ecx; mov cx,imm16 | mov cl,imm8;
- *   xor byte [r32+ecx],key | xor byte [r32],key; [inc r32]; loop; [jmp +5; call back]
+ *   jmp short +N (or jmp +2; jmp +5; call back); pop r32; [dec r32]; xor ecx,ecx;
+ *   mov cx,imm16 | mov cl,imm8; xor byte [r32+ecx],key | [r32],key | [r32+d8],key;
+ *   [inc r32]; loop; [jmp +5; call back]
  */
 xor::jmp_call_pop_byte
 {
 	pattern
-	"(.*)(\\xEB[\\x02-\\x7F]?[\\x58-\\x5F][\\x48-\\x4F]?(?:\\x31|\\x33)\\xC9"
-	"(?:\\x66\\xB9(..)|\\xB1(.))"
-	"\\x80(?:\\x34[\\x08-\\x0F]|\\x74[\\x08-\\x0F].|[\\x30-\\x37])(.)[\\x40-\\x47]?\\xE2[\\x80-\\xFF]"
+	"(.*)((?:\\xEB[\\x02-\\x7F]|\\xEB\\x02\\xEB\\x05\\xE8[\\xF0-\\xFF]\\xFF\\xFF\\xFF)"
+	"[\\x58-\\x5F][\\x48-\\x4F]?(?:\\x31|\\x33)\\xC9(?:\\x66\\xB9(..)|\\xB1(.))"
+	"\\x80(?:\\x34[\\x08-\\x0F]|\\x74[\\x08-\\x0F].|[\\x30-\\x37]|[\\x70-\\x77].)(.)[\\x40-\\x47]?\\xE2[\\x80-\\xFF]"
 	"(?:\\xEB\\x05\\xE8[\\x00-\\xFF]\\xFF\\xFF\\xFF)?)(.*)$";
 	mapping (none, pre, decoder, size, size, key, post);
 };

@@ -624,6 +624,14 @@ mod tests {
             ])
         }
 
+        /// jmp/jmp/call/pop decoder with a 16-bit count over `[ebx+0x0e]`, `inc ebx`.
+        fn jmp_jmp_call_pop(inner: &[u8], key: u8) -> Vec<u8> {
+            let n = (inner.len() as u16).to_le_bytes();
+            let body: Vec<u8> = inner.iter().map(|b| b ^ key).collect();
+            let head = b"\xeb\x02\xeb\x05\xe8\xf9\xff\xff\xff\x5b\x31\xc9\x66\xb9";
+            cat(&[head, &n, b"\x80\x73\x0e", &[key], b"\x43\xe2\xf9", &body])
+        }
+
         /// call/pop decoder with an 8-bit count over `[esi]`, `inc esi`.
         fn call_pop(inner: &[u8], key: u8) -> Vec<u8> {
             let body: Vec<u8> = inner.iter().map(|b| b ^ key).collect();
@@ -718,6 +726,12 @@ mod tests {
                 "connectbackshell::linux_x86_connect_sh",
             );
             assert_eq!(s.decoders, ["xor::call_pop_byte (key 0x5a)"]);
+            let s = check(
+                scan(&c, &jmp_jmp_call_pop(&linux_x64_shell(), 0xf1)),
+                "connectbackshell",
+                "connectbackshell::linux_x64_connect_sh",
+            );
+            assert_eq!(s.decoders, ["xor::jmp_call_pop_byte (key 0xf1)"]);
             // Two layers: a dword XOR around a byte XOR.
             let twice = fnstenv(&jmp_call_pop(&win_shell(), 0x3c), [0xde, 0xad, 0xbe, 0xef], false);
             let s = check(scan(&c, &twice), "connectbackshell", "connectbackshell::win_connect_cmd");
