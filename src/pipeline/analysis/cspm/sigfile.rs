@@ -13,7 +13,8 @@
 //!
 //! A signature is `NAMESPACE::NAME { STATEMENT; ... };` with the statements `pattern` (one or
 //! more strings, joined), `mapping (ITEM, ...)` and `flags none`. The strings know the
-//! escapes `\n \r \t \" \0 \\ \xHH`; the joined text is the pattern, a Perl-style regular
+//! escapes `\n \r \t \" \0 \\ \xHH`; a backslash before anything else is dropped (as the
+//! C reader did); the joined text is the pattern, a Perl-style regular
 //! expression matched against bytes with `.` matching every byte. So `"\\xEB"` reaches the
 //! expression as `\xEB` (the byte 0xEB), while `"\xEB"` puts the byte itself there. Mapping
 //! item N names capture group N; item 0 stands for the whole match (usually `none`).
@@ -316,10 +317,13 @@ impl Lexer<'_> {
                                 self.bump();
                                 out.push((h * 16 + l) as u8);
                             }
-                            _ => return Err((l, c, "\\x must be followed by two hex digits".into())),
+                            // As any other backslash: dropped.
+                            _ => out.push(b'x'),
                         }
                     }
-                    Some(other) => return Err((l, c, format!("unknown escape \\{}", shown(other)))),
+                    // A backslash before any other character is dropped, as nepenthes and
+                    // the C honeytrap read these files (their signatures have `\(`).
+                    Some(other) => out.push(other),
                     None => return Err((line, col, "string not closed".into())),
                 },
                 Some(b) => out.push(b),
@@ -505,9 +509,9 @@ url::two { pattern "\x00(http://[^\\x00]+)\"\t"; mapping (none,uri); };
         let (l, c, why) = err("shell::a { pattern \"x\"; };");
         assert_eq!((l, c), (1, 1));
         assert!(why.contains("unknown namespace 'shell'"), "{why}");
-        let (l, c, why) = err("url::a { pattern \"\\xZZ\"; };");
-        assert_eq!((l, c), (1, 19));
-        assert!(why.contains("two hex digits"), "{why}");
+        // Other escapes lose their backslash.
+        let s = parse(b"url::a { pattern \"\\xZZ\\(\\q\"; };").unwrap();
+        assert_eq!(s[0].pattern, b"xZZ(q");
         let (_, _, why) = err("url::a { mapping (none, port, hostt); pattern \"x\"; };");
         assert!(why.contains("unknown mapping item 'hostt'"), "{why}");
         let (l, c, why) = err("url::a { mapping (none); };");
