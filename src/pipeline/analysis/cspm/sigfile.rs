@@ -298,7 +298,6 @@ impl Lexer<'_> {
     fn string(&mut self, line: u32, col: u32) -> Result<Vec<u8>, Failure> {
         let mut out = Vec::new();
         loop {
-            let (l, c) = (self.line, self.col);
             match self.bump() {
                 None => return Err((line, col, "string not closed".into())),
                 Some(b'"') => return Ok(out),
