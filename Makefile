@@ -91,7 +91,7 @@ lint:
 
 # The fuzz targets run shorter here than in `make fuzz`: they guard against regressions, and
 # the stress run (about 4 minutes) fits the time a test run may take.
-TEST_FUZZ_SECONDS ?= 10
+TEST_FUZZ_SECONDS ?= 8
 test: lint
 	$(CARGO) test --locked --all-features -- --test-threads=2
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
