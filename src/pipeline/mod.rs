@@ -173,11 +173,7 @@ impl Pipeline {
                 vnc: has(Plugin::VncDownload),
                 xmatch: match cfg.plugins.iter().find(|p| p.plugin == Plugin::Xmatch) {
                     None => None,
-                    Some(p) => {
-                        let file = p.option("xpattern_file").filter(|v| !v.is_empty());
-                        let path = file.map(|f| base_dir.join(f)).unwrap_or_default();
-                        Some(Arc::new(xmatch::Patterns::load(&path).map_err(PipelineError::Xmatch)?))
-                    }
+                    Some(p) => Some(Arc::new(load_xmatch(p, base_dir)?)),
                 },
             },
             downloader: Downloader::from_config(cfg)?,
@@ -300,15 +296,20 @@ impl Pipeline {
     }
 }
 
+/// plugin-xmatch's `xpattern_file`, loaded (relative to `base_dir`).
+fn load_xmatch(p: &crate::config::PluginConfig, base_dir: &Path) -> Result<xmatch::Patterns, PipelineError> {
+    let file = p.option("xpattern_file").filter(|v| !v.is_empty());
+    let path = file.map(|f| base_dir.join(f)).unwrap_or_default();
+    xmatch::Patterns::load(&path).map_err(PipelineError::Xmatch)
+}
+
 /// Loads the pattern and signature files the configuration names (xmatch, cspm) without
 /// setting anything up: what `--check-config` checks beyond the configuration itself.
 pub fn check_files(cfg: &Config, base_dir: &Path) -> Result<(), PipelineError> {
     for p in &cfg.plugins {
         match p.plugin {
             Plugin::Xmatch => {
-                let file = p.option("xpattern_file").filter(|v| !v.is_empty());
-                let path = file.map(|f| base_dir.join(f)).unwrap_or_default();
-                xmatch::Patterns::load(&path).map_err(PipelineError::Xmatch)?;
+                load_xmatch(p, base_dir)?;
             }
             Plugin::Cspm => {
                 analysis::load_cspm(p, base_dir)?;

@@ -92,9 +92,8 @@ impl Analyzer {
             Some(p) => {
                 let c = load_cspm(p, base_dir)?;
                 let file = p.option("shellcode_sigfile").unwrap_or_default();
-                let follow = c.follow;
                 log_info!("CSPM - {} shellcode signatures loaded from {}.", c.len(), file);
-                if follow && !super::fetch_configured(cfg) {
+                if c.follow && !super::fetch_configured(cfg) {
                     log_warn!("CSPM - Warning - follow_connectback needs a download plugin (ftpDownload, tftpDownload or httpDownload), whose limits and address policy it uses; connect-backs are recorded, not followed.");
                 }
                 Some(c)
